@@ -1,0 +1,338 @@
+//! The IVCAP REST client: base URL, bearer auth, timeouts, retries, error mapping and
+//! paging, written once here; `<domain>.rs` files hold the calls and their wire types.
+//!
+//! Follows `ivcap-api.md`: no redirects are followed, path parameters are
+//! percent-encoded, `next` links are parsed as URLs, and only idempotent requests (or
+//! requests that never reached the server) are retried. The token is only ever put in the
+//! `Authorization` header of requests to the configured base URL.
+
+mod secrets;
+mod services;
+
+use std::time::{Duration, Instant};
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::{Method, RequestBuilder, Response, StatusCode, header};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::{Page, PageRequest};
+use crate::config::{PlatformConfig, Secret};
+use crate::error::{Error, Result};
+use crate::text::truncate;
+
+/// How hard to try again when the platform is busy or unreachable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// First back-off delay; doubles each time, with ±50 % jitter.
+    pub initial_delay: Duration,
+    /// Longest single delay.
+    pub max_delay: Duration,
+    /// Longest time spent on one call, retries included.
+    pub budget: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            initial_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+            budget: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before attempt `attempt + 1`, with jitter.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self.initial_delay.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let capped = exp.min(self.max_delay);
+        capped.mul_f64(rand::random_range(0.5..1.5)).min(self.max_delay)
+    }
+}
+
+/// What a 404 means for the call at hand.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Target<'a> {
+    pub kind: &'static str,
+    pub id: &'a str,
+}
+
+/// Talks to one IVCAP deployment.
+pub struct PlatformBackend {
+    http: reqwest::Client,
+    base: String,
+    token: Option<Secret>,
+    host_header: Option<String>,
+    retry: RetryPolicy,
+}
+
+/// Connect timeout for every request.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Read timeout for ordinary API calls (long polls and transfers set their own).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl PlatformBackend {
+    /// A client for `cfg`; no request is made yet.
+    pub fn new(cfg: &PlatformConfig) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(concat!("ivcap-mcp/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(PlatformBackend {
+            http,
+            base: cfg.base_url.trim_end_matches('/').to_string(),
+            token: cfg.token.clone(),
+            host_header: cfg.host_header.clone(),
+            retry: RetryPolicy::default(),
+        })
+    }
+
+    /// Replaces the retry policy (tests use short delays).
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// `base + path`; `path` starts with `/1/`.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A request with auth, `Host` and the default timeout.
+    pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let mut rb = self.http.request(method, self.url(path)).timeout(REQUEST_TIMEOUT);
+        if let Some(token) = &self.token {
+            rb = rb.bearer_auth(token.expose());
+        }
+        if let Some(host) = &self.host_header {
+            rb = rb.header(header::HOST, host);
+        }
+        rb
+    }
+
+    /// Sends the request `build` makes, retrying transient failures when `idempotent`
+    /// (connection failures before anything was sent are retried always). Non-2xx answers
+    /// become typed errors.
+    pub(crate) async fn send(
+        &self,
+        target: Target<'_>,
+        idempotent: bool,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<Response> {
+        let start = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let (err, retry_after, retryable) = match build().send().await {
+                Ok(resp) if resp.status().is_success() => return Ok(resp),
+                Ok(resp) => {
+                    let retry_after = retry_after(&resp);
+                    let err = error_from_response(resp, target).await;
+                    let retryable = idempotent && err.is_transient();
+                    (err, retry_after, retryable)
+                }
+                Err(e) => {
+                    let retryable = e.is_connect() || (idempotent && (e.is_timeout() || e.is_request() || e.is_body()));
+                    (Error::Transport(e.without_url().to_string()), None, retryable)
+                }
+            };
+            let delay = retry_after.unwrap_or_else(|| self.retry.backoff(attempt));
+            let in_budget = start.elapsed() + delay <= self.retry.budget;
+            if retryable && attempt < self.retry.max_attempts && in_budget {
+                tracing::debug!(attempt, ?delay, error = %err, "retrying IVCAP request");
+                tokio::time::sleep(delay).await;
+                continue;
+            }
+            return Err(match err {
+                Error::Platform { status, message } if matches!(status, 429 | 502 | 503 | 504) => {
+                    Error::Busy { attempts: attempt, last: format!("{status} {message}") }
+                }
+                Error::Transport(last) if attempt > 1 => Error::Busy { attempts: attempt, last },
+                other => other,
+            });
+        }
+    }
+
+    /// `GET path?query` decoded as `T`.
+    pub(crate) async fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        target: Target<'_>,
+    ) -> Result<T> {
+        let resp = self.send(target, true, || self.request(Method::GET, path).query(query)).await?;
+        decode(resp).await
+    }
+
+    /// One page of an IVCAP list at `path`. On the first page `filters` are sent; on later
+    /// pages only `page` and `limit` (IVCAP ignores the rest then).
+    pub(crate) async fn get_list<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        filters: &[(&str, String)],
+        page: &PageRequest,
+        target: Target<'_>,
+    ) -> Result<Page<T>> {
+        let sent = page.inner_token()?;
+        let mut query: Vec<(&str, String)> = vec![("limit", page.limit.to_string())];
+        match &sent {
+            Some(token) => query.push(("page", token.clone())),
+            None => query.extend(filters.iter().cloned()),
+        }
+        let list: ListRt<T> = self.get_json(path, &query, target).await?;
+        let next = next_page_token(&list.links)?.filter(|t| Some(t) != sent.as_ref());
+        Ok(Page::new(list.items, next.as_deref()))
+    }
+}
+
+/// The list envelope every IVCAP list answers with.
+#[derive(Debug, Deserialize)]
+struct ListRt<T> {
+    items: Vec<T>,
+    #[serde(default)]
+    links: Vec<LinkT>,
+}
+
+/// `{href, rel, type}`.
+#[derive(Debug, Deserialize)]
+struct LinkT {
+    href: String,
+    #[serde(default)]
+    rel: String,
+}
+
+/// The `page` parameter of the `next` link, decoded; `None` when there is no next page.
+fn next_page_token(links: &[LinkT]) -> Result<Option<String>> {
+    let Some(next) = links.iter().find(|l| l.rel == "next") else { return Ok(None) };
+    let url =
+        url::Url::parse(&next.href).map_err(|e| Error::Protocol(format!("the next-page link is not a URL ({e})")))?;
+    Ok(url.query_pairs().find(|(k, _)| k == "page").map(|(_, v)| v.into_owned()).filter(|v| !v.is_empty()))
+}
+
+/// Reads a JSON body as `T`, naming the failing field when the shape is wrong.
+pub(crate) async fn decode<T: DeserializeOwned>(resp: Response) -> Result<T> {
+    let bytes = resp.bytes().await.map_err(|e| Error::Transport(e.without_url().to_string()))?;
+    let de = &mut serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| Error::Protocol(format!("{} at '{}'", e.inner(), e.path())))
+}
+
+/// Characters kept as they are in a path segment; `:` is encoded too, as the spec shows.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+/// Percent-encodes one path parameter (`urn:ivcap:…` → `urn%3Aivcap%3A…`).
+pub(crate) fn enc(segment: &str) -> String {
+    utf8_percent_encode(segment, PATH_SEGMENT).to_string()
+}
+
+/// `Retry-After` in seconds or as an HTTP date.
+fn retry_after(resp: &Response) -> Option<Duration> {
+    let value = resp.headers().get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    (when.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().ok()
+}
+
+/// Error body keys IVCAP uses (ivcap-api.md §4); all optional.
+#[derive(Debug, Default, Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    value: Option<serde_json::Value>,
+}
+
+/// Largest part of an error body we read or quote.
+const ERROR_BODY_LIMIT: usize = 500;
+
+/// Maps a non-2xx answer to [`Error`], parsing the body leniently.
+pub(crate) async fn error_from_response(resp: Response, target: Target<'_>) -> Error {
+    let status = resp.status();
+    let body = resp.bytes().await.unwrap_or_default();
+    let message = error_message(status, &body);
+    match status.as_u16() {
+        401 => Error::Unauthorised { status: 401, detail: String::new() },
+        403 => Error::Unauthorised { status: 403, detail: format!(" (IVCAP says: {message})") },
+        404 => Error::NotFound { kind: target.kind, id: target.id.to_string() },
+        code => Error::Platform { status: code, message },
+    }
+}
+
+/// The most useful text in an error body: JSON `message` (with `name`/`value` for 422),
+/// else the start of the text, else the status line.
+fn error_message(status: StatusCode, body: &[u8]) -> String {
+    if let Ok(parsed) = serde_json::from_slice::<ErrorBody>(body)
+        && let Some(message) = parsed.message.filter(|m| !m.trim().is_empty())
+    {
+        let mut out = truncate(message.trim(), ERROR_BODY_LIMIT);
+        if let Some(name) = parsed.name {
+            out = format!("parameter '{name}': {out}");
+        }
+        if let Some(value) = parsed.value {
+            out.push_str(&format!(" (value {value})"));
+        }
+        return out;
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if !text.is_empty() && !text.starts_with('{') {
+        return truncate(text, ERROR_BODY_LIMIT);
+    }
+    status.canonical_reason().unwrap_or("no message").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_messages_are_parsed_leniently() {
+        let s = StatusCode::UNPROCESSABLE_ENTITY;
+        assert_eq!(
+            error_message(s, br#"{"message":"cannot parse date","name":"timestamp","value":"today"}"#),
+            "parameter 'timestamp': cannot parse date (value \"today\")"
+        );
+        assert_eq!(error_message(StatusCode::BAD_REQUEST, br#"{"id":"x"}"#), "Bad Request");
+        assert_eq!(error_message(StatusCode::BAD_GATEWAY, b"upstream died"), "upstream died");
+        assert_eq!(error_message(StatusCode::SERVICE_UNAVAILABLE, b""), "Service Unavailable");
+        let long = "x".repeat(2000);
+        assert!(error_message(StatusCode::BAD_REQUEST, long.as_bytes()).len() < 600);
+    }
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(enc("urn:ivcap:service:a b/c"), "urn%3Aivcap%3Aservice%3Aa%20b%2Fc");
+    }
+
+    #[test]
+    fn next_link_token_is_read_by_url_parsing() {
+        let links = vec![
+            LinkT { href: "https://a/1/x".into(), rel: "self".into() },
+            LinkT { href: "https://a/1/x?limit=2&page=ab%2Bc".into(), rel: "next".into() },
+        ];
+        assert_eq!(next_page_token(&links).unwrap().as_deref(), Some("ab+c"));
+        assert_eq!(next_page_token(&links[..1]).unwrap(), None);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let p = RetryPolicy::default();
+        assert!(p.backoff(1) <= Duration::from_millis(300));
+        assert!(p.backoff(10) <= p.max_delay);
+    }
+
+    #[test]
+    fn transient_errors() {
+        assert!(Error::Platform { status: 503, message: String::new() }.is_transient());
+        assert!(!Error::Platform { status: 400, message: String::new() }.is_transient());
+    }
+}

@@ -1,0 +1,30 @@
+//! Secret names on the platform: `GET /1/secrets/list` (ivcap-api.md §10). The endpoint
+//! that returns a secret's value is never called.
+
+use serde::Deserialize;
+
+use super::{PlatformBackend, Target};
+use crate::backend::{Page, PageRequest, SecretInfo, SecretsBackend};
+use crate::error::Result;
+
+/// Item of the secrets list.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct SecretListItemRt {
+    secret_name: String,
+    #[serde(default)]
+    expiry_time: Option<i64>,
+}
+
+#[async_trait::async_trait]
+impl SecretsBackend for PlatformBackend {
+    async fn list_secrets(&self, filter: Option<&str>, page: &PageRequest) -> Result<Page<SecretInfo>> {
+        let filters: Vec<(&str, String)> =
+            filter.map(str::trim).filter(|f| !f.is_empty()).map(|f| ("filter", f.to_string())).into_iter().collect();
+        let page: Page<SecretListItemRt> =
+            self.get_list("/1/secrets/list", &filters, page, Target { kind: "secret list", id: "" }).await?;
+        let items =
+            page.items.into_iter().map(|s| SecretInfo { name: s.secret_name, expiry_time: s.expiry_time }).collect();
+        Ok(Page { items, next_page: page.next_page, note: None })
+    }
+}

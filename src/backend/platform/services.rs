@@ -1,0 +1,142 @@
+//! Services on the platform: `GET /1/services2`, `GET /1/services2/{id}` and the service's
+//! `urn:sd-core:schema.ai-tool.1` aspect, which carries its request schema (ivcap-api.md §5).
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{PlatformBackend, Target, enc};
+use crate::backend::services::{NO_TOOL_DEFINITION, describe, fn_schema, with_candidates};
+use crate::backend::{Page, PageRequest, ServiceDetail, ServiceSummary, ServicesBackend, is_urn};
+use crate::error::{Error, Result};
+
+/// The aspect schema of a service's tool definition.
+pub(crate) const AI_TOOL_SCHEMA: &str = "urn:sd-core:schema.ai-tool.1";
+
+/// Item of `ServiceListRT`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct ServiceListItemRt {
+    id: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+/// `ServiceStatusRT`, the fields we use.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct ServiceStatusRt {
+    id: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+/// Item of `AspectListRT` with content.
+#[derive(Debug, Deserialize)]
+struct AiToolAspectRt {
+    #[serde(default)]
+    content: Option<Value>,
+}
+
+impl From<ServiceListItemRt> for ServiceSummary {
+    fn from(s: ServiceListItemRt) -> Self {
+        ServiceSummary { id: s.id, name: s.name, description: s.description }
+    }
+}
+
+/// A `name ~= '…'` filter; `'` is doubled as the filter grammar wants.
+fn name_filter(pattern: &str) -> String {
+    format!("name~='{}'", pattern.replace('\'', "''"))
+}
+
+impl PlatformBackend {
+    /// Services whose name matches the LIKE `pattern`.
+    async fn services_named(&self, pattern: &str, limit: u32) -> Result<Vec<ServiceSummary>> {
+        let filters = [("filter", name_filter(pattern)), ("order-desc", "false".into())];
+        let page: Page<ServiceListItemRt> = self
+            .get_list("/1/services2", &filters, &PageRequest::first(limit), Target { kind: "service", id: pattern })
+            .await?;
+        Ok(page.items.into_iter().map(Into::into).collect())
+    }
+
+    /// The URN of the service called exactly `name`.
+    async fn service_id_by_name(&self, name: &str) -> Result<String> {
+        let mut exact: Vec<ServiceSummary> =
+            self.services_named(name, 50).await?.into_iter().filter(|s| s.name.as_deref() == Some(name)).collect();
+        match exact.len() {
+            1 => Ok(exact.remove(0).id),
+            0 => {
+                let similar = self.services_named(&format!("%{name}%"), 5).await.unwrap_or_default();
+                Err(Error::NotFound { kind: "service", id: with_candidates(name, &similar) })
+            }
+            _ => Err(Error::Ambiguous { kind: "service", name: name.to_string(), candidates: describe(&exact) }),
+        }
+    }
+
+    /// The request schema from the newest ai-tool aspect of `service_id`.
+    async fn request_schema(&self, service_id: &str) -> Result<Option<Value>> {
+        let query = [
+            ("entity", service_id.to_string()),
+            ("schema", AI_TOOL_SCHEMA.to_string()),
+            ("include-content", "true".to_string()),
+            ("limit", "2".to_string()),
+            ("order-by", "valid_from".to_string()),
+            ("order-direction", "DESC".to_string()),
+        ];
+        #[derive(Deserialize)]
+        struct List {
+            items: Vec<AiToolAspectRt>,
+        }
+        let list: List = self.get_json("/1/aspects", &query, Target { kind: "service", id: service_id }).await?;
+        if list.items.len() > 1 {
+            tracing::debug!(service_id, "service has several tool definitions; using the newest");
+        }
+        Ok(list.items.into_iter().next().and_then(|a| a.content).and_then(|c| fn_schema(&c)))
+    }
+}
+
+#[async_trait::async_trait]
+impl ServicesBackend for PlatformBackend {
+    async fn list_services(&self, search: Option<&str>, page: &PageRequest) -> Result<Page<ServiceSummary>> {
+        let mut filters = vec![("order-by", "name".to_string()), ("order-desc", "false".to_string())];
+        if let Some(search) = search.map(str::trim).filter(|s| !s.is_empty()) {
+            let pattern = if search.contains('%') { search.to_string() } else { format!("%{search}%") };
+            filters.push(("filter", name_filter(&pattern)));
+        }
+        let page: Page<ServiceListItemRt> =
+            self.get_list("/1/services2", &filters, page, Target { kind: "service list", id: "" }).await?;
+        Ok(Page { items: page.items.into_iter().map(Into::into).collect(), next_page: page.next_page, note: page.note })
+    }
+
+    async fn get_service(&self, service: &str) -> Result<ServiceDetail> {
+        let service = service.trim();
+        let id = if is_urn(service) { service.to_string() } else { self.service_id_by_name(service).await? };
+        let path = format!("/1/services2/{}", enc(&id));
+        let record: ServiceStatusRt = self.get_json(&path, &[], Target { kind: "service", id: &id }).await?;
+        let request_schema = self.request_schema(&record.id).await?;
+        let note = request_schema.is_none().then(|| NO_TOOL_DEFINITION.to_string());
+        Ok(ServiceDetail {
+            id: record.id,
+            name: record.name,
+            description: record.description,
+            status: record.status.unwrap_or_else(|| "unknown".into()),
+            request_schema,
+            note,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_filters_escape_quotes() {
+        assert_eq!(name_filter("O'Brien%"), "name~='O''Brien%'");
+    }
+}

@@ -1,0 +1,381 @@
+//! Command line and environment → a resolved [`Config`].
+//!
+//! Two stages, as ripgrep does it: [`Cli`] is what the user typed (clap, no I/O), and
+//! [`Config::resolve`] turns it plus the environment into the mode to run in. Resolution
+//! reads the environment through a closure so every rule is unit-tested without touching
+//! the process environment. The JWT lives in a [`Secret`], whose `Debug` never shows it.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::error::{Error, Result};
+
+/// Default local store directory, as the Python SDK's `LocalIVCAP` uses.
+pub const DEFAULT_LOCAL_DIR: &str = "ivcap-artifacts";
+
+/// Default budget for the text of one tool result, in characters.
+pub const DEFAULT_OUTPUT_BUDGET: usize = 20_000;
+
+const ENV_HELP: &str = "\
+ENVIRONMENT (a .env file in the working directory is loaded first; --env-file names another):
+  IVCAP_URL           IVCAP platform base URL for an external caller, e.g. https://develop.ivcap.net
+  IVCAP_JWT           bearer token for IVCAP_URL (required with it); never logged or echoed
+  IVCAP_ACCESS_TOKEN  alias of IVCAP_JWT (the Go ivcap CLI's name)
+  IVCAP_BASE_URL      base URL inside a platform container (used only without IVCAP_URL); no auth header
+  IVCAP_LOCAL_DIR     local-mode store directory (default ./ivcap-artifacts)
+  RUST_LOG            log filter for stderr, e.g. info or ivcap_mcp=debug (default warn)
+
+MODE SELECTION, first match wins:
+  --local [DIR]  →  --context [NAME]  →  --url / IVCAP_URL  →  IVCAP_BASE_URL  →  local mode in IVCAP_LOCAL_DIR";
+
+/// What the user typed.
+#[derive(Debug, Clone, Parser, Default)]
+#[command(
+    name = "ivcap-mcp",
+    version,
+    about = "MCP server for IVCAP: services, jobs, artifacts, Datafabric aspects and Datalog search.\n\
+             Speaks MCP over stdio. With no platform configured it runs in local mode, a \
+             filesystem-backed IVCAP for offline work.",
+    after_help = ENV_HELP
+)]
+pub struct Cli {
+    /// Run in local mode on a filesystem store (default directory: IVCAP_LOCAL_DIR or ./ivcap-artifacts).
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
+    pub local: Option<String>,
+
+    /// IVCAP platform base URL (overrides IVCAP_URL); needs IVCAP_JWT.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+
+    /// Use a login made with the Go `ivcap` CLI: URL and token from its config.yaml
+    /// (the active context, or the one named).
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    pub context: Option<String>,
+
+    /// Load environment variables from this file instead of ./.env.
+    #[arg(long, value_name = "PATH")]
+    pub env_file: Option<PathBuf>,
+
+    /// Offer only these toolsets (comma-separated): services, secrets.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub toolsets: Option<Vec<String>>,
+
+    /// Offer only tools that change nothing.
+    #[arg(long)]
+    pub read_only: bool,
+
+    /// Largest tool result, in characters of text; longer results are cut and say so.
+    #[arg(long, value_name = "CHARS", default_value_t = DEFAULT_OUTPUT_BUDGET)]
+    pub output_budget: usize,
+}
+
+/// A value that must never be printed: `Debug` and `Display` show `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The secret itself; only for building the `Authorization` header.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Where the server gets its IVCAP from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    /// A filesystem store.
+    Local { dir: PathBuf },
+    /// A real IVCAP deployment.
+    Platform(PlatformConfig),
+}
+
+/// How to reach the platform.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlatformConfig {
+    /// Base URL without a trailing slash, e.g. `https://develop.ivcap.net`.
+    pub base_url: String,
+    /// Bearer token; `None` inside a platform container (`IVCAP_BASE_URL`).
+    pub token: Option<Secret>,
+    /// `Host` header to send, when a CLI context names one.
+    pub host_header: Option<String>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub mode: Mode,
+    pub toolsets: Option<Vec<String>>,
+    pub read_only: bool,
+    pub output_budget: usize,
+}
+
+impl Config {
+    /// Resolves the mode from the flags and the environment (see `ENV_HELP` for the order).
+    /// `cli_config_dir` is where the Go CLI keeps `ivcap-cli/config.yaml`.
+    pub fn resolve(cli: &Cli, env: &dyn Fn(&str) -> Option<String>, cli_config_dir: Option<PathBuf>) -> Result<Config> {
+        let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let token = var("IVCAP_JWT").or_else(|| var("IVCAP_ACCESS_TOKEN")).map(Secret::new);
+
+        let mode = if let Some(dir) = &cli.local {
+            let dir = if dir.is_empty() {
+                var("IVCAP_LOCAL_DIR").unwrap_or_else(|| DEFAULT_LOCAL_DIR.into())
+            } else {
+                dir.clone()
+            };
+            Mode::Local { dir: PathBuf::from(dir) }
+        } else if let Some(name) = &cli.context {
+            Mode::Platform(from_cli_context(name, cli_config_dir)?)
+        } else if let Some(url) = cli.url.clone().or_else(|| var("IVCAP_URL")) {
+            let base_url = normalise_base_url(&url, "--url / IVCAP_URL")?;
+            let Some(token) = token else {
+                return Err(Error::Config(format!(
+                    "IVCAP_URL is {base_url} but no token is set: set IVCAP_JWT (or \
+                     IVCAP_ACCESS_TOKEN) to a bearer token, e.g. from `ivcap context get \
+                     access-token --refresh-token`, or use --context to reuse an ivcap CLI login"
+                )));
+            };
+            Mode::Platform(PlatformConfig { base_url, token: Some(token), host_header: None })
+        } else if let Some(url) = var("IVCAP_BASE_URL") {
+            let base_url = normalise_base_url(&url, "IVCAP_BASE_URL")?;
+            Mode::Platform(PlatformConfig { base_url, token: None, host_header: None })
+        } else if token.is_some() {
+            return Err(Error::Config(
+                "IVCAP_JWT (or IVCAP_ACCESS_TOKEN) is set but IVCAP_URL is not: set IVCAP_URL to \
+                 the platform's base URL, or unset the token (or pass --local) for local mode"
+                    .into(),
+            ));
+        } else {
+            let dir = var("IVCAP_LOCAL_DIR").unwrap_or_else(|| DEFAULT_LOCAL_DIR.into());
+            Mode::Local { dir: PathBuf::from(dir) }
+        };
+
+        if cli.output_budget < 1_000 {
+            return Err(Error::Config(format!(
+                "--output-budget {} is too small: use at least 1000 characters",
+                cli.output_budget
+            )));
+        }
+        Ok(Config { mode, toolsets: cli.toolsets.clone(), read_only: cli.read_only, output_budget: cli.output_budget })
+    }
+}
+
+/// Checks that `raw` is an absolute http(s) URL and strips trailing slashes, so paths can be
+/// appended as `base + "/1/…"` (the SDK produces `//1/…` from `https://host/`).
+pub fn normalise_base_url(raw: &str, source: &str) -> Result<String> {
+    let trimmed = raw.trim();
+    let parsed = url::Url::parse(trimmed).map_err(|e| {
+        Error::Config(format!("{source} '{trimmed}' is not a URL ({e}): use the form https://develop.ivcap.net"))
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(Error::Config(format!(
+            "{source} '{trimmed}' must be an http:// or https:// URL with a host, e.g. https://develop.ivcap.net"
+        )));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(Error::Config(format!(
+            "{source} '{trimmed}' must not have a query or fragment: give the platform's base URL only"
+        )));
+    }
+    Ok(trimmed.trim_end_matches('/').to_string())
+}
+
+/// The Go CLI's `config.yaml`, as far as we read it.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct CliConfigFile {
+    #[serde(default)]
+    active_context: Option<String>,
+    #[serde(default)]
+    contexts: Vec<CliContext>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct CliContext {
+    name: String,
+    url: String,
+    #[serde(default)]
+    host: Option<String>,
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    access_token_expiry: Option<String>,
+}
+
+/// Reads the named (or active) context of the Go CLI's config.
+fn from_cli_context(name: &str, config_dir: Option<PathBuf>) -> Result<PlatformConfig> {
+    let Some(dir) = config_dir else {
+        return Err(Error::Config(
+            "--context: cannot find the user config directory to read ivcap-cli/config.yaml".into(),
+        ));
+    };
+    let path = dir.join("ivcap-cli").join("config.yaml");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Error::Config(format!(
+            "--context: cannot read {} ({e}): create a context with `ivcap context create` and \
+             run `ivcap context login`",
+            path.display()
+        ))
+    })?;
+    let file: CliConfigFile = serde_yaml_ng::from_str(&text)
+        .map_err(|e| Error::Config(format!("--context: {} is not valid: {e}", path.display())))?;
+    let wanted = if name.is_empty() {
+        file.active_context.clone().ok_or_else(|| {
+            Error::Config(format!(
+                "--context: {} has no active-context: name one with --context NAME, or run \
+                 `ivcap context set <name>`",
+                path.display()
+            ))
+        })?
+    } else {
+        name.to_string()
+    };
+    let Some(ctx) = file.contexts.into_iter().find(|c| c.name == wanted) else {
+        return Err(Error::Config(format!(
+            "--context: no context named '{wanted}' in {}: run `ivcap context list`",
+            path.display()
+        )));
+    };
+    let base_url = normalise_base_url(&ctx.url, &format!("context '{wanted}' url"))?;
+    let login = format!("run `ivcap context login` (context '{wanted}')");
+    let token = ctx
+        .access_token
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| Error::Config(format!("--context: context '{wanted}' has no access token: {login}")))?;
+    if let Some(expiry) = ctx.access_token_expiry.as_deref() {
+        let expiry = chrono::DateTime::parse_from_rfc3339(expiry.trim()).map_err(|e| {
+            Error::Config(format!("--context: context '{wanted}' has an unreadable access-token-expiry ({e}): {login}"))
+        })?;
+        if expiry <= chrono::Utc::now() {
+            return Err(Error::Config(format!(
+                "--context: the access token of context '{wanted}' expired at {expiry}: {login}"
+            )));
+        }
+    }
+    Ok(PlatformConfig {
+        base_url,
+        token: Some(Secret::new(token)),
+        host_header: ctx.host.filter(|h| !h.trim().is_empty()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn resolve(args: &[&str], vars: &[(&str, &str)]) -> Result<Config> {
+        let cli = Cli::try_parse_from(std::iter::once("ivcap-mcp").chain(args.iter().copied()))
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::resolve(&cli, &|k| map.get(k).cloned(), None)
+    }
+
+    fn platform(c: Config) -> PlatformConfig {
+        match c.mode {
+            Mode::Platform(p) => p,
+            other => panic!("expected platform mode, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn default_is_local_in_ivcap_artifacts() {
+        let c = resolve(&[], &[]).unwrap();
+        assert_eq!(c.mode, Mode::Local { dir: "ivcap-artifacts".into() });
+    }
+
+    #[test]
+    fn local_flag_wins_over_url_and_token() {
+        let c = resolve(&["--local", "x"], &[("IVCAP_URL", "https://a.b"), ("IVCAP_JWT", "t")]);
+        assert_eq!(c.unwrap().mode, Mode::Local { dir: "x".into() });
+        let c = resolve(&["--local"], &[("IVCAP_LOCAL_DIR", "/s")]).unwrap();
+        assert_eq!(c.mode, Mode::Local { dir: "/s".into() });
+    }
+
+    #[test]
+    fn url_with_token_is_external_platform_mode() {
+        let p = platform(resolve(&[], &[("IVCAP_URL", "https://a.b/"), ("IVCAP_JWT", "t")]).unwrap());
+        assert_eq!(p.base_url, "https://a.b");
+        assert_eq!(p.token, Some(Secret::new("t")));
+    }
+
+    #[test]
+    fn access_token_is_an_alias_and_url_flag_wins() {
+        let p = platform(
+            resolve(&["--url", "http://x:9/"], &[("IVCAP_URL", "https://a.b"), ("IVCAP_ACCESS_TOKEN", "t")]).unwrap(),
+        );
+        assert_eq!(p.base_url, "http://x:9");
+        assert_eq!(p.token, Some(Secret::new("t")));
+    }
+
+    #[test]
+    fn ivcap_url_wins_over_base_url() {
+        let p = platform(
+            resolve(&[], &[("IVCAP_URL", "https://a.b"), ("IVCAP_BASE_URL", "http://ivcap.local"), ("IVCAP_JWT", "t")])
+                .unwrap(),
+        );
+        assert_eq!(p.base_url, "https://a.b");
+    }
+
+    #[test]
+    fn base_url_means_no_auth() {
+        let p = platform(resolve(&[], &[("IVCAP_BASE_URL", "http://ivcap.local")]).unwrap());
+        assert_eq!((p.base_url.as_str(), p.token), ("http://ivcap.local", None));
+    }
+
+    /// Arguments, environment, expected message.
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
+    #[test]
+    fn configuration_errors_are_clear() {
+        let cases: &[Case] = &[
+            (&[], &[("IVCAP_JWT", "t")], "IVCAP_URL is not"),
+            (&[], &[("IVCAP_URL", "https://a.b")], "no token is set"),
+            (&[], &[("IVCAP_URL", "not a url"), ("IVCAP_JWT", "t")], "is not a URL"),
+            (&[], &[("IVCAP_URL", "ftp://a.b"), ("IVCAP_JWT", "t")], "http:// or https://"),
+            (&[], &[("IVCAP_BASE_URL", "::")], "is not a URL"),
+            (&["--output-budget", "5"], &[], "too small"),
+        ];
+        for (args, vars, expected) in cases {
+            let err = resolve(args, vars).unwrap_err().to_string();
+            assert!(err.contains(expected), "{args:?} {vars:?}: {err}");
+            assert!(!err.contains("\"t\""), "token leaked: {err}");
+        }
+    }
+
+    #[test]
+    fn cli_context_is_read_with_host_and_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("ivcap-cli")).unwrap();
+        let yaml = "version: v1\nactive-context: dev\ncontexts:\n\
+            - name: dev\n  url: https://dev.example/\n  host: api.dev.example\n  access-token: tok\n  access-token-expiry: 2999-01-01T00:00:00Z\n\
+            - name: old\n  url: https://old.example\n  access-token: tok\n  access-token-expiry: 2000-01-01T00:00:00+10:00\n\
+            - name: none\n  url: https://none.example\n";
+        std::fs::write(dir.path().join("ivcap-cli/config.yaml"), yaml).unwrap();
+        let run = |name: &str| {
+            let cli = Cli { context: Some(name.into()), output_budget: DEFAULT_OUTPUT_BUDGET, ..Cli::default() };
+            Config::resolve(&cli, &|_| None, Some(dir.path().to_path_buf()))
+        };
+        let p = platform(run("").unwrap());
+        assert_eq!(p.base_url, "https://dev.example");
+        assert_eq!(p.host_header.as_deref(), Some("api.dev.example"));
+        assert!(run("old").unwrap_err().to_string().contains("ivcap context login"));
+        assert!(run("none").unwrap_err().to_string().contains("ivcap context login"));
+        assert!(run("missing").unwrap_err().to_string().contains("ivcap context list"));
+    }
+
+    #[test]
+    fn secret_debug_hides_value() {
+        assert_eq!(format!("{:?}", Secret::new("abc")), "Secret(***)");
+    }
+}

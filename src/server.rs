@@ -1,0 +1,133 @@
+//! The MCP server: [`IvcapMcp`] holds the backend and the tool router, picks the toolsets
+//! the user asked for, and makes every published schema portable.
+
+use std::sync::Arc;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::model::{Implementation, ServerCapabilities, ServerConfig, Tool};
+use rmcp::{ServerHandler, tool_handler};
+
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::schema::normalise;
+
+/// What the server tells an agent when it connects.
+const INSTRUCTIONS: &str = "\
+IVCAP is CSIRO's platform for analytics services. Through this server you can find services \
+and their request schemas, run them as jobs, move data as artifacts, and read and write \
+Datafabric aspects (typed, time-bounded facts about any entity).
+Start with list_services to find a service, then get_service for the JSON Schema its \
+requests must match. Identifiers are full URNs (urn:ivcap:…); where a service is expected, \
+an exact service name works too. Lists take limit (1-50) and the opaque page token from the \
+previous answer's next_page.";
+
+/// Options that shape the tool surface.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Offer only these toolsets; `None` offers all.
+    pub toolsets: Option<Vec<String>>,
+    /// Offer only tools that change nothing.
+    pub read_only: bool,
+    /// Largest tool result, in characters.
+    pub output_budget: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions { toolsets: None, read_only: false, output_budget: crate::config::DEFAULT_OUTPUT_BUDGET }
+    }
+}
+
+/// The ivcap-mcp server.
+#[derive(Clone)]
+pub struct IvcapMcp {
+    pub(crate) backend: Arc<dyn Backend>,
+    pub(crate) output_budget: usize,
+    tool_router: ToolRouter<IvcapMcp>,
+}
+
+impl IvcapMcp {
+    /// The toolsets, by name, in the order they are documented.
+    fn toolsets() -> Vec<(&'static str, ToolRouter<IvcapMcp>)> {
+        vec![("services", Self::services_router()), ("secrets", Self::secrets_router())]
+    }
+
+    /// Names of all toolsets.
+    pub fn toolset_names() -> Vec<&'static str> {
+        Self::toolsets().into_iter().map(|(name, _)| name).collect()
+    }
+
+    /// A server over `backend` offering the tools `options` select.
+    pub fn new(backend: Arc<dyn Backend>, options: &ServerOptions) -> Result<Self> {
+        let all = Self::toolsets();
+        if let Some(wanted) = &options.toolsets {
+            let known: Vec<&str> = all.iter().map(|(name, _)| *name).collect();
+            if let Some(bad) = wanted.iter().find(|w| !known.contains(&w.trim())) {
+                return Err(Error::Config(format!(
+                    "--toolsets: unknown toolset '{bad}'; choose from {}",
+                    known.join(", ")
+                )));
+            }
+        }
+        let mut tool_router = ToolRouter::new();
+        for (name, router) in all {
+            if options.toolsets.as_ref().is_none_or(|w| w.iter().any(|t| t.trim() == name)) {
+                tool_router.merge(router);
+            }
+        }
+        if options.read_only {
+            let writers: Vec<String> = tool_router
+                .list_all()
+                .into_iter()
+                .filter(|t| t.annotations.as_ref().and_then(|a| a.read_only_hint) != Some(true))
+                .map(|t| t.name.into_owned())
+                .collect();
+            for name in writers {
+                tool_router.remove_route(&name);
+            }
+        }
+        for route in tool_router.map.values_mut() {
+            route.attr.input_schema =
+                Arc::new(as_object(normalise(&serde_json::Value::Object((*route.attr.input_schema).clone()))));
+            if let Some(out) = &route.attr.output_schema {
+                route.attr.output_schema = Some(Arc::new(as_object(portable_output(out))));
+            }
+        }
+        Ok(IvcapMcp { backend, output_budget: options.output_budget, tool_router })
+    }
+
+    /// Every tool this server offers, sorted by name.
+    pub fn tools(&self) -> Vec<Tool> {
+        self.tool_router.list_all()
+    }
+}
+
+/// Output schemas keep their `null`s (results do carry nulls) but lose `$ref`s and `$schema`.
+fn portable_output(schema: &rmcp::model::JsonObject) -> serde_json::Value {
+    let value = serde_json::Value::Object(schema.clone());
+    let defs = ["$defs", "definitions"].iter().any(|k| value.get(k).is_some());
+    if !defs {
+        let mut v = value;
+        if let Some(m) = v.as_object_mut() {
+            m.remove("$schema");
+        }
+        return v;
+    }
+    crate::schema::inline_refs(&value)
+}
+
+fn as_object(v: serde_json::Value) -> rmcp::model::JsonObject {
+    match v {
+        serde_json::Value::Object(map) => map,
+        _ => rmcp::model::JsonObject::new(),
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for IvcapMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("ivcap-mcp", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS)
+    }
+}

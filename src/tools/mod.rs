@@ -1,0 +1,83 @@
+//! The MCP tools, one module per toolset. Handlers are thin: typed arguments in, one
+//! backend call, a view out. Shared here: the list view with its output budget, and the
+//! mapping of library errors to `isError` text.
+
+pub mod secrets;
+pub mod services;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::backend::Page;
+use crate::error::Error;
+
+/// A tool's failure as the model reads it (`isError: true`).
+pub(crate) fn to_tool_error(e: Error) -> String {
+    e.for_model()
+}
+
+/// The `{items, next_page}` shape every list tool returns.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ListView<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// Pass this as `page` to get the next page; null on the last page.
+    pub next_page: Option<String>,
+    /// True when items were left out to keep the answer within the output budget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<bool>,
+    /// Anything the caller should know about this answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl<T: Serialize> ListView<T> {
+    /// The view of `page`, with items mapped by `view`, cut to fit `budget` characters.
+    pub fn bounded<U>(page: Page<U>, view: impl Fn(U) -> T, budget: usize) -> Self {
+        let mut out = ListView {
+            items: page.items.into_iter().map(view).collect(),
+            next_page: page.next_page,
+            truncated: None,
+            note: page.note,
+        };
+        let total = out.items.len();
+        // The text copy of a structured result is its JSON; leave room for the note.
+        while out.items.len() > 1 && serde_json::to_string(&out).map_or(0, |s| s.len()) + 300 > budget {
+            out.items.pop();
+        }
+        if out.items.len() < total {
+            let shown = out.items.len();
+            out.truncated = Some(true);
+            let cut = format!(
+                "only {shown} of the {total} items on this page fit the output budget of {budget} characters; \
+                 call again with limit={shown} to page through all of them"
+            );
+            out.note = Some(match out.note.take() {
+                Some(n) => format!("{n}; {cut}"),
+                None => cut,
+            });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_are_cut_to_the_budget_and_say_so() {
+        let page = Page::new((0..100).map(|i| format!("item-{i:04}-{}", "x".repeat(90))).collect(), Some("t"));
+        let view = ListView::bounded(page, |s: String| s, 2_000);
+        assert!(serde_json::to_string(&view).unwrap().len() <= 2_000);
+        assert_eq!(view.truncated, Some(true));
+        assert!(view.note.unwrap().contains(&format!("limit={}", view.items.len())));
+        assert!(view.next_page.is_some());
+    }
+
+    #[test]
+    fn small_lists_are_untouched() {
+        let view = ListView::bounded(Page::new(vec![1, 2, 3], None), |i: i32| i, 2_000);
+        assert_eq!((view.items.len(), view.truncated), (3, None));
+    }
+}

@@ -1,0 +1,58 @@
+//! The secrets toolset: `list_secrets`. Names and expiry only; values never.
+
+use rmcp::handler::server::wrapper::{Json, Parameters};
+use rmcp::{tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{ListView, to_tool_error};
+use crate::backend::{PageRequest, SecretInfo};
+use crate::server::IvcapMcp;
+
+/// Arguments of `list_secrets`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListSecretsArgs {
+    /// Only secrets whose name matches this pattern, e.g. "openai.*". Omit to list all.
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// Items per page, 1 to 50 (default 10).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 50))]
+    pub limit: Option<u32>,
+    /// The next_page token of the previous answer; omit for the first page.
+    #[serde(default)]
+    pub page: Option<String>,
+}
+
+/// A secret's name and expiry; never its value.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SecretItem {
+    pub name: String,
+    /// Expiry as the platform reports it (int64).
+    pub expiry_time: Option<i64>,
+}
+
+#[tool_router(router = secrets_router, vis = "pub(crate)")]
+impl IvcapMcp {
+    #[tool(
+        description = "List the names and expiry times of the secrets stored in IVCAP for your account \
+                       (never their values). Use to check that a secret a service needs exists.",
+        annotations(
+            title = "List secrets",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn list_secrets(
+        &self,
+        Parameters(args): Parameters<ListSecretsArgs>,
+    ) -> Result<Json<ListView<SecretItem>>, String> {
+        let page = PageRequest::new(args.limit, args.page).map_err(to_tool_error)?;
+        let found = self.backend.list_secrets(args.filter.as_deref(), &page).await.map_err(to_tool_error)?;
+        let view = |s: SecretInfo| SecretItem { name: s.name, expiry_time: s.expiry_time };
+        Ok(Json(ListView::bounded(found, view, self.output_budget)))
+    }
+}

@@ -1,0 +1,148 @@
+//! The services toolset: `list_services`, `get_service`.
+
+use rmcp::handler::server::wrapper::{Json, Parameters};
+use rmcp::{tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{ListView, to_tool_error};
+use crate::backend::{PageRequest, ServiceDetail, ServiceSummary};
+use crate::schema::normalise;
+use crate::server::IvcapMcp;
+
+/// Arguments of `list_services`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListServicesArgs {
+    /// Only services whose name contains this text (case-insensitive; `%` is a wildcard). Omit to list all.
+    #[serde(default)]
+    pub search: Option<String>,
+    /// Items per page, 1 to 50 (default 10).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 50))]
+    pub limit: Option<u32>,
+    /// The next_page token of the previous answer; omit for the first page.
+    #[serde(default)]
+    pub page: Option<String>,
+}
+
+/// Arguments of `get_service`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetServiceArgs {
+    /// Service URN (urn:ivcap:service:…) or exact service name, as list_services shows.
+    pub service: String,
+}
+
+/// A service in a list.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ServiceItem {
+    /// Service URN; pass it to get_service or submit_job.
+    pub id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+/// One service with its request schema.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ServiceView {
+    /// Service URN.
+    pub id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// active, inactive or error.
+    pub status: String,
+    /// JSON Schema of a job request (the `input` of submit_job), normalised for portability.
+    pub request_schema: Option<Value>,
+    /// Anything the caller should know, e.g. why request_schema is missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// True when the description or schema was cut to fit the output budget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<bool>,
+}
+
+impl From<ServiceSummary> for ServiceItem {
+    fn from(s: ServiceSummary) -> Self {
+        ServiceItem { id: s.id, name: s.name, description: s.description }
+    }
+}
+
+impl ServiceView {
+    /// The view of `s`, kept within `budget` characters.
+    fn bounded(s: ServiceDetail, budget: usize) -> Self {
+        let mut view = ServiceView {
+            id: s.id,
+            name: s.name,
+            description: s.description,
+            status: s.status,
+            request_schema: s.request_schema.as_ref().map(normalise),
+            note: s.note,
+            truncated: None,
+        };
+        let size = |v: &ServiceView| serde_json::to_string(v).map_or(0, |t| t.len());
+        if size(&view) > budget
+            && let Some(d) = view.description.as_mut()
+        {
+            let keep = budget / 4;
+            if d.len() > keep {
+                *d = crate::text::truncate(d, keep);
+                view.truncated = Some(true);
+            }
+        }
+        if size(&view) > budget && view.request_schema.take().is_some() {
+            view.truncated = Some(true);
+            view.note = Some(format!(
+                "the request schema is larger than the output budget of {budget} characters and was left out; \
+                 restart the server with a larger --output-budget to see it"
+            ));
+        }
+        view
+    }
+}
+
+#[tool_router(router = services_router, vis = "pub(crate)")]
+impl IvcapMcp {
+    #[tool(
+        description = "List the IVCAP services (analytics tools) you can run, with their URN, name and description. \
+                       Start here to find a service; then call get_service for its request schema.",
+        annotations(
+            title = "List services",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn list_services(
+        &self,
+        Parameters(args): Parameters<ListServicesArgs>,
+    ) -> Result<Json<ListView<ServiceItem>>, String> {
+        let page = PageRequest::new(args.limit, args.page).map_err(to_tool_error)?;
+        let found = self.backend.list_services(args.search.as_deref(), &page).await.map_err(to_tool_error)?;
+        Ok(Json(ListView::bounded(found, ServiceItem::from, self.output_budget)))
+    }
+
+    #[tool(
+        description = "Get one IVCAP service by URN or exact name: its description, status and the JSON Schema \
+                       its job requests must match. Call before submit_job to build a valid input.",
+        annotations(
+            title = "Get service",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn get_service(&self, Parameters(args): Parameters<GetServiceArgs>) -> Result<Json<ServiceView>, String> {
+        if args.service.trim().is_empty() {
+            return Err(to_tool_error(crate::error::Error::invalid(
+                "service",
+                "is empty; pass a service URN or exact name from list_services",
+            )));
+        }
+        let service = self.backend.get_service(&args.service).await.map_err(to_tool_error)?;
+        Ok(Json(ServiceView::bounded(service, self.output_budget)))
+    }
+}

@@ -1,0 +1,80 @@
+//! Test harness: drive the real `ivcap-mcp` binary (or the in-process server) through an
+//! rmcp client, against the stand-in IVCAP or a temporary local store.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use ivcap_standin::{StandIn, TOKEN};
+use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::service::RunningService;
+use rmcp::transport::TokioChildProcess;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::Value;
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_ivcap-mcp");
+
+/// Variables of the developer's environment that would change the mode.
+const IVCAP_VARS: &[&str] =
+    &["IVCAP_URL", "IVCAP_JWT", "IVCAP_ACCESS_TOKEN", "IVCAP_BASE_URL", "IVCAP_LOCAL_DIR", "RUST_LOG"];
+
+/// A client connected to a running server.
+pub type Client = RunningService<RoleClient, ()>;
+
+/// The binary with `args` and `envs`, in `cwd`, with no IVCAP variables inherited.
+pub fn command(args: &[&str], envs: &[(&str, &str)], cwd: &Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.args(args).current_dir(cwd).kill_on_drop(true);
+    for var in IVCAP_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.env("XDG_CONFIG_HOME", cwd.join(".no-config"));
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Spawns the binary and connects an MCP client over its stdio.
+pub async fn spawn(args: &[&str], envs: &[(&str, &str)], cwd: &Path) -> Client {
+    let (transport, _) =
+        TokioChildProcess::builder(command(args, envs, cwd)).stderr(Stdio::inherit()).spawn().expect("spawn ivcap-mcp");
+    ().serve(transport).await.expect("MCP handshake with ivcap-mcp")
+}
+
+/// The binary in platform mode against `standin`.
+pub async fn platform(standin: &StandIn, cwd: &Path) -> Client {
+    spawn(&[], &[("IVCAP_URL", standin.base_url()), ("IVCAP_JWT", TOKEN)], cwd).await
+}
+
+/// The binary in local mode on `store`.
+pub async fn local(store: &Path) -> Client {
+    let dir = store.to_str().expect("utf-8 temp path");
+    spawn(&["--local", dir], &[], store.parent().unwrap_or(store)).await
+}
+
+/// Calls `tool` with `args` (a JSON object).
+pub async fn call(client: &Client, tool: &str, args: Value) -> CallToolResult {
+    let Value::Object(map) = args else { panic!("tool arguments must be an object") };
+    client
+        .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(map))
+        .await
+        .unwrap_or_else(|e| panic!("calling {tool}: {e}"))
+}
+
+/// The structured content of a successful result.
+pub fn ok(result: &CallToolResult) -> Value {
+    assert_ne!(result.is_error, Some(true), "tool failed: {}", text(result));
+    result.structured_content.clone().expect("structured content")
+}
+
+/// The text of a failed result.
+pub fn err(result: &CallToolResult) -> String {
+    assert_eq!(result.is_error, Some(true), "expected isError, got {:?}", result.structured_content);
+    text(result)
+}
+
+/// All text content of a result.
+pub fn text(result: &CallToolResult) -> String {
+    result.content.iter().filter_map(|c| c.as_text().map(|t| t.text.clone())).collect::<Vec<_>>().join("\n")
+}

@@ -1,0 +1,91 @@
+//! Every configuration error is a clear message on stderr and a non-zero exit, never a
+//! panic, and nothing on stdout.
+
+use std::process::Stdio;
+
+use crate::common::command;
+
+async fn run_failing(args: &[&str], envs: &[(&str, &str)], cwd: &std::path::Path) -> String {
+    let out = command(args, envs, cwd).stdin(Stdio::null()).output().await.expect("run ivcap-mcp");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{args:?} {envs:?} should fail; stderr: {stderr}");
+    assert!(out.stdout.is_empty(), "nothing on stdout: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(!stderr.contains("panicked"), "no panic: {stderr}");
+    assert!(!stderr.contains("s3cret"), "the token never appears: {stderr}");
+    stderr
+}
+
+/// Arguments, environment, expected message.
+type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
+#[tokio::test]
+async fn configuration_errors_exit_non_zero_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let cases: &[Case] = &[
+        (&[], &[("IVCAP_JWT", "s3cret")], "IVCAP_URL is not"),
+        (&[], &[("IVCAP_ACCESS_TOKEN", "s3cret")], "IVCAP_URL is not"),
+        (&[], &[("IVCAP_URL", "https://ivcap.example")], "no token is set"),
+        (&[], &[("IVCAP_URL", "not a url"), ("IVCAP_JWT", "s3cret")], "is not a URL"),
+        (&["--url", "ftp://x"], &[("IVCAP_JWT", "s3cret")], "http:// or https://"),
+        (&[], &[("IVCAP_BASE_URL", "http//broken")], "is not a URL"),
+        (&["--context"], &[], "ivcap-cli/config.yaml"),
+        (&["--env-file", "missing.env"], &[], "--env-file missing.env"),
+        (&["--toolsets", "services,nope"], &[], "unknown toolset 'nope'"),
+        (&["--no-such-flag"], &[], "--no-such-flag"),
+    ];
+    for (args, envs, expected) in cases {
+        let stderr = run_failing(args, envs, cwd).await;
+        assert!(stderr.contains(expected), "{args:?} {envs:?}: expected '{expected}' in: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn expired_cli_context_says_to_log_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join(".no-config/ivcap-cli");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("config.yaml"),
+        "active-context: dev\ncontexts:\n- name: dev\n  url: https://dev.example\n  access-token: s3cret\n  access-token-expiry: 2001-01-01T00:00:00Z\n",
+    )
+    .unwrap();
+    let stderr = run_failing(&["--context"], &[], dir.path()).await;
+    assert!(stderr.contains("run `ivcap context login`") && stderr.contains("expired"), "{stderr}");
+    let stderr = run_failing(&["--context", "prod"], &[], dir.path()).await;
+    assert!(stderr.contains("no context named 'prod'"), "{stderr}");
+}
+
+#[tokio::test]
+async fn env_file_selects_the_platform() {
+    // A .env file with a token and no URL is the same error as the variables themselves.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "IVCAP_JWT=s3cret\n").unwrap();
+    let stderr = run_failing(&[], &[], dir.path()).await;
+    assert!(stderr.contains("IVCAP_URL is not"), "{stderr}");
+}
+
+#[tokio::test]
+async fn help_documents_every_flag_and_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(&["--help"], &[], dir.path()).output().await.unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for word in [
+        "--local",
+        "--url",
+        "--context",
+        "--env-file",
+        "--toolsets",
+        "--read-only",
+        "--output-budget",
+        "IVCAP_URL",
+        "IVCAP_JWT",
+        "IVCAP_ACCESS_TOKEN",
+        "IVCAP_BASE_URL",
+        "IVCAP_LOCAL_DIR",
+        "RUST_LOG",
+    ] {
+        assert!(help.contains(word), "--help lacks {word}");
+    }
+}

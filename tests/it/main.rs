@@ -1,0 +1,9 @@
+//! Integration tests: one binary, one module per area.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+mod config;
+mod secrets;
+mod services;
+mod stdio;
+mod tool_schemas;

@@ -1,0 +1,246 @@
+//! `list_services` and `get_service` over the real binary, against the stand-in and in
+//! local mode.
+
+use std::time::Instant;
+
+use axum::http::Method;
+use ivcap_standin::{Fault, StandIn};
+use serde_json::{Value, json};
+
+use crate::common::{call, err, local, ok, platform, spawn};
+
+fn pydantic_schema() -> Value {
+    json!({
+        "title": "Request", "type": "object", "required": ["msg"],
+        "$defs": {"Mode": {"enum": ["fast", "slow"], "type": "string"}},
+        "properties": {
+            "$schema": {"type": "string", "default": "urn:sd:schema.alpha.request.1"},
+            "msg": {"type": "string"},
+            "times": {"anyOf": [{"type": "integer"}, {"type": "null"}], "default": null},
+            "mode": {"$ref": "#/$defs/Mode"}
+        }
+    })
+}
+
+async fn seeded() -> StandIn {
+    let s = StandIn::start().await;
+    s.add_service("urn:ivcap:service:1111", "alpha", "Does alpha things", &[pydantic_schema()]);
+    s.add_service("urn:ivcap:service:2222", "beta", "Does beta things", &[json!({"type": "object"})]);
+    s.add_service("urn:ivcap:service:3333", "gamma", "No tool definition", &[]);
+    s
+}
+
+#[tokio::test]
+async fn platform_lists_services_across_two_pages() {
+    let s = seeded().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = platform(&s, dir.path()).await;
+
+    let first = ok(&call(&client, "list_services", json!({"limit": 2})).await);
+    let names: Vec<&str> = first["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["alpha", "beta"]);
+    let token = first["next_page"].as_str().expect("a next page").to_string();
+
+    let second = ok(&call(&client, "list_services", json!({"limit": 2, "page": token})).await);
+    assert_eq!(second["items"][0]["name"], "gamma");
+    assert_eq!(second["items"].as_array().unwrap().len(), 1);
+    assert_eq!(second["next_page"], Value::Null);
+
+    let calls = s.requests_to(Method::GET, "/1/services2");
+    assert_eq!(calls.len(), 2);
+    assert!(calls.iter().all(|r| r.header("authorization").as_deref() == Some("Bearer test-token")));
+    assert!(calls[1].query_param("page").is_some(), "second call sends the IVCAP page token");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn platform_search_filters_by_name() {
+    let s = seeded().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = platform(&s, dir.path()).await;
+    let found = ok(&call(&client, "list_services", json!({"search": "ET"})).await);
+    assert_eq!(found["items"].as_array().unwrap().len(), 1);
+    assert_eq!(found["items"][0]["id"], "urn:ivcap:service:2222");
+    let sent = s.requests_to(Method::GET, "/1/services2");
+    assert_eq!(sent[0].query_param("filter").as_deref(), Some("name~='%ET%'"));
+}
+
+#[tokio::test]
+async fn platform_get_service_by_name_gives_a_portable_schema() {
+    let s = seeded().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = platform(&s, dir.path()).await;
+    let svc = ok(&call(&client, "get_service", json!({"service": "alpha"})).await);
+    assert_eq!(svc["id"], "urn:ivcap:service:1111");
+    assert_eq!(svc["status"], "active");
+    let schema = &svc["request_schema"];
+    assert_eq!(schema["properties"]["times"], json!({"type": "integer"}));
+    assert_eq!(schema["properties"]["mode"]["enum"], json!(["fast", "slow"]));
+    assert!(!schema.to_string().contains("$ref") && schema.get("$defs").is_none());
+
+    // By URN: the path parameter is percent-encoded on the wire.
+    let by_urn = ok(&call(&client, "get_service", json!({"service": "urn:ivcap:service:2222"})).await);
+    assert_eq!(by_urn["name"], "beta");
+    let raw = s.requests_to(Method::GET, "/1/services2/urn:ivcap:service:2222");
+    assert!(raw[0].raw_path.contains("urn%3Aivcap%3Aservice%3A2222"), "{}", raw[0].raw_path);
+
+    let none = ok(&call(&client, "get_service", json!({"service": "gamma"})).await);
+    assert_eq!(none["request_schema"], Value::Null);
+    assert!(none["note"].as_str().unwrap().contains("no tool definition"));
+}
+
+#[tokio::test]
+async fn platform_unknown_and_ambiguous_services_are_clear_errors() {
+    let s = seeded().await;
+    s.add_service("urn:ivcap:service:4444", "alpha", "A second alpha", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let client = platform(&s, dir.path()).await;
+
+    let unknown = err(&call(&client, "get_service", json!({"service": "bet"})).await);
+    assert!(unknown.contains("no such service"), "{unknown}");
+    assert!(unknown.contains("beta [urn:ivcap:service:2222]"), "candidates listed: {unknown}");
+    assert!(unknown.contains("list_services"), "next step named: {unknown}");
+
+    let missing = err(&call(&client, "get_service", json!({"service": "urn:ivcap:service:9999"})).await);
+    assert!(missing.contains("no such service: urn:ivcap:service:9999"), "{missing}");
+
+    let ambiguous = err(&call(&client, "get_service", json!({"service": "alpha"})).await);
+    assert!(
+        ambiguous.contains("urn:ivcap:service:1111") && ambiguous.contains("urn:ivcap:service:4444"),
+        "{ambiguous}"
+    );
+}
+
+#[tokio::test]
+async fn platform_retries_a_503_then_succeeds() {
+    let s = seeded().await;
+    s.fault(Fault::status(Some(Method::GET), "/1/services2", 503));
+    let dir = tempfile::tempdir().unwrap();
+    let client = platform(&s, dir.path()).await;
+    let listed = ok(&call(&client, "list_services", json!({})).await);
+    assert_eq!(listed["items"].as_array().unwrap().len(), 3);
+    assert_eq!(s.requests_to(Method::GET, "/1/services2").len(), 2, "one failure, one retry");
+}
+
+#[tokio::test]
+async fn platform_honours_retry_after_and_gives_up_when_busy() {
+    let s = seeded().await;
+    s.fault(Fault::status(Some(Method::GET), "/1/services2", 429).header("Retry-After", "1"));
+    let dir = tempfile::tempdir().unwrap();
+    let client = platform(&s, dir.path()).await;
+    let start = Instant::now();
+    ok(&call(&client, "list_services", json!({})).await);
+    assert!(start.elapsed().as_millis() >= 1000, "waited for Retry-After");
+
+    s.fault(Fault::status(Some(Method::GET), "/1/services2", 503).times(100));
+    let busy = err(&call(&client, "list_services", json!({})).await);
+    assert!(busy.contains("platform busy") && busy.contains("5 attempts"), "{busy}");
+}
+
+#[tokio::test]
+async fn platform_dropped_connection_is_retried() {
+    let s = seeded().await;
+    s.fault(Fault::on(Some(Method::GET), "/1/services2", ivcap_standin::FaultAction::Drop));
+    let dir = tempfile::tempdir().unwrap();
+    let client = platform(&s, dir.path()).await;
+    ok(&call(&client, "list_services", json!({})).await);
+    assert_eq!(s.requests_to(Method::GET, "/1/services2").len(), 2);
+}
+
+#[tokio::test]
+async fn platform_401_says_to_check_the_token() {
+    let s = seeded().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = spawn(&[], &[("IVCAP_URL", s.base_url()), ("IVCAP_JWT", "wrong-secret-token")], dir.path()).await;
+    let denied = err(&call(&client, "list_services", json!({})).await);
+    assert!(denied.contains("not authorised") && denied.contains("IVCAP_JWT"), "{denied}");
+    assert!(!denied.contains("wrong-secret-token"), "the token is never echoed");
+    assert_eq!(s.requests_to(Method::GET, "/1/services2").len(), 1, "401 is not retried");
+}
+
+#[tokio::test]
+async fn base_url_mode_sends_no_authorization() {
+    let s = seeded().await;
+    s.require_auth(false);
+    let dir = tempfile::tempdir().unwrap();
+    let client = spawn(&[], &[("IVCAP_BASE_URL", s.base_url())], dir.path()).await;
+    ok(&call(&client, "list_services", json!({})).await);
+    assert!(s.requests().iter().all(|r| r.header("authorization").is_none()));
+}
+
+#[tokio::test]
+async fn cli_context_login_is_reused_with_its_host_header() {
+    let s = seeded().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("xdg/ivcap-cli");
+    std::fs::create_dir_all(&cfg).unwrap();
+    let yaml = format!(
+        "version: v1\nactive-context: test\ncontexts:\n- name: test\n  url: {}\n  host: ivcap.test.example\n  \
+         access-token: {}\n  access-token-expiry: 2999-01-01T00:00:00Z\n",
+        s.base_url(),
+        ivcap_standin::TOKEN
+    );
+    std::fs::write(cfg.join("config.yaml"), yaml).unwrap();
+    let xdg = dir.path().join("xdg");
+    let client = spawn(&["--context"], &[("XDG_CONFIG_HOME", xdg.to_str().unwrap())], dir.path()).await;
+    ok(&call(&client, "list_services", json!({})).await);
+    let sent = &s.requests_to(Method::GET, "/1/services2")[0];
+    assert_eq!(sent.header("host").as_deref(), Some("ivcap.test.example"));
+    assert_eq!(sent.header("authorization").as_deref(), Some("Bearer test-token"));
+}
+
+#[tokio::test]
+async fn bad_arguments_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = local(&dir.path().join("store")).await;
+    let limit = err(&call(&client, "list_services", json!({"limit": 0})).await);
+    assert!(limit.contains("'limit'") && limit.contains("1 to 50"), "{limit}");
+    let page = err(&call(&client, "list_services", json!({"page": "not-a-token!"})).await);
+    assert!(page.contains("'page'") && page.contains("next_page"), "{page}");
+    let typo = err(&call(&client, "list_services", json!({"serach": "x"})).await);
+    assert!(typo.contains("serach"), "{typo}");
+    let empty = err(&call(&client, "get_service", json!({"service": " "})).await);
+    assert!(empty.contains("'service'"), "{empty}");
+}
+
+fn write_service(store: &std::path::Path, file: &str, body: Value) {
+    std::fs::create_dir_all(store.join("services")).unwrap();
+    std::fs::write(store.join("services").join(file), body.to_string()).unwrap();
+}
+
+#[tokio::test]
+async fn local_services_are_listed_and_described() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let empty = local(&store).await;
+    let none = ok(&call(&empty, "list_services", json!({})).await);
+    assert!(none["note"].as_str().unwrap().contains("services/<name>.json"));
+
+    write_service(
+        &store,
+        "echo.json",
+        json!({"name": "echo", "description": "Echoes", "fn_schema": pydantic_schema(), "command": ["cat"]}),
+    );
+    write_service(&store, "hello.json", json!({"description": "Says hello", "url": "http://127.0.0.1:9/"}));
+    write_service(&store, "broken.json", json!({"name": "broken"}));
+    std::fs::write(store.join("services/garbage.json"), "{not json").unwrap();
+
+    let client = local(&store).await;
+    let listed = ok(&call(&client, "list_services", json!({"limit": 2})).await);
+    let names: Vec<&str> = listed["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["broken", "echo"], "sorted by name; unreadable files skipped");
+    let rest = ok(&call(&client, "list_services", json!({"limit": 2, "page": listed["next_page"]})).await);
+    assert_eq!(rest["items"][0]["id"], "urn:ivcap:service:hello");
+    assert_eq!(rest["next_page"], Value::Null);
+
+    let echo = ok(&call(&client, "get_service", json!({"service": "echo"})).await);
+    assert_eq!(echo["status"], "active");
+    assert_eq!(echo["request_schema"]["properties"]["times"], json!({"type": "integer"}));
+    let by_urn = ok(&call(&client, "get_service", json!({"service": "urn:ivcap:service:hello"})).await);
+    assert_eq!(by_urn["name"], "hello");
+    let broken = ok(&call(&client, "get_service", json!({"service": "broken"})).await);
+    assert_eq!(broken["status"], "error");
+    assert!(broken["note"].as_str().unwrap().contains("neither 'command'"));
+    let unknown = err(&call(&client, "get_service", json!({"service": "ech"})).await);
+    assert!(unknown.contains("echo [urn:ivcap:service:echo]"), "{unknown}");
+}

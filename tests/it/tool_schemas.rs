@@ -1,0 +1,192 @@
+//! Tool definitions are a contract: `tool-schemas/<tool>.json` must match what the code
+//! generates (regenerate with `UPDATE_TOOL_SCHEMAS=1 cargo test --test it tool_schemas`),
+//! and every tool passes the portability lint of mcp-notes.md §12.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use ivcap_mcp::backend::local::LocalBackend;
+use ivcap_mcp::server::{IvcapMcp, ServerOptions};
+use rmcp::model::Tool;
+use serde_json::{Value, json};
+
+fn tools() -> Vec<Tool> {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Arc::new(LocalBackend::new(dir.path()).unwrap());
+    IvcapMcp::new(backend, &ServerOptions::default()).unwrap().tools()
+}
+
+/// The checked-in form of a tool: sorted keys, two-space indent, trailing newline.
+fn render(tool: &Tool) -> String {
+    let v: Value = serde_json::to_value(tool).unwrap();
+    let definition = json!({
+        "name": v["name"], "title": v.get("title"), "description": v["description"],
+        "annotations": v["annotations"], "inputSchema": v["inputSchema"], "outputSchema": v["outputSchema"],
+    });
+    let mut text = serde_json::to_string_pretty(&definition).unwrap();
+    text.push('\n');
+    text
+}
+
+#[test]
+fn tool_schemas_match_the_checked_in_files() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tool-schemas");
+    let update = std::env::var("UPDATE_TOOL_SCHEMAS").is_ok_and(|v| v == "1");
+    if update {
+        std::fs::create_dir_all(&dir).unwrap();
+    }
+    let mut problems = Vec::new();
+    let mut expected_files = BTreeSet::new();
+    for tool in tools() {
+        let file = format!("{}.json", tool.name);
+        let path = dir.join(&file);
+        expected_files.insert(file.clone());
+        let rendered = render(&tool);
+        if update {
+            std::fs::write(&path, &rendered).unwrap();
+        } else if std::fs::read_to_string(&path).ok().as_deref() != Some(rendered.as_str()) {
+            problems.push(format!("{file} differs from the code"));
+        }
+    }
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !expected_files.contains(&name) {
+            if update {
+                std::fs::remove_file(entry.path()).unwrap();
+            } else {
+                problems.push(format!("{name} is stale: no such tool"));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{}\nregenerate with: UPDATE_TOOL_SCHEMAS=1 cargo test --test it tool_schemas, then review the diff",
+        problems.join("\n")
+    );
+}
+
+const FORMATS: &[&str] = &["int32", "int64", "float", "double", "date-time", "uri"];
+
+/// Portability problems in one (sub)schema at `path`.
+fn lint_schema(s: &Value, path: &str, problems: &mut Vec<String>) {
+    let Some(obj) = s.as_object() else {
+        problems.push(format!("{path}: not an object schema"));
+        return;
+    };
+    for banned in ["$ref", "$defs", "definitions", "anyOf", "oneOf", "allOf", "$schema"] {
+        if obj.contains_key(banned) {
+            problems.push(format!("{path}: has {banned}"));
+        }
+    }
+    match obj.get("type") {
+        Some(Value::String(_)) => {}
+        Some(_) => problems.push(format!("{path}: type is not a single string")),
+        None => problems.push(format!("{path}: no type")),
+    }
+    if let Some(f) = obj.get("format").and_then(Value::as_str)
+        && !FORMATS.contains(&f)
+    {
+        problems.push(format!("{path}: format {f}"));
+    }
+    if obj.get("type").and_then(Value::as_str) == Some("object") {
+        match obj.get("properties").and_then(Value::as_object) {
+            None => problems.push(format!("{path}: object without properties")),
+            Some(props) => {
+                for (k, v) in props {
+                    lint_schema(v, &format!("{path}.{k}"), problems);
+                }
+            }
+        }
+    }
+    if let Some(items) = obj.get("items") {
+        lint_schema(items, &format!("{path}[]"), problems);
+    }
+}
+
+#[test]
+fn every_tool_passes_the_portability_lint() {
+    let name_re = |n: &str| {
+        let mut chars = n.chars();
+        n.len() <= 40
+            && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    };
+    let mut problems = Vec::new();
+    let tools = tools();
+    assert!(!tools.is_empty());
+    for tool in &tools {
+        let name = tool.name.as_ref();
+        if !name_re(name) {
+            problems.push(format!("{name}: name does not match ^[a-z][a-z0-9_]{{0,39}}$"));
+        }
+        let description = tool.description.as_deref().unwrap_or("");
+        if description.is_empty() || description.len() > 1024 {
+            problems.push(format!("{name}: description missing or over 1 KB"));
+        }
+        match &tool.annotations {
+            None => problems.push(format!("{name}: no annotations")),
+            Some(a) => {
+                if a.read_only_hint.is_none()
+                    || a.destructive_hint.is_none()
+                    || a.idempotent_hint.is_none()
+                    || a.open_world_hint.is_none()
+                {
+                    problems.push(format!("{name}: an annotation hint is unset"));
+                }
+            }
+        }
+        match &tool.output_schema {
+            None => problems.push(format!("{name}: no output schema")),
+            Some(out) if out.get("type").and_then(Value::as_str) != Some("object") => {
+                problems.push(format!("{name}: output schema is not an object"))
+            }
+            Some(_) => {}
+        }
+        let input = Value::Object((*tool.input_schema).clone());
+        if input["type"] != "object" {
+            problems.push(format!("{name}: input root is not an object"));
+        }
+        lint_schema(&input, name, &mut problems);
+        if let Some(limit) = input["properties"].get("limit")
+            && (limit.get("minimum").is_none() || limit.get("maximum").is_none())
+        {
+            problems.push(format!("{name}: limit is not bounded"));
+        }
+    }
+    let names: BTreeSet<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    assert_eq!(names.len(), tools.len(), "tool names are unique");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn default_tool_list_stays_small() {
+    let tools = tools();
+    let size = serde_json::to_string(&json!({"tools": tools})).unwrap().len();
+    assert!(tools.len() <= 25, "{} tools", tools.len());
+    assert!(size <= 20_000, "tools/list is {size} bytes");
+}
+
+#[test]
+fn read_only_keeps_exactly_the_read_only_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Arc::new(LocalBackend::new(dir.path()).unwrap());
+    let options = ServerOptions { read_only: true, ..ServerOptions::default() };
+    let ro = IvcapMcp::new(backend, &options).unwrap().tools();
+    let expected: Vec<String> = tools()
+        .into_iter()
+        .filter(|t| t.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(true))
+        .map(|t| t.name.into_owned())
+        .collect();
+    assert_eq!(ro.into_iter().map(|t| t.name.into_owned()).collect::<Vec<_>>(), expected);
+}
+
+#[test]
+fn toolsets_select_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Arc::new(LocalBackend::new(dir.path()).unwrap());
+    let options = ServerOptions { toolsets: Some(vec!["secrets".into()]), ..ServerOptions::default() };
+    let names: Vec<String> =
+        IvcapMcp::new(backend, &options).unwrap().tools().into_iter().map(|t| t.name.into_owned()).collect();
+    assert_eq!(names, ["list_secrets"]);
+}

@@ -1,0 +1,127 @@
+//! `GET /1/services2` and `GET /1/services2/{id}` (ivcap-api.md §5). Seeding a service
+//! also asserts one `urn:sd-core:schema.ai-tool.1` aspect per request schema it is given
+//! (§5.3), so a test can make services with one, two or no tool definitions.
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use crate::paging::{envelope, like, list_params};
+use crate::{AppState, AspectRec, StandIn, lock, not_found, now, origin, self_link};
+
+/// Schema of a service's tool definition aspect.
+pub const AI_TOOL_SCHEMA: &str = "urn:sd-core:schema.ai-tool.1";
+
+/// A seeded service.
+#[derive(Debug, Clone)]
+pub struct ServiceRec {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    /// `active`, `inactive` or `error`.
+    pub status: String,
+}
+
+impl StandIn {
+    /// Seeds a service with one tool-definition aspect per entry of `fn_schemas`.
+    pub fn add_service(&self, id: &str, name: &str, description: &str, fn_schemas: &[Value]) {
+        self.with_data(|d| {
+            d.services.push(ServiceRec {
+                id: id.to_string(),
+                name: name.to_string(),
+                description: description.to_string(),
+                status: "active".into(),
+            });
+            for schema in fn_schemas {
+                let content = json!({
+                    "$schema": AI_TOOL_SCHEMA, "id": format!("urn:sd-core:ai-tool.{name}"), "name": name,
+                    "service-id": id, "description": description, "fn_signature": format!("{name}(…)"),
+                    "fn_schema": schema,
+                });
+                d.aspects.push(AspectRec::new(id, AI_TOOL_SCHEMA, content));
+            }
+        });
+    }
+}
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new().route("/1/services2", get(list)).route("/1/services2/{id}", get(read))
+}
+
+/// The pattern of a `name~='…'` filter, with `''` unescaped.
+fn name_pattern(filter: &str) -> Option<String> {
+    let rest = filter.trim().strip_prefix("name")?.trim_start().strip_prefix("~=")?.trim();
+    let inner = rest.strip_prefix('\'')?.strip_suffix('\'')?;
+    Some(inner.replace("''", "'"))
+}
+
+async fn list(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let lp = match list_params(q.as_deref()) {
+        Ok(lp) => lp,
+        Err(e) => return e,
+    };
+    let pattern = match lp.get("filter").map(name_pattern) {
+        Some(None) => return crate::error(400, "Having problem with some of the supplied information"),
+        Some(Some(p)) => Some(p),
+        None => None,
+    };
+    let search = lp.get("search").map(str::to_lowercase);
+    let mut services: Vec<ServiceRec> = lock(&s.data)
+        .services
+        .iter()
+        .filter(|svc| pattern.as_deref().is_none_or(|p| like(p, &svc.name, true)))
+        .filter(|svc| search.as_deref().is_none_or(|t| svc.name.to_lowercase().contains(t)))
+        .cloned()
+        .collect();
+    if lp.get("order-by") == Some("name") {
+        services.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    if lp.get("order-desc").is_none_or(|v| v == "true") && lp.get("order-by").is_some() {
+        services.reverse();
+    }
+    let origin = origin(&headers);
+    let items = services
+        .iter()
+        .map(|svc| {
+            let mut item = json!({
+                "id": svc.id, "name": svc.name, "description": svc.description,
+                "controller-schema": "urn:ivcap:schema.service.rest.1",
+                "href": format!("{origin}/1/services2/{}", svc.id),
+            });
+            if search.is_some() {
+                item["score"] = json!(1.0);
+            }
+            item
+        })
+        .collect();
+    axum::Json(envelope(items, &lp, &origin, "/1/services2", Some(now()))).into_response()
+}
+
+async fn read(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let Some(svc) = lock(&s.data).services.iter().find(|svc| svc.id == id).cloned() else {
+        return not_found(&id);
+    };
+    let href = format!("{}/1/services2/{}", origin(&headers), svc.id);
+    axum::Json(json!({
+        "id": svc.id, "name": svc.name, "description": svc.description, "status": svc.status,
+        "account": "urn:ivcap:account:00000000-0000-0000-0000-000000000001",
+        "controller-schema": "urn:ivcap:schema.service.rest.1",
+        "controller": [{"$schema": "urn:ivcap:schema.service.rest.1", "image": "img:latest", "port": 8090}],
+        "parameters": [], "policy": "urn:ivcap:policy:ivcap.open.metadata", "tags": [],
+        "links": self_link(&href),
+    }))
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn name_filters_parse() {
+        assert_eq!(super::name_pattern("name~='O''Brien%'").as_deref(), Some("O'Brien%"));
+        assert_eq!(super::name_pattern("name ~= 'x'").as_deref(), Some("x"));
+        assert_eq!(super::name_pattern("id='x'"), None);
+    }
+}
