@@ -54,7 +54,11 @@ pub async fn local(store: &Path) -> Client {
 }
 
 /// Calls `tool` with `args` (a JSON object).
-pub async fn call(client: &Client, tool: &str, args: Value) -> CallToolResult {
+pub async fn call<C: rmcp::ClientHandler>(
+    client: &RunningService<RoleClient, C>,
+    tool: &str,
+    args: Value,
+) -> CallToolResult {
     let Value::Object(map) = args else { panic!("tool arguments must be an object") };
     client
         .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(map))
@@ -77,4 +81,27 @@ pub fn err(result: &CallToolResult) -> String {
 /// All text content of a result.
 pub fn text(result: &CallToolResult) -> String {
     result.content.iter().filter_map(|c| c.as_text().map(|t| t.text.clone())).collect::<Vec<_>>().join("\n")
+}
+
+/// The server in-process over a duplex pipe, with the given client handler and lifecycle
+/// (`None` = the `initialize` handshake). For tests that need a custom client (progress
+/// notifications) or the 2026-07-28 `server/discover` lifecycle.
+pub async fn in_process<C: rmcp::ClientHandler>(
+    backend: std::sync::Arc<dyn ivcap_mcp::backend::Backend>,
+    client: C,
+    lifecycle: Option<rmcp::service::ClientLifecycleMode>,
+) -> RunningService<RoleClient, C> {
+    use rmcp::service::ClientServiceExt;
+    let server = ivcap_mcp::server::IvcapMcp::new(backend, &ivcap_mcp::server::ServerOptions::default())
+        .expect("server with default options");
+    let (server_io, client_io) = tokio::io::duplex(1 << 16);
+    tokio::spawn(async move {
+        if let Ok(running) = server.serve(server_io).await {
+            let _ = running.waiting().await;
+        }
+    });
+    match lifecycle {
+        None => client.serve(client_io).await.expect("initialize"),
+        Some(mode) => client.serve_with_lifecycle(client_io, mode).await.expect("server/discover"),
+    }
 }
