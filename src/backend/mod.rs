@@ -4,6 +4,7 @@
 //! backend in `platform/<domain>.rs` and `local/<domain>.rs`. No MCP types appear below
 //! this module.
 
+pub mod aspects;
 pub mod local;
 pub mod platform;
 pub mod secrets;
