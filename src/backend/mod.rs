@@ -16,13 +16,14 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
+pub use aspects::{Aspect, AspectQuery, AspectsBackend, NewAspect};
 pub use secrets::{SecretInfo, SecretsBackend};
 pub use services::{ServiceDetail, ServiceSummary, ServicesBackend};
 
 /// Everything a tool can ask of IVCAP, whichever IVCAP it is.
-pub trait Backend: ServicesBackend + SecretsBackend + Send + Sync {}
+pub trait Backend: ServicesBackend + SecretsBackend + AspectsBackend + Send + Sync {}
 
-impl<T: ServicesBackend + SecretsBackend + Send + Sync> Backend for T {}
+impl<T: ServicesBackend + SecretsBackend + AspectsBackend + Send + Sync> Backend for T {}
 
 /// Smallest and largest page size, as IVCAP allows.
 pub const LIMIT_RANGE: std::ops::RangeInclusive<u32> = 1..=50;
