@@ -238,19 +238,26 @@ pub fn prepare_input(schema: Option<&Value>, input: Map<String, Value>) -> Resul
 
 /// `submit_job`: resolve the service, check the input, create the job and wait up to
 /// `wait.budget` for it.
-pub async fn submit_job(
-    backend: &dyn Backend,
-    service: &str,
-    input: Map<String, Value>,
-    wait: &Wait<'_>,
-) -> Result<Waited> {
+pub async fn submit_job(backend: &dyn Backend, service: &str, input: Value, wait: &Wait<'_>) -> Result<Waited> {
     let start = Instant::now();
     if service.trim().is_empty() {
         return Err(Error::invalid("service", "is empty; pass a service URN or exact name from list_services"));
     }
+    let Value::Object(input) = input else {
+        return Err(Error::invalid(
+            "input",
+            format!(
+                "must be a JSON object matching the service's request_schema (see get_service), e.g. {{\"message\": \"hi\"}}; got {}",
+                kind_of(&input)
+            ),
+        ));
+    };
     let svc = backend.get_service(service).await?;
     let (input, note) = prepare_input(svc.request_schema.as_ref(), input)?;
     let hold = wait.budget;
+    if !hold.is_zero() {
+        wait.progress.report(start.elapsed(), "submitted; waiting for the job to finish").await;
+    }
     let create = backend.create_job(&svc.id, &input, hold);
     let created = tokio::select! {
         biased;
@@ -356,7 +363,6 @@ async fn with_heartbeats<T>(
     message: &str,
 ) -> T {
     tokio::pin!(fut);
-    progress.report(start.elapsed(), message).await;
     loop {
         tokio::select! {
             out = &mut fut => return out,
@@ -392,6 +398,18 @@ pub fn result_value(content_type: Option<&str>, body: &[u8]) -> Option<Value> {
             body.len(),
             content_type.unwrap_or("application/octet-stream")
         ))),
+    }
+}
+
+/// "a string", "an array" … for messages about a JSON value.
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
 

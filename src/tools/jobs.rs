@@ -10,7 +10,7 @@ use rmcp::model::{ProgressNotificationParam, ProgressToken, RequestMetaObject};
 use rmcp::{Peer, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::{ListView, to_tool_error};
@@ -32,7 +32,7 @@ pub struct SubmitJobArgs {
     /// The job request: a JSON object matching the service's request_schema (see get_service),
     /// e.g. {"message": "hello"}. A "$schema" default in the schema is filled in when missing.
     #[schemars(schema_with = "any_object")]
-    pub input: Map<String, Value>,
+    pub input: Value,
     /// Seconds to wait for the result, 0 to 3600; 0 returns at once with the job_id. Default 30.
     /// Waits are capped by the server (default 50 s); a job still running then can be awaited with get_job.
     #[serde(default)]
@@ -40,8 +40,9 @@ pub struct SubmitJobArgs {
     pub wait_seconds: Option<u32>,
 }
 
-/// A JSON object with any members. (schemars' `additionalProperties: true` would be made an
-/// object-valued constraint by the portability rewrite.)
+/// A JSON object with any members; checked to be one in `backend::jobs`, whose error names
+/// the argument. (A `Map`'s `additionalProperties: true` would become an object-valued
+/// constraint in the portability rewrite.)
 fn any_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({"type": "object"})
 }
