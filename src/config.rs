@@ -17,6 +17,10 @@ pub const DEFAULT_LOCAL_DIR: &str = "ivcap-artifacts";
 /// Default budget for the text of one tool result, in characters.
 pub const DEFAULT_OUTPUT_BUDGET: usize = 20_000;
 
+/// Default longest wait for a job inside one tool call, in seconds: under the 60 s after
+/// which common MCP clients give up.
+pub const DEFAULT_MAX_WAIT: u64 = 50;
+
 const ENV_HELP: &str = "\
 ENVIRONMENT (a .env file in the working directory is loaded first; --env-file names another):
   IVCAP_URL           IVCAP platform base URL for an external caller, e.g. https://develop.ivcap.net
@@ -57,7 +61,7 @@ pub struct Cli {
     #[arg(long, value_name = "PATH")]
     pub env_file: Option<PathBuf>,
 
-    /// Offer only these toolsets (comma-separated): services, aspects, secrets.
+    /// Offer only these toolsets (comma-separated): services, jobs, aspects, secrets.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub toolsets: Option<Vec<String>>,
 
@@ -68,6 +72,11 @@ pub struct Cli {
     /// Largest tool result, in characters of text; longer results are cut and say so.
     #[arg(long, value_name = "CHARS", default_value_t = DEFAULT_OUTPUT_BUDGET)]
     pub output_budget: usize,
+
+    /// Longest a tool waits for a job before answering "still running, call get_job"
+    /// (1 to 3600 seconds); keep it under your MCP client's request timeout (often 60 s).
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_MAX_WAIT)]
+    pub max_wait: u64,
 }
 
 /// A value that must never be printed: `Debug` and `Display` show `***`.
@@ -117,6 +126,8 @@ pub struct Config {
     pub toolsets: Option<Vec<String>>,
     pub read_only: bool,
     pub output_budget: usize,
+    /// Longest wait for a job inside one tool call.
+    pub max_wait: std::time::Duration,
 }
 
 impl Config {
@@ -165,7 +176,19 @@ impl Config {
                 cli.output_budget
             )));
         }
-        Ok(Config { mode, toolsets: cli.toolsets.clone(), read_only: cli.read_only, output_budget: cli.output_budget })
+        if !(1..=3600).contains(&cli.max_wait) {
+            return Err(Error::Config(format!(
+                "--max-wait {} is out of range: use 1 to 3600 seconds (default {DEFAULT_MAX_WAIT})",
+                cli.max_wait
+            )));
+        }
+        Ok(Config {
+            mode,
+            toolsets: cli.toolsets.clone(),
+            read_only: cli.read_only,
+            output_budget: cli.output_budget,
+            max_wait: std::time::Duration::from_secs(cli.max_wait),
+        })
     }
 }
 
@@ -345,6 +368,7 @@ mod tests {
             (&[], &[("IVCAP_URL", "ftp://a.b"), ("IVCAP_JWT", "t")], "http:// or https://"),
             (&[], &[("IVCAP_BASE_URL", "::")], "is not a URL"),
             (&["--output-budget", "5"], &[], "too small"),
+            (&["--max-wait", "0"], &[], "--max-wait 0 is out of range"),
         ];
         for (args, vars, expected) in cases {
             let err = resolve(args, vars).unwrap_err().to_string();
@@ -363,7 +387,12 @@ mod tests {
             - name: none\n  url: https://none.example\n";
         std::fs::write(dir.path().join("ivcap-cli/config.yaml"), yaml).unwrap();
         let run = |name: &str| {
-            let cli = Cli { context: Some(name.into()), output_budget: DEFAULT_OUTPUT_BUDGET, ..Cli::default() };
+            let cli = Cli {
+                context: Some(name.into()),
+                output_budget: DEFAULT_OUTPUT_BUDGET,
+                max_wait: DEFAULT_MAX_WAIT,
+                ..Cli::default()
+            };
             Config::resolve(&cli, &|_| None, Some(dir.path().to_path_buf()))
         };
         let p = platform(run("").unwrap());

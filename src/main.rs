@@ -73,6 +73,7 @@ async fn serve(config: Config) -> Result<(), String> {
         toolsets: config.toolsets.clone(),
         read_only: config.read_only,
         output_budget: config.output_budget,
+        max_wait: config.max_wait,
     };
     let server = IvcapMcp::new(backend, &options).map_err(|e| e.to_string())?;
     let running = server.serve(rmcp::transport::stdio()).await.map_err(|e| format!("MCP handshake failed: {e}"))?;

@@ -17,7 +17,8 @@ IVCAP is CSIRO's platform for analytics services. Through this server you can fi
 and their request schemas, run them as jobs, move data as artifacts, and read and write \
 Datafabric aspects (typed, time-bounded facts about any entity).
 Start with list_services to find a service, then get_service for the JSON Schema its \
-requests must match. Identifiers are full URNs (urn:ivcap:…); where a service is expected, \
+requests must match, then submit_job to run it (get_job for a job still running, list_jobs \
+for a service's jobs). Identifiers are full URNs (urn:ivcap:…); where a service is expected, \
 an exact service name works too. Lists take limit (1-50) and the opaque page token from the \
 previous answer's next_page.";
 
@@ -30,11 +31,18 @@ pub struct ServerOptions {
     pub read_only: bool,
     /// Largest tool result, in characters.
     pub output_budget: usize,
+    /// Longest a tool waits for a job before answering "still running".
+    pub max_wait: std::time::Duration,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        ServerOptions { toolsets: None, read_only: false, output_budget: crate::config::DEFAULT_OUTPUT_BUDGET }
+        ServerOptions {
+            toolsets: None,
+            read_only: false,
+            output_budget: crate::config::DEFAULT_OUTPUT_BUDGET,
+            max_wait: std::time::Duration::from_secs(crate::config::DEFAULT_MAX_WAIT),
+        }
     }
 }
 
@@ -43,6 +51,7 @@ impl Default for ServerOptions {
 pub struct IvcapMcp {
     pub(crate) backend: Arc<dyn Backend>,
     pub(crate) output_budget: usize,
+    pub(crate) max_wait: std::time::Duration,
     tool_router: ToolRouter<IvcapMcp>,
 }
 
@@ -51,6 +60,7 @@ impl IvcapMcp {
     fn toolsets() -> Vec<(&'static str, ToolRouter<IvcapMcp>)> {
         vec![
             ("services", Self::services_router()),
+            ("jobs", Self::jobs_router()),
             ("aspects", Self::aspects_router()),
             ("secrets", Self::secrets_router()),
         ]
@@ -97,7 +107,7 @@ impl IvcapMcp {
                 route.attr.output_schema = Some(Arc::new(as_object(portable_output(out))));
             }
         }
-        Ok(IvcapMcp { backend, output_budget: options.output_budget, tool_router })
+        Ok(IvcapMcp { backend, output_budget: options.output_budget, max_wait: options.max_wait, tool_router })
     }
 
     /// Every tool this server offers, sorted by name.

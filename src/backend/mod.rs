@@ -5,6 +5,7 @@
 //! this module.
 
 pub mod aspects;
+pub mod jobs;
 pub mod local;
 pub mod platform;
 pub mod secrets;
@@ -17,13 +18,14 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 
 pub use aspects::{Aspect, AspectQuery, AspectsBackend, NewAspect};
+pub use jobs::{Job, JobStatus, JobSummary, JobsBackend};
 pub use secrets::{SecretInfo, SecretsBackend};
 pub use services::{ServiceDetail, ServiceSummary, ServicesBackend};
 
 /// Everything a tool can ask of IVCAP, whichever IVCAP it is.
-pub trait Backend: ServicesBackend + SecretsBackend + AspectsBackend + Send + Sync {}
+pub trait Backend: ServicesBackend + JobsBackend + AspectsBackend + SecretsBackend + Send + Sync {}
 
-impl<T: ServicesBackend + SecretsBackend + AspectsBackend + Send + Sync> Backend for T {}
+impl<T: ServicesBackend + JobsBackend + AspectsBackend + SecretsBackend + Send + Sync> Backend for T {}
 
 /// Smallest and largest page size, as IVCAP allows.
 pub const LIMIT_RANGE: std::ops::RangeInclusive<u32> = 1..=50;

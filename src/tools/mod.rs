@@ -3,6 +3,7 @@
 //! mapping of library errors to `isError` text.
 
 pub mod aspects;
+pub mod jobs;
 pub mod secrets;
 pub mod services;
 

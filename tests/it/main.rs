@@ -3,6 +3,7 @@
 
 mod common;
 mod config;
+mod jobs;
 mod lifecycle;
 mod secrets;
 mod services;

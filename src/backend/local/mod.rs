@@ -7,6 +7,7 @@
 //! The store directory is created on the first write, not at startup.
 
 pub mod aspects;
+mod jobs;
 mod secrets;
 pub mod services;
 
@@ -21,6 +22,8 @@ pub struct LocalBackend {
     root: PathBuf,
     /// The aspect index (see `aspects`), shared with its background loader.
     aspects: Arc<aspects::AspectStore>,
+    /// The jobs this process runs.
+    jobs: jobs::LocalJobs,
 }
 
 impl LocalBackend {
@@ -28,7 +31,7 @@ impl LocalBackend {
     pub fn new(dir: &Path) -> Result<Self> {
         let root = std::path::absolute(dir).map_err(|e| Error::io(format!("cannot resolve {}", dir.display()), e))?;
         let aspects = Arc::new(aspects::AspectStore::new(&root));
-        Ok(LocalBackend { root, aspects })
+        Ok(LocalBackend { root, aspects, jobs: jobs::LocalJobs::default() })
     }
 
     /// The store directory.
@@ -76,22 +79,7 @@ impl LocalBackend {
     /// Writes `bytes` to `path` atomically: a temp file in the same directory, flushed,
     /// then renamed over the target. Parent directories are created.
     pub fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<()> {
-        let dir =
-            path.parent().ok_or_else(|| Error::io("no parent directory", std::io::ErrorKind::InvalidInput.into()))?;
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
-        let result = (|| {
-            let mut file = std::fs::File::create(&tmp)?;
-            file.write_all(bytes)?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, path)
-        })();
-        if let Err(e) = result {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(Error::io(format!("cannot write {}", path.display()), e));
-        }
-        Ok(())
+        write_atomic(path, bytes)
     }
 
     /// The JSON files directly in `<store>/<folder>`, sorted by name; an absent folder is empty.
@@ -109,6 +97,26 @@ impl LocalBackend {
         files.sort();
         Ok(files)
     }
+}
+
+/// [`LocalBackend::write_atomic`] for a path already checked with `store_path` (background
+/// job tasks hold no backend).
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().ok_or_else(|| Error::io("no parent directory", std::io::ErrorKind::InvalidInput.into()))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(format!("cannot write {}", path.display()), e));
+    }
+    Ok(())
 }
 
 /// Offset-based paging over an in-memory list, with the offset as the backend token.

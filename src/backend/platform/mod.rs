@@ -7,6 +7,7 @@
 //! `Authorization` header of requests to the configured base URL.
 
 mod aspects;
+mod jobs;
 mod secrets;
 mod services;
 
@@ -69,6 +70,8 @@ pub struct PlatformBackend {
     token: Option<Secret>,
     host_header: Option<String>,
     retry: RetryPolicy,
+    /// Which service each job this server has seen runs on.
+    jobs: jobs::JobServices,
 }
 
 /// Connect timeout for every request.
@@ -91,6 +94,7 @@ impl PlatformBackend {
             token: cfg.token.clone(),
             host_header: cfg.host_header.clone(),
             retry: RetryPolicy::default(),
+            jobs: jobs::JobServices::default(),
         })
     }
 
@@ -126,12 +130,24 @@ impl PlatformBackend {
         idempotent: bool,
         build: impl Fn() -> RequestBuilder,
     ) -> Result<Response> {
+        self.send_accepting(target, idempotent, StatusCode::is_success, build).await
+    }
+
+    /// [`send`](Self::send), taking the answers `accept` approves as success (e.g. the 307
+    /// of a job create).
+    pub(crate) async fn send_accepting(
+        &self,
+        target: Target<'_>,
+        idempotent: bool,
+        accept: fn(&StatusCode) -> bool,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<Response> {
         let start = Instant::now();
         let mut attempt = 0u32;
         loop {
             attempt += 1;
             let (err, retry_after, retryable) = match build().send().await {
-                Ok(resp) if resp.status().is_success() => return Ok(resp),
+                Ok(resp) if accept(&resp.status()) => return Ok(resp),
                 Ok(resp) => {
                     let retry_after = retry_after(&resp);
                     let err = error_from_response(resp, target).await;

@@ -14,6 +14,7 @@
 #![allow(clippy::result_large_err)]
 
 mod aspects;
+mod jobs;
 mod paging;
 mod secrets;
 mod services;
@@ -32,6 +33,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 pub use aspects::AspectRec;
+pub use jobs::{JOB_ASPECT_SCHEMA, JobOutcome, JobRec, JobScript};
 pub use services::ServiceRec;
 
 /// The token the stand-in accepts.
@@ -123,6 +125,10 @@ pub struct Data {
     pub aspects: Vec<AspectRec>,
     /// `(secret-name, expiry-time)`.
     pub secrets: Vec<(String, i64)>,
+    /// Every job created, oldest first.
+    pub jobs: Vec<JobRec>,
+    /// What the jobs of each service do, by service URN.
+    pub job_scripts: std::collections::HashMap<String, JobScript>,
 }
 
 #[derive(Debug)]
@@ -216,6 +222,7 @@ fn router(shared: AppState) -> Router {
     Router::new()
         .merge(services::routes())
         .merge(aspects::routes())
+        .merge(jobs::routes())
         .merge(secrets::routes())
         .fallback(|m: Method, u: Uri| async move {
             (StatusCode::NOT_IMPLEMENTED, Json(json!({"message": format!("stand-in has no route for {m} {u}")})))
