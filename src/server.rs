@@ -10,6 +10,7 @@ use rmcp::{ServerHandler, tool_handler};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::schema::normalise;
+use crate::tools::artifacts::PathPolicy;
 
 /// What the server tells an agent when it connects.
 const INSTRUCTIONS: &str = "\
@@ -30,11 +31,19 @@ pub struct ServerOptions {
     pub read_only: bool,
     /// Largest tool result, in characters.
     pub output_budget: usize,
+    /// Folders, besides the working directory and the local store, that `path` arguments
+    /// may point into (`--allow-path`).
+    pub allow_paths: Vec<std::path::PathBuf>,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        ServerOptions { toolsets: None, read_only: false, output_budget: crate::config::DEFAULT_OUTPUT_BUDGET }
+        ServerOptions {
+            toolsets: None,
+            read_only: false,
+            output_budget: crate::config::DEFAULT_OUTPUT_BUDGET,
+            allow_paths: Vec::new(),
+        }
     }
 }
 
@@ -43,13 +52,19 @@ impl Default for ServerOptions {
 pub struct IvcapMcp {
     pub(crate) backend: Arc<dyn Backend>,
     pub(crate) output_budget: usize,
+    /// Which local files `path` arguments may name.
+    pub(crate) paths: PathPolicy,
     tool_router: ToolRouter<IvcapMcp>,
 }
 
 impl IvcapMcp {
     /// The toolsets, by name, in the order they are documented.
     fn toolsets() -> Vec<(&'static str, ToolRouter<IvcapMcp>)> {
-        vec![("services", Self::services_router()), ("secrets", Self::secrets_router())]
+        vec![
+            ("services", Self::services_router()),
+            ("artifacts", Self::artifacts_router()),
+            ("secrets", Self::secrets_router()),
+        ]
     }
 
     /// Names of all toolsets.
@@ -93,7 +108,8 @@ impl IvcapMcp {
                 route.attr.output_schema = Some(Arc::new(as_object(portable_output(out))));
             }
         }
-        Ok(IvcapMcp { backend, output_budget: options.output_budget, tool_router })
+        let paths = PathPolicy::new(&options.allow_paths, backend.local_store())?;
+        Ok(IvcapMcp { backend, output_budget: options.output_budget, paths, tool_router })
     }
 
     /// Every tool this server offers, sorted by name.

@@ -4,6 +4,7 @@
 //! backend in `platform/<domain>.rs` and `local/<domain>.rs`. No MCP types appear below
 //! this module.
 
+pub mod artifacts;
 pub mod aspects;
 pub mod local;
 pub mod platform;
@@ -16,13 +17,14 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
+pub use artifacts::{Artifact, ArtifactsBackend};
 pub use secrets::{SecretInfo, SecretsBackend};
 pub use services::{ServiceDetail, ServiceSummary, ServicesBackend};
 
 /// Everything a tool can ask of IVCAP, whichever IVCAP it is.
-pub trait Backend: ServicesBackend + SecretsBackend + Send + Sync {}
+pub trait Backend: ServicesBackend + SecretsBackend + ArtifactsBackend + Send + Sync {}
 
-impl<T: ServicesBackend + SecretsBackend + Send + Sync> Backend for T {}
+impl<T: ServicesBackend + SecretsBackend + ArtifactsBackend + Send + Sync> Backend for T {}
 
 /// Smallest and largest page size, as IVCAP allows.
 pub const LIMIT_RANGE: std::ops::RangeInclusive<u32> = 1..=50;
