@@ -144,6 +144,7 @@ pub fn extension_for(content_type: &str) -> Option<String> {
         "text/plain" => Some("txt"),
         "application/json" => Some("json"),
         "image/jpeg" => Some("jpg"),
+        OCTET_STREAM => return None,
         _ => None,
     };
     preferred
@@ -296,6 +297,7 @@ mod tests {
         assert_eq!(extension_for("text/plain; charset=utf-8").as_deref(), Some(".txt"));
         assert_eq!(extension_for("image/png").as_deref(), Some(".png"));
         assert_eq!(extension_for("application/x-unknown-thing"), None);
+        assert_eq!(extension_for(OCTET_STREAM), None);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 // Handlers return `Result<_, Response>` so an error answer can be returned with `?`; the size is axum's.
 #![allow(clippy::result_large_err)]
 
+mod artifacts;
 mod aspects;
 mod paging;
 mod secrets;
@@ -31,6 +32,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+pub use artifacts::ArtifactRec;
 pub use aspects::AspectRec;
 pub use services::ServiceRec;
 
@@ -123,6 +125,10 @@ pub struct Data {
     pub aspects: Vec<AspectRec>,
     /// `(secret-name, expiry-time)`.
     pub secrets: Vec<(String, i64)>,
+    /// Artifacts, oldest first, with their bytes.
+    pub artifacts: Vec<ArtifactRec>,
+    /// The next artifact PATCH keeps this many body bytes, then drops the connection.
+    pub patch_drop_after: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -215,6 +221,7 @@ impl StandIn {
 fn router(shared: AppState) -> Router {
     Router::new()
         .merge(services::routes())
+        .merge(artifacts::routes())
         .merge(aspects::routes())
         .merge(secrets::routes())
         .fallback(|m: Method, u: Uri| async move {
