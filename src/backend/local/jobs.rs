@@ -23,7 +23,7 @@ use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
 use super::services::LocalServiceDef;
-use super::{LocalBackend, page_of, write_atomic};
+use super::{LocalBackend, page_of, write_file_atomic};
 use crate::backend::jobs::{Created, JOB_PREFIX, JobsBackend, result_value};
 use crate::backend::{Job, JobStatus, JobSummary, Page, PageRequest};
 use crate::error::{Error, Result};
@@ -89,7 +89,7 @@ enum Outcome {
 fn save(path: &Path, record: &JobRecord) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(record)
         .map_err(|e| Error::io("cannot encode a job record", std::io::Error::other(e)))?;
-    write_atomic(path, &bytes)
+    write_file_atomic(path, &bytes)
 }
 
 fn load(path: &Path) -> Result<JobRecord> {

@@ -13,6 +13,7 @@
 // Handlers return `Result<_, Response>` so an error answer can be returned with `?`; the size is axum's.
 #![allow(clippy::result_large_err)]
 
+mod artifacts;
 mod aspects;
 mod jobs;
 mod paging;
@@ -32,6 +33,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+pub use artifacts::ArtifactRec;
 pub use aspects::AspectRec;
 pub use jobs::{JOB_ASPECT_SCHEMA, JobOutcome, JobRec, JobScript};
 pub use services::ServiceRec;
@@ -129,6 +131,10 @@ pub struct Data {
     pub jobs: Vec<JobRec>,
     /// What the jobs of each service do, by service URN.
     pub job_scripts: std::collections::HashMap<String, JobScript>,
+    /// Artifacts, oldest first, with their bytes.
+    pub artifacts: Vec<ArtifactRec>,
+    /// The next artifact PATCH keeps this many body bytes, then drops the connection.
+    pub patch_drop_after: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -221,6 +227,7 @@ impl StandIn {
 fn router(shared: AppState) -> Router {
     Router::new()
         .merge(services::routes())
+        .merge(artifacts::routes())
         .merge(aspects::routes())
         .merge(jobs::routes())
         .merge(secrets::routes())
