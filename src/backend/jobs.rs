@@ -484,6 +484,137 @@ mod tests {
         assert_eq!(poll_delay(100, Some(Duration::from_secs(30))), Duration::from_secs(30));
     }
 
+    /// A backend whose job goes through `statuses`, one per read (the last repeats).
+    struct Fake {
+        statuses: std::sync::Mutex<Vec<JobStatus>>,
+        retry_after: Option<Duration>,
+        reads: std::sync::Mutex<Vec<Instant>>,
+    }
+
+    impl Fake {
+        fn new(statuses: &[&str], retry_after: Option<Duration>) -> Self {
+            Fake {
+                statuses: std::sync::Mutex::new(statuses.iter().rev().map(|s| JobStatus::parse(s)).collect()),
+                retry_after,
+                reads: std::sync::Mutex::new(Vec::new()),
+            }
+        }
+        fn job(&self, status: JobStatus) -> Job {
+            Job::created("urn:ivcap:job:1".into(), "urn:ivcap:service:s", status)
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl crate::backend::ServicesBackend for Fake {
+        async fn list_services(
+            &self,
+            _: Option<&str>,
+            _: &PageRequest,
+        ) -> Result<Page<crate::backend::ServiceSummary>> {
+            Ok(Page::new(vec![], None))
+        }
+        async fn get_service(&self, service: &str) -> Result<crate::backend::ServiceDetail> {
+            Ok(crate::backend::ServiceDetail {
+                id: service.into(),
+                name: None,
+                description: None,
+                status: "active".into(),
+                request_schema: Some(json!({"type": "object"})),
+                note: None,
+            })
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl crate::backend::SecretsBackend for Fake {
+        async fn list_secrets(&self, _: Option<&str>, _: &PageRequest) -> Result<Page<crate::backend::SecretInfo>> {
+            Ok(Page::new(vec![], None))
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl JobsBackend for Fake {
+        async fn create_job(&self, _: &str, _: &Value, _: Duration) -> Result<Created> {
+            Ok(Created { job: self.job(JobStatus::Pending), retry_after: self.retry_after })
+        }
+        async fn read_job(&self, _: &str, service_id: Option<&str>) -> Result<Job> {
+            assert_eq!(service_id, Some("urn:ivcap:service:s"), "polls pass the known service");
+            self.reads.lock().unwrap().push(Instant::now());
+            let mut statuses = self.statuses.lock().unwrap();
+            let status = if statuses.len() > 1 { statuses.pop() } else { statuses.last().cloned() };
+            Ok(self.job(status.unwrap_or(JobStatus::Unknown)))
+        }
+        async fn list_jobs(&self, _: &str, _: &PageRequest) -> Result<Page<JobSummary>> {
+            Ok(Page::new(vec![], None))
+        }
+    }
+
+    /// Records every report and when it came.
+    #[derive(Default)]
+    struct Recorder(std::sync::Mutex<Vec<(Duration, String)>>);
+
+    #[async_trait::async_trait]
+    impl WaitProgress for Recorder {
+        async fn report(&self, elapsed: Duration, message: &str) {
+            self.0.lock().unwrap().push((elapsed, message.to_string()));
+        }
+    }
+
+    fn gaps(times: &[Instant]) -> Vec<Duration> {
+        times.windows(2).map(|w| w[1] - w[0]).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn polls_back_off_and_report_each_status_change() {
+        let fake = Fake::new(&["pending", "scheduled", "executing", "executing", "executing", "succeeded"], None);
+        let recorder = Recorder::default();
+        let wait = Wait { budget: Duration::from_secs(50), cancel: CancellationToken::new(), progress: &recorder };
+        let waited = submit_job(&fake, "urn:ivcap:service:s", json!({}), &wait).await.unwrap();
+        assert_eq!((waited.job.status, waited.end), (JobStatus::Succeeded, WaitEnd::Done));
+        let reads = fake.reads.lock().unwrap().clone();
+        assert_eq!(reads.len(), 6);
+        let gaps = gaps(&reads);
+        assert!(gaps.windows(2).all(|w| w[1] >= w[0]), "delays never shrink: {gaps:?}");
+        let messages: Vec<String> = recorder.0.lock().unwrap().iter().map(|(_, m)| m.clone()).collect();
+        let statuses: Vec<&str> = messages.iter().filter_map(|m| m.rsplit(' ').next()).collect();
+        assert_eq!(statuses, ["finish", "pending", "scheduled", "executing", "succeeded"], "{messages:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_later_is_honoured_and_heartbeats_fill_the_gaps() {
+        let fake = Fake::new(&["executing"], Some(Duration::from_secs(25)));
+        let recorder = Recorder::default();
+        let wait = Wait { budget: Duration::from_secs(50), cancel: CancellationToken::new(), progress: &recorder };
+        let start = Instant::now();
+        let waited = submit_job(&fake, "urn:ivcap:service:s", json!({}), &wait).await.unwrap();
+        assert_eq!(waited.end, WaitEnd::StillRunning);
+        assert_eq!(start.elapsed(), Duration::from_secs(50), "returns at the budget");
+        let reads = fake.reads.lock().unwrap().clone();
+        assert_eq!(reads.len(), 2, "polls at 25 s and 50 s only");
+        assert!(gaps(&reads).iter().all(|g| *g >= Duration::from_secs(25)));
+        let reports: Vec<Duration> = recorder.0.lock().unwrap().iter().map(|(t, _)| *t).collect();
+        let mut last = Duration::ZERO;
+        for t in &reports {
+            assert!(*t - last <= HEARTBEAT, "a gap of {:?} in {reports:?}", *t - last);
+            last = *t;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancellation_stops_the_wait_at_once() {
+        let fake = Fake::new(&["executing"], None);
+        let cancel = CancellationToken::new();
+        let wait = Wait { budget: Duration::from_secs(50), cancel: cancel.clone(), progress: &NoProgress };
+        let start = Instant::now();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            cancel.cancel();
+        });
+        let waited = get_job(&fake, "urn:ivcap:job:1", Some("urn:ivcap:service:s"), &wait).await.unwrap();
+        assert_eq!(waited.end, WaitEnd::Cancelled);
+        assert_eq!(start.elapsed(), Duration::from_secs(3));
+    }
+
     #[test]
     fn statuses_parse_and_know_when_they_are_final() {
         for s in ["unknown", "pending", "scheduled", "executing", "succeeded", "failed", "error", "paused"] {
