@@ -140,6 +140,12 @@ pub trait JobsBackend {
 
     /// Jobs of one service (URN or exact name), newest first.
     async fn list_jobs(&self, service: &str, page: &PageRequest) -> Result<Page<JobSummary>>;
+
+    /// The shortest interval between reads of this job the backend asked for (the
+    /// platform's `retry-later` when this server created it), if any.
+    fn poll_hint(&self, _job_id: &str) -> Option<Duration> {
+        None
+    }
 }
 
 /// Receives what happens while a call waits (MCP progress notifications, in the server).
@@ -284,7 +290,7 @@ pub async fn get_job(backend: &dyn Backend, job_id: &str, service_id: Option<&st
     }
     let service_id = service_id.map(str::trim).filter(|s| !s.is_empty());
     let job = backend.read_job(job_id, service_id).await?;
-    wait_for(backend, job, None, start, wait).await
+    wait_for(backend, job, backend.poll_hint(job_id), start, wait).await
 }
 
 /// The delay before poll number `attempt` (0-based): fast at first, then slower, capped at
