@@ -339,9 +339,18 @@ async fn wait_for(
         let polled = tokio::select! {
             biased;
             _ = wait.cancel.cancelled() => return done(job, WaitEnd::Cancelled),
-            polled = backend.read_job(&job.id, Some(&service_id)) => polled?,
+            polled = backend.read_job(&job.id, Some(&service_id)) => polled,
         };
         attempt += 1;
+        // A busy or unreachable platform does not end the wait: the job runs on regardless.
+        let polled = match polled {
+            Ok(polled) => polled,
+            Err(e) if e.is_transient() || matches!(e, Error::Busy { .. }) => {
+                tracing::debug!(job = %job.id, error = %e, "poll failed; trying again later");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let changed = polled.status != job.status;
         // Keep a result seen earlier (an inline 200) if this poll's record omits it.
         let (result, content_type) = (job.result.take(), job.result_content_type.take());
@@ -548,7 +557,11 @@ mod tests {
             self.reads.lock().unwrap().push(Instant::now());
             let mut statuses = self.statuses.lock().unwrap();
             let status = if statuses.len() > 1 { statuses.pop() } else { statuses.last().cloned() };
-            Ok(self.job(status.unwrap_or(JobStatus::Unknown)))
+            match status {
+                Some(JobStatus::Other(s)) if s == "busy" => Err(Error::Busy { attempts: 5, last: "503".into() }),
+                Some(JobStatus::Other(s)) if s == "gone" => Err(Error::NotFound { kind: "job", id: "1".into() }),
+                status => Ok(self.job(status.unwrap_or(JobStatus::Unknown))),
+            }
         }
         async fn list_jobs(&self, _: &str, _: &PageRequest) -> Result<Page<JobSummary>> {
             Ok(Page::new(vec![], None))
@@ -604,6 +617,17 @@ mod tests {
             assert!(*t - last <= HEARTBEAT, "a gap of {:?} in {reports:?}", *t - last);
             last = *t;
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_platform_does_not_end_the_wait_but_a_lost_job_does() {
+        let fake = Fake::new(&["busy", "busy", "succeeded"], None);
+        let wait = Wait { budget: Duration::from_secs(50), cancel: CancellationToken::new(), progress: &NoProgress };
+        let waited = submit_job(&fake, "urn:ivcap:service:s", json!({}), &wait).await.unwrap();
+        assert_eq!(waited.job.status, JobStatus::Succeeded);
+        let fake = Fake::new(&["gone"], None);
+        let err = submit_job(&fake, "urn:ivcap:service:s", json!({}), &wait).await.unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }), "{err}");
     }
 
     #[tokio::test(start_paused = true)]
