@@ -503,6 +503,8 @@ mod tests {
     struct Fake {
         statuses: std::sync::Mutex<Vec<JobStatus>>,
         retry_after: Option<Duration>,
+        /// How long a create holds (as a platform `Timeout` would), within its `hold`.
+        create_takes: Duration,
         reads: std::sync::Mutex<Vec<Instant>>,
     }
 
@@ -511,6 +513,7 @@ mod tests {
             Fake {
                 statuses: std::sync::Mutex::new(statuses.iter().rev().map(|s| JobStatus::parse(s)).collect()),
                 retry_after,
+                create_takes: Duration::ZERO,
                 reads: std::sync::Mutex::new(Vec::new()),
             }
         }
@@ -549,7 +552,8 @@ mod tests {
 
     #[async_trait::async_trait]
     impl JobsBackend for Fake {
-        async fn create_job(&self, _: &str, _: &Value, _: Duration) -> Result<Created> {
+        async fn create_job(&self, _: &str, _: &Value, hold: Duration) -> Result<Created> {
+            tokio::time::sleep(self.create_takes.min(hold)).await;
             Ok(Created { job: self.job(JobStatus::Pending), retry_after: self.retry_after })
         }
         async fn read_job(&self, _: &str, service_id: Option<&str>) -> Result<Job> {
@@ -628,6 +632,20 @@ mod tests {
         let fake = Fake::new(&["gone"], None);
         let err = submit_job(&fake, "urn:ivcap:service:s", json!({}), &wait).await.unwrap_err();
         assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_held_create_sends_heartbeats_and_keeps_to_the_budget() {
+        let fake = Fake { create_takes: Duration::from_secs(60), ..Fake::new(&["executing"], None) };
+        let recorder = Recorder::default();
+        let wait = Wait { budget: Duration::from_secs(35), cancel: CancellationToken::new(), progress: &recorder };
+        let start = Instant::now();
+        let waited = submit_job(&fake, "urn:ivcap:service:s", json!({}), &wait).await.unwrap();
+        assert_eq!((waited.end, start.elapsed()), (WaitEnd::StillRunning, Duration::from_secs(35)));
+        let times: Vec<Duration> = recorder.0.lock().unwrap().iter().map(|(t, _)| *t).collect();
+        assert_eq!(times.first(), Some(&Duration::ZERO));
+        assert!(times.windows(2).all(|w| w[1] - w[0] <= HEARTBEAT), "{times:?}");
+        assert!(times.len() >= 4, "{times:?}");
     }
 
     #[tokio::test(start_paused = true)]
