@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{Backend, Page, PageRequest};
+use super::{Page, PageRequest, ServicesBackend};
 use crate::error::{Error, Result};
 
 /// Longest gap between two progress notifications while waiting.
@@ -244,7 +244,12 @@ pub fn prepare_input(schema: Option<&Value>, input: Map<String, Value>) -> Resul
 
 /// `submit_job`: resolve the service, check the input, create the job and wait up to
 /// `wait.budget` for it.
-pub async fn submit_job(backend: &dyn Backend, service: &str, input: Value, wait: &Wait<'_>) -> Result<Waited> {
+pub async fn submit_job<B: ServicesBackend + JobsBackend + ?Sized>(
+    backend: &B,
+    service: &str,
+    input: Value,
+    wait: &Wait<'_>,
+) -> Result<Waited> {
     let start = Instant::now();
     if service.trim().is_empty() {
         return Err(Error::invalid("service", "is empty; pass a service URN or exact name from list_services"));
@@ -279,7 +284,12 @@ pub async fn submit_job(backend: &dyn Backend, service: &str, input: Value, wait
 }
 
 /// `get_job`: read a job, and wait up to `wait.budget` for it to finish.
-pub async fn get_job(backend: &dyn Backend, job_id: &str, service_id: Option<&str>, wait: &Wait<'_>) -> Result<Waited> {
+pub async fn get_job<B: JobsBackend + ?Sized>(
+    backend: &B,
+    job_id: &str,
+    service_id: Option<&str>,
+    wait: &Wait<'_>,
+) -> Result<Waited> {
     let start = Instant::now();
     let job_id = job_id.trim();
     if !job_id.starts_with(JOB_PREFIX) || !super::is_urn(job_id) {
@@ -303,8 +313,8 @@ pub fn poll_delay(attempt: u32, retry_after: Option<Duration>) -> Duration {
 
 /// The one wait loop: polls `job` until it is finished, the budget is spent or the client
 /// cancels, reporting each status change and a heartbeat at least every [`HEARTBEAT`].
-async fn wait_for(
-    backend: &dyn Backend,
+async fn wait_for<B: JobsBackend + ?Sized>(
+    backend: &B,
     mut job: Job,
     retry_after: Option<Duration>,
     start: Instant,
