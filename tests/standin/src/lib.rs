@@ -31,7 +31,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-pub use aspects::AspectRec;
+pub use aspects::{AspectRec, PRINCIPAL};
 pub use services::ServiceRec;
 
 /// The token the stand-in accepts.
