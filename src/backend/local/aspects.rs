@@ -36,20 +36,46 @@ use index::{Cursor, Filter, Index};
 #[derive(Debug)]
 pub(crate) struct AspectStore {
     dir: PathBuf,
+    /// The start-up snapshot of the index (see `index`).
+    snapshot: PathBuf,
     index: Mutex<Index>,
 }
+
+/// A build that read at least this many files writes a fresh snapshot.
+const SNAPSHOT_AFTER: usize = 1_000;
 
 impl AspectStore {
     /// The index of `<root>/aspects` (empty until first used).
     pub(crate) fn new(root: &Path) -> Self {
-        AspectStore { dir: root.join("aspects"), index: Mutex::new(Index::default()) }
+        AspectStore {
+            dir: root.join("aspects"),
+            snapshot: root.join(".ivcap-mcp").join("aspect-index.jsonl"),
+            index: Mutex::new(Index::default()),
+        }
     }
 
-    /// The index, brought up to date.
+    /// The index, brought up to date (the first time from the snapshot and the files).
     fn current(&self) -> Result<MutexGuard<'_, Index>> {
         let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        if !index.built {
+            index.seed(&self.snapshot);
+        }
         index.refresh(&self.dir)?;
         Ok(index)
+    }
+
+    /// Builds the index, and snapshots it when that meant reading many files.
+    fn build(&self) -> Result<usize> {
+        let index = self.current()?;
+        let count = index.len();
+        if index.read_from_disk >= SNAPSHOT_AFTER {
+            let bytes = index.snapshot();
+            drop(index);
+            if let Err(e) = super::write_atomic(&self.snapshot, &bytes) {
+                tracing::warn!(error = %e, "cannot save the aspect index snapshot; the next start reads every file");
+            }
+        }
+        Ok(count)
     }
 }
 
@@ -74,8 +100,8 @@ impl LocalBackend {
         let store = self.aspects.clone();
         let spawned = std::thread::Builder::new().name("aspect-index".into()).spawn(move || {
             let started = std::time::Instant::now();
-            match store.current() {
-                Ok(index) => tracing::info!(aspects = index.len(), elapsed = ?started.elapsed(), "aspect index built"),
+            match store.build() {
+                Ok(count) => tracing::info!(aspects = count, elapsed = ?started.elapsed(), "aspect index built"),
                 Err(e) => tracing::warn!(error = %e, "cannot build the aspect index yet; queries will retry"),
             }
         });

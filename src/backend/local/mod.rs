@@ -76,22 +76,7 @@ impl LocalBackend {
     /// Writes `bytes` to `path` atomically: a temp file in the same directory, flushed,
     /// then renamed over the target. Parent directories are created.
     pub fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<()> {
-        let dir =
-            path.parent().ok_or_else(|| Error::io("no parent directory", std::io::ErrorKind::InvalidInput.into()))?;
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
-        let result = (|| {
-            let mut file = std::fs::File::create(&tmp)?;
-            file.write_all(bytes)?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, path)
-        })();
-        if let Err(e) = result {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(Error::io(format!("cannot write {}", path.display()), e));
-        }
-        Ok(())
+        write_atomic(path, bytes)
     }
 
     /// The JSON files directly in `<store>/<folder>`, sorted by name; an absent folder is empty.
@@ -109,6 +94,25 @@ impl LocalBackend {
         files.sort();
         Ok(files)
     }
+}
+
+/// [`LocalBackend::write_atomic`] for callers without the backend (the aspect index loader).
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().ok_or_else(|| Error::io("no parent directory", std::io::ErrorKind::InvalidInput.into()))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(format!("cannot write {}", path.display()), e));
+    }
+    Ok(())
 }
 
 /// Offset-based paging over an in-memory list, with the offset as the backend token.

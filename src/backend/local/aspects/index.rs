@@ -13,7 +13,16 @@
 //!   and rewritten files (a rename brings a new inode) are read, vanished ones dropped.
 //!
 //! Directory times have a coarse clock, so a change within [`SETTLE`] of the last look may
-//! not move the time; until the directory is older than that, every use rescans. Filtered
+//! not move the time; until the directory is older than that, every use rescans.
+//!
+//! **Start-up.** Reading 100,000 small files costs seconds of system time, so after a build
+//! that had to read many files the loader writes a snapshot of the index to
+//! `<store>/.ivcap-mcp/aspect-index.jsonl` (atomically; outside `aspects/`, so nothing
+//! else sees it). The next start seeds from it: a snapshot entry is used only while its file
+//! still has the same name and inode (a rewrite is a rename, so it brings a new inode);
+//! every other file is read. The snapshot is a cache and never the truth: a missing, stale,
+//! foreign or damaged snapshot only costs reading the files, and two processes writing it
+//! just replace each other's copy. Filtered
 //! queries then read no files at all: they intersect the entity and schema lists and test
 //! validity and `content_path` on the candidates only. Files that don't parse are skipped
 //! with a warning (once per file version), never fatal.
@@ -23,6 +32,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::content_path::ContentPath;
 use super::file::{AspectFile, parse};
@@ -67,6 +78,41 @@ pub(crate) struct Index {
     /// The directory time at the last scan, and whether it was old enough to trust.
     seen: Option<SystemTime>,
     settled: bool,
+    /// Records from a snapshot, for the first refresh only: `name → (inode, record)`.
+    seeded: HashMap<String, (u64, AspectFile)>,
+    /// Whether a refresh has completed since start.
+    pub(crate) built: bool,
+    /// Files the last refresh had to read (not from the snapshot).
+    pub(crate) read_from_disk: usize,
+}
+
+/// First line of a snapshot; anything else means "not ours, ignore it".
+const SNAPSHOT_HEADER: &str = r#"{"ivcap-mcp-aspect-index":1}"#;
+
+/// A snapshot line, as written.
+#[derive(Serialize)]
+struct SnapshotOut<'a> {
+    f: &'a str,
+    i: u64,
+    id: &'a str,
+    e: &'a str,
+    s: &'a str,
+    c: &'a Value,
+    vf: DateTime<Utc>,
+    vt: Option<DateTime<Utc>>,
+}
+
+/// A snapshot line, as read.
+#[derive(Deserialize)]
+struct SnapshotIn {
+    f: String,
+    i: u64,
+    id: String,
+    e: String,
+    s: String,
+    c: Value,
+    vf: DateTime<Utc>,
+    vt: Option<DateTime<Utc>>,
 }
 
 impl Index {
@@ -99,7 +145,16 @@ impl Index {
             self.remove_file(&name);
         }
         self.broken.retain(|n, _| present.contains_key(n.as_str()));
-        for (name, ino, loaded) in load_all(dir, to_load) {
+        let mut from_disk = Vec::with_capacity(to_load.len());
+        for (name, ino) in to_load {
+            match self.seeded.remove(&name) {
+                Some((seeded_ino, file)) if seeded_ino == ino => self.insert(name, ino, file),
+                _ => from_disk.push((name, ino)),
+            }
+        }
+        self.seeded = HashMap::new();
+        self.read_from_disk = from_disk.len();
+        for (name, ino, loaded) in load_all(dir, from_disk) {
             match loaded {
                 Ok(file) => {
                     self.broken.remove(&name);
@@ -114,7 +169,56 @@ impl Index {
         }
         self.seen = mtime;
         self.settled = mtime.is_some_and(|m| m + SETTLE < looked);
+        self.built = true;
         Ok(())
+    }
+
+    /// Seeds the first refresh from the snapshot at `path`, if there is a usable one;
+    /// returns how many records it offered.
+    pub(crate) fn seed(&mut self, path: &Path) -> usize {
+        let Ok(text) = std::fs::read_to_string(path) else { return 0 };
+        let mut lines = text.lines();
+        if lines.next() != Some(SNAPSHOT_HEADER) {
+            tracing::warn!(file = %path.display(), "ignoring an aspect index snapshot of another format");
+            return 0;
+        }
+        let parsed = par_map(lines.collect(), |line: &str| serde_json::from_str::<SnapshotIn>(line).ok());
+        self.seeded = parsed
+            .into_iter()
+            .flatten()
+            .map(|l| {
+                let file =
+                    AspectFile { id: l.id, entity: l.e, schema: l.s, content: l.c, valid_from: l.vf, valid_to: l.vt };
+                (l.f, (l.i, file))
+            })
+            .collect();
+        self.seeded.len()
+    }
+
+    /// The snapshot text of the index as it is.
+    pub(crate) fn snapshot(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len() * 256);
+        out.extend_from_slice(SNAPSHOT_HEADER.as_bytes());
+        for e in self.slots.iter().flatten() {
+            let a = &e.aspect;
+            let Some(c) = &a.content else { continue };
+            let line = SnapshotOut {
+                f: &e.file,
+                i: e.ino,
+                id: &a.id,
+                e: &a.entity,
+                s: &a.schema,
+                c,
+                vf: a.valid_from,
+                vt: a.valid_to,
+            };
+            out.push(b'\n');
+            if serde_json::to_writer(&mut out, &line).is_err() {
+                out.pop();
+            }
+        }
+        out.push(b'\n');
+        out
     }
 
     /// Records that we wrote `name` (inode `ino`) ourselves.
@@ -254,30 +358,125 @@ fn list_dir(dir: &Path) -> Result<Vec<(String, u64)>> {
 
 /// Reads and parses `files`, on a few threads when there are many.
 fn load_all(dir: &Path, files: Vec<(String, u64)>) -> Vec<(String, u64, std::result::Result<AspectFile, String>)> {
-    let load = |dir: &PathBuf, (name, ino): (String, u64)| {
+    let dir: PathBuf = dir.to_path_buf();
+    par_map(files, |(name, ino): (String, u64)| {
         let parsed = std::fs::read(dir.join(&name)).map_err(|e| e.to_string()).and_then(|b| parse(&b));
         (name, ino, parsed)
-    };
-    let dir = dir.to_path_buf();
+    })
+}
+
+/// `items.map(f)`, in order, on up to four threads when there are many items.
+fn par_map<T: Send, U: Send>(items: Vec<T>, f: impl Fn(T) -> U + Sync) -> Vec<U> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
-    if files.len() < 1_000 || threads < 2 {
-        return files.into_iter().map(|f| load(&dir, f)).collect();
+    if items.len() < 1_000 || threads < 2 {
+        return items.into_iter().map(f).collect();
     }
-    let chunk = files.len().div_ceil(threads);
-    let mut chunks: Vec<Vec<(String, u64)>> = Vec::new();
-    let mut rest = files;
+    let chunk = items.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<T>> = Vec::new();
+    let mut rest = items;
     while !rest.is_empty() {
         let tail = rest.split_off(chunk.min(rest.len()));
         chunks.push(std::mem::replace(&mut rest, tail));
     }
+    let f = &f;
     std::thread::scope(|s| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|c| {
-                let dir = &dir;
-                s.spawn(move || c.into_iter().map(|f| load(dir, f)).collect::<Vec<_>>())
-            })
-            .collect();
+        let handles: Vec<_> =
+            chunks.into_iter().map(|c| s.spawn(move || c.into_iter().map(f).collect::<Vec<U>>())).collect();
+        // A worker can only fail by panicking; its items are then missing, and the next
+        // refresh reads those files again (they are not in the index).
         handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::local::aspects::file::{now_micros, render};
+    use serde_json::json;
+
+    /// Distinct, increasing assertion times a minute ago.
+    fn at(i: usize) -> DateTime<Utc> {
+        now_micros() - chrono::Duration::seconds(60) + chrono::Duration::milliseconds(i as i64)
+    }
+
+    fn write(dir: &Path, n: usize) -> Vec<String> {
+        std::fs::create_dir_all(dir).unwrap();
+        (0..n)
+            .map(|i| {
+                let uuid = uuid::Uuid::new_v4();
+                let id = format!("urn:ivcap:aspect:{uuid}");
+                let bytes = render(&id, &format!("urn:e:{}", i % 2), "urn:s:1", &json!({"i": i}), at(i)).unwrap();
+                crate::backend::local::write_atomic(&dir.join(format!("{uuid}.json")), &bytes).unwrap();
+                id
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_snapshot_seeds_only_files_that_kept_their_inode() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("aspects");
+        let ids = write(&dir, 3);
+        let mut first = Index::default();
+        first.refresh(&dir).unwrap();
+        assert_eq!((first.len(), first.read_from_disk), (3, 3));
+        let snap = tmp.path().join("snap.jsonl");
+        std::fs::write(&snap, first.snapshot()).unwrap();
+
+        // Rewrite one file (a rename: new inode) and add one behind the snapshot's back.
+        let rewritten = dir.join(format!("{}.json", ids[0].trim_start_matches("urn:ivcap:aspect:")));
+        let bytes = super::super::file::with_valid_to(&std::fs::read(&rewritten).unwrap(), now_micros()).unwrap();
+        crate::backend::local::write_atomic(&rewritten, &bytes).unwrap();
+        write(&dir, 1);
+
+        let mut second = Index::default();
+        assert_eq!(second.seed(&snap), 3);
+        second.refresh(&dir).unwrap();
+        assert_eq!(second.len(), 4);
+        assert_eq!(
+            second.read_from_disk, 2,
+            "the rewritten and the new file are read; the rest come from the snapshot"
+        );
+        assert!(second.by_id(&ids[0]).unwrap().aspect.valid_to.is_some(), "the rewrite wins over the snapshot");
+        assert_eq!(second.by_id(&ids[1]).unwrap().aspect.content, Some(json!({"i": 1})));
+
+        std::fs::write(&snap, "garbage\n{}").unwrap();
+        let mut third = Index::default();
+        assert_eq!(third.seed(&snap), 0, "a foreign snapshot is ignored");
+        third.refresh(&dir).unwrap();
+        assert_eq!((third.len(), third.read_from_disk), (4, 4));
+    }
+
+    #[test]
+    fn queries_filter_order_and_page() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("aspects");
+        write(&dir, 6);
+        let mut index = Index::default();
+        index.refresh(&dir).unwrap();
+        let now = Utc::now();
+        fn f(now: DateTime<Utc>, after: Option<&Cursor>) -> Filter<'_> {
+            Filter {
+                entity: Some("urn:e:0"),
+                schema: Some("urn:%"),
+                content_path: None,
+                at: now,
+                order: Order::Asc,
+                after,
+            }
+        }
+        let (page1, more) = index.query(&f(now, None), 2);
+        assert!(more);
+        let cursor = page1.last().map(|e| (e.aspect.valid_from, e.aspect.id.clone())).unwrap();
+        let (page2, more) = index.query(&f(now, Some(&cursor)), 2);
+        assert!(!more);
+        let seen: Vec<i64> =
+            page1.iter().chain(&page2).map(|e| e.aspect.content.as_ref().unwrap()["i"].as_i64().unwrap()).collect();
+        assert_eq!(seen, [0, 2, 4]);
+        assert_eq!(index.valid_at(now, Some("urn:s:%")).len(), 6);
+        assert!(
+            index.valid_at(now - chrono::Duration::hours(1), None).is_empty(),
+            "nothing was valid before it was asserted"
+        );
+    }
 }
