@@ -117,7 +117,7 @@ impl LocalBackend {
         let pattern = schema_pattern.map(str::to_string);
         blocking(move || {
             let index = store.current()?;
-            Ok(index.valid_at(at, pattern.as_deref()).into_iter().map(|e| e.aspect.clone()).collect())
+            Ok(index.valid_at(at, pattern.as_deref()).into_iter().map(|e| e.to_aspect(true)).collect())
         })
         .await
     }
@@ -203,7 +203,7 @@ fn to_aspect(f: &file::AspectFile) -> Aspect {
         id: f.id.clone(),
         entity: f.entity.clone(),
         schema: f.schema.clone(),
-        content: Some(f.content.clone()),
+        content: Some(f.content_value()),
         valid_from: f.valid_from,
         valid_to: f.valid_to,
         asserter: None,
@@ -238,7 +238,7 @@ impl AspectsBackend for LocalBackend {
                 order: Order::Desc,
                 after: None,
             };
-            index.query(&f, 50).0.into_iter().map(|e| e.aspect.clone()).filter(|a| a.schema == new.schema).collect()
+            index.query(&f, 50).0.into_iter().map(|e| e.to_aspect(false)).filter(|a| a.schema == new.schema).collect()
         };
         if live.len() > 1 {
             return Err(not_unique(new, &live, "found in the local store"));
@@ -265,7 +265,7 @@ impl AspectsBackend for LocalBackend {
         let store = self.aspects.clone();
         let found = {
             let id = id.clone();
-            blocking(move || Ok(store.current()?.by_id(&id).map(|e| e.aspect.clone()))).await?
+            blocking(move || Ok(store.current()?.by_id(&id).map(|e| e.to_aspect(true)))).await?
         };
         found.ok_or(Error::NotFound { kind: "aspect", id })
     }
@@ -308,16 +308,7 @@ impl AspectsBackend for LocalBackend {
                 };
                 let (hits, more) = index.query(&f, limit);
                 let last = if more { hits.last().map(|e| (e.aspect.valid_from, e.aspect.id.clone())) } else { None };
-                let items = hits
-                    .into_iter()
-                    .map(|e| {
-                        let mut a = e.aspect.clone();
-                        if !query.include_content {
-                            a.content = None;
-                        }
-                        a
-                    })
-                    .collect();
+                let items = hits.into_iter().map(|e| e.to_aspect(query.include_content)).collect();
                 Ok((items, last))
             })
             .await?

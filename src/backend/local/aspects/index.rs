@@ -34,9 +34,11 @@ use std::time::{Duration, SystemTime};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
+use std::sync::OnceLock;
 
 use super::content_path::ContentPath;
-use super::file::{AspectFile, parse};
+use super::file::{AspectFile, content_value, parse};
 use crate::backend::aspects::{Aspect, Order};
 use crate::backend::like_match;
 use crate::error::{Error, Result};
@@ -45,11 +47,27 @@ use crate::error::{Error, Result};
 const SETTLE: Duration = Duration::from_millis(200);
 
 /// One indexed file.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Entry {
+    /// The record without its content.
     pub aspect: Aspect,
     pub file: String,
     ino: u64,
+    /// The content as raw JSON, parsed on first use.
+    raw: Box<RawValue>,
+    parsed: OnceLock<Value>,
+}
+
+impl Entry {
+    /// The content object.
+    pub(crate) fn content(&self) -> &Value {
+        self.parsed.get_or_init(|| content_value(&self.raw))
+    }
+
+    /// The record, with its content if `with_content`.
+    pub(crate) fn to_aspect(&self, with_content: bool) -> Aspect {
+        Aspect { content: with_content.then(|| self.content().clone()), ..self.aspect.clone() }
+    }
 }
 
 /// Where a page starts: after this `(valid_from, id)` in the query's order.
@@ -97,7 +115,7 @@ struct SnapshotOut<'a> {
     id: &'a str,
     e: &'a str,
     s: &'a str,
-    c: &'a Value,
+    c: &'a RawValue,
     vf: DateTime<Utc>,
     vt: Option<DateTime<Utc>>,
 }
@@ -110,7 +128,7 @@ struct SnapshotIn {
     id: String,
     e: String,
     s: String,
-    c: Value,
+    c: Box<RawValue>,
     vf: DateTime<Utc>,
     vt: Option<DateTime<Utc>>,
 }
@@ -121,7 +139,7 @@ impl Index {
         let mtime = match std::fs::metadata(dir) {
             Ok(m) => m.modified().ok(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                *self = Index::default();
+                *self = Index { built: true, ..Index::default() };
                 return Ok(());
             }
             Err(e) => return Err(Error::io(format!("cannot read {}", dir.display()), e)),
@@ -201,7 +219,9 @@ impl Index {
         out.extend_from_slice(SNAPSHOT_HEADER.as_bytes());
         for e in self.slots.iter().flatten() {
             let a = &e.aspect;
-            let Some(c) = &a.content else { continue };
+            // One line per record: the raw content of a pretty-printed file has newlines.
+            let Ok(c) = RawValue::from_string(compact(e.raw.get())) else { continue };
+            let c: &RawValue = &c;
             let line = SnapshotOut {
                 f: &e.file,
                 i: e.ino,
@@ -228,7 +248,7 @@ impl Index {
             id: file.id,
             entity: file.entity,
             schema: file.schema,
-            content: Some(file.content),
+            content: None,
             valid_from: file.valid_from,
             valid_to: file.valid_to,
             asserter: None,
@@ -247,7 +267,7 @@ impl Index {
         self.by_id.insert(aspect.id.clone(), slot);
         self.by_entity.entry(aspect.entity.clone()).or_default().push(slot);
         self.by_schema.entry(aspect.schema.clone()).or_default().push(slot);
-        let entry = Some(Entry { aspect, file: name, ino });
+        let entry = Some(Entry { aspect, file: name, ino, raw: file.content, parsed: OnceLock::new() });
         if slot == self.slots.len() {
             self.slots.push(entry);
         } else if let Some(s) = self.slots.get_mut(slot) {
@@ -306,7 +326,7 @@ impl Index {
                     && f.entity.is_none_or(|x| a.entity == x)
                     && f.schema.is_none_or(|p| like_match(p, &a.schema, false))
                     && f.after.is_none_or(|c| after(a, c, f.order))
-                    && f.content_path.is_none_or(|p| a.content.as_ref().is_some_and(|c| p.matches(c)))
+                    && f.content_path.is_none_or(|p| p.matches(e.content()))
             })
             .collect();
         let cmp = |a: &&Entry, b: &&Entry| {
@@ -332,6 +352,27 @@ impl Index {
     pub(crate) fn len(&self) -> usize {
         self.by_file.len()
     }
+}
+
+/// Valid JSON text without the whitespace between tokens.
+fn compact(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in json.chars() {
+        if in_string {
+            out.push(c);
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+        } else if !c.is_ascii_whitespace() {
+            in_string = c == '"';
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Is `a` strictly after the cursor in `order`?
@@ -438,13 +479,18 @@ mod tests {
             "the rewritten and the new file are read; the rest come from the snapshot"
         );
         assert!(second.by_id(&ids[0]).unwrap().aspect.valid_to.is_some(), "the rewrite wins over the snapshot");
-        assert_eq!(second.by_id(&ids[1]).unwrap().aspect.content, Some(json!({"i": 1})));
+        assert_eq!(second.by_id(&ids[1]).unwrap().content(), &json!({"i": 1}));
 
         std::fs::write(&snap, "garbage\n{}").unwrap();
         let mut third = Index::default();
         assert_eq!(third.seed(&snap), 0, "a foreign snapshot is ignored");
         third.refresh(&dir).unwrap();
         assert_eq!((third.len(), third.read_from_disk), (4, 4));
+    }
+
+    #[test]
+    fn compacting_keeps_strings() {
+        assert_eq!(compact("{\n  \"a b\": [1, \"x \\\" y\"]\n}"), "{\"a b\":[1,\"x \\\" y\"]}");
     }
 
     #[test]
@@ -470,8 +516,7 @@ mod tests {
         let cursor = page1.last().map(|e| (e.aspect.valid_from, e.aspect.id.clone())).unwrap();
         let (page2, more) = index.query(&f(now, Some(&cursor)), 2);
         assert!(!more);
-        let seen: Vec<i64> =
-            page1.iter().chain(&page2).map(|e| e.aspect.content.as_ref().unwrap()["i"].as_i64().unwrap()).collect();
+        let seen: Vec<i64> = page1.iter().chain(&page2).map(|e| e.content()["i"].as_i64().unwrap()).collect();
         assert_eq!(seen, [0, 2, 4]);
         assert_eq!(index.valid_at(now, Some("urn:s:%")).len(), 6);
         assert!(
