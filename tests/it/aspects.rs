@@ -408,3 +408,20 @@ async fn writer(c: &Client, who: &str, e: &str, s: &str) {
         ok(&call(c, "update_aspect", json!({"entity": e, "schema": s, "content": {"who": who, "i": i}})).await);
     }
 }
+
+#[tokio::test]
+async fn local_aspects_valid_at_serves_the_search_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    copy_fixtures(&store);
+    let backend = ivcap_mcp::backend::local::LocalBackend::new(&store).unwrap();
+    let at = chrono::DateTime::parse_from_rfc3339("2026-11-29T17:11:50Z").unwrap().with_timezone(&chrono::Utc);
+    let labels = backend.aspects_valid_at(at, Some("urn:ex:schema:label%")).await.unwrap();
+    assert_eq!(labels.len(), 1, "the dog aspect is asserted later: {labels:?}");
+    assert_eq!(labels[0].id, CAFE);
+    assert_eq!(labels[0].content.as_ref().unwrap()["label"], "café", "content included");
+    let later = chrono::DateTime::parse_from_rfc3339("2026-11-29T18:00:00Z").unwrap().with_timezone(&chrono::Utc);
+    assert_eq!(backend.aspects_valid_at(later, None).await.unwrap().len(), 3);
+    let early = chrono::DateTime::parse_from_rfc3339("2026-11-29T17:00:00Z").unwrap().with_timezone(&chrono::Utc);
+    assert!(backend.aspects_valid_at(early, None).await.unwrap().is_empty());
+}
