@@ -157,9 +157,14 @@ impl LocalBackend {
         use std::os::unix::fs::MetadataExt;
         self.write_atomic(path, bytes)?;
         let parsed = file::parse(bytes).map_err(|e| Error::io(e, std::io::ErrorKind::InvalidData.into()))?;
-        let ino = std::fs::metadata(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?.ino();
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
         let aspect = to_aspect(&parsed);
-        self.aspects.index.lock().unwrap_or_else(|p| p.into_inner()).insert(name, ino, parsed);
+        self.aspects.index.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            name,
+            meta.ino(),
+            index::stamp(&meta),
+            parsed,
+        );
         Ok(aspect)
     }
 

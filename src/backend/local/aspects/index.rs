@@ -1,10 +1,10 @@
 //! The in-memory aspect index: every aspect file's record, with lookups by file name, id,
 //! entity and schema, kept current with the directory.
 //!
-//! **Why in memory, rebuilt at start-up, rather than persisted.** The store is shared: the
+//! **Why in memory, with the files as the only truth.** The store is shared: the
 //! Python SDK and other `ivcap-mcp` processes add and rewrite files behind our back, so a
-//! persisted index would need its own cross-process protocol and could lose entries when
-//! two processes write it. The files stay the only truth; the index is derived from them
+//! persisted index as the source of answers would need its own cross-process protocol and
+//! could lose entries when two processes write it. The files stay the only truth; the index is derived from them
 //! and checked against the directory before every use ([`Index::refresh`]):
 //!
 //! - one `stat` of `aspects/`: an unchanged modification time means nothing was added,
@@ -19,11 +19,13 @@
 //! that had to read many files the loader writes a snapshot of the index to
 //! `<store>/.ivcap-mcp/aspect-index.jsonl` (atomically; outside `aspects/`, so nothing
 //! else sees it). The next start seeds from it: a snapshot entry is used only while its file
-//! still has the same name and inode (a rewrite is a rename, so it brings a new inode);
-//! every other file is read. The snapshot is a cache and never the truth: a missing, stale,
+//! still has the same name, inode, size and modification time (one `stat`, far cheaper than
+//! reading it), so rewrites by rename and edits in place are both noticed; every other file
+//! is read. The snapshot is a cache and never the truth: a missing, stale,
 //! foreign or damaged snapshot only costs reading the files, and two processes writing it
-//! just replace each other's copy. Filtered
-//! queries then read no files at all: they intersect the entity and schema lists and test
+//! just replace each other's copy.
+//!
+//! **Queries.** Filtered queries read no files at all: they intersect the entity and schema lists and test
 //! validity and `content_path` on the candidates only. Files that don't parse are skipped
 //! with a warning (once per file version), never fatal.
 
@@ -45,6 +47,8 @@ use crate::error::{Error, Result};
 
 /// How old the directory's modification time must be before an unchanged time is trusted.
 const SETTLE: Duration = Duration::from_millis(200);
+/// How long an unparsable file may still be in the middle of being written.
+const WRITING: Duration = Duration::from_secs(2);
 
 /// One indexed file.
 #[derive(Debug)]
@@ -53,6 +57,7 @@ pub(crate) struct Entry {
     pub aspect: Aspect,
     pub file: String,
     ino: u64,
+    stamp: Stamp,
     /// The content as raw JSON, parsed on first use.
     raw: Box<RawValue>,
     parsed: OnceLock<Value>,
@@ -68,6 +73,15 @@ impl Entry {
     pub(crate) fn to_aspect(&self, with_content: bool) -> Aspect {
         Aspect { content: with_content.then(|| self.content().clone()), ..self.aspect.clone() }
     }
+}
+
+/// A file's size and modification time (ns since the epoch) when it was read.
+pub(crate) type Stamp = (u64, i64);
+
+/// The [`Stamp`] of `meta`.
+pub(crate) fn stamp(meta: &std::fs::Metadata) -> Stamp {
+    use std::os::unix::fs::MetadataExt;
+    (meta.len(), meta.mtime().saturating_mul(1_000_000_000).saturating_add(meta.mtime_nsec()))
 }
 
 /// Where a page starts: after this `(valid_from, id)` in the query's order.
@@ -92,12 +106,12 @@ pub(crate) struct Index {
     by_entity: HashMap<String, Vec<usize>>,
     by_schema: BTreeMap<String, Vec<usize>>,
     /// Files that did not parse, by name, with the inode we tried.
-    broken: HashMap<String, u64>,
+    broken: HashMap<String, (u64, Option<Stamp>)>,
     /// The directory time at the last scan, and whether it was old enough to trust.
     seen: Option<SystemTime>,
     settled: bool,
     /// Records from a snapshot, for the first refresh only: `name → (inode, record)`.
-    seeded: HashMap<String, (u64, AspectFile)>,
+    seeded: HashMap<String, (u64, Stamp, AspectFile)>,
     /// Whether a refresh has completed since start.
     pub(crate) built: bool,
     /// Files the last refresh had to read (not from the snapshot).
@@ -112,6 +126,8 @@ const SNAPSHOT_HEADER: &str = r#"{"ivcap-mcp-aspect-index":1}"#;
 struct SnapshotOut<'a> {
     f: &'a str,
     i: u64,
+    z: u64,
+    m: i64,
     id: &'a str,
     e: &'a str,
     s: &'a str,
@@ -125,6 +141,8 @@ struct SnapshotOut<'a> {
 struct SnapshotIn {
     f: String,
     i: u64,
+    z: u64,
+    m: i64,
     id: String,
     e: String,
     s: String,
@@ -154,7 +172,7 @@ impl Index {
         for (name, ino) in &listing {
             present.insert(name.as_str(), *ino);
             let known = self.by_file.get(name).and_then(|&s| self.slots.get(s)?.as_ref()).map(|e| e.ino);
-            if known != Some(*ino) && self.broken.get(name) != Some(ino) {
+            if known != Some(*ino) && !self.still_broken(dir, name, *ino) {
                 to_load.push((name.clone(), *ino));
             }
         }
@@ -164,31 +182,61 @@ impl Index {
         }
         self.broken.retain(|n, _| present.contains_key(n.as_str()));
         let mut from_disk = Vec::with_capacity(to_load.len());
+        let mut check = Vec::new();
         for (name, ino) in to_load {
             match self.seeded.remove(&name) {
-                Some((seeded_ino, file)) if seeded_ino == ino => self.insert(name, ino, file),
+                Some((seeded_ino, stamp, file)) if seeded_ino == ino => check.push((name, ino, stamp, file)),
                 _ => from_disk.push((name, ino)),
             }
         }
         self.seeded = HashMap::new();
+        // A snapshot record is used only if its file still has the size and time it had.
+        let checked = par_map(check, |(name, ino, seen, file)| {
+            let now = std::fs::symlink_metadata(dir.join(&name)).ok().map(|m| stamp(&m));
+            (name, ino, seen, file, now == Some(seen))
+        });
+        for (name, ino, seen, file, unchanged) in checked {
+            if unchanged {
+                self.insert(name, ino, seen, file);
+            } else {
+                from_disk.push((name, ino));
+            }
+        }
         self.read_from_disk = from_disk.len();
         for (name, ino, loaded) in load_all(dir, from_disk) {
             match loaded {
-                Ok(file) => {
+                Ok((stamp, file)) => {
                     self.broken.remove(&name);
-                    self.insert(name, ino, file);
+                    self.insert(name, ino, stamp, file);
                 }
-                Err(why) => {
+                Err((stamp, why)) => {
                     tracing::warn!(file = %dir.join(&name).display(), error = %why, "skipping an aspect file that does not parse");
                     self.remove_file(&name);
-                    self.broken.insert(name, ino);
+                    self.broken.insert(name, (ino, stamp));
                 }
             }
         }
         self.seen = mtime;
-        self.settled = mtime.is_some_and(|m| m + SETTLE < looked);
+        // A file that did not parse may still be being written in place (the Python SDK
+        // writes without a rename), which moves no directory time: look again while young.
+        let young = |stamp: &Option<Stamp>| {
+            let recent = looked.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
+                - WRITING.as_nanos() as i64;
+            stamp.is_none_or(|(_, m)| m > recent)
+        };
+        self.settled = mtime.is_some_and(|m| m + SETTLE < looked) && !self.broken.values().any(|(_, s)| young(s));
         self.built = true;
         Ok(())
+    }
+
+    /// Did `name` (inode `ino`) fail to parse, and has it not changed since?
+    fn still_broken(&self, dir: &Path, name: &str, ino: u64) -> bool {
+        match self.broken.get(name) {
+            Some((broken_ino, Some(seen))) if *broken_ino == ino => {
+                std::fs::symlink_metadata(dir.join(name)).ok().map(|m| stamp(&m)) == Some(*seen)
+            }
+            _ => false,
+        }
     }
 
     /// Seeds the first refresh from the snapshot at `path`, if there is a usable one;
@@ -207,7 +255,7 @@ impl Index {
             .map(|l| {
                 let file =
                     AspectFile { id: l.id, entity: l.e, schema: l.s, content: l.c, valid_from: l.vf, valid_to: l.vt };
-                (l.f, (l.i, file))
+                (l.f, (l.i, (l.z, l.m), file))
             })
             .collect();
         self.seeded.len()
@@ -225,6 +273,8 @@ impl Index {
             let line = SnapshotOut {
                 f: &e.file,
                 i: e.ino,
+                z: e.stamp.0,
+                m: e.stamp.1,
                 id: &a.id,
                 e: &a.entity,
                 s: &a.schema,
@@ -241,8 +291,8 @@ impl Index {
         out
     }
 
-    /// Records that we wrote `name` (inode `ino`) ourselves.
-    pub(crate) fn insert(&mut self, name: String, ino: u64, file: AspectFile) {
+    /// Records `name` (inode `ino`, read at `stamp`) with its parsed record.
+    pub(crate) fn insert(&mut self, name: String, ino: u64, stamp: Stamp, file: AspectFile) {
         self.remove_file(&name);
         let aspect = Aspect {
             id: file.id,
@@ -259,7 +309,7 @@ impl Index {
             && let Some(dup) = self.slots.get(other).and_then(Option::as_ref)
         {
             tracing::warn!(id = %aspect.id, first = %dup.file, second = %name, "two aspect files share one id; keeping the first");
-            self.broken.insert(name, ino);
+            self.broken.insert(name, (ino, Some(stamp)));
             return;
         }
         let slot = self.free.pop().unwrap_or(self.slots.len());
@@ -267,7 +317,7 @@ impl Index {
         self.by_id.insert(aspect.id.clone(), slot);
         self.by_entity.entry(aspect.entity.clone()).or_default().push(slot);
         self.by_schema.entry(aspect.schema.clone()).or_default().push(slot);
-        let entry = Some(Entry { aspect, file: name, ino, raw: file.content, parsed: OnceLock::new() });
+        let entry = Some(Entry { aspect, file: name, ino, stamp, raw: file.content, parsed: OnceLock::new() });
         if slot == self.slots.len() {
             self.slots.push(entry);
         } else if let Some(s) = self.slots.get_mut(slot) {
@@ -398,10 +448,25 @@ fn list_dir(dir: &Path) -> Result<Vec<(String, u64)>> {
 }
 
 /// Reads and parses `files`, on a few threads when there are many.
-fn load_all(dir: &Path, files: Vec<(String, u64)>) -> Vec<(String, u64, std::result::Result<AspectFile, String>)> {
+#[allow(clippy::type_complexity)]
+fn load_all(
+    dir: &Path,
+    files: Vec<(String, u64)>,
+) -> Vec<(String, u64, std::result::Result<(Stamp, AspectFile), (Option<Stamp>, String)>)> {
     let dir: PathBuf = dir.to_path_buf();
     par_map(files, |(name, ino): (String, u64)| {
-        let parsed = std::fs::read(dir.join(&name)).map_err(|e| e.to_string()).and_then(|b| parse(&b));
+        let read = || -> std::io::Result<(Stamp, Vec<u8>)> {
+            use std::io::Read;
+            let mut f = std::fs::File::open(dir.join(&name))?;
+            let stamp = stamp(&f.metadata()?);
+            let mut bytes = Vec::new();
+            f.read_to_end(&mut bytes)?;
+            Ok((stamp, bytes))
+        };
+        let parsed = match read() {
+            Ok((stamp, bytes)) => parse(&bytes).map(|f| (stamp, f)).map_err(|e| (Some(stamp), e)),
+            Err(e) => Err((None, e.to_string())),
+        };
         (name, ino, parsed)
     })
 }
@@ -434,6 +499,7 @@ mod tests {
     use super::*;
     use crate::backend::local::aspects::file::{now_micros, render};
     use serde_json::json;
+    use std::io::Write;
 
     /// Distinct, increasing assertion times a minute ago.
     fn at(i: usize) -> DateTime<Utc> {
@@ -454,7 +520,7 @@ mod tests {
     }
 
     #[test]
-    fn a_snapshot_seeds_only_files_that_kept_their_inode() {
+    fn a_snapshot_seeds_only_unchanged_files() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("aspects");
         let ids = write(&dir, 3);
@@ -464,10 +530,14 @@ mod tests {
         let snap = tmp.path().join("snap.jsonl");
         std::fs::write(&snap, first.snapshot()).unwrap();
 
-        // Rewrite one file (a rename: new inode) and add one behind the snapshot's back.
+        // Rewrite one file (a rename: new inode), edit one in place (same inode) and add one
+        // behind the snapshot's back.
         let rewritten = dir.join(format!("{}.json", ids[0].trim_start_matches("urn:ivcap:aspect:")));
         let bytes = super::super::file::with_valid_to(&std::fs::read(&rewritten).unwrap(), now_micros()).unwrap();
         crate::backend::local::write_atomic(&rewritten, &bytes).unwrap();
+        let edited = dir.join(format!("{}.json", ids[2].trim_start_matches("urn:ivcap:aspect:")));
+        let text = std::fs::read_to_string(&edited).unwrap().replace("\"i\": 2", "\"i\": 22");
+        std::fs::write(&edited, text).unwrap();
         write(&dir, 1);
 
         let mut second = Index::default();
@@ -475,9 +545,10 @@ mod tests {
         second.refresh(&dir).unwrap();
         assert_eq!(second.len(), 4);
         assert_eq!(
-            second.read_from_disk, 2,
-            "the rewritten and the new file are read; the rest come from the snapshot"
+            second.read_from_disk, 3,
+            "rewritten, edited and new files are read; the rest come from the snapshot"
         );
+        assert_eq!(second.by_id(&ids[2]).unwrap().content(), &json!({"i": 22}), "an edit in place is seen");
         assert!(second.by_id(&ids[0]).unwrap().aspect.valid_to.is_some(), "the rewrite wins over the snapshot");
         assert_eq!(second.by_id(&ids[1]).unwrap().content(), &json!({"i": 1}));
 
@@ -486,6 +557,28 @@ mod tests {
         assert_eq!(third.seed(&snap), 0, "a foreign snapshot is ignored");
         third.refresh(&dir).unwrap();
         assert_eq!((third.len(), third.read_from_disk), (4, 4));
+    }
+
+    #[test]
+    fn a_file_caught_half_written_is_read_once_complete() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("aspects");
+        let ids = write(&dir, 1);
+        let mut index = Index::default();
+        index.refresh(&dir).unwrap();
+        // Python's open(path, "w") creates the file empty, then writes it: no rename, so the
+        // directory time only moves at the creation.
+        let path = dir.join("0b5e7a52-6f1d-4c0e-9d55-2b8a3c4d5e6f.json");
+        std::fs::write(&path, "").unwrap();
+        index.refresh(&dir).unwrap();
+        assert_eq!(index.len(), 1, "the empty file is skipped");
+        let other =
+            std::fs::read_to_string(dir.join(format!("{}.json", ids[0].trim_start_matches("urn:ivcap:aspect:"))))
+                .unwrap()
+                .replace(ids[0].trim_start_matches("urn:ivcap:aspect:"), "0b5e7a52-6f1d-4c0e-9d55-2b8a3c4d5e6f");
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().write_all(other.as_bytes()).unwrap();
+        index.refresh(&dir).unwrap();
+        assert_eq!(index.len(), 2, "read again once written");
     }
 
     #[test]
