@@ -14,6 +14,9 @@
 //! Each run's artifacts are removed from the stand-in afterwards. Prints the median
 //! throughput of each, the server/raw ratio, and the server process's peak RSS (VmHWM from
 //! /proc/<pid>/status) after all transfers. Targets: ratio >= 80 %, peak RSS < 64 MiB.
+//! Also prints the speed of MD5 alone over the same bytes (one thread, in memory): the
+//! server must hash every byte it uploads (for the dedup sidecar) and downloads (for the
+//! result's MD5), so on a busy machine that rate bounds what the server can reach.
 //! Run: `cargo bench --bench artifact_transfer`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::panic)]
@@ -166,6 +169,14 @@ async fn main() {
         eprintln!("run {run} done");
     }
     let hwm = vm_hwm_kib(pid);
+    let bytes = std::fs::read(&data).unwrap();
+    let t = Instant::now();
+    let digest = {
+        use md5::Digest;
+        md5::Md5::digest(&bytes)
+    };
+    let md5_time = t.elapsed();
+    assert_eq!(digest.len(), 16);
     client.cancel().await.unwrap();
 
     let (ru, rd, su, sd) = (median(raw_up), median(raw_down), median(srv_up), median(srv_down));
@@ -183,4 +194,5 @@ async fn main() {
         100.0 * rd.as_secs_f64() / sd.as_secs_f64()
     );
     println!("  server peak RSS (VmHWM): {:.1} MiB", hwm as f64 / 1024.0);
+    println!("  MD5 alone over the same bytes (one thread): {:.0} MiB/s", mib_per_s(md5_time));
 }

@@ -217,6 +217,9 @@ impl StreamHash {
     }
 }
 
+/// Pieces queued for the hashing thread at most (a few MiB at [`IO_BUFFER`] pieces).
+const HASH_QUEUE: usize = 8;
+
 enum HashMsg {
     Piece(u64, Bytes),
     Finish,
@@ -243,7 +246,7 @@ impl Md5Feed {
 impl BackgroundMd5 {
     /// Starts the hashing thread.
     pub fn start() -> Self {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<HashMsg>(64);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<HashMsg>(HASH_QUEUE);
         let done = tokio::task::spawn_blocking(move || {
             let mut state = StreamHash { hasher: Md5::new(), upto: 0 };
             while let Some(HashMsg::Piece(at, bytes)) = rx.blocking_recv() {
