@@ -20,7 +20,10 @@ Datafabric aspects (typed, time-bounded facts about any entity).
 Start with list_services to find a service, then get_service for the JSON Schema its \
 requests must match. Identifiers are full URNs (urn:ivcap:…); where a service is expected, \
 an exact service name works too. Lists take limit (1-50) and the opaque page token from the \
-previous answer's next_page.";
+previous answer's next_page.
+Move data with upload_artifact (a local file, text or base64) and download_artifact (to a file, \
+or small text and images inline); local paths must lie under the working directory, the local \
+store or a folder the server was started with --allow-path.";
 
 /// Options that shape the tool surface.
 #[derive(Debug, Clone)]
