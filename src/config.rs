@@ -61,8 +61,7 @@ pub struct Cli {
     #[arg(long, value_name = "PATH")]
     pub env_file: Option<PathBuf>,
 
-    /// Offer only these toolsets (comma-separated): services, jobs, aspects, secrets.
-    /// Offer only these toolsets (comma-separated): services, artifacts, secrets.
+    /// Offer only these toolsets (comma-separated): services, jobs, artifacts, aspects, secrets.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub toolsets: Option<Vec<String>>,
 
