@@ -124,6 +124,9 @@ pub(super) async fn guard(State(guard): State<Arc<Guard>>, request: Request, nex
 }
 
 fn authority(raw: &str) -> Option<Authority> {
+    if let Ok(ip) = raw.trim().parse::<std::net::Ipv6Addr>() {
+        return Some(Authority { host: ip.to_string(), port: None });
+    }
     let parsed = raw.trim().parse::<axum::http::uri::Authority>().ok()?;
     let host = parsed.host().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
     Some(Authority { host, port: parsed.port_u16() })
