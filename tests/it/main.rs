@@ -3,6 +3,7 @@
 
 mod common;
 mod config;
+mod http;
 mod lifecycle;
 mod secrets;
 mod services;
