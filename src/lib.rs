@@ -21,12 +21,18 @@ pub mod transport;
 use std::sync::Arc;
 
 use backend::Backend;
-use config::Mode;
+use config::{Config, Mode};
 
-/// The backend for a resolved mode.
-pub fn backend_for(mode: &Mode) -> error::Result<Arc<dyn Backend>> {
-    Ok(match mode {
-        Mode::Local { dir } => Arc::new(backend::local::LocalBackend::new(dir)?),
-        Mode::Platform(cfg) => Arc::new(backend::platform::PlatformBackend::new(cfg)?),
+/// The backend for a resolved configuration.
+pub fn backend_for(config: &Config) -> error::Result<Arc<dyn Backend>> {
+    Ok(match &config.mode {
+        Mode::Local { dir } => {
+            let local = backend::local::LocalBackend::new(dir)?;
+            local.preload_aspects();
+            Arc::new(local)
+        }
+        Mode::Platform(cfg) => {
+            Arc::new(backend::platform::PlatformBackend::new(cfg)?.with_chunk_size(config.chunk_size))
+        }
     })
 }

@@ -27,6 +27,30 @@ pub fn inline_refs(schema: &Value) -> Value {
     rewrite(schema, false)
 }
 
+/// Returns a copy of `schema` without the keywords named in `drop` (properties that happen to
+/// be named so are kept).
+pub fn strip_keywords(schema: &Value, drop: &[&str]) -> Value {
+    match schema {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| !drop.contains(&k.as_str()))
+                .map(|(k, v)| {
+                    let v = match (k.as_str(), v) {
+                        ("properties", Value::Object(props)) => Value::Object(
+                            props.iter().map(|(name, s)| (name.clone(), strip_keywords(s, drop))).collect(),
+                        ),
+                        ("default" | "const" | "enum" | "examples", literal) => literal.clone(),
+                        (_, other) => strip_keywords(other, drop),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(|i| strip_keywords(i, drop)).collect()),
+        other => other.clone(),
+    }
+}
+
 fn rewrite(schema: &Value, portable: bool) -> Value {
     let walker = Walker { defs: collect_defs(schema), portable };
     let mut out = walker.walk(schema, 0);
@@ -280,6 +304,16 @@ mod tests {
         let n = inline_refs(&s);
         assert_eq!(n["properties"]["items"]["items"]["properties"]["x"]["type"], json!(["string", "null"]));
         assert_eq!(n.get("$defs"), None);
+    }
+
+    #[test]
+    fn annotations_are_stripped_but_properties_named_so_stay() {
+        let s = json!({"title": "T", "type": "object", "properties": {
+            "description": {"type": "string", "description": "d"}, "title": {"type": "string"}}});
+        assert_eq!(
+            strip_keywords(&s, &["title", "description"]),
+            json!({"type": "object", "properties": {"description": {"type": "string"}, "title": {"type": "string"}}})
+        );
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Integration tests: one binary, one module per area.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod artifacts;
 mod common;
 mod config;
 mod http;
+mod jobs;
 mod lifecycle;
 mod secrets;
 mod services;
