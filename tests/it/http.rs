@@ -1,12 +1,12 @@
 //! The HTTP transports over the real binary: Streamable HTTP (sessions and `--stateless`),
-//! legacy HTTP+SSE, `/healthz`, the Host/Origin/bearer guard, the body limit, and graceful
-//! shutdown.
+//! legacy HTTP+SSE, progress notifications streamed on both, `/healthz`, the
+//! Host/Origin/bearer guard, the body limit, and graceful shutdown.
 
 use std::time::{Duration, Instant};
 
 use axum::http::Method;
 use futures::StreamExt;
-use ivcap_standin::{Fault, FaultAction, StandIn, TOKEN};
+use ivcap_standin::{Fault, FaultAction, JobScript, StandIn, TOKEN};
 use rmcp::ServiceExt;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -443,4 +443,76 @@ async fn sigterm_lets_a_call_in_flight_finish_then_exits() {
     })
     .await;
     assert!(ended.is_ok(), "the SSE stream ended at shutdown");
+}
+
+/// A get_job call that waits on a running job, asking for progress with token "p1".
+fn waiting_get_job(id: u64, job_id: &Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+        "name": "get_job", "arguments": {"job_id": job_id, "wait_seconds": 20},
+        "_meta": {"progressToken": "p1"}}})
+}
+
+/// A stand-in whose alpha jobs run for `secs` seconds, and a job submitted without waiting.
+async fn running_job(server: &Server, secs: u64) -> Value {
+    let client = server.client(None).await;
+    let job = ok(&call(&client, "submit_job", json!({"service": "alpha", "input": {}, "wait_seconds": 0})).await);
+    client.cancel().await.unwrap();
+    assert_ne!(job["status"], "succeeded", "the job must still be running: {job} ({secs} s script)");
+    job["job_id"].clone()
+}
+
+fn jobs_standin_script(secs: u64) -> JobScript {
+    JobScript::echo().running_for(Duration::from_secs(secs)).retry_later(0)
+}
+
+/// The progress notifications for token "p1" before the answer with `id`, and the answer.
+fn progress_then_answer(messages: &[Value], id: u64) -> (Vec<Value>, Value) {
+    let at = messages.iter().position(|m| m["id"] == id).expect("the answer");
+    let progress: Vec<Value> = messages[..at]
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress" && m["params"]["progressToken"] == "p1")
+        .cloned()
+        .collect();
+    (progress, messages[at].clone())
+}
+
+#[tokio::test]
+async fn progress_notifications_stream_over_streamable_http_and_legacy_sse() {
+    let standin = StandIn::start().await;
+    standin.add_service("urn:ivcap:service:1111", "alpha", "Does alpha things", &[json!({"type": "object"})]);
+    standin.script_jobs("urn:ivcap:service:1111", jobs_standin_script(3));
+    let server = Server::platform(&standin, &[], &[]).await;
+
+    // Streamable HTTP: the notifications ride the call's own event stream, before its answer.
+    let job_id = running_job(&server, 3).await;
+    let init = mcp_post(&server, &initialize(1)).send().await.unwrap();
+    let session = init.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    let response = mcp_post(&server, &waiting_get_job(2, &job_id))
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let (progress, answer) = progress_then_answer(&messages(&response.text().await.unwrap()), 2);
+    assert_eq!(answer["result"]["structuredContent"]["status"], "succeeded", "{answer}");
+    assert!(!progress.is_empty(), "progress notifications before the answer");
+    assert!(progress.last().unwrap()["params"]["message"].as_str().unwrap().ends_with("is succeeded"), "{progress:?}");
+
+    // Legacy SSE: the same, as `message` events on the session's stream.
+    let job_id = running_job(&server, 3).await;
+    let mut sse = SseSession::open(&server, None).await;
+    sse.request(initialize(1), None).await;
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert_eq!(sse.post(&note, None).await.status(), 202);
+    assert_eq!(sse.post(&waiting_get_job(2, &job_id), None).await.status(), 202);
+    let mut seen = Vec::new();
+    while seen.last().is_none_or(|m: &Value| m["id"] != 2) {
+        let (event, data) = sse.next_event().await;
+        assert_eq!(event, "message");
+        seen.push(serde_json::from_str(&data).unwrap());
+    }
+    let (progress, answer) = progress_then_answer(&seen, 2);
+    assert_eq!(answer["result"]["structuredContent"]["status"], "succeeded", "{answer}");
+    assert!(!progress.is_empty(), "progress notifications before the answer");
 }
