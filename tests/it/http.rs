@@ -424,7 +424,10 @@ async fn sigterm_lets_a_call_in_flight_finish_then_exits() {
     let refused = reqwest::Client::new().get(server.url("/healthz")).timeout(Duration::from_secs(2)).send().await;
     assert!(refused.is_err(), "no new connections after SIGTERM");
 
-    let (result, _client) = in_flight.await.unwrap();
+    let (result, _client) = tokio::time::timeout(Duration::from_secs(10), in_flight)
+        .await
+        .expect("the call in flight is answered, not dropped")
+        .unwrap();
     assert_eq!(ok(&result)["items"][0]["name"], "alpha", "the call in flight finished");
     assert!(started.elapsed() >= Duration::from_millis(1500));
     let status = tokio::time::timeout(Duration::from_secs(10), server.child.wait())
