@@ -121,6 +121,10 @@ impl Walker {
                 "default" | "const" | "enum" | "examples" | "required" => {
                     out.insert(key.clone(), value.clone());
                 }
+                // `true`/`false` here allow or forbid extra keys; they are not property schemas.
+                "additionalProperties" | "unevaluatedProperties" if value.is_boolean() => {
+                    out.insert(key.clone(), value.clone());
+                }
                 _ => {
                     out.insert(key.clone(), self.walk(value, depth));
                 }
@@ -281,6 +285,12 @@ mod tests {
         assert_eq!(p["email"], json!({"type": "string"}));
         assert_eq!(p["free"], json!({"type": "object", "properties": {}}));
         assert!(!n.to_string().contains("$ref"));
+    }
+
+    #[test]
+    fn additional_properties_true_stays_a_boolean() {
+        let s = json!({"type": "object", "properties": {"free": {"type": "object", "additionalProperties": true}}});
+        assert_eq!(normalise(&s)["properties"]["free"]["additionalProperties"], json!(true));
     }
 
     #[test]

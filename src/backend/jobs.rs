@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{Backend, Page, PageRequest};
+use super::{Page, PageRequest, ServicesBackend};
 use crate::error::{Error, Result};
 
 /// Longest gap between two progress notifications while waiting.
@@ -140,6 +140,12 @@ pub trait JobsBackend {
 
     /// Jobs of one service (URN or exact name), newest first.
     async fn list_jobs(&self, service: &str, page: &PageRequest) -> Result<Page<JobSummary>>;
+
+    /// The shortest interval between reads of this job the backend asked for (the
+    /// platform's `retry-later` when this server created it), if any.
+    fn poll_hint(&self, _job_id: &str) -> Option<Duration> {
+        None
+    }
 }
 
 /// Receives what happens while a call waits (MCP progress notifications, in the server).
@@ -238,7 +244,12 @@ pub fn prepare_input(schema: Option<&Value>, input: Map<String, Value>) -> Resul
 
 /// `submit_job`: resolve the service, check the input, create the job and wait up to
 /// `wait.budget` for it.
-pub async fn submit_job(backend: &dyn Backend, service: &str, input: Value, wait: &Wait<'_>) -> Result<Waited> {
+pub async fn submit_job<B: ServicesBackend + JobsBackend + ?Sized>(
+    backend: &B,
+    service: &str,
+    input: Value,
+    wait: &Wait<'_>,
+) -> Result<Waited> {
     let start = Instant::now();
     if service.trim().is_empty() {
         return Err(Error::invalid("service", "is empty; pass a service URN or exact name from list_services"));
@@ -273,7 +284,12 @@ pub async fn submit_job(backend: &dyn Backend, service: &str, input: Value, wait
 }
 
 /// `get_job`: read a job, and wait up to `wait.budget` for it to finish.
-pub async fn get_job(backend: &dyn Backend, job_id: &str, service_id: Option<&str>, wait: &Wait<'_>) -> Result<Waited> {
+pub async fn get_job<B: JobsBackend + ?Sized>(
+    backend: &B,
+    job_id: &str,
+    service_id: Option<&str>,
+    wait: &Wait<'_>,
+) -> Result<Waited> {
     let start = Instant::now();
     let job_id = job_id.trim();
     if !job_id.starts_with(JOB_PREFIX) || !super::is_urn(job_id) {
@@ -284,7 +300,7 @@ pub async fn get_job(backend: &dyn Backend, job_id: &str, service_id: Option<&st
     }
     let service_id = service_id.map(str::trim).filter(|s| !s.is_empty());
     let job = backend.read_job(job_id, service_id).await?;
-    wait_for(backend, job, None, start, wait).await
+    wait_for(backend, job, backend.poll_hint(job_id), start, wait).await
 }
 
 /// The delay before poll number `attempt` (0-based): fast at first, then slower, capped at
@@ -297,8 +313,8 @@ pub fn poll_delay(attempt: u32, retry_after: Option<Duration>) -> Duration {
 
 /// The one wait loop: polls `job` until it is finished, the budget is spent or the client
 /// cancels, reporting each status change and a heartbeat at least every [`HEARTBEAT`].
-async fn wait_for(
-    backend: &dyn Backend,
+async fn wait_for<B: JobsBackend + ?Sized>(
+    backend: &B,
     mut job: Job,
     retry_after: Option<Duration>,
     start: Instant,
@@ -333,9 +349,18 @@ async fn wait_for(
         let polled = tokio::select! {
             biased;
             _ = wait.cancel.cancelled() => return done(job, WaitEnd::Cancelled),
-            polled = backend.read_job(&job.id, Some(&service_id)) => polled?,
+            polled = backend.read_job(&job.id, Some(&service_id)) => polled,
         };
         attempt += 1;
+        // A busy or unreachable platform does not end the wait: the job runs on regardless.
+        let polled = match polled {
+            Ok(polled) => polled,
+            Err(e) if e.is_transient() || matches!(e, Error::Busy { .. }) => {
+                tracing::debug!(job = %job.id, error = %e, "poll failed; trying again later");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let changed = polled.status != job.status;
         // Keep a result seen earlier (an inline 200) if this poll's record omits it.
         let (result, content_type) = (job.result.take(), job.result_content_type.take());
@@ -482,6 +507,170 @@ mod tests {
         assert_eq!(poll_delay(100, None), HEARTBEAT);
         assert_eq!(poll_delay(0, Some(Duration::from_secs(4))), Duration::from_secs(4));
         assert_eq!(poll_delay(100, Some(Duration::from_secs(30))), Duration::from_secs(30));
+    }
+
+    /// A backend whose job goes through `statuses`, one per read (the last repeats).
+    struct Fake {
+        statuses: std::sync::Mutex<Vec<JobStatus>>,
+        retry_after: Option<Duration>,
+        /// How long a create holds (as a platform `Timeout` would), within its `hold`.
+        create_takes: Duration,
+        reads: std::sync::Mutex<Vec<Instant>>,
+    }
+
+    impl Fake {
+        fn new(statuses: &[&str], retry_after: Option<Duration>) -> Self {
+            Fake {
+                statuses: std::sync::Mutex::new(statuses.iter().rev().map(|s| JobStatus::parse(s)).collect()),
+                retry_after,
+                create_takes: Duration::ZERO,
+                reads: std::sync::Mutex::new(Vec::new()),
+            }
+        }
+        fn job(&self, status: JobStatus) -> Job {
+            Job::created("urn:ivcap:job:1".into(), "urn:ivcap:service:s", status)
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl crate::backend::ServicesBackend for Fake {
+        async fn list_services(
+            &self,
+            _: Option<&str>,
+            _: &PageRequest,
+        ) -> Result<Page<crate::backend::ServiceSummary>> {
+            Ok(Page::new(vec![], None))
+        }
+        async fn get_service(&self, service: &str) -> Result<crate::backend::ServiceDetail> {
+            Ok(crate::backend::ServiceDetail {
+                id: service.into(),
+                name: None,
+                description: None,
+                status: "active".into(),
+                request_schema: Some(json!({"type": "object"})),
+                note: None,
+            })
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl crate::backend::SecretsBackend for Fake {
+        async fn list_secrets(&self, _: Option<&str>, _: &PageRequest) -> Result<Page<crate::backend::SecretInfo>> {
+            Ok(Page::new(vec![], None))
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl JobsBackend for Fake {
+        async fn create_job(&self, _: &str, _: &Value, hold: Duration) -> Result<Created> {
+            tokio::time::sleep(self.create_takes.min(hold)).await;
+            Ok(Created { job: self.job(JobStatus::Pending), retry_after: self.retry_after })
+        }
+        async fn read_job(&self, _: &str, service_id: Option<&str>) -> Result<Job> {
+            assert_eq!(service_id, Some("urn:ivcap:service:s"), "polls pass the known service");
+            self.reads.lock().unwrap().push(Instant::now());
+            let mut statuses = self.statuses.lock().unwrap();
+            let status = if statuses.len() > 1 { statuses.pop() } else { statuses.last().cloned() };
+            match status {
+                Some(JobStatus::Other(s)) if s == "busy" => Err(Error::Busy { attempts: 5, last: "503".into() }),
+                Some(JobStatus::Other(s)) if s == "gone" => Err(Error::NotFound { kind: "job", id: "1".into() }),
+                status => Ok(self.job(status.unwrap_or(JobStatus::Unknown))),
+            }
+        }
+        async fn list_jobs(&self, _: &str, _: &PageRequest) -> Result<Page<JobSummary>> {
+            Ok(Page::new(vec![], None))
+        }
+    }
+
+    /// Records every report and when it came.
+    #[derive(Default)]
+    struct Recorder(std::sync::Mutex<Vec<(Duration, String)>>);
+
+    #[async_trait::async_trait]
+    impl WaitProgress for Recorder {
+        async fn report(&self, elapsed: Duration, message: &str) {
+            self.0.lock().unwrap().push((elapsed, message.to_string()));
+        }
+    }
+
+    fn gaps(times: &[Instant]) -> Vec<Duration> {
+        times.windows(2).map(|w| w[1] - w[0]).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn polls_back_off_and_report_each_status_change() {
+        let fake = Fake::new(&["pending", "scheduled", "executing", "executing", "executing", "succeeded"], None);
+        let recorder = Recorder::default();
+        let wait = Wait { budget: Duration::from_secs(50), cancel: CancellationToken::new(), progress: &recorder };
+        let waited = submit_job(&fake, "urn:ivcap:service:s", json!({}), &wait).await.unwrap();
+        assert_eq!((waited.job.status, waited.end), (JobStatus::Succeeded, WaitEnd::Done));
+        let reads = fake.reads.lock().unwrap().clone();
+        assert_eq!(reads.len(), 6);
+        let gaps = gaps(&reads);
+        assert!(gaps.windows(2).all(|w| w[1] >= w[0]), "delays never shrink: {gaps:?}");
+        let messages: Vec<String> = recorder.0.lock().unwrap().iter().map(|(_, m)| m.clone()).collect();
+        let statuses: Vec<&str> = messages.iter().filter_map(|m| m.rsplit(' ').next()).collect();
+        assert_eq!(statuses, ["finish", "pending", "scheduled", "executing", "succeeded"], "{messages:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_later_is_honoured_and_heartbeats_fill_the_gaps() {
+        let fake = Fake::new(&["executing"], Some(Duration::from_secs(25)));
+        let recorder = Recorder::default();
+        let wait = Wait { budget: Duration::from_secs(50), cancel: CancellationToken::new(), progress: &recorder };
+        let start = Instant::now();
+        let waited = submit_job(&fake, "urn:ivcap:service:s", json!({}), &wait).await.unwrap();
+        assert_eq!(waited.end, WaitEnd::StillRunning);
+        assert_eq!(start.elapsed(), Duration::from_secs(50), "returns at the budget");
+        let reads = fake.reads.lock().unwrap().clone();
+        assert_eq!(reads.len(), 2, "polls at 25 s and 50 s only");
+        assert!(gaps(&reads).iter().all(|g| *g >= Duration::from_secs(25)));
+        let reports: Vec<Duration> = recorder.0.lock().unwrap().iter().map(|(t, _)| *t).collect();
+        let mut last = Duration::ZERO;
+        for t in &reports {
+            assert!(*t - last <= HEARTBEAT, "a gap of {:?} in {reports:?}", *t - last);
+            last = *t;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_platform_does_not_end_the_wait_but_a_lost_job_does() {
+        let fake = Fake::new(&["busy", "busy", "succeeded"], None);
+        let wait = Wait { budget: Duration::from_secs(50), cancel: CancellationToken::new(), progress: &NoProgress };
+        let waited = submit_job(&fake, "urn:ivcap:service:s", json!({}), &wait).await.unwrap();
+        assert_eq!(waited.job.status, JobStatus::Succeeded);
+        let fake = Fake::new(&["gone"], None);
+        let err = submit_job(&fake, "urn:ivcap:service:s", json!({}), &wait).await.unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_held_create_sends_heartbeats_and_keeps_to_the_budget() {
+        let fake = Fake { create_takes: Duration::from_secs(60), ..Fake::new(&["executing"], None) };
+        let recorder = Recorder::default();
+        let wait = Wait { budget: Duration::from_secs(35), cancel: CancellationToken::new(), progress: &recorder };
+        let start = Instant::now();
+        let waited = submit_job(&fake, "urn:ivcap:service:s", json!({}), &wait).await.unwrap();
+        assert_eq!((waited.end, start.elapsed()), (WaitEnd::StillRunning, Duration::from_secs(35)));
+        let times: Vec<Duration> = recorder.0.lock().unwrap().iter().map(|(t, _)| *t).collect();
+        assert_eq!(times.first(), Some(&Duration::ZERO));
+        assert!(times.windows(2).all(|w| w[1] - w[0] <= HEARTBEAT), "{times:?}");
+        assert!(times.len() >= 4, "{times:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancellation_stops_the_wait_at_once() {
+        let fake = Fake::new(&["executing"], None);
+        let cancel = CancellationToken::new();
+        let wait = Wait { budget: Duration::from_secs(50), cancel: cancel.clone(), progress: &NoProgress };
+        let start = Instant::now();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            cancel.cancel();
+        });
+        let waited = get_job(&fake, "urn:ivcap:job:1", Some("urn:ivcap:service:s"), &wait).await.unwrap();
+        assert_eq!(waited.end, WaitEnd::Cancelled);
+        assert_eq!(start.elapsed(), Duration::from_secs(3));
     }
 
     #[test]

@@ -443,3 +443,38 @@ async fn demo_store_echo_service_runs() {
     assert_eq!(job["result"], json!({"$schema": "urn:sd:schema.echo.request.1", "message": "hello", "times": 2}));
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn standin_rejects_invalid_bodies_and_timeouts_as_the_platform_does() {
+    let s = seeded(JobScript::echo()).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/1/services2/{}/jobs", s.base_url(), "urn%3Aivcap%3Aservice%3A1111");
+    let post =
+        |body: Value, timeout: &str| http.post(&url).bearer_auth(TOKEN).header("Timeout", timeout).json(&body).send();
+    let missing = post(json!({"times": 1}), "0").await.unwrap();
+    assert_eq!(missing.status(), 422);
+    let body: Value = missing.json().await.unwrap();
+    assert_eq!(body["name"], "body");
+    assert!(body["message"].as_str().unwrap().contains("'msg'"), "{body}");
+    assert_eq!(post(json!({"msg": "x"}), "20.5").await.unwrap().status(), 400);
+    let accepted = post(json!({"msg": "x"}), "0").await.unwrap();
+    assert_eq!(accepted.status(), 202);
+    let body: Value = accepted.json().await.unwrap();
+    assert!(body["job-id"].is_string() && body["location"].is_string() && body["retry-later"].is_number(), "{body}");
+    let inline = post(json!({"msg": "x"}), "5").await.unwrap();
+    assert_eq!(inline.status(), 200);
+    assert!(inline.headers().get("IVCAP-Job-Id").is_some());
+    assert_eq!(s.jobs().len(), 2, "rejected requests create no job");
+}
+
+#[tokio::test]
+async fn platform_create_errors_are_reported_not_retried() {
+    let s = seeded(JobScript::echo()).await;
+    s.fault(ivcap_standin::Fault::status(Some(Method::POST), "/1/services2/", 503));
+    let dir = tempfile::tempdir().unwrap();
+    let client = platform(&s, dir.path()).await;
+    let message = err(&call(&client, "submit_job", json!({"service": "alpha", "input": {"msg": "x"}})).await);
+    assert!(message.contains("503"), "{message}");
+    assert_eq!(s.requests_to(Method::POST, "/1/services2/").len(), 1, "a job create is never retried");
+    client.cancel().await.unwrap();
+}

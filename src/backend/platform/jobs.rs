@@ -27,16 +27,30 @@ const JOB_ASPECT_SCHEMA: &str = "urn:ivcap:schema:job.2";
 /// Extra read time on top of the `Timeout` a create asks the gateway to hold.
 const CREATE_MARGIN: Duration = Duration::from_secs(15);
 
-/// Job URN → service URN, for every job this server has seen.
+/// What this server knows of a job: its service, and the `retry-later` of its create.
+#[derive(Debug, Clone, Default)]
+struct Known {
+    service_id: String,
+    retry_after: Option<Duration>,
+}
+
+/// Job URN → what we know, for every job this server has seen.
 #[derive(Debug, Default)]
-pub(crate) struct JobServices(Mutex<HashMap<String, String>>);
+pub(crate) struct JobServices(Mutex<HashMap<String, Known>>);
 
 impl JobServices {
     fn remember(&self, job_id: &str, service_id: &str) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(job_id.to_string(), service_id.to_string());
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(job_id.to_string()).or_default().service_id = service_id.to_string();
     }
 
-    fn get(&self, job_id: &str) -> Option<String> {
+    fn remember_retry(&self, job_id: &str, retry_after: Option<Duration>) {
+        if let Some(known) = self.0.lock().unwrap_or_else(|p| p.into_inner()).get_mut(job_id) {
+            known.retry_after = retry_after;
+        }
+    }
+
+    fn get(&self, job_id: &str) -> Option<Known> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).get(job_id).cloned()
     }
 }
@@ -133,8 +147,8 @@ impl PlatformBackend {
 
     /// The service a job runs on: remembered, else from the job's Datafabric aspect.
     async fn service_of_job(&self, job_id: &str) -> Result<String> {
-        if let Some(sid) = self.jobs.get(job_id) {
-            return Ok(sid);
+        if let Some(known) = self.jobs.get(job_id) {
+            return Ok(known.service_id);
         }
         let query = [
             ("entity", job_id.to_string()),
@@ -221,6 +235,7 @@ impl JobsBackend for PlatformBackend {
             Created { job, retry_after: None }
         };
         self.jobs.remember(&created.job.id, service_id);
+        self.jobs.remember_retry(&created.job.id, created.retry_after);
         Ok(created)
     }
 
@@ -269,6 +284,10 @@ impl JobsBackend for PlatformBackend {
             })
             .collect();
         Ok(Page { items, next_page: listed.next_page, note: listed.note })
+    }
+
+    fn poll_hint(&self, job_id: &str) -> Option<Duration> {
+        self.jobs.get(job_id).and_then(|k| k.retry_after)
     }
 }
 

@@ -71,7 +71,7 @@ pub struct PlatformBackend {
     token: Option<Secret>,
     host_header: Option<String>,
     retry: RetryPolicy,
-    /// Which service each job this server has seen runs on.
+    /// Which service each job this server has seen runs on, and its `retry-later`.
     jobs: jobs::JobServices,
     /// Bytes per TUS `PATCH` of an upload.
     chunk_size: u64,
