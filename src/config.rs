@@ -28,6 +28,7 @@ ENVIRONMENT (a .env file in the working directory is loaded first; --env-file na
   IVCAP_ACCESS_TOKEN  alias of IVCAP_JWT (the Go ivcap CLI's name)
   IVCAP_BASE_URL      base URL inside a platform container (used only without IVCAP_URL); no auth header
   IVCAP_LOCAL_DIR     local-mode store directory (default ./ivcap-artifacts)
+  IVCAP_MCP_TOKEN     bearer token HTTP clients must present (same as --auth-token); never logged
   RUST_LOG            log filter for stderr, e.g. info or ivcap_mcp=debug (default warn)
 
 MODE SELECTION, first match wins:
@@ -39,7 +40,8 @@ MODE SELECTION, first match wins:
     name = "ivcap-mcp",
     version,
     about = "MCP server for IVCAP: services, jobs, artifacts, Datafabric aspects and Datalog search.\n\
-             Speaks MCP over stdio. With no platform configured it runs in local mode, a \
+             Speaks MCP over stdio, or over HTTP with --http (Streamable HTTP at /mcp, legacy \
+             HTTP+SSE at /sse). With no platform configured it runs in local mode, a \
              filesystem-backed IVCAP for offline work.",
     after_help = ENV_HELP
 )]
@@ -86,6 +88,35 @@ pub struct Cli {
     /// the working directory and the local store are allowed.
     #[arg(long = "allow-path", value_name = "DIR")]
     pub allow_path: Vec<PathBuf>,
+
+    /// Serve MCP over HTTP instead of stdio: Streamable HTTP at /mcp, legacy HTTP+SSE at
+    /// /sse and /message, health at /healthz. ADDR is PORT (binds 127.0.0.1) or IP:PORT;
+    /// a non-loopback IP such as 0.0.0.0:8080 exposes the server to the network.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+
+    /// With --http: no sessions, every request stands alone (for replicas behind a load balancer).
+    #[arg(long, requires = "http")]
+    pub stateless: bool,
+
+    /// With --http: also accept this Host header (name or name:port), e.g. mcp.example.org.
+    /// Repeatable. Loopback names are always accepted.
+    #[arg(long, value_name = "HOST", requires = "http")]
+    pub allowed_host: Vec<String>,
+
+    /// With --http: also accept requests from this browser Origin (scheme://host[:port|:*]),
+    /// e.g. https://app.example.org. Repeatable. Loopback origins are always accepted.
+    #[arg(long, value_name = "ORIGIN", requires = "http")]
+    pub allowed_origin: Vec<String>,
+
+    /// With --http: require `Authorization: Bearer TOKEN` on every MCP request.
+    /// Prefer IVCAP_MCP_TOKEN: a flag is visible to other local users in `ps`.
+    #[arg(long, value_name = "TOKEN", value_parser = parse_secret)]
+    pub auth_token: Option<Secret>,
+}
+
+fn parse_secret(value: &str) -> std::result::Result<Secret, String> {
+    Ok(Secret::new(value))
 }
 
 /// Smallest and largest `--chunk-size`.
@@ -152,6 +183,33 @@ pub struct PlatformConfig {
     pub host_header: Option<String>,
 }
 
+/// How MCP clients reach the server.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transport {
+    /// JSON-RPC lines on stdin/stdout.
+    Stdio,
+    /// Streamable HTTP and legacy HTTP+SSE on one listener.
+    Http(HttpConfig),
+}
+
+/// Largest HTTP request body accepted, in bytes (413 above).
+pub const MAX_REQUEST_BODY_BYTES: usize = 4 << 20;
+
+/// The HTTP listener and its security rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpConfig {
+    /// Where to listen.
+    pub addr: std::net::SocketAddr,
+    /// No sessions: each Streamable HTTP request is served on its own.
+    pub stateless: bool,
+    /// `Host` values accepted (name, or name:port); loopback names first.
+    pub allowed_hosts: Vec<String>,
+    /// Browser `Origin`s accepted (`scheme://host[:port|:*]`); requests without one pass.
+    pub allowed_origins: Vec<String>,
+    /// Bearer token MCP clients must present; `None` = no authentication.
+    pub auth_token: Option<Secret>,
+}
+
 /// The resolved configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -165,6 +223,8 @@ pub struct Config {
     pub chunk_size: u64,
     /// Extra folders `path` arguments may point into.
     pub allow_paths: Vec<PathBuf>,
+    /// How MCP clients reach the server.
+    pub transport: Transport,
 }
 
 impl Config {
@@ -219,6 +279,29 @@ impl Config {
                 cli.max_wait
             )));
         }
+        let transport = match &cli.http {
+            None => Transport::Stdio,
+            Some(addr) => {
+                let addr = parse_http_addr(addr)?;
+                let mut allowed_hosts: Vec<String> = LOOPBACK_HOSTS.iter().map(|h| h.to_string()).collect();
+                if !addr.ip().is_unspecified() && !addr.ip().is_loopback() {
+                    allowed_hosts.push(addr.ip().to_string());
+                }
+                allowed_hosts.extend(cli.allowed_host.iter().map(|h| h.trim().to_string()));
+                let mut allowed_origins: Vec<String> = LOOPBACK_ORIGINS.iter().map(|o| o.to_string()).collect();
+                for origin in &cli.allowed_origin {
+                    allowed_origins.push(check_origin(origin)?);
+                }
+                let auth_token = cli.auth_token.clone().or_else(|| var("IVCAP_MCP_TOKEN").map(Secret::new));
+                Transport::Http(HttpConfig {
+                    addr,
+                    stateless: cli.stateless,
+                    allowed_hosts,
+                    allowed_origins,
+                    auth_token,
+                })
+            }
+        };
         Ok(Config {
             mode,
             toolsets: cli.toolsets.clone(),
@@ -227,7 +310,62 @@ impl Config {
             max_wait: std::time::Duration::from_secs(cli.max_wait),
             chunk_size: cli.chunk_size.unwrap_or(crate::backend::platform::DEFAULT_CHUNK_SIZE),
             allow_paths: cli.allow_path.clone(),
+            transport,
         })
+    }
+}
+
+/// `Host` names always accepted over HTTP.
+const LOOPBACK_HOSTS: &[&str] = &["localhost", "127.0.0.1", "::1"];
+
+/// Browser origins always accepted over HTTP: pages served from this machine.
+const LOOPBACK_ORIGINS: &[&str] = &[
+    "http://localhost:*",
+    "http://127.0.0.1:*",
+    "http://[::1]:*",
+    "https://localhost:*",
+    "https://127.0.0.1:*",
+    "https://[::1]:*",
+];
+
+/// `--http ADDR`: `PORT`, `:PORT` or `IP:PORT` (`localhost:PORT` too); the default IP is 127.0.0.1.
+fn parse_http_addr(raw: &str) -> Result<std::net::SocketAddr> {
+    let raw = raw.trim();
+    let bad = |why: &str| {
+        Error::Config(format!(
+            "--http '{raw}' {why}: give a port (8080, binds 127.0.0.1) or IP:PORT (127.0.0.1:8080, \
+             [::1]:8080, or 0.0.0.0:8080 to listen on every interface)"
+        ))
+    };
+    let port_only = raw.strip_prefix(':').unwrap_or(raw);
+    if let Ok(port) = port_only.parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    if let Some(port) = raw.strip_prefix("localhost:") {
+        let port = port.parse::<u16>().map_err(|_| bad("has no valid port"))?;
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    raw.parse::<std::net::SocketAddr>().map_err(|_| bad("is not a port or IP:PORT"))
+}
+
+/// `--allowed-origin`: must be `null` or `scheme://host[:port|:*]` with nothing after.
+fn check_origin(raw: &str) -> Result<String> {
+    let origin = raw.trim().trim_end_matches('/');
+    if origin == "null" {
+        return Ok(origin.to_string());
+    }
+    let base = origin.strip_suffix(":*").unwrap_or(origin);
+    let ok = url::Url::parse(base).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https") && u.host_str().is_some() && u.path() == "/" && u.query().is_none()
+    }) && base.matches("://").count() == 1
+        && !base.split("://").nth(1).is_some_and(|rest| rest.contains('/'));
+    if ok {
+        Ok(origin.to_string())
+    } else {
+        Err(Error::Config(format!(
+            "--allowed-origin '{raw}' is not an origin: use scheme://host, scheme://host:port or \
+             scheme://host:* (any port), e.g. https://app.example.org"
+        )))
     }
 }
 
@@ -458,5 +596,71 @@ mod tests {
     #[test]
     fn secret_debug_hides_value() {
         assert_eq!(format!("{:?}", Secret::new("abc")), "Secret(***)");
+    }
+
+    fn http(c: Config) -> HttpConfig {
+        match c.transport {
+            Transport::Http(h) => h,
+            Transport::Stdio => panic!("expected HTTP transport"),
+        }
+    }
+
+    #[test]
+    fn stdio_is_the_default_transport() {
+        assert_eq!(resolve(&[], &[("IVCAP_MCP_TOKEN", "x")]).unwrap().transport, Transport::Stdio);
+    }
+
+    #[test]
+    fn http_address_forms() {
+        let addr = |a: &str| http(resolve(&["--http", a], &[]).unwrap()).addr.to_string();
+        assert_eq!(addr("8080"), "127.0.0.1:8080");
+        assert_eq!(addr(":8080"), "127.0.0.1:8080");
+        assert_eq!(addr("localhost:8080"), "127.0.0.1:8080");
+        assert_eq!(addr("0.0.0.0:9000"), "0.0.0.0:9000");
+        assert_eq!(addr("[::1]:9000"), "[::1]:9000");
+        for bad in ["example.org:80", "99999", "127.0.0.1", "x"] {
+            let err = resolve(&["--http", bad], &[]).unwrap_err().to_string();
+            assert!(err.contains("--http") && err.contains("IP:PORT"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn http_allow_lists_start_loopback_and_extend() {
+        let h = http(
+            resolve(
+                &[
+                    "--http",
+                    "10.1.2.3:80",
+                    "--allowed-host",
+                    "mcp.example.org",
+                    "--allowed-origin",
+                    "https://a.example:*",
+                ],
+                &[],
+            )
+            .unwrap(),
+        );
+        assert_eq!(h.allowed_hosts, ["localhost", "127.0.0.1", "::1", "10.1.2.3", "mcp.example.org"]);
+        assert!(h.allowed_origins.contains(&"http://localhost:*".to_string()));
+        assert_eq!(h.allowed_origins.last().map(String::as_str), Some("https://a.example:*"));
+        let err = resolve(&["--http", "80", "--allowed-origin", "https://a.example/path"], &[]).unwrap_err();
+        assert!(err.to_string().contains("--allowed-origin"), "{err}");
+    }
+
+    #[test]
+    fn http_only_flags_need_http() {
+        assert!(resolve(&["--stateless"], &[]).is_err());
+        assert!(resolve(&["--allowed-host", "x"], &[]).is_err());
+    }
+
+    #[test]
+    fn auth_token_from_flag_or_environment_flag_wins() {
+        let h = http(resolve(&["--http", "80"], &[("IVCAP_MCP_TOKEN", "env")]).unwrap());
+        assert_eq!(h.auth_token, Some(Secret::new("env")));
+        let h = http(resolve(&["--http", "80", "--auth-token", "flag"], &[("IVCAP_MCP_TOKEN", "env")]).unwrap());
+        assert_eq!(h.auth_token, Some(Secret::new("flag")));
+        assert_eq!(http(resolve(&["--http", "80"], &[("IVCAP_MCP_TOKEN", " ")]).unwrap()).auth_token, None);
+        let cli = Cli::try_parse_from(["ivcap-mcp", "--auth-token", "hunter2"]).unwrap();
+        assert!(!format!("{cli:?}").contains("hunter2"));
     }
 }

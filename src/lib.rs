@@ -6,6 +6,7 @@
 //!   (a filesystem store compatible with the Python SDK's `LocalIVCAP`).
 //! - [`tools`]: the MCP tools, one module per toolset; thin handlers over the backend.
 //! - [`server`]: [`server::IvcapMcp`], the rmcp server handler.
+//! - [`transport`]: stdio, Streamable HTTP and legacy HTTP+SSE, with the HTTP security rules.
 //! - [`schema`]: JSON Schema normalisation for portable tool and request schemas.
 
 pub mod backend;
@@ -15,6 +16,7 @@ pub mod schema;
 pub mod server;
 pub mod text;
 pub mod tools;
+pub mod transport;
 
 use std::sync::Arc;
 

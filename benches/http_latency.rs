@@ -1,0 +1,104 @@
+//! Tool-call latency and throughput over Streamable HTTP (stateful sessions), local mode.
+//!
+//! Method: start the release binary with `--http 127.0.0.1:0 --local <tmp store>` holding one
+//! local service, `echo`. Open C sessions with rmcp's Streamable HTTP client (C = 1, then 16),
+//! run `WARMUP` unmeasured `get_service {"service": "echo"}` calls per session, wait until
+//! every session is warm, then `CALLS / C` measured calls per session back to back, all
+//! sessions at once. Latency is one
+//! `tools/call` round trip as the client sees it (POST → SSE answer parsed); throughput is
+//! measured calls / wall time from the barrier to the last answer. Client and server share the machine.
+//! Prints p50, p99 and calls/s per concurrency.
+//! Run: `cargo bench --bench http_latency`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rmcp::ServiceExt;
+use rmcp::model::CallToolRequestParams;
+use rmcp::transport::StreamableHttpClientTransport;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::Barrier;
+
+const CALLS: usize = 4000;
+const WARMUP: usize = 50;
+
+async fn session_calls(url: String, ready: Arc<Barrier>, calls: usize) -> Vec<Duration> {
+    let client = ().serve(StreamableHttpClientTransport::from_uri(url)).await.expect("connect");
+    let args = serde_json::json!({"service": "echo"});
+    let request = || CallToolRequestParams::new("get_service").with_arguments(args.as_object().unwrap().clone());
+    for _ in 0..WARMUP {
+        client.call_tool(request()).await.unwrap();
+    }
+    ready.wait().await;
+    let mut times = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let start = Instant::now();
+        let result = client.call_tool(request()).await.unwrap();
+        times.push(start.elapsed());
+        assert_ne!(result.is_error, Some(true));
+    }
+    client.cancel().await.unwrap();
+    times
+}
+
+#[tokio::main]
+async fn main() {
+    let dir = std::env::temp_dir().join(format!("ivcap-mcp-http-bench-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("services")).unwrap();
+    std::fs::write(
+        dir.join("services/echo.json"),
+        r#"{"name": "echo", "description": "Returns its request", "command": ["cat"], "fn_schema": {"type": "object"}}"#,
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ivcap-mcp"))
+        .arg("--local")
+        .arg(&dir)
+        .args(["--http", "127.0.0.1:0"])
+        .env_remove("IVCAP_URL")
+        .env_remove("IVCAP_JWT")
+        .env_remove("IVCAP_BASE_URL")
+        .env_remove("IVCAP_MCP_TOKEN")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn ivcap-mcp");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut url = String::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if let Some(rest) = line.split("serving MCP on ").nth(1) {
+            url = rest.split_whitespace().next().unwrap().to_string();
+            break;
+        }
+    }
+    assert!(url.ends_with("/mcp"), "server did not start");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    for concurrency in [1usize, 16] {
+        let per_session = CALLS / concurrency;
+        let ready = Arc::new(Barrier::new(concurrency + 1));
+        let sessions: Vec<_> =
+            (0..concurrency).map(|_| tokio::spawn(session_calls(url.clone(), ready.clone(), per_session))).collect();
+        ready.wait().await; // every session connected and warmed up
+        let start = Instant::now();
+        let mut times = Vec::with_capacity(CALLS);
+        for s in sessions {
+            times.extend(s.await.unwrap());
+        }
+        let wall = start.elapsed().as_secs_f64();
+        times.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let n = times.len();
+        println!(
+            "concurrency {concurrency:>2}: {n} calls, p50 {:.3} ms, p99 {:.3} ms, throughput {:.0} calls/s",
+            ms(times[n / 2]),
+            ms(times[n * 99 / 100]),
+            n as f64 / wall
+        );
+    }
+    child.kill().await.ok();
+    let _ = std::fs::remove_dir_all(&dir);
+}

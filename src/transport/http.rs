@@ -1,0 +1,142 @@
+//! The HTTP listener: Streamable HTTP at `/mcp` (rmcp's [`StreamableHttpService`]), the
+//! legacy HTTP+SSE transport at `/sse` + `/message` ([`super::sse`]) and `GET /healthz`,
+//! behind one [`Guard`] layer (Host/Origin allow-lists, bearer token) and one body limit.
+//!
+//! Shutdown on SIGTERM/SIGINT: stop accepting connections, let in-flight calls finish for
+//! up to [`SHUTDOWN_GRACE`], then end every session and stream. A call counts as in flight
+//! from the moment its POST arrives until its response has been written (on `/mcp`) or sent
+//! down the session's event stream (legacy SSE).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::Method;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use futures::StreamExt;
+use rmcp::transport::streamable_http_server::SessionManager;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::guard::{Guard, guard};
+use super::sse;
+use crate::config::{HttpConfig, MAX_REQUEST_BODY_BYTES};
+use crate::server::IvcapMcp;
+
+/// How long in-flight calls may run on after a shutdown signal.
+pub(super) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// How long to wait for connections to close once every stream has been ended.
+const CLOSE_GRACE: Duration = Duration::from_secs(3);
+
+/// Serves `server` on `config.addr` until `signal` resolves, then shuts down gracefully.
+pub(super) async fn serve(
+    server: IvcapMcp,
+    config: &HttpConfig,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(|e| format!("--http {}: cannot listen ({e}); pick another port or address", config.addr))?;
+    let local = listener.local_addr().map_err(|e| format!("--http {}: {e}", config.addr))?;
+    if !local.ip().is_loopback() {
+        tracing::warn!(
+            addr = %local,
+            auth = config.auth_token.is_some(),
+            "listening on a non-loopback address: other machines can reach this server{}; add the \
+             names clients use with --allowed-host",
+            if config.auth_token.is_some() { "" } else { " and no IVCAP_MCP_TOKEN is set" }
+        );
+    }
+    // Stdout is free over HTTP, but keep it quiet anyway: the address goes to stderr.
+    eprintln!(
+        "ivcap-mcp: serving MCP on http://{local}/mcp (Streamable HTTP, {}) and http://{local}/sse (legacy SSE)",
+        if config.stateless { "stateless" } else { "sessions" }
+    );
+
+    let streams = CancellationToken::new();
+    let calls = TaskTracker::new();
+    let app = router(server, config, streams.clone(), calls.clone());
+
+    let stop_accepting = CancellationToken::new();
+    let http = axum::serve(listener, app).with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
+    let mut http = tokio::spawn(async move { http.await });
+
+    tokio::select! {
+        ended = &mut http => {
+            return match ended {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(format!("HTTP server failed: {e}")),
+                Err(e) => Err(format!("HTTP server failed: {e}")),
+            };
+        }
+        () = signal => {}
+    }
+    tracing::info!("signal received; no new connections, waiting for calls in flight");
+    stop_accepting.cancel();
+    calls.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, calls.wait()).await.is_err() {
+        tracing::warn!(still_running = calls.len(), "calls still running after {SHUTDOWN_GRACE:?}; ending them");
+    }
+    streams.cancel();
+    match tokio::time::timeout(CLOSE_GRACE, &mut http).await {
+        Ok(_) => tracing::info!("all connections closed"),
+        Err(_) => {
+            http.abort();
+            tracing::warn!("connections still open after {CLOSE_GRACE:?}; dropped them");
+        }
+    }
+    Ok(())
+}
+
+/// The routes and layers; `streams` ends every session and event stream, `calls` tracks
+/// calls in flight.
+fn router(server: IvcapMcp, config: &HttpConfig, streams: CancellationToken, calls: TaskTracker) -> Router {
+    // The Guard layer below checks Host and Origin for every route, so rmcp's own copies of
+    // those checks are off: one rule set, one implementation.
+    let mcp_config = StreamableHttpServerConfig::default()
+        .disable_allowed_hosts()
+        .disable_allowed_origins()
+        .with_max_request_body_bytes(MAX_REQUEST_BODY_BYTES)
+        .with_legacy_session_mode(!config.stateless)
+        .with_json_response(config.stateless)
+        .with_cancellation_token(streams.clone());
+    let mcp = if config.stateless {
+        mcp_router(server.clone(), Arc::new(NeverSessionManager::default()), mcp_config)
+    } else {
+        mcp_router(server.clone(), Arc::new(LocalSessionManager::default()), mcp_config)
+    };
+    let guard_state = Arc::new(Guard::new(&config.allowed_hosts, &config.allowed_origins, config.auth_token.clone()));
+    mcp.route_layer(middleware::from_fn_with_state(calls.clone(), track_call))
+        .merge(sse::router(server, streams, calls))
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(guard_state, guard))
+}
+
+fn mcp_router<M: SessionManager>(server: IvcapMcp, sessions: Arc<M>, config: StreamableHttpServerConfig) -> Router {
+    let service = StreamableHttpService::new(move || Ok(server.clone()), sessions, config);
+    Router::new().route_service("/mcp", service)
+}
+
+/// Counts a POST to `/mcp` as a call in flight until its response body is finished or dropped.
+async fn track_call(State(calls): State<TaskTracker>, request: Request, next: Next) -> Response {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let token = calls.token();
+    let response = next.run(request).await;
+    let (parts, body) = response.into_parts();
+    let body = body.into_data_stream().map(move |chunk| {
+        let _in_flight = &token;
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(body))
+}

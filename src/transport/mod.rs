@@ -1,0 +1,58 @@
+//! How MCP clients reach the server: stdio (the default), or one HTTP listener serving
+//! Streamable HTTP at `/mcp`, the legacy HTTP+SSE transport at `/sse` + `/message`, and
+//! `/healthz`.
+//!
+//! Transports only move JSON-RPC: they build [`IvcapMcp`] handlers from the resolved
+//! configuration and never look inside tool calls. In particular the HTTP transports never
+//! pass a client's `Authorization` header on: the backend talks to IVCAP with the server's
+//! own configured credentials.
+
+mod guard;
+mod http;
+mod sse;
+mod stdio;
+
+use crate::config::{Config, Mode, Transport};
+use crate::server::{IvcapMcp, ServerOptions};
+
+/// Serves MCP as configured until the client goes away (stdio) or SIGTERM/SIGINT arrives.
+pub async fn serve(config: Config) -> Result<(), String> {
+    // Listen for signals before anything else, so a signal at any point ends us cleanly.
+    let signal = shutdown_signal().map_err(|e| format!("cannot listen for signals: {e}"))?;
+    match &config.mode {
+        Mode::Local { dir } => tracing::info!(store = %dir.display(), "local mode"),
+        Mode::Platform(p) => tracing::info!(url = %p.base_url, auth = p.token.is_some(), "platform mode"),
+    }
+    let backend = crate::backend_for(&config).map_err(|e| e.to_string())?;
+    let options = ServerOptions {
+        toolsets: config.toolsets.clone(),
+        read_only: config.read_only,
+        output_budget: config.output_budget,
+        max_wait: config.max_wait,
+        allow_paths: config.allow_paths.clone(),
+    };
+    let server = IvcapMcp::new(backend, &options).map_err(|e| e.to_string())?;
+    match config.transport {
+        Transport::Stdio => stdio::serve(server, signal).await,
+        Transport::Http(http) => http::serve(server, &http, signal).await,
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT; the handlers are installed when this is called.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
+}
