@@ -49,7 +49,11 @@ pub struct IvcapMcp {
 impl IvcapMcp {
     /// The toolsets, by name, in the order they are documented.
     fn toolsets() -> Vec<(&'static str, ToolRouter<IvcapMcp>)> {
-        vec![("services", Self::services_router()), ("secrets", Self::secrets_router())]
+        vec![
+            ("services", Self::services_router()),
+            ("search", Self::search_router()),
+            ("secrets", Self::secrets_router()),
+        ]
     }
 
     /// Names of all toolsets.

@@ -7,6 +7,7 @@
 pub mod aspects;
 pub mod local;
 pub mod platform;
+pub mod search;
 pub mod secrets;
 pub mod services;
 
@@ -16,13 +17,14 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
+pub use search::SearchBackend;
 pub use secrets::{SecretInfo, SecretsBackend};
 pub use services::{ServiceDetail, ServiceSummary, ServicesBackend};
 
 /// Everything a tool can ask of IVCAP, whichever IVCAP it is.
-pub trait Backend: ServicesBackend + SecretsBackend + Send + Sync {}
+pub trait Backend: ServicesBackend + SearchBackend + SecretsBackend + Send + Sync {}
 
-impl<T: ServicesBackend + SecretsBackend + Send + Sync> Backend for T {}
+impl<T: ServicesBackend + SearchBackend + SecretsBackend + Send + Sync> Backend for T {}
 
 /// Smallest and largest page size, as IVCAP allows.
 pub const LIMIT_RANGE: std::ops::RangeInclusive<u32> = 1..=50;

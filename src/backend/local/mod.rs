@@ -6,6 +6,7 @@
 //! [`LocalBackend::write_atomic`] (temp file + rename), so a reader never sees half a file.
 //! The store directory is created on the first write, not at startup.
 
+pub mod search;
 mod secrets;
 pub mod services;
 

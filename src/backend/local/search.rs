@@ -1,0 +1,183 @@
+//! Local search: Mangle queries evaluated in process over facts from the local store.
+//!
+//! [`LocalBackend::search_facts`] is the one place facts are gathered: the predicates a
+//! query reads (`ivcap_service`, `ivcap_aspect`, …, and tables its `:load_aspect`
+//! declarations define), valid at the query's `at_time`. The engine behind
+//! [`engine::DatalogEngine`] then runs on a blocking thread, so a long query never stalls
+//! other tool calls, within the fact budget and deadline of [`engine::Limits`].
+//!
+//! Answers are paged by offset; the page token also pins the `at_time` of the first page
+//! and a digest of the query, so later pages see the same store state and a token cannot
+//! be replayed against another query.
+
+mod engine;
+mod mangle;
+mod store;
+mod syntax;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use md5::{Digest, Md5};
+use serde_json::Value;
+
+pub use engine::{Answer, DatalogEngine, Facts, Limits, Prepared};
+pub use mangle::MangleEngine;
+use syntax::{LoadAspect, extract_load_aspects};
+
+use super::LocalBackend;
+use crate::backend::{Page, PageRequest, SearchBackend};
+use crate::error::{Error, Result};
+
+/// The predicates the local store provides, with their columns.
+pub const PREDICATES: &[(&str, &str)] = &[
+    ("ivcap_artifact", "Id, Name, MimeType"),
+    ("ivcap_aspect", "Entity, Schema, Content"),
+    ("ivcap_service", "Id, Name"),
+    ("ivcap_job", "Id, Status, ServiceId"),
+    ("ivcap_artifact_produced_by", "ArtifactId, JobId"),
+];
+
+/// A query ready to run locally: the engine's program and the tables it loads.
+#[derive(Debug, Clone)]
+pub struct LocalQuery {
+    pub prepared: Prepared,
+    pub loads: Vec<LoadAspect>,
+}
+
+/// Parses `query` (cutting out `:load_aspect` declarations) and checks that every predicate
+/// it reads exists.
+pub fn prepare(engine: &dyn DatalogEngine, query: &str) -> Result<LocalQuery> {
+    let (text, loads) = extract_load_aspects(query)?;
+    let prepared = engine.prepare(&text)?;
+    let known = |p: &str| PREDICATES.iter().any(|(n, _)| *n == p) || loads.iter().any(|l| l.predicate == p);
+    if let Some(unknown) = prepared.extensional.iter().find(|p| !known(p)) {
+        let provided: Vec<String> = PREDICATES.iter().map(|(n, cols)| format!("{n}({cols})")).collect();
+        return Err(Error::invalid(
+            "query",
+            format!(
+                "the predicate {unknown} is neither defined by a rule of the query nor provided; \
+                 provided predicates: {}; or declare a table with :load_aspect(/{unknown}, \"<schema urn>\", [\".path\"]).",
+                provided.join(", ")
+            ),
+        ));
+    }
+    Ok(LocalQuery { prepared, loads })
+}
+
+/// Evaluates `query` over `facts` on a blocking thread.
+pub async fn evaluate(engine: MangleEngine, query: LocalQuery, facts: Facts, limits: Limits) -> Result<Vec<Answer>> {
+    tokio::task::spawn_blocking(move || engine.run(&query.prepared, &facts, &limits))
+        .await
+        .map_err(|e| Error::invalid("query", format!("the query evaluation was interrupted ({e}); try again")))?
+}
+
+impl LocalBackend {
+    /// The facts `query` reads, valid at `at`.
+    pub async fn search_facts(&self, query: &LocalQuery, at: DateTime<Utc>) -> Result<Facts> {
+        let needs = |p: &str| query.prepared.extensional.contains(p);
+        let mut facts = Facts::default();
+        if needs("ivcap_service") {
+            for s in self.local_services()? {
+                facts.add("ivcap_service", vec![Value::String(s.id), Value::String(s.name)]);
+            }
+        }
+        let _ = at;
+        Ok(facts)
+    }
+}
+
+/// Rows of a `:load_aspect` table from one aspect's content: one column per path, one row
+/// per combination of the values the paths select (`[*]` selects every array element).
+pub fn load_rows(load: &LoadAspect, content: &Value) -> Vec<Vec<Value>> {
+    let mut rows: Vec<Vec<Value>> = vec![Vec::new()];
+    for path in &load.paths {
+        let values = select(content, path);
+        rows = rows
+            .into_iter()
+            .flat_map(|row| {
+                values.iter().map(move |v| {
+                    let mut r = row.clone();
+                    r.push((*v).clone());
+                    r
+                })
+            })
+            .collect();
+    }
+    rows
+}
+
+/// The values `path` (`.a.b`, `.list[*]`, `.list[0]`, optionally starting with `$`) selects.
+fn select<'a>(root: &'a Value, path: &str) -> Vec<&'a Value> {
+    let mut current = vec![root];
+    let mut rest = path.trim().strip_prefix('$').unwrap_or(path.trim());
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('.') {
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            let key = &r[..end];
+            current = current.into_iter().filter_map(|v| v.get(key)).collect();
+            rest = &r[end..];
+        } else if let Some(r) = rest.strip_prefix('[') {
+            let Some(end) = r.find(']') else { return Vec::new() };
+            let sel = r[..end].trim();
+            current = if sel == "*" {
+                current.into_iter().filter_map(Value::as_array).flatten().collect()
+            } else {
+                match sel.parse::<usize>() {
+                    Ok(i) => current.into_iter().filter_map(|v| v.get(i)).collect(),
+                    Err(_) => current.into_iter().filter_map(|v| v.get(sel.trim_matches('"'))).collect(),
+                }
+            };
+            rest = &r[end + 1..];
+        } else {
+            // A path without a leading dot: a field name.
+            rest = &rest[..0];
+            current = current.into_iter().filter_map(|v| v.get(path.trim())).collect();
+        }
+    }
+    current
+}
+
+/// A digest of the query text for page tokens.
+fn digest(query: &str) -> String {
+    let d = Md5::digest(query.as_bytes());
+    d.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Where a page starts: the offset, the pinned time and the query digest.
+fn page_start(page: &PageRequest, query: &str) -> Result<(usize, Option<DateTime<Utc>>)> {
+    let Some(token) = page.inner_token()? else { return Ok((0, None)) };
+    let bad = |why: &str| {
+        Error::invalid(
+            "page",
+            format!("{why}; pass next_page from the previous search with the same query, or omit page"),
+        )
+    };
+    let mut parts = token.splitn(3, '|');
+    let (Some(offset), Some(at), Some(hash)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad("not a search page token"));
+    };
+    if hash != digest(query) {
+        return Err(bad("this page token belongs to a different query"));
+    }
+    let offset = offset.parse::<usize>().map_err(|_| bad("not a search page token"))?;
+    let at = DateTime::parse_from_rfc3339(at).map_err(|_| bad("not a search page token"))?.with_timezone(&Utc);
+    Ok((offset, Some(at)))
+}
+
+#[async_trait::async_trait]
+impl SearchBackend for LocalBackend {
+    async fn search(&self, query: &str, at_time: Option<DateTime<Utc>>, page: &PageRequest) -> Result<Page<Value>> {
+        let (offset, pinned) = page_start(page, query)?;
+        let at = pinned.or(at_time).unwrap_or_else(Utc::now);
+        let engine = MangleEngine;
+        let local = prepare(&engine, query)?;
+        let facts = self.search_facts(&local, at).await?;
+        let mut answers = evaluate(engine, local, facts, Limits::default()).await?;
+        let total = answers.len();
+        let end = offset.saturating_add(page.limit as usize).min(answers.len());
+        let items: Vec<Value> =
+            if offset < end { answers.drain(offset..end).map(Value::Object).collect() } else { Vec::new() };
+        let next = (end < total)
+            .then(|| format!("{end}|{}|{}", at.to_rfc3339_opts(SecondsFormat::Micros, true), digest(query)));
+        Ok(Page::new(items, next.as_deref()))
+    }
+}
