@@ -4,6 +4,7 @@
 mod common;
 mod config;
 mod lifecycle;
+mod search;
 mod secrets;
 mod services;
 mod stdio;

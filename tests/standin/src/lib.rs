@@ -15,6 +15,7 @@
 
 mod aspects;
 mod paging;
+mod search;
 mod secrets;
 mod services;
 
@@ -123,6 +124,8 @@ pub struct Data {
     pub aspects: Vec<AspectRec>,
     /// `(secret-name, expiry-time)`.
     pub secrets: Vec<(String, i64)>,
+    /// Canned search answers: `(query text, items)`.
+    pub searches: Vec<(String, Vec<Value>)>,
 }
 
 #[derive(Debug)]
@@ -216,6 +219,7 @@ fn router(shared: AppState) -> Router {
     Router::new()
         .merge(services::routes())
         .merge(aspects::routes())
+        .merge(search::routes())
         .merge(secrets::routes())
         .fallback(|m: Method, u: Uri| async move {
             (StatusCode::NOT_IMPLEMENTED, Json(json!({"message": format!("stand-in has no route for {m} {u}")})))

@@ -1,0 +1,202 @@
+//! `search` over the real binary: platform passthrough against the stand-in (content type,
+//! body, parameters, paging, the platform's own error messages) and Mangle evaluation in
+//! local mode (golden answers, errors with positions, limits, paging, a clean stdout).
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use axum::http::Method;
+use ivcap_standin::{Fault, FaultAction, StandIn};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use crate::common::{call, command, err, local, ok, platform};
+
+const JPEGS: &str = r#":- ivcap_artifact(Id, Name, MimeType), MimeType = "image/jpeg"."#;
+
+#[tokio::test]
+async fn platform_posts_the_query_as_mangle_and_pages() {
+    let s = StandIn::start().await;
+    s.add_search_answers(JPEGS, vec![json!({"Id": "urn:a:1"}), json!({"Id": "urn:a:2"}), json!("result-3")]);
+    let dir = tempfile::tempdir().unwrap();
+    let client = platform(&s, dir.path()).await;
+
+    let args = json!({"query": JPEGS, "at_time": "2026-01-31T12:00:00+01:00", "limit": 2});
+    let first = ok(&call(&client, "search", args).await);
+    assert_eq!(first["items"], json!([{"Id": "urn:a:1"}, {"Id": "urn:a:2"}]));
+    let token = first["next_page"].as_str().expect("a next page").to_string();
+    let second = ok(&call(&client, "search", json!({"query": JPEGS, "limit": 2, "page": token})).await);
+    assert_eq!(second["items"], json!(["result-3"]));
+    assert_eq!(second["next_page"], Value::Null);
+
+    let sent = s.requests_to(Method::POST, "/1/search");
+    assert_eq!(sent.len(), 2);
+    for r in &sent {
+        assert_eq!(r.header("content-type").as_deref(), Some("application/datalog+mangle"));
+        assert_eq!(r.header("authorization").as_deref(), Some("Bearer test-token"));
+        assert_eq!(r.body.as_deref(), Some(JPEGS.as_bytes()));
+        assert_eq!(r.query_param("limit").as_deref(), Some("2"));
+    }
+    assert_eq!(sent[0].query_param("at-time").as_deref(), Some("2026-01-31T11:00:00Z"));
+    assert!(sent[0].query_param("page").is_none());
+    assert!(sent[1].query_param("page").is_some());
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn platform_errors_carry_the_platforms_message() {
+    let s = StandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = platform(&s, dir.path()).await;
+
+    let bad = err(&call(&client, "search", json!({"query": ":- ivcap_artifact(Id"})).await);
+    assert!(bad.contains("400") && bad.contains("cannot parse query"), "{bad}");
+
+    let body = json!({"message": "cannot handle 'text/plain'"}).to_string();
+    s.fault(Fault::on(Some(Method::POST), "/1/search", FaultAction::Respond { status: 415, headers: vec![], body }));
+    let unsupported = err(&call(&client, "search", json!({"query": JPEGS})).await);
+    assert!(unsupported.contains("415") && unsupported.contains("cannot handle 'text/plain'"), "{unsupported}");
+
+    let body = json!({"message": "cannot parse date", "name": "at-time", "value": "x"}).to_string();
+    s.fault(Fault::on(Some(Method::POST), "/1/search", FaultAction::Respond { status: 422, headers: vec![], body }));
+    let invalid = err(&call(&client, "search", json!({"query": JPEGS})).await);
+    assert!(
+        invalid.contains("422") && invalid.contains("at-time") && invalid.contains("cannot parse date"),
+        "{invalid}"
+    );
+
+    let local_check = err(&call(&client, "search", json!({"query": JPEGS, "at_time": "yesterday"})).await);
+    assert!(local_check.contains("at_time") && local_check.contains("RFC 3339"), "{local_check}");
+    assert_eq!(s.requests_to(Method::POST, "/1/search").len(), 3, "a bad at_time is caught before sending");
+    client.cancel().await.unwrap();
+}
+
+/// A local store with three services.
+fn store_with_services() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    std::fs::create_dir_all(store.join("services")).unwrap();
+    for name in ["alpha", "beta", "gamma"] {
+        let def = json!({"name": name, "description": format!("{name} service"), "command": ["cat"]});
+        std::fs::write(store.join(format!("services/{name}.json")), def.to_string()).unwrap();
+    }
+    (dir, store)
+}
+
+#[tokio::test]
+async fn local_headless_query_over_services_pages_through_answers() {
+    let (_dir, store) = store_with_services();
+    let client = local(&store).await;
+    let query = ":- ivcap_service(Id, Name), Name != \"beta\".";
+    let first = ok(&call(&client, "search", json!({"query": query, "limit": 1})).await);
+    assert_eq!(first["items"], json!([{"Id": "urn:ivcap:service:alpha", "Name": "alpha"}]));
+    let token = first["next_page"].as_str().unwrap().to_string();
+    let second = ok(&call(&client, "search", json!({"query": query, "limit": 1, "page": token.clone()})).await);
+    assert_eq!(second["items"], json!([{"Id": "urn:ivcap:service:gamma", "Name": "gamma"}]));
+    assert_eq!(second["next_page"], Value::Null);
+
+    let other = err(&call(&client, "search", json!({"query": ":- ivcap_service(Id, _).", "page": token})).await);
+    assert!(other.contains("'page'") && other.contains("different query"), "{other}");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn local_errors_say_what_to_fix() {
+    let (_dir, store) = store_with_services();
+    let client = local(&store).await;
+
+    let syntax = err(&call(&client, "search", json!({"query": "query(X) :-\n  ivcap_service(X Y)."})).await);
+    assert!(syntax.contains("'query'") && syntax.contains("line 2, column"), "{syntax}");
+
+    let builtin =
+        err(&call(&client, "search", json!({"query": ":- ivcap_service(X, _), :match_entry(X, 1, 2)."})).await);
+    assert!(builtin.contains(":match_entry is not supported"), "{builtin}");
+
+    let unknown = err(&call(&client, "search", json!({"query": ":- ivcap_servce(X, _)."})).await);
+    assert!(unknown.contains("ivcap_servce") && unknown.contains("ivcap_service(Id, Name)"), "{unknown}");
+
+    let runtime =
+        err(&call(&client, "search", json!({"query": ":- ivcap_service(X, N), L = fn:string:no_such(N)."})).await);
+    assert!(runtime.contains("failed while running") && runtime.contains("fn:string:no_such"), "{runtime}");
+    client.cancel().await.unwrap();
+}
+
+/// Ten digits and a rule that multiplies the facts by ten every round.
+const RUNAWAY: &str = "d(0). d(1). d(2). d(3). d(4). d(5). d(6). d(7). d(8). d(9).\n\
+                       n(0).\n\
+                       n(Y) :- n(X), d(D), Y = fn:plus(fn:mult(X, 10), D).\n\
+                       query(X) :- n(X).";
+
+#[tokio::test]
+async fn local_runaway_recursion_is_stopped_and_other_calls_still_answer() {
+    let (_dir, store) = store_with_services();
+    let client = local(&store).await;
+    let started = std::time::Instant::now();
+    let ((runaway, runaway_done), (quick, quick_done)) = tokio::join!(
+        async {
+            let r = call(&client, "search", json!({"query": RUNAWAY})).await;
+            (r, started.elapsed())
+        },
+        async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let r = call(&client, "list_services", json!({})).await;
+            (r, started.elapsed())
+        }
+    );
+    let message = err(&runaway);
+    assert!(message.contains("query too large"), "{message}");
+    assert!(runaway_done < Duration::from_secs(30));
+    ok(&quick);
+    assert!(
+        quick_done < runaway_done,
+        "list_services ({quick_done:?}) answered while the search ran ({runaway_done:?})"
+    );
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn local_search_writes_only_json_rpc_on_stdout() {
+    let (dir, store) = store_with_services();
+    let mut child = command(&["--local", store.to_str().unwrap()], &[("RUST_LOG", "debug")], dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let queries = [
+        ":- ivcap_service(Id, Name).",
+        "p(1). p(\"x\").\nq(X, Y) :- p(X), Y = fn:plus(X, 1).\nquery(Y) :- q(_, Y).",
+        ":- ivcap_service(X, N), V = fn:struct:get(N, /x).",
+        "query(X) :- ivcap_service(X",
+    ];
+    let mut requests = vec![
+        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    ];
+    for (i, q) in queries.iter().enumerate() {
+        requests.push(json!({"jsonrpc": "2.0", "id": i + 1, "method": "tools/call",
+            "params": {"name": "search", "arguments": {"query": q}}}));
+    }
+    for r in requests {
+        stdin.write_all(format!("{r}\n").as_bytes()).await.unwrap();
+    }
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut answered = 0;
+    while answered <= queries.len() {
+        let l =
+            tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await.unwrap().unwrap().expect("a line");
+        let msg: Value = serde_json::from_str(&l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}"));
+        assert_eq!(msg["jsonrpc"], "2.0", "{l}");
+        if msg.get("id").is_some() {
+            answered += 1;
+        }
+    }
+    drop(stdin);
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.unwrap().unwrap();
+    assert!(status.success());
+    while let Some(l) = lines.next_line().await.unwrap() {
+        serde_json::from_str::<Value>(&l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}"));
+    }
+}
