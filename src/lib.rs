@@ -24,7 +24,11 @@ use config::Mode;
 /// The backend for a resolved mode.
 pub fn backend_for(mode: &Mode) -> error::Result<Arc<dyn Backend>> {
     Ok(match mode {
-        Mode::Local { dir } => Arc::new(backend::local::LocalBackend::new(dir)?),
+        Mode::Local { dir } => {
+            let local = backend::local::LocalBackend::new(dir)?;
+            local.preload_aspects();
+            Arc::new(local)
+        }
         Mode::Platform(cfg) => Arc::new(backend::platform::PlatformBackend::new(cfg)?),
     })
 }

@@ -51,6 +51,7 @@ impl IvcapMcp {
     fn toolsets() -> Vec<(&'static str, ToolRouter<IvcapMcp>)> {
         vec![
             ("services", Self::services_router()),
+            ("aspects", Self::aspects_router()),
             ("search", Self::search_router()),
             ("secrets", Self::secrets_router()),
         ]

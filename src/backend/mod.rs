@@ -17,14 +17,15 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
+pub use aspects::{Aspect, AspectQuery, AspectsBackend, NewAspect};
 pub use search::SearchBackend;
 pub use secrets::{SecretInfo, SecretsBackend};
 pub use services::{ServiceDetail, ServiceSummary, ServicesBackend};
 
 /// Everything a tool can ask of IVCAP, whichever IVCAP it is.
-pub trait Backend: ServicesBackend + SearchBackend + SecretsBackend + Send + Sync {}
+pub trait Backend: ServicesBackend + SecretsBackend + AspectsBackend + SearchBackend + Send + Sync {}
 
-impl<T: ServicesBackend + SearchBackend + SecretsBackend + Send + Sync> Backend for T {}
+impl<T: ServicesBackend + SecretsBackend + AspectsBackend + SearchBackend + Send + Sync> Backend for T {}
 
 /// Smallest and largest page size, as IVCAP allows.
 pub const LIMIT_RANGE: std::ops::RangeInclusive<u32> = 1..=50;

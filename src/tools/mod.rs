@@ -2,6 +2,7 @@
 //! backend call, a view out. Shared here: the list view with its output budget, and the
 //! mapping of library errors to `isError` text.
 
+pub mod aspects;
 pub mod search;
 pub mod secrets;
 pub mod services;

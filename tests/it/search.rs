@@ -200,3 +200,107 @@ async fn local_search_writes_only_json_rpc_on_stdout() {
         serde_json::from_str::<Value>(&l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}"));
     }
 }
+
+/// Adds an aspect through the tool and returns its id.
+async fn add(client: &crate::common::Client, entity: &str, schema: &str, content: Value) -> String {
+    let added = ok(&call(client, "add_aspect", json!({"entity": entity, "schema": schema, "content": content})).await);
+    added["id"].as_str().unwrap().to_string()
+}
+
+const LABEL: &str = "urn:example:schema:label.1";
+const COLLECTION: &str = "urn:ivcap:schema:artifact-collection.1";
+
+#[tokio::test]
+async fn local_golden_queries_over_aspects() {
+    let (_dir, store) = store_with_services();
+    let client = local(&store).await;
+    add(&client, "urn:ex:img:1", LABEL, json!({"label": "cat", "score": 9})).await;
+    add(&client, "urn:ex:img:2", LABEL, json!({"label": "dog", "score": 4})).await;
+    add(&client, "urn:ex:img:3", LABEL, json!({"label": "cat", "score": 7})).await;
+    add(&client, "urn:ex:img:2", "urn:example:schema:reviewed.1", json!({"by": "ann"})).await;
+    add(&client, "urn:ex:part:1", "urn:example:schema:part-of.1", json!({"whole": "urn:ex:part:2"})).await;
+    add(&client, "urn:ex:part:2", "urn:example:schema:part-of.1", json!({"whole": "urn:ex:part:3"})).await;
+    add(
+        &client,
+        "urn:ex:coll:1",
+        COLLECTION,
+        json!({"collection": "urn:ex:coll:1", "artifacts": [{"id": "urn:ex:img:1", "n": 1}, {"id": "urn:ex:img:3", "n": 2}]}),
+    )
+    .await;
+    let search = |query: &str| {
+        let client = &client;
+        let query = query.to_string();
+        async move { ok(&call(client, "search", json!({"query": query, "limit": 50})).await)["items"].clone() }
+    };
+
+    // Struct fields of aspect content, filtered by comparison.
+    let cats = search(&format!(
+        r#":- ivcap_aspect(E, "{LABEL}", C), :match_field(C, /label, "cat"), :match_field(C, /score, S), :gt(S, 8)."#
+    ))
+    .await;
+    assert_eq!(cats, json!([{"E": "urn:ex:img:1", "C": {"label": "cat", "score": 9}, "S": 9}]));
+
+    // Negation: labelled images nobody reviewed.
+    let unreviewed = search(&format!(
+        "reviewed(E) :- ivcap_aspect(E, \"urn:example:schema:reviewed.1\", _).\n\
+         query(E) :- ivcap_aspect(E, \"{LABEL}\", _), !reviewed(E)."
+    ))
+    .await;
+    assert_eq!(unreviewed, json!([{"E": "urn:ex:img:1"}, {"E": "urn:ex:img:3"}]));
+
+    // Aggregation.
+    let counts = search(&format!(
+        r#":- ivcap_aspect(E, "{LABEL}", C), :match_field(C, /label, L) |> do fn:group_by(L), let N = fn:count()."#
+    ))
+    .await;
+    assert_eq!(counts, json!([{"L": "cat", "N": 2}, {"L": "dog", "N": 1}]));
+
+    // Recursion over aspect content.
+    let wholes = search(
+        "part_of(P, W) :- ivcap_aspect(P, \"urn:example:schema:part-of.1\", C), :match_field(C, /whole, W).\n\
+         within(P, W) :- part_of(P, W).\n\
+         within(P, W) :- part_of(P, M), within(M, W).\n\
+         query(W) :- within(\"urn:ex:part:1\", W).",
+    )
+    .await;
+    assert_eq!(wholes, json!([{"W": "urn:ex:part:2"}, {"W": "urn:ex:part:3"}]));
+
+    // :load_aspect tables: [*] gives a row per element, a|b two columns; joined with services.
+    let members = search(&format!(
+        ":load_aspect(/member, \"{COLLECTION}\", [\".collection\", \".artifacts[*].id|.artifacts[*].n\"]).\n\
+         query(Coll, Img, Label) :- member(Coll, Img, _), ivcap_aspect(Img, \"{LABEL}\", C), :match_field(C, /label, Label)."
+    ))
+    .await;
+    assert_eq!(members.as_array().unwrap().len(), 2, "{members}");
+    assert_eq!(members[0], json!({"Coll": "urn:ex:coll:1", "Img": "urn:ex:img:1", "Label": "cat"}));
+    let elements = search(&format!(
+        ":load_aspect(/item, \"{COLLECTION}\", [\".artifacts[*]\"]).\nquery(Id, N) :- item(A), :match_field(A, /id, Id), :match_field(A, /n, N)."
+    ))
+    .await;
+    assert_eq!(elements, json!([{"Id": "urn:ex:img:1", "N": 1}, {"Id": "urn:ex:img:3", "N": 2}]));
+
+    // Joins with services.
+    let joined = search(":- ivcap_service(S, \"alpha\"), ivcap_aspect(E, _, _), E = \"urn:ex:img:1\".").await;
+    assert_eq!(joined, json!([{"S": "urn:ivcap:service:alpha", "E": "urn:ex:img:1"}]));
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn local_at_time_sees_an_aspect_before_its_retraction_only() {
+    let (_dir, store) = store_with_services();
+    let client = local(&store).await;
+    let id = add(&client, "urn:ex:img:9", LABEL, json!({"label": "owl"})).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let before = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    ok(&call(&client, "retract_aspect", json!({"aspect_id": id})).await);
+    let query = format!(r#":- ivcap_aspect(E, "{LABEL}", C), :match_field(C, /label, L)."#);
+
+    let then = ok(&call(&client, "search", json!({"query": query, "at_time": before.to_rfc3339()})).await);
+    assert_eq!(then["items"], json!([{"E": "urn:ex:img:9", "C": {"label": "owl"}, "L": "owl"}]));
+    let now = ok(&call(&client, "search", json!({"query": query})).await);
+    assert_eq!(now["items"], json!([]));
+    let ancient = ok(&call(&client, "search", json!({"query": query, "at_time": "2000-01-01T00:00:00Z"})).await);
+    assert_eq!(ancient["items"], json!([]));
+    client.cancel().await.unwrap();
+}

@@ -6,25 +6,30 @@
 //! [`LocalBackend::write_atomic`] (temp file + rename), so a reader never sees half a file.
 //! The store directory is created on the first write, not at startup.
 
+pub mod aspects;
 pub mod search;
 mod secrets;
 pub mod services;
 
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
 /// A filesystem store.
 pub struct LocalBackend {
     root: PathBuf,
+    /// The aspect index (see `aspects`), shared with its background loader.
+    aspects: Arc<aspects::AspectStore>,
 }
 
 impl LocalBackend {
     /// A store at `dir` (made absolute; created on first write).
     pub fn new(dir: &Path) -> Result<Self> {
         let root = std::path::absolute(dir).map_err(|e| Error::io(format!("cannot resolve {}", dir.display()), e))?;
-        Ok(LocalBackend { root })
+        let aspects = Arc::new(aspects::AspectStore::new(&root));
+        Ok(LocalBackend { root, aspects })
     }
 
     /// The store directory.

@@ -24,7 +24,7 @@ pub use mangle::MangleEngine;
 use syntax::{LoadAspect, extract_load_aspects};
 
 use super::LocalBackend;
-use crate::backend::{Page, PageRequest, SearchBackend};
+use crate::backend::{Page, PageRequest, SearchBackend, like_match};
 use crate::error::{Error, Result};
 
 /// The predicates the local store provides, with their columns.
@@ -71,7 +71,7 @@ pub async fn evaluate(engine: MangleEngine, query: LocalQuery, facts: Facts, lim
 }
 
 impl LocalBackend {
-    /// The facts `query` reads, valid at `at`.
+    /// The facts `query` reads, valid at `at`: only the predicates it names are gathered.
     pub async fn search_facts(&self, query: &LocalQuery, at: DateTime<Utc>) -> Result<Facts> {
         let needs = |p: &str| query.prepared.extensional.contains(p);
         let mut facts = Facts::default();
@@ -80,7 +80,21 @@ impl LocalBackend {
                 facts.add("ivcap_service", vec![Value::String(s.id), Value::String(s.name)]);
             }
         }
-        let _ = at;
+        let loads: Vec<&LoadAspect> = query.loads.iter().filter(|l| needs(&l.predicate)).collect();
+        if needs("ivcap_aspect") || !loads.is_empty() {
+            for aspect in self.aspects_valid_at(at, None).await? {
+                let content = aspect.content.unwrap_or(Value::Null);
+                for load in loads.iter().filter(|l| like_match(&l.schema, &aspect.schema, false)) {
+                    for row in load_rows(load, &content) {
+                        facts.add(&load.predicate, row);
+                    }
+                }
+                if needs("ivcap_aspect") {
+                    facts
+                        .add("ivcap_aspect", vec![Value::String(aspect.entity), Value::String(aspect.schema), content]);
+                }
+            }
+        }
         Ok(facts)
     }
 }

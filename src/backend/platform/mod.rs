@@ -6,6 +6,7 @@
 //! requests that never reached the server) are retried. The token is only ever put in the
 //! `Authorization` header of requests to the configured base URL.
 
+mod aspects;
 mod search;
 mod secrets;
 mod services;

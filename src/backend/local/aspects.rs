@@ -1,0 +1,326 @@
+//! Aspects in local mode: one file per assertion in `<store>/aspects/<uuid>.json`, exactly
+//! as the Python SDK's `LocalIVCAP` writes them ([`file`]), so either side reads the
+//! other's records. Beyond `LocalIVCAP`: retraction and update set `valid_to` in the file
+//! (atomic rewrite, history kept), time-travel queries, `%` schema patterns, PostgreSQL
+//! JSONPath content filters ([`content_path`]), ordering and keyset paging.
+//!
+//! Reads are served from an in-memory [`index`] that is checked against the directory
+//! before each use, so writes by the Python SDK or another server process are seen at once.
+//! The index is built on a background thread at start-up ([`LocalBackend::preload_aspects`])
+//! so the MCP handshake never waits for it; a query that arrives first waits for the build.
+//! Read-modify-write operations (update, retract) hold an exclusive `flock` on the
+//! `aspects/` directory, so two processes cannot both replace one live aspect; additions
+//! need no lock (each is a new uniquely named file), so no process loses another's records.
+
+mod content_path;
+mod file;
+mod index;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::LocalBackend;
+use crate::backend::aspects::{
+    ASPECT_PREFIX, Aspect, AspectQuery, AspectsBackend, NewAspect, Order, Updated, already_retracted, aspect_urn,
+    not_unique,
+};
+use crate::backend::{Page, PageRequest};
+use crate::error::{Error, Result};
+use content_path::ContentPath;
+use index::{Cursor, Filter, Index};
+
+/// The aspect index of one store, shared with the background loader.
+#[derive(Debug)]
+pub(crate) struct AspectStore {
+    dir: PathBuf,
+    index: Mutex<Index>,
+}
+
+impl AspectStore {
+    /// The index of `<root>/aspects` (empty until first used).
+    pub(crate) fn new(root: &Path) -> Self {
+        AspectStore { dir: root.join("aspects"), index: Mutex::new(Index::default()) }
+    }
+
+    /// The index, brought up to date.
+    fn current(&self) -> Result<MutexGuard<'_, Index>> {
+        let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        index.refresh(&self.dir)?;
+        Ok(index)
+    }
+}
+
+/// What a local page token carries: the query, the instant it is answered at, and where
+/// the next page starts, so later pages are one consistent snapshot.
+#[derive(Debug, Serialize, Deserialize)]
+struct LocalToken {
+    entity: Option<String>,
+    schema: Option<String>,
+    content_path: Option<String>,
+    at: DateTime<Utc>,
+    include_content: bool,
+    order: Order,
+    after_from: DateTime<Utc>,
+    after_id: String,
+}
+
+impl LocalBackend {
+    /// Starts building the aspect index on a background thread, so the first query finds
+    /// it ready (or waits for it) while the MCP handshake goes ahead.
+    pub fn preload_aspects(&self) {
+        let store = self.aspects.clone();
+        let spawned = std::thread::Builder::new().name("aspect-index".into()).spawn(move || {
+            let started = std::time::Instant::now();
+            match store.current() {
+                Ok(index) => tracing::info!(aspects = index.len(), elapsed = ?started.elapsed(), "aspect index built"),
+                Err(e) => tracing::warn!(error = %e, "cannot build the aspect index yet; queries will retry"),
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the aspect index thread; the first query builds it");
+        }
+    }
+
+    /// Every aspect valid at `at`, content included, optionally only those whose schema
+    /// matches the `%` pattern `schema_pattern`; oldest first. Served from the index.
+    pub async fn aspects_valid_at(&self, at: DateTime<Utc>, schema_pattern: Option<&str>) -> Result<Vec<Aspect>> {
+        let store = self.aspects.clone();
+        let pattern = schema_pattern.map(str::to_string);
+        blocking(move || {
+            let index = store.current()?;
+            Ok(index.valid_at(at, pattern.as_deref()).into_iter().map(|e| e.aspect.clone()).collect())
+        })
+        .await
+    }
+
+    /// `<store>/aspects`, checked.
+    fn aspects_dir(&self) -> Result<PathBuf> {
+        self.store_path(Path::new("aspects"), "aspect_id")
+    }
+
+    /// Holds an exclusive lock on `<store>/aspects` (created if needed) until dropped.
+    fn lock_aspects(&self) -> Result<std::fs::File> {
+        let dir = self.aspects_dir()?;
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+        let handle = std::fs::File::open(&dir).map_err(|e| Error::io(format!("cannot open {}", dir.display()), e))?;
+        handle.lock().map_err(|e| Error::io(format!("cannot lock {}", dir.display()), e))?;
+        Ok(handle)
+    }
+
+    /// The file of aspect `id`: `<uuid>.json` when it holds that id, else whatever file the
+    /// index has for it (hand-made files may be named differently).
+    fn aspect_file(&self, id: &str) -> Result<Option<(String, PathBuf)>> {
+        if let Some(uuid) = id.strip_prefix(ASPECT_PREFIX).filter(|u| uuid::Uuid::try_parse(u).is_ok()) {
+            let name = format!("{uuid}.json");
+            let path = self.store_path(&Path::new("aspects").join(&name), "aspect_id")?;
+            if let Ok(bytes) = std::fs::read(&path)
+                && file::parse(&bytes).is_ok_and(|f| f.id == id)
+            {
+                return Ok(Some((name, path)));
+            }
+        }
+        let name = self.aspects.current()?.by_id(id).map(|e| e.file.clone());
+        name.map(|n| Ok((n.clone(), self.store_path(&Path::new("aspects").join(n), "aspect_id")?))).transpose()
+    }
+
+    /// Writes a file and records it in the index.
+    fn write_indexed(&self, name: String, path: &Path, bytes: &[u8]) -> Result<Aspect> {
+        use std::os::unix::fs::MetadataExt;
+        self.write_atomic(path, bytes)?;
+        let parsed = file::parse(bytes).map_err(|e| Error::io(e, std::io::ErrorKind::InvalidData.into()))?;
+        let ino = std::fs::metadata(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?.ino();
+        let aspect = to_aspect(&parsed);
+        self.aspects.index.lock().unwrap_or_else(|p| p.into_inner()).insert(name, ino, parsed);
+        Ok(aspect)
+    }
+
+    /// Retracts `id` at `t`; the caller holds the directory lock.
+    fn retract_locked(&self, id: &str, t: DateTime<Utc>) -> Result<Aspect> {
+        let Some((name, path)) = self.aspect_file(id)? else {
+            return Err(Error::NotFound { kind: "aspect", id: id.to_string() });
+        };
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+        let current = file::parse(&bytes).map_err(|e| {
+            Error::invalid(
+                "aspect_id",
+                format!("{id}: its file {} does not parse ({e}); fix or remove it", path.display()),
+            )
+        })?;
+        if let Some(to) = current.valid_to {
+            return Err(already_retracted(id, to));
+        }
+        // valid_to must not precede valid_from, whatever the clocks did.
+        let t = t.max(current.valid_from + chrono::Duration::microseconds(1));
+        let rewritten =
+            file::with_valid_to(&bytes, t).map_err(|e| Error::io(e, std::io::ErrorKind::InvalidData.into()))?;
+        self.write_indexed(name, &path, &rewritten)
+    }
+
+    /// Asserts `new` at `t`.
+    fn add_at(&self, new: &NewAspect, t: DateTime<Utc>) -> Result<String> {
+        let uuid = uuid::Uuid::new_v4();
+        let id = format!("{ASPECT_PREFIX}{uuid}");
+        let name = format!("{uuid}.json");
+        let path = self.store_path(&Path::new("aspects").join(&name), "entity")?;
+        let bytes = file::render(&id, &new.entity, &new.schema, &new.content, t)
+            .map_err(|e| Error::io("cannot encode the aspect", e))?;
+        self.write_indexed(name, &path, &bytes)?;
+        Ok(id)
+    }
+}
+
+fn to_aspect(f: &file::AspectFile) -> Aspect {
+    Aspect {
+        id: f.id.clone(),
+        entity: f.entity.clone(),
+        schema: f.schema.clone(),
+        content: Some(f.content.clone()),
+        valid_from: f.valid_from,
+        valid_to: f.valid_to,
+        asserter: None,
+        replaces: None,
+        policy: None,
+    }
+}
+
+/// Runs index work off the async workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::io("the aspect index task failed", std::io::Error::other(e.to_string())))?
+}
+
+#[async_trait::async_trait]
+impl AspectsBackend for LocalBackend {
+    async fn add_aspect(&self, new: &NewAspect) -> Result<String> {
+        self.add_at(new, file::now_micros())
+    }
+
+    async fn update_aspect(&self, new: &NewAspect) -> Result<Updated> {
+        let _lock = self.lock_aspects()?;
+        let t = file::now_micros();
+        let live: Vec<Aspect> = {
+            let index = self.aspects.current()?;
+            let f = Filter {
+                entity: Some(&new.entity),
+                schema: Some(&new.schema),
+                content_path: None,
+                at: t,
+                order: Order::Desc,
+                after: None,
+            };
+            index.query(&f, 50).0.into_iter().map(|e| e.aspect.clone()).filter(|a| a.schema == new.schema).collect()
+        };
+        if live.len() > 1 {
+            return Err(not_unique(new, &live, "found in the local store"));
+        }
+        let replaced = match live.first() {
+            Some(old) => Some(self.retract_locked(&old.id, t)?.id),
+            None => None,
+        };
+        let id = self.add_at(new, t)?;
+        Ok(Updated { id, replaced })
+    }
+
+    async fn get_aspect(&self, id: &str) -> Result<Aspect> {
+        let id = aspect_urn(id)?;
+        if let Some(uuid) = id.strip_prefix(ASPECT_PREFIX).filter(|u| uuid::Uuid::try_parse(u).is_ok()) {
+            let path = self.store_path(&Path::new("aspects").join(format!("{uuid}.json")), "aspect_id")?;
+            if let Ok(bytes) = std::fs::read(&path)
+                && let Ok(f) = file::parse(&bytes)
+                && f.id == id
+            {
+                return Ok(to_aspect(&f));
+            }
+        }
+        let store = self.aspects.clone();
+        let found = {
+            let id = id.clone();
+            blocking(move || Ok(store.current()?.by_id(&id).map(|e| e.aspect.clone()))).await?
+        };
+        found.ok_or(Error::NotFound { kind: "aspect", id })
+    }
+
+    async fn list_aspects(&self, query: &AspectQuery, page: &PageRequest) -> Result<Page<Aspect>> {
+        let (query, at, cursor) = match page.inner_token()? {
+            None => (query.clone(), query.at_time.unwrap_or_else(Utc::now), None),
+            Some(token) => {
+                let t: LocalToken = serde_json::from_str(&token).map_err(|_| {
+                    Error::invalid(
+                        "page",
+                        "not a page token from this server; pass next_page from the previous answer unchanged",
+                    )
+                })?;
+                let q = AspectQuery {
+                    entity: t.entity,
+                    schema: t.schema,
+                    content_path: t.content_path,
+                    at_time: Some(t.at),
+                    include_content: t.include_content,
+                    order: t.order,
+                };
+                (q, t.at, Some((t.after_from, t.after_id)))
+            }
+        };
+        let path = query.content_path.as_deref().map(ContentPath::compile).transpose()?;
+        let store = self.aspects.clone();
+        let limit = page.limit as usize;
+        let (items, last): (Vec<Aspect>, Option<Cursor>) = {
+            let query = query.clone();
+            blocking(move || {
+                let index = store.current()?;
+                let f = Filter {
+                    entity: query.entity.as_deref(),
+                    schema: query.schema.as_deref(),
+                    content_path: path.as_ref(),
+                    at,
+                    order: query.order,
+                    after: cursor.as_ref(),
+                };
+                let (hits, more) = index.query(&f, limit);
+                let last = if more { hits.last().map(|e| (e.aspect.valid_from, e.aspect.id.clone())) } else { None };
+                let items = hits
+                    .into_iter()
+                    .map(|e| {
+                        let mut a = e.aspect.clone();
+                        if !query.include_content {
+                            a.content = None;
+                        }
+                        a
+                    })
+                    .collect();
+                Ok((items, last))
+            })
+            .await?
+        };
+        let next = match last {
+            None => None,
+            Some((after_from, after_id)) => Some(
+                serde_json::to_string(&LocalToken {
+                    entity: query.entity,
+                    schema: query.schema,
+                    content_path: query.content_path,
+                    at,
+                    include_content: query.include_content,
+                    order: query.order,
+                    after_from,
+                    after_id,
+                })
+                .map_err(|e| Error::io("cannot encode a page token", std::io::Error::other(e)))?,
+            ),
+        };
+        Ok(Page::new(items, next.as_deref()))
+    }
+
+    async fn retract_aspect(&self, id: &str) -> Result<Aspect> {
+        let id = aspect_urn(id)?;
+        if !self.root().join("aspects").is_dir() {
+            return Err(Error::NotFound { kind: "aspect", id });
+        }
+        let _lock = self.lock_aspects()?;
+        self.retract_locked(&id, file::now_micros())
+    }
+}

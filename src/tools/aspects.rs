@@ -1,0 +1,310 @@
+//! The aspects toolset: `add_aspect`, `update_aspect`, `get_aspect`, `list_aspects`,
+//! `retract_aspect` — the Datafabric, with time travel and retraction.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rmcp::handler::server::wrapper::{Json, Parameters};
+use rmcp::{tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{ListView, to_tool_error};
+use crate::backend::PageRequest;
+use crate::backend::aspects::{Aspect, AspectQuery, NewAspect, Order, parse_time};
+use crate::error::Error;
+use crate::server::IvcapMcp;
+
+/// Arguments of `add_aspect` and `update_aspect`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AspectArgs {
+    /// URN of the entity the aspect is about, e.g. "urn:ivcap:artifact:…" or "urn:example:site:42".
+    pub entity: String,
+    /// Schema URN of the content, e.g. "urn:example:schema:label.1" (exact, no % wildcards).
+    pub schema: String,
+    /// The assertion: a JSON object, e.g. {"label": "cat", "confidence": 0.9}.
+    #[schemars(with = "Map<String, Value>")]
+    pub content: Value,
+    /// Access policy URN starting with "urn:ivcap:policy:"; omit for the platform default.
+    #[serde(default)]
+    pub policy: Option<String>,
+}
+
+/// Arguments of `get_aspect` and `retract_aspect`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AspectIdArgs {
+    /// Aspect URN "urn:ivcap:aspect:<uuid>" (the bare uuid works too), as add_aspect or list_aspects returned it.
+    pub aspect_id: String,
+}
+
+/// Arguments of `list_aspects`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListAspectsArgs {
+    /// Only aspects about this entity URN (exact match).
+    #[serde(default)]
+    pub entity: Option<String>,
+    /// Only aspects whose schema URN matches; % matches any run of characters, e.g. "urn:example:schema:%".
+    #[serde(default)]
+    pub schema: Option<String>,
+    /// PostgreSQL JSONPath filter on the content; an aspect matches when the path selects something,
+    /// e.g. `$.label ? (@ == "cat")`, `$.size ? (@ > 10000)`, `$.items[*] ? (@.size > 10000)`.
+    #[serde(default)]
+    pub content_path: Option<String>,
+    /// RFC 3339 instant, e.g. "2026-01-31T12:00:00Z": list what was valid then (time travel).
+    /// Omit for what is valid now; retracted aspects are left out.
+    #[serde(default)]
+    pub at_time: Option<String>,
+    /// Also return each aspect's content (default false; get_aspect gives one in full).
+    #[serde(default)]
+    pub include_content: Option<bool>,
+    /// "DESC" (newest first, the default) or "ASC" (oldest first), by valid_from.
+    #[serde(default)]
+    pub order_direction: Option<String>,
+    /// Items per page, 1 to 50 (default 10).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 50))]
+    pub limit: Option<u32>,
+    /// The next_page token of the previous answer; omit for the first page. With it, the other filters are
+    /// taken from the token.
+    #[serde(default)]
+    pub page: Option<String>,
+}
+
+/// The new aspect.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AddedView {
+    /// URN of the new aspect.
+    pub id: String,
+}
+
+/// What update_aspect did.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct UpdatedView {
+    /// URN of the new aspect.
+    pub id: String,
+    /// URN of the aspect it retracted; null when none was live (the new one was simply added).
+    pub replaced: Option<String>,
+}
+
+/// One aspect record.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AspectView {
+    pub id: String,
+    pub entity: String,
+    pub schema: String,
+    /// The asserted JSON object (null when it did not fit the output budget; see note).
+    #[schemars(with = "Option<Map<String, Value>>")]
+    pub content: Option<Value>,
+    /// When it was asserted (RFC 3339).
+    pub valid_from: String,
+    /// When it was retracted or replaced (RFC 3339); null while live.
+    pub valid_to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asserter: Option<String>,
+    /// The aspect this one replaced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// An aspect in a list.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AspectItem {
+    /// Aspect URN; pass it to get_aspect or retract_aspect.
+    pub id: String,
+    pub entity: String,
+    pub schema: String,
+    /// When it was asserted (RFC 3339).
+    pub valid_from: String,
+    /// When it was retracted (RFC 3339); null while live.
+    pub valid_to: Option<String>,
+    /// The content, when include_content was true.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Map<String, Value>>")]
+    pub content: Option<Value>,
+}
+
+/// A retracted aspect.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RetractedView {
+    pub id: String,
+    /// When it stopped being valid (RFC 3339).
+    pub valid_to: Option<String>,
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+impl From<Aspect> for AspectItem {
+    fn from(a: Aspect) -> Self {
+        AspectItem {
+            id: a.id,
+            entity: a.entity,
+            schema: a.schema,
+            valid_from: time(a.valid_from),
+            valid_to: a.valid_to.map(time),
+            content: a.content,
+        }
+    }
+}
+
+impl AspectView {
+    /// The view of `a`, its content left out if it would break `budget`.
+    fn bounded(a: Aspect, budget: usize) -> Self {
+        let mut view = AspectView {
+            id: a.id,
+            entity: a.entity,
+            schema: a.schema,
+            content: a.content,
+            valid_from: time(a.valid_from),
+            valid_to: a.valid_to.map(time),
+            asserter: a.asserter,
+            replaces: a.replaces,
+            policy: a.policy,
+            truncated: None,
+            note: None,
+        };
+        let size = serde_json::to_string(&view).map_or(0, |s| s.len());
+        if size > budget {
+            view.content = None;
+            view.truncated = Some(true);
+            view.note = Some(format!(
+                "the content ({size} characters) is larger than the output budget of {budget} characters and was left out; \
+                 test parts of it with list_aspects content_path, or restart the server with a larger --output-budget"
+            ));
+        }
+        view
+    }
+}
+
+/// The checked assertion of `add_aspect` / `update_aspect`.
+fn new_aspect(a: AspectArgs) -> Result<NewAspect, String> {
+    NewAspect::new(&a.entity, &a.schema, a.content, a.policy.as_deref()).map_err(to_tool_error)
+}
+
+/// A filter argument: trimmed, empty = absent.
+fn given(s: Option<String>) -> Option<String> {
+    s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+#[tool_router(router = aspects_router, vis = "pub(crate)")]
+impl IvcapMcp {
+    #[tool(
+        description = "Assert a new aspect: a typed JSON fact (content) about an entity URN, under a schema URN. \
+                       Use to record metadata, labels or results. It adds to what is there; to replace the current \
+                       (entity, schema) aspect use update_aspect.",
+        annotations(
+            title = "Add aspect",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    pub async fn add_aspect(&self, Parameters(args): Parameters<AspectArgs>) -> Result<Json<AddedView>, String> {
+        let new = new_aspect(args)?;
+        let id = self.backend.add_aspect(&new).await.map_err(to_tool_error)?;
+        Ok(Json(AddedView { id }))
+    }
+
+    #[tool(
+        description = "Replace the live aspect of an (entity, schema) pair: retracts it (its record stays, with \
+                       valid_to set) and asserts the new content. With no live aspect it simply adds one. Fails, \
+                       naming them, when several are live.",
+        annotations(
+            title = "Update aspect",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    pub async fn update_aspect(&self, Parameters(args): Parameters<AspectArgs>) -> Result<Json<UpdatedView>, String> {
+        let new = new_aspect(args)?;
+        let done = self.backend.update_aspect(&new).await.map_err(to_tool_error)?;
+        Ok(Json(UpdatedView { id: done.id, replaced: done.replaced }))
+    }
+
+    #[tool(
+        description = "Get one aspect by URN: entity, schema, content and validity (valid_from, valid_to). \
+                       Retracted aspects stay readable. Use after list_aspects to read one in full.",
+        annotations(
+            title = "Get aspect",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn get_aspect(&self, Parameters(args): Parameters<AspectIdArgs>) -> Result<Json<AspectView>, String> {
+        let aspect = self.backend.get_aspect(&args.aspect_id).await.map_err(to_tool_error)?;
+        Ok(Json(AspectView::bounded(aspect, self.output_budget)))
+    }
+
+    #[tool(
+        description = "Query aspects by entity, schema prefix (% wildcards) and a PostgreSQL JSONPath on the content, \
+                       as valid now or at a past instant (at_time), newest first, with paging. Use to find facts \
+                       about an entity or all entities with some fact.",
+        annotations(
+            title = "List aspects",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn list_aspects(
+        &self,
+        Parameters(args): Parameters<ListAspectsArgs>,
+    ) -> Result<Json<ListView<AspectItem>>, String> {
+        let page = PageRequest::new(args.limit, args.page).map_err(to_tool_error)?;
+        let entity = given(args.entity);
+        if let Some(e) = &entity
+            && !crate::backend::is_urn(e)
+        {
+            return Err(to_tool_error(Error::invalid(
+                "entity",
+                format!("'{e}' is not a URN; pass an entity URN such as urn:example:site:42, or omit entity"),
+            )));
+        }
+        let at_time = given(args.at_time).map(|t| parse_time("at_time", &t)).transpose().map_err(to_tool_error)?;
+        let order = given(args.order_direction).map(|o| Order::parse(&o)).transpose().map_err(to_tool_error)?;
+        let query = AspectQuery {
+            entity,
+            schema: given(args.schema),
+            content_path: given(args.content_path),
+            at_time,
+            include_content: args.include_content.unwrap_or(false),
+            order: order.unwrap_or_default(),
+        };
+        let found = self.backend.list_aspects(&query, &page).await.map_err(to_tool_error)?;
+        Ok(Json(ListView::bounded(found, AspectItem::from, self.output_budget)))
+    }
+
+    #[tool(
+        description = "Retract an aspect: it stops being valid now (valid_to is set) but is never deleted, and stays \
+                       readable with get_aspect and with list_aspects at_time. Retracting twice is a harmless error.",
+        annotations(
+            title = "Retract aspect",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn retract_aspect(
+        &self,
+        Parameters(args): Parameters<AspectIdArgs>,
+    ) -> Result<Json<RetractedView>, String> {
+        let aspect = self.backend.retract_aspect(&args.aspect_id).await.map_err(to_tool_error)?;
+        Ok(Json(RetractedView { id: aspect.id, valid_to: aspect.valid_to.map(time) }))
+    }
+}
