@@ -15,11 +15,13 @@ mod mangle;
 mod store;
 mod syntax;
 
+use std::collections::{BTreeSet, HashSet};
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use md5::{Digest, Md5};
 use serde_json::Value;
 
-pub use engine::{Answer, DatalogEngine, Facts, Limits, Prepared};
+pub use engine::{Answer, DatalogEngine, Facts, Limits, Patterns, Prepared, constant_column};
 pub use mangle::MangleEngine;
 use syntax::{LoadAspect, extract_load_aspects};
 
@@ -82,19 +84,49 @@ impl LocalBackend {
         }
         let loads: Vec<&LoadAspect> = query.loads.iter().filter(|l| needs(&l.predicate)).collect();
         if needs("ivcap_aspect") || !loads.is_empty() {
-            for aspect in self.aspects_valid_at(at, None).await? {
+            // When every read of ivcap_aspect names its schema, only those schemas are fetched.
+            let aspect_schemas = constant_column(&query.prepared.patterns, "ivcap_aspect", 1);
+            let wanted: Option<BTreeSet<&str>> = match (&aspect_schemas, needs("ivcap_aspect")) {
+                (None, true) => None,
+                (schemas, _) => Some(
+                    schemas
+                        .iter()
+                        .flatten()
+                        .map(String::as_str)
+                        .chain(loads.iter().map(|l| l.schema.as_str()))
+                        .collect(),
+                ),
+            };
+            let aspects = match wanted {
+                None => self.aspects_valid_at(at, None).await?,
+                Some(patterns) => {
+                    let mut all = Vec::new();
+                    let mut ids = HashSet::new();
+                    for pattern in patterns {
+                        for a in self.aspects_valid_at(at, Some(pattern)).await? {
+                            if ids.insert(a.id.clone()) {
+                                all.push(a);
+                            }
+                        }
+                    }
+                    all
+                }
+            };
+            for aspect in aspects {
                 let content = aspect.content.unwrap_or(Value::Null);
                 for load in loads.iter().filter(|l| like_match(&l.schema, &aspect.schema, false)) {
                     for row in load_rows(load, &content) {
                         facts.add(&load.predicate, row);
                     }
                 }
-                if needs("ivcap_aspect") {
+                let wanted = aspect_schemas.as_ref().is_none_or(|s| s.contains(&aspect.schema));
+                if needs("ivcap_aspect") && wanted {
                     facts
                         .add("ivcap_aspect", vec![Value::String(aspect.entity), Value::String(aspect.schema), content]);
                 }
             }
         }
+        facts.retain_matching(&query.prepared.patterns);
         Ok(facts)
     }
 }

@@ -21,6 +21,18 @@ impl Facts {
     pub fn add(&mut self, predicate: &str, row: Vec<Value>) {
         self.relations.entry(predicate.to_string()).or_default().push(row);
     }
+
+    /// Drops the facts no read in `patterns` can match.
+    pub fn retain_matching(&mut self, patterns: &Patterns) {
+        for (predicate, rows) in &mut self.relations {
+            let Some(reads) = patterns.get(predicate) else { continue };
+            rows.retain(|row| {
+                reads.iter().any(|read| {
+                    read.len() == row.len() && read.iter().zip(row).all(|(c, v)| c.as_ref().is_none_or(|c| c == v))
+                })
+            });
+        }
+    }
 }
 
 /// What one query may cost.
@@ -49,6 +61,18 @@ pub struct Prepared {
     pub columns: Vec<String>,
     /// Predicates the program reads but does not define: the base facts it needs.
     pub extensional: BTreeSet<String>,
+    /// Where the program reads each of them, with the constants it gives there.
+    pub patterns: Patterns,
+}
+
+/// Per predicate, one entry per place it is read: each argument's constant, if it has one.
+/// A fact that matches none of its predicate's entries cannot affect the answers.
+pub type Patterns = BTreeMap<String, Vec<Vec<Option<Value>>>>;
+
+/// Every read of `predicate` in `patterns` has a constant at column `col`: those constants.
+pub fn constant_column(patterns: &Patterns, predicate: &str, col: usize) -> Option<BTreeSet<String>> {
+    let reads = patterns.get(predicate)?;
+    reads.iter().map(|p| p.get(col).cloned().flatten().and_then(|v| v.as_str().map(str::to_string))).collect()
 }
 
 /// One answer: variable name → value.
@@ -61,4 +85,27 @@ pub trait DatalogEngine: Send + Sync {
 
     /// Evaluates `query` over `facts` within `limits`; answers in a stable order, no duplicates.
     fn run(&self, query: &Prepared, facts: &Facts, limits: &Limits) -> Result<Vec<Answer>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn facts_no_read_can_match_are_dropped() {
+        let mut patterns = Patterns::new();
+        patterns.insert("p".into(), vec![vec![None, Some(json!("s1"))], vec![Some(json!(1)), Some(json!("s2"))]]);
+        let mut facts = Facts::default();
+        for row in [json!([0, "s1"]), json!([1, "s2"]), json!([2, "s2"]), json!([3, "s3"])] {
+            facts.add("p", row.as_array().unwrap().clone());
+        }
+        facts.add("q", vec![json!(9)]);
+        facts.retain_matching(&patterns);
+        assert_eq!(facts.relations["p"], vec![vec![json!(0), json!("s1")], vec![json!(1), json!("s2")]]);
+        assert_eq!(facts.relations["q"].len(), 1);
+        assert_eq!(constant_column(&patterns, "p", 1), Some(["s1".to_string(), "s2".to_string()].into()));
+        assert_eq!(constant_column(&patterns, "p", 0), None);
+    }
 }

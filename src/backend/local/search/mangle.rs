@@ -22,7 +22,7 @@ use mangle_ast::{self as ast, Arena};
 use mangle_interpreter::{CompoundKind, Value};
 use serde_json::{Map, Value as Json};
 
-use super::engine::{Answer, DatalogEngine, Facts, Limits, Prepared};
+use super::engine::{Answer, DatalogEngine, Facts, Limits, Patterns, Prepared};
 use super::store::{Exhausted, HashedStore};
 use super::syntax::{code_mask, line_col, statement_starts};
 use crate::error::{Error, Result};
@@ -180,7 +180,8 @@ fn prepare(query: &str) -> Result<Prepared> {
     let unit = parse(&arena, &program, None)?;
     check_builtins(&arena, unit)?;
     let extensional = extensional(&arena, unit);
-    Ok(Prepared { program, answer, columns, extensional })
+    let patterns = patterns(&arena, unit, &extensional);
+    Ok(Prepared { program, answer, columns, extensional, patterns })
 }
 
 /// Names for the answer columns: the head's variables, or `arg<N>` for constants.
@@ -281,6 +282,25 @@ fn extensional(arena: &Arena, unit: &ast::Unit) -> BTreeSet<String> {
         .collect()
 }
 
+/// For each extensional predicate, the constant arguments of each place it is read.
+fn patterns(arena: &Arena, unit: &ast::Unit, extensional: &BTreeSet<String>) -> Patterns {
+    let mut out = Patterns::new();
+    for atom in body_atoms(unit) {
+        let Some(name) = arena.predicate_name(atom.sym).filter(|n| extensional.contains(*n)) else { continue };
+        let pattern = atom
+            .args
+            .iter()
+            .map(|arg| match arg {
+                ast::BaseTerm::Const(ast::Const::String(s)) => Some(Json::String(s.to_string())),
+                ast::BaseTerm::Const(ast::Const::Number(n)) => Some(Json::from(*n)),
+                _ => None,
+            })
+            .collect();
+        out.entry(name.to_string()).or_default().push(pattern);
+    }
+    out
+}
+
 fn run(query: &Prepared, facts: &Facts, limits: &Limits) -> Result<Vec<Answer>> {
     let arena = Arena::new_with_global_interner();
     let (mut ir, stratified) = mangle_driver::compile(&query.program, &arena)
@@ -288,9 +308,7 @@ fn run(query: &Prepared, facts: &Facts, limits: &Limits) -> Result<Vec<Answer>> 
     let mut store = HashedStore::new(limits.max_facts, limits.timeout);
     for (predicate, rows) in &facts.relations {
         if query.extensional.contains(predicate) {
-            for row in rows {
-                store.load(predicate, row.iter().map(to_value).collect());
-            }
+            store.load(predicate, rows.iter().map(|row| row.iter().map(to_value).collect()).collect());
         }
     }
     let interpreter = mangle_driver::execute(&mut ir, &stratified, Box::new(store)).map_err(|e| {
@@ -535,6 +553,12 @@ mod tests {
     fn extensional_predicates_are_reported() {
         let p = MangleEngine.prepare("q2(X) :- ivcap_service(X, _).\nquery(X) :- q2(X), !ivcap_job(X, _, _).").unwrap();
         assert_eq!(p.extensional.into_iter().collect::<Vec<_>>(), vec!["ivcap_job", "ivcap_service"]);
+        let p = MangleEngine.prepare(r#":- ivcap_aspect(E, "urn:s:1", C), ivcap_aspect(E, "urn:s:2", 7)."#).unwrap();
+        let reads = &p.patterns["ivcap_aspect"];
+        assert_eq!(
+            reads,
+            &vec![vec![None, Some(json!("urn:s:1")), None], vec![None, Some(json!("urn:s:2")), Some(json!(7))]]
+        );
     }
 
     #[test]

@@ -44,8 +44,9 @@ struct Relation {
     stable: Vec<Vec<Value>>,
     delta: Vec<Vec<Value>>,
     next: Vec<Vec<Value>>,
-    /// Every tuple in `stable`, `delta` and `next`.
-    seen: HashSet<Vec<Value>>,
+    /// Every tuple in `stable`, `delta` and `next`; built on the first insert, so base
+    /// relations (which rules never insert into) are not hashed twice.
+    seen: Option<HashSet<Vec<Value>>>,
     /// Built lazily per column, maintained on merge.
     stable_index: RefCell<HashMap<usize, Index>>,
     /// Built lazily per column, dropped on merge.
@@ -94,12 +95,15 @@ impl HashedStore {
         }
     }
 
-    /// Adds a base fact (not counted against the budget).
-    pub fn load(&mut self, relation: &str, tuple: Vec<Value>) {
+    /// Adds base facts (not counted against the budget), dropping duplicates.
+    pub fn load(&mut self, relation: &str, mut tuples: Vec<Vec<Value>>) {
         let rel = self.relations.entry(relation.to_string()).or_default();
-        if rel.seen.insert(tuple.clone()) {
-            rel.stable.push(tuple);
-        }
+        tuples.append(&mut rel.stable);
+        tuples.sort_unstable();
+        tuples.dedup();
+        rel.stable = tuples;
+        rel.seen = None;
+        rel.stable_index.get_mut().clear();
     }
 
     /// Fails when a limit has been hit, now or before.
@@ -173,7 +177,9 @@ impl Store for HashedStore {
     fn insert(&mut self, relation: &str, tuple: Vec<Value>) -> Result<bool> {
         self.check()?;
         let rel = self.relations.entry(relation.to_string()).or_default();
-        if rel.seen.contains(&tuple) {
+        let seen =
+            rel.seen.get_or_insert_with(|| rel.stable.iter().chain(&rel.delta).chain(&rel.next).cloned().collect());
+        if seen.contains(&tuple) {
             return Ok(false);
         }
         if self.derived >= self.max_facts {
@@ -182,7 +188,7 @@ impl Store for HashedStore {
             return Err(e.into());
         }
         self.derived += 1;
-        rel.seen.insert(tuple.clone());
+        seen.insert(tuple.clone());
         rel.next.push(tuple);
         Ok(true)
     }
@@ -210,7 +216,9 @@ impl Store for HashedStore {
 
     fn retract(&mut self, relation: &str, tuple: &[Value]) -> Result<bool> {
         let Some(rel) = self.relations.get_mut(relation) else { return Ok(false) };
-        if !rel.seen.remove(tuple) {
+        let seen =
+            rel.seen.get_or_insert_with(|| rel.stable.iter().chain(&rel.delta).chain(&rel.next).cloned().collect());
+        if !seen.remove(tuple) {
             return Ok(false);
         }
         for v in [&mut rel.stable, &mut rel.delta, &mut rel.next] {
@@ -243,8 +251,8 @@ mod tests {
     #[test]
     fn inserts_are_deduplicated_and_merged_in_steps() {
         let mut s = HashedStore::new(100, Duration::from_secs(10));
-        s.load("p", vec![n(1), n(2)]);
-        s.load("p", vec![n(1), n(2)]);
+        s.load("p", vec![vec![n(1), n(2)], vec![n(1), n(2)]]);
+        s.load("p", vec![vec![n(1), n(2)]]);
         assert!(!s.insert("p", vec![n(1), n(2)]).unwrap());
         assert!(s.insert("p", vec![n(3), n(4)]).unwrap());
         assert!(!s.insert("p", vec![n(3), n(4)]).unwrap());
@@ -261,7 +269,7 @@ mod tests {
     #[test]
     fn index_lookups_follow_merges() {
         let mut s = HashedStore::new(100, Duration::from_secs(10));
-        s.load("p", vec![n(1), n(10)]);
+        s.load("p", vec![vec![n(1), n(10)]]);
         assert_eq!(s.scan_index("p", 0, &n(1)).unwrap().count(), 1);
         s.insert("p", vec![n(1), n(11)]).unwrap();
         s.merge_deltas();
