@@ -17,6 +17,10 @@ pub const DEFAULT_LOCAL_DIR: &str = "ivcap-artifacts";
 /// Default budget for the text of one tool result, in characters.
 pub const DEFAULT_OUTPUT_BUDGET: usize = 20_000;
 
+/// Default longest wait for a job inside one tool call, in seconds: under the 60 s after
+/// which common MCP clients give up.
+pub const DEFAULT_MAX_WAIT: u64 = 50;
+
 const ENV_HELP: &str = "\
 ENVIRONMENT (a .env file in the working directory is loaded first; --env-file names another):
   IVCAP_URL           IVCAP platform base URL for an external caller, e.g. https://develop.ivcap.net
@@ -57,7 +61,7 @@ pub struct Cli {
     #[arg(long, value_name = "PATH")]
     pub env_file: Option<PathBuf>,
 
-    /// Offer only these toolsets (comma-separated): services, aspects, search, secrets.
+    /// Offer only these toolsets (comma-separated): services, jobs, aspects, artifacts, search, secrets.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub toolsets: Option<Vec<String>>,
 
@@ -68,6 +72,44 @@ pub struct Cli {
     /// Largest tool result, in characters of text; longer results are cut and say so.
     #[arg(long, value_name = "CHARS", default_value_t = DEFAULT_OUTPUT_BUDGET)]
     pub output_budget: usize,
+
+    /// Longest a tool waits for a job before answering "still running, call get_job"
+    /// (1 to 3600 seconds); keep it under your MCP client's request timeout (often 60 s).
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_MAX_WAIT)]
+    pub max_wait: u64,
+    /// Bytes per upload chunk (one TUS PATCH) in platform mode, e.g. 8MiB, 512KiB or 1048576;
+    /// from 1KiB to 1GiB (default 8MiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub chunk_size: Option<u64>,
+
+    /// Also allow uploads from and downloads to files under DIR (repeatable). Without it, only
+    /// the working directory and the local store are allowed.
+    #[arg(long = "allow-path", value_name = "DIR")]
+    pub allow_path: Vec<PathBuf>,
+}
+
+/// Smallest and largest `--chunk-size`.
+const CHUNK_SIZE_RANGE: std::ops::RangeInclusive<u64> = 1024..=(1 << 30);
+
+/// Parses a byte size: a number with an optional unit (`K`/`KiB`, `M`/`MiB`, `G`/`GiB`, all
+/// powers of 1024), within [`CHUNK_SIZE_RANGE`].
+pub fn parse_size(raw: &str) -> std::result::Result<u64, String> {
+    let text = raw.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let number: u64 = digits.parse().map_err(|_| format!("'{raw}' is not a size like 8MiB, 512KiB or 1048576"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => return Err(format!("unknown unit '{other}' in '{raw}': use KiB, MiB or GiB")),
+    };
+    let bytes = number.checked_mul(factor).ok_or_else(|| format!("'{raw}' is too large"))?;
+    if !CHUNK_SIZE_RANGE.contains(&bytes) {
+        return Err(format!("'{raw}' is outside 1KiB..=1GiB"));
+    }
+    Ok(bytes)
 }
 
 /// A value that must never be printed: `Debug` and `Display` show `***`.
@@ -117,6 +159,12 @@ pub struct Config {
     pub toolsets: Option<Vec<String>>,
     pub read_only: bool,
     pub output_budget: usize,
+    /// Longest wait for a job inside one tool call.
+    pub max_wait: std::time::Duration,
+    /// Bytes per upload `PATCH` (platform mode).
+    pub chunk_size: u64,
+    /// Extra folders `path` arguments may point into.
+    pub allow_paths: Vec<PathBuf>,
 }
 
 impl Config {
@@ -165,7 +213,21 @@ impl Config {
                 cli.output_budget
             )));
         }
-        Ok(Config { mode, toolsets: cli.toolsets.clone(), read_only: cli.read_only, output_budget: cli.output_budget })
+        if !(1..=3600).contains(&cli.max_wait) {
+            return Err(Error::Config(format!(
+                "--max-wait {} is out of range: use 1 to 3600 seconds (default {DEFAULT_MAX_WAIT})",
+                cli.max_wait
+            )));
+        }
+        Ok(Config {
+            mode,
+            toolsets: cli.toolsets.clone(),
+            read_only: cli.read_only,
+            output_budget: cli.output_budget,
+            max_wait: std::time::Duration::from_secs(cli.max_wait),
+            chunk_size: cli.chunk_size.unwrap_or(crate::backend::platform::DEFAULT_CHUNK_SIZE),
+            allow_paths: cli.allow_path.clone(),
+        })
     }
 }
 
@@ -345,6 +407,7 @@ mod tests {
             (&[], &[("IVCAP_URL", "ftp://a.b"), ("IVCAP_JWT", "t")], "http:// or https://"),
             (&[], &[("IVCAP_BASE_URL", "::")], "is not a URL"),
             (&["--output-budget", "5"], &[], "too small"),
+            (&["--max-wait", "0"], &[], "--max-wait 0 is out of range"),
         ];
         for (args, vars, expected) in cases {
             let err = resolve(args, vars).unwrap_err().to_string();
@@ -363,7 +426,12 @@ mod tests {
             - name: none\n  url: https://none.example\n";
         std::fs::write(dir.path().join("ivcap-cli/config.yaml"), yaml).unwrap();
         let run = |name: &str| {
-            let cli = Cli { context: Some(name.into()), output_budget: DEFAULT_OUTPUT_BUDGET, ..Cli::default() };
+            let cli = Cli {
+                context: Some(name.into()),
+                output_budget: DEFAULT_OUTPUT_BUDGET,
+                max_wait: DEFAULT_MAX_WAIT,
+                ..Cli::default()
+            };
             Config::resolve(&cli, &|_| None, Some(dir.path().to_path_buf()))
         };
         let p = platform(run("").unwrap());
@@ -372,6 +440,19 @@ mod tests {
         assert!(run("old").unwrap_err().to_string().contains("ivcap context login"));
         assert!(run("none").unwrap_err().to_string().contains("ivcap context login"));
         assert!(run("missing").unwrap_err().to_string().contains("ivcap context list"));
+    }
+
+    #[test]
+    fn chunk_sizes_parse_with_units() {
+        assert_eq!(parse_size("8MiB"), Ok(8 << 20));
+        assert_eq!(parse_size("512k"), Ok(512 << 10));
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert!(parse_size("12").unwrap_err().contains("outside"));
+        assert!(parse_size("2TiB").unwrap_err().contains("unit"));
+        assert!(parse_size("lots").is_err());
+        assert_eq!(resolve(&[], &[]).unwrap().chunk_size, 8 << 20);
+        let c = resolve(&["--chunk-size", "1MiB", "--allow-path", "/a", "--allow-path", "/b"], &[]).unwrap();
+        assert_eq!((c.chunk_size, c.allow_paths.len()), (1 << 20, 2));
     }
 
     #[test]

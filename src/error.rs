@@ -47,6 +47,10 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The client cancelled the call before there was anything to report.
+    #[error("cancelled: {0}")]
+    Cancelled(String),
+
     /// Startup configuration is wrong; printed on stderr before exiting non-zero.
     #[error("{0}")]
     Config(String),

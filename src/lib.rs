@@ -19,16 +19,18 @@ pub mod tools;
 use std::sync::Arc;
 
 use backend::Backend;
-use config::Mode;
+use config::{Config, Mode};
 
-/// The backend for a resolved mode.
-pub fn backend_for(mode: &Mode) -> error::Result<Arc<dyn Backend>> {
-    Ok(match mode {
+/// The backend for a resolved configuration.
+pub fn backend_for(config: &Config) -> error::Result<Arc<dyn Backend>> {
+    Ok(match &config.mode {
         Mode::Local { dir } => {
             let local = backend::local::LocalBackend::new(dir)?;
             local.preload_aspects();
             Arc::new(local)
         }
-        Mode::Platform(cfg) => Arc::new(backend::platform::PlatformBackend::new(cfg)?),
+        Mode::Platform(cfg) => {
+            Arc::new(backend::platform::PlatformBackend::new(cfg)?.with_chunk_size(config.chunk_size))
+        }
     })
 }

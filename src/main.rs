@@ -68,11 +68,13 @@ async fn serve(config: Config) -> Result<(), String> {
         Mode::Local { dir } => tracing::info!(store = %dir.display(), "local mode"),
         Mode::Platform(p) => tracing::info!(url = %p.base_url, auth = p.token.is_some(), "platform mode"),
     }
-    let backend = ivcap_mcp::backend_for(&config.mode).map_err(|e| e.to_string())?;
+    let backend = ivcap_mcp::backend_for(&config).map_err(|e| e.to_string())?;
     let options = ServerOptions {
         toolsets: config.toolsets.clone(),
         read_only: config.read_only,
         output_budget: config.output_budget,
+        max_wait: config.max_wait,
+        allow_paths: config.allow_paths.clone(),
     };
     let server = IvcapMcp::new(backend, &options).map_err(|e| e.to_string())?;
     let running = server.serve(rmcp::transport::stdio()).await.map_err(|e| format!("MCP handshake failed: {e}"))?;

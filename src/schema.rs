@@ -27,6 +27,30 @@ pub fn inline_refs(schema: &Value) -> Value {
     rewrite(schema, false)
 }
 
+/// Returns a copy of `schema` without the keywords named in `drop` (properties that happen to
+/// be named so are kept).
+pub fn strip_keywords(schema: &Value, drop: &[&str]) -> Value {
+    match schema {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| !drop.contains(&k.as_str()))
+                .map(|(k, v)| {
+                    let v = match (k.as_str(), v) {
+                        ("properties", Value::Object(props)) => Value::Object(
+                            props.iter().map(|(name, s)| (name.clone(), strip_keywords(s, drop))).collect(),
+                        ),
+                        ("default" | "const" | "enum" | "examples", literal) => literal.clone(),
+                        (_, other) => strip_keywords(other, drop),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(|i| strip_keywords(i, drop)).collect()),
+        other => other.clone(),
+    }
+}
+
 fn rewrite(schema: &Value, portable: bool) -> Value {
     let walker = Walker { defs: collect_defs(schema), portable };
     let mut out = walker.walk(schema, 0);
@@ -95,6 +119,10 @@ impl Walker {
                 }
                 // Literal values: never rewritten.
                 "default" | "const" | "enum" | "examples" | "required" => {
+                    out.insert(key.clone(), value.clone());
+                }
+                // `true`/`false` here allow or forbid extra keys; they are not property schemas.
+                "additionalProperties" | "unevaluatedProperties" if value.is_boolean() => {
                     out.insert(key.clone(), value.clone());
                 }
                 _ => {
@@ -260,6 +288,12 @@ mod tests {
     }
 
     #[test]
+    fn additional_properties_true_stays_a_boolean() {
+        let s = json!({"type": "object", "properties": {"free": {"type": "object", "additionalProperties": true}}});
+        assert_eq!(normalise(&s)["properties"]["free"]["additionalProperties"], json!(true));
+    }
+
+    #[test]
     fn recursive_refs_terminate() {
         let s = json!({"$defs": {"N": {"type": "object", "properties": {"next": {"$ref": "#/$defs/N"}}}},
                        "$ref": "#/$defs/N"});
@@ -280,6 +314,16 @@ mod tests {
         let n = inline_refs(&s);
         assert_eq!(n["properties"]["items"]["items"]["properties"]["x"]["type"], json!(["string", "null"]));
         assert_eq!(n.get("$defs"), None);
+    }
+
+    #[test]
+    fn annotations_are_stripped_but_properties_named_so_stay() {
+        let s = json!({"title": "T", "type": "object", "properties": {
+            "description": {"type": "string", "description": "d"}, "title": {"type": "string"}}});
+        assert_eq!(
+            strip_keywords(&s, &["title", "description"]),
+            json!({"type": "object", "properties": {"description": {"type": "string"}, "title": {"type": "string"}}})
+        );
     }
 
     #[test]

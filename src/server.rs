@@ -9,7 +9,8 @@ use rmcp::{ServerHandler, tool_handler};
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::schema::normalise;
+use crate::schema::{inline_refs, normalise, strip_keywords};
+use crate::tools::artifacts::PathPolicy;
 
 /// What the server tells an agent when it connects.
 const INSTRUCTIONS: &str = "\
@@ -17,7 +18,8 @@ IVCAP is CSIRO's platform for analytics services. Through this server you can fi
 and their request schemas, run them as jobs, move data as artifacts, and read and write \
 Datafabric aspects (typed, time-bounded facts about any entity).
 Start with list_services to find a service, then get_service for the JSON Schema its \
-requests must match. Identifiers are full URNs (urn:ivcap:…); where a service is expected, \
+requests must match, then submit_job to run it (get_job for a job still running, list_jobs \
+for a service's jobs). Identifiers are full URNs (urn:ivcap:…); where a service is expected, \
 an exact service name works too. Lists take limit (1-50) and the opaque page token from the \
 previous answer's next_page.";
 
@@ -30,11 +32,22 @@ pub struct ServerOptions {
     pub read_only: bool,
     /// Largest tool result, in characters.
     pub output_budget: usize,
+    /// Longest a tool waits for a job before answering "still running".
+    pub max_wait: std::time::Duration,
+    /// Folders, besides the working directory and the local store, that `path` arguments
+    /// may point into (`--allow-path`).
+    pub allow_paths: Vec<std::path::PathBuf>,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        ServerOptions { toolsets: None, read_only: false, output_budget: crate::config::DEFAULT_OUTPUT_BUDGET }
+        ServerOptions {
+            toolsets: None,
+            read_only: false,
+            output_budget: crate::config::DEFAULT_OUTPUT_BUDGET,
+            max_wait: std::time::Duration::from_secs(crate::config::DEFAULT_MAX_WAIT),
+            allow_paths: Vec::new(),
+        }
     }
 }
 
@@ -43,6 +56,9 @@ impl Default for ServerOptions {
 pub struct IvcapMcp {
     pub(crate) backend: Arc<dyn Backend>,
     pub(crate) output_budget: usize,
+    pub(crate) max_wait: std::time::Duration,
+    /// Which local files `path` arguments may name.
+    pub(crate) paths: PathPolicy,
     tool_router: ToolRouter<IvcapMcp>,
 }
 
@@ -51,7 +67,9 @@ impl IvcapMcp {
     fn toolsets() -> Vec<(&'static str, ToolRouter<IvcapMcp>)> {
         vec![
             ("services", Self::services_router()),
+            ("jobs", Self::jobs_router()),
             ("aspects", Self::aspects_router()),
+            ("artifacts", Self::artifacts_router()),
             ("search", Self::search_router()),
             ("secrets", Self::secrets_router()),
         ]
@@ -92,13 +110,15 @@ impl IvcapMcp {
             }
         }
         for route in tool_router.map.values_mut() {
-            route.attr.input_schema =
-                Arc::new(as_object(normalise(&serde_json::Value::Object((*route.attr.input_schema).clone()))));
+            // Field descriptions stay (they are the argument docs); titles repeat the type name.
+            let input = normalise(&serde_json::Value::Object((*route.attr.input_schema).clone()));
+            route.attr.input_schema = Arc::new(as_object(strip_keywords(&input, &["title"])));
             if let Some(out) = &route.attr.output_schema {
                 route.attr.output_schema = Some(Arc::new(as_object(portable_output(out))));
             }
         }
-        Ok(IvcapMcp { backend, output_budget: options.output_budget, tool_router })
+        let paths = PathPolicy::new(&options.allow_paths, backend.local_store())?;
+        Ok(IvcapMcp { backend, output_budget: options.output_budget, max_wait: options.max_wait, paths, tool_router })
     }
 
     /// Every tool this server offers, sorted by name.
@@ -107,18 +127,11 @@ impl IvcapMcp {
     }
 }
 
-/// Output schemas keep their `null`s (results do carry nulls) but lose `$ref`s and `$schema`.
+/// Output schemas keep their `null`s (results do carry nulls) but lose `$ref`s, `$schema`,
+/// titles and descriptions: the tool description and input schema already explain the
+/// fields, and `tools/list` must stay small (mcp-notes.md §12).
 fn portable_output(schema: &rmcp::model::JsonObject) -> serde_json::Value {
-    let value = serde_json::Value::Object(schema.clone());
-    let defs = ["$defs", "definitions"].iter().any(|k| value.get(k).is_some());
-    if !defs {
-        let mut v = value;
-        if let Some(m) = v.as_object_mut() {
-            m.remove("$schema");
-        }
-        return v;
-    }
-    crate::schema::inline_refs(&value)
+    strip_keywords(&inline_refs(&serde_json::Value::Object(schema.clone())), &["title", "description"])
 }
 
 fn as_object(v: serde_json::Value) -> rmcp::model::JsonObject {

@@ -4,7 +4,9 @@
 //! backend in `platform/<domain>.rs` and `local/<domain>.rs`. No MCP types appear below
 //! this module.
 
+pub mod artifacts;
 pub mod aspects;
+pub mod jobs;
 pub mod local;
 pub mod platform;
 pub mod search;
@@ -17,15 +19,24 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
+pub use artifacts::{Artifact, ArtifactsBackend};
 pub use aspects::{Aspect, AspectQuery, AspectsBackend, NewAspect};
+pub use jobs::{Job, JobStatus, JobSummary, JobsBackend};
 pub use search::SearchBackend;
 pub use secrets::{SecretInfo, SecretsBackend};
 pub use services::{ServiceDetail, ServiceSummary, ServicesBackend};
 
 /// Everything a tool can ask of IVCAP, whichever IVCAP it is.
-pub trait Backend: ServicesBackend + SecretsBackend + AspectsBackend + SearchBackend + Send + Sync {}
+pub trait Backend:
+    ServicesBackend + JobsBackend + ArtifactsBackend + AspectsBackend + SearchBackend + SecretsBackend + Send + Sync
+{
+}
 
-impl<T: ServicesBackend + SecretsBackend + AspectsBackend + SearchBackend + Send + Sync> Backend for T {}
+impl<
+    T: ServicesBackend + JobsBackend + ArtifactsBackend + AspectsBackend + SearchBackend + SecretsBackend + Send + Sync,
+> Backend for T
+{
+}
 
 /// Smallest and largest page size, as IVCAP allows.
 pub const LIMIT_RANGE: std::ops::RangeInclusive<u32> = 1..=50;

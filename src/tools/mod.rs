@@ -2,7 +2,9 @@
 //! backend call, a view out. Shared here: the list view with its output budget, and the
 //! mapping of library errors to `isError` text.
 
+pub mod artifacts;
 pub mod aspects;
+pub mod jobs;
 pub mod search;
 pub mod secrets;
 pub mod services;

@@ -16,16 +16,11 @@ use crate::server::IvcapMcp;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchArgs {
-    /// The Mangle (Datalog) query. Either a headless query, e.g.
-    /// `:- ivcap_artifact(Id, Name, MimeType), MimeType = "image/jpeg".` (each answer binds its variables),
-    /// or a program with rules and a `query(...)` rule, e.g.
-    /// `query(E, N) :- ivcap_aspect(E, "urn:ex:schema:doc.1", C), :match_field(C, /name, N).`
-    /// Programs may declare tables from aspects:
-    /// `:load_aspect(/coll, "<schema urn>", [".collection", ".artifacts[*]"]).` makes coll(Collection, Artifact).
-    /// Send the same query again with `page` for later pages.
+    /// Mangle query: headless, e.g. `:- ivcap_artifact(Id, Name, Mime), Mime = "image/jpeg".`, or rules with a
+    /// `query(...)` rule, e.g. `query(E) :- ivcap_aspect(E, "urn:ex:schema:doc.1", _).` Tables from aspects:
+    /// `:load_aspect(/t, "<schema urn>", [".a", ".list[*]"]).` Resend the same query with page.
     pub query: String,
-    /// Evaluate against the Datafabric as it was at this time, RFC 3339 with an offset,
-    /// e.g. "2026-01-31T12:00:00Z". Omit for now.
+    /// Evaluate as of this RFC 3339 time, e.g. "2026-01-31T12:00:00Z"; omit for now.
     #[serde(default)]
     pub at_time: Option<String>,
     /// Answers per page, 1 to 50 (default 10).
@@ -56,14 +51,14 @@ fn parse_at_time(at_time: Option<&str>) -> Result<Option<DateTime<Utc>>, Error> 
 #[tool_router(router = search_router, vis = "pub(crate)")]
 impl IvcapMcp {
     #[tool(
-        description = "Query the IVCAP Datafabric with Datalog in Google's Mangle language: joins, recursion, negation and \
-                       aggregation over artifacts, aspects, services and jobs, optionally as of a past time. Use it to answer \
-                       questions that need more than one list call (e.g. all JPEG artifacts produced by jobs of a service). \
-                       Each answer is an object of the query's variables. Predicates: ivcap_artifact(Id, Name, MimeType), \
-                       ivcap_aspect(Entity, Schema, Content) (Content is a struct: read fields with :match_field(Content, /field, V)), \
-                       ivcap_service(Id, Name), ivcap_job(Id, Status, ServiceId), ivcap_artifact_produced_by(ArtifactId, JobId).",
+        description = "Query the IVCAP Datafabric with Datalog (Google's Mangle language): joins, recursion, negation \
+                       and aggregation over artifacts, aspects, services and jobs, optionally as of a past at_time. Use it \
+                       when one list call is not enough. Each answer is an object of the query's variables. Predicates: \
+                       ivcap_artifact(Id, Name, MimeType), ivcap_aspect(Entity, Schema, Content) (read fields with \
+                       :match_field(Content, /field, V)), ivcap_service(Id, Name), ivcap_job(Id, Status, ServiceId), \
+                       ivcap_artifact_produced_by(ArtifactId, JobId).",
         annotations(
-            title = "Search the Datafabric (Datalog)",
+            title = "Search (Datalog)",
             read_only_hint = true,
             destructive_hint = false,
             idempotent_hint = true,

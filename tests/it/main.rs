@@ -1,8 +1,10 @@
 //! Integration tests: one binary, one module per area.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod artifacts;
 mod common;
 mod config;
+mod jobs;
 mod lifecycle;
 mod search;
 mod secrets;

@@ -304,3 +304,45 @@ async fn local_at_time_sees_an_aspect_before_its_retraction_only() {
     assert_eq!(ancient["items"], json!([]));
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn local_artifacts_jobs_and_aspects_join() {
+    let (_dir, store) = store_with_services();
+    let client = local(&store).await;
+    let mut ids = Vec::new();
+    for name in ["cat.jpg", "owl.jpg", "notes.txt"] {
+        let up =
+            ok(&call(&client, "upload_artifact", json!({"content": format!("bytes of {name}"), "name": name})).await);
+        ids.push(up["id"].as_str().unwrap().to_string());
+    }
+    add(&client, &ids[1], LABEL, json!({"label": "owl"})).await;
+    let job =
+        ok(&call(&client, "submit_job", json!({"service": "alpha", "input": {"x": 1}, "wait_seconds": 20})).await);
+    assert_eq!(job["status"], "succeeded", "{job}");
+
+    let jpegs = ok(&call(&client, "search", json!({"query": JPEGS})).await);
+    let names: Vec<&str> = jpegs["items"].as_array().unwrap().iter().map(|i| i["Name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 2, "{jpegs}");
+    assert!(names.contains(&"cat.jpg") && names.contains(&"owl.jpg"), "{jpegs}");
+
+    let labelled = ok(&call(
+        &client,
+        "search",
+        json!({"query": format!(r#":- ivcap_artifact(A, Name, "image/jpeg"), ivcap_aspect(A, "{LABEL}", C), :match_field(C, /label, L)."#)}),
+    )
+    .await);
+    assert_eq!(labelled["items"].as_array().unwrap().len(), 1, "{labelled}");
+    assert_eq!(labelled["items"][0]["A"], json!(ids[1]));
+    assert_eq!(labelled["items"][0]["L"], "owl");
+
+    let jobs =
+        ok(&call(&client, "search", json!({"query": ":- ivcap_job(J, Status, S), ivcap_service(S, \"alpha\")."}))
+            .await);
+    assert_eq!(jobs["items"].as_array().unwrap().len(), 1, "{jobs}");
+    assert_eq!(jobs["items"][0]["Status"], "succeeded");
+    assert_eq!(jobs["items"][0]["J"], job["job_id"]);
+
+    let before = ok(&call(&client, "search", json!({"query": JPEGS, "at_time": "2000-01-01T00:00:00Z"})).await);
+    assert_eq!(before["items"], json!([]), "no artifact existed in 2000");
+    client.cancel().await.unwrap();
+}

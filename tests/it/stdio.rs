@@ -34,6 +34,13 @@ async fn stdout_is_only_json_rpc_while_logging_at_trace_level() {
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
+    // Drain stderr meanwhile: trace logs of tools/list alone outgrow a pipe buffer, and a
+    // server blocked on a full stderr would never answer.
+    let mut stderr_pipe = child.stderr.take().unwrap();
+    let stderr_task = tokio::spawn(async move {
+        let mut text = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stderr_pipe, &mut text).await.map(|_| text)
+    });
     let requests = [
         INITIALIZE(),
         json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
@@ -69,8 +76,7 @@ async fn stdout_is_only_json_rpc_while_logging_at_trace_level() {
         let msg: Value = serde_json::from_str(&l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}"));
         assert_eq!(msg["jsonrpc"], "2.0");
     }
-    let mut stderr = String::new();
-    tokio::io::AsyncReadExt::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).await.unwrap();
+    let stderr = stderr_task.await.unwrap().unwrap();
     assert!(stderr.contains("DEBUG") || stderr.contains("TRACE"), "logs went to stderr");
 }
 

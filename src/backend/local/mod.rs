@@ -6,7 +6,9 @@
 //! [`LocalBackend::write_atomic`] (temp file + rename), so a reader never sees half a file.
 //! The store directory is created on the first write, not at startup.
 
+mod artifacts;
 pub mod aspects;
+mod jobs;
 pub mod search;
 mod secrets;
 pub mod services;
@@ -22,6 +24,8 @@ pub struct LocalBackend {
     root: PathBuf,
     /// The aspect index (see `aspects`), shared with its background loader.
     aspects: Arc<aspects::AspectStore>,
+    /// The jobs this process runs.
+    jobs: jobs::LocalJobs,
 }
 
 impl LocalBackend {
@@ -29,7 +33,7 @@ impl LocalBackend {
     pub fn new(dir: &Path) -> Result<Self> {
         let root = std::path::absolute(dir).map_err(|e| Error::io(format!("cannot resolve {}", dir.display()), e))?;
         let aspects = Arc::new(aspects::AspectStore::new(&root));
-        Ok(LocalBackend { root, aspects })
+        Ok(LocalBackend { root, aspects, jobs: jobs::LocalJobs::default() })
     }
 
     /// The store directory.
@@ -77,22 +81,7 @@ impl LocalBackend {
     /// Writes `bytes` to `path` atomically: a temp file in the same directory, flushed,
     /// then renamed over the target. Parent directories are created.
     pub fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<()> {
-        let dir =
-            path.parent().ok_or_else(|| Error::io("no parent directory", std::io::ErrorKind::InvalidInput.into()))?;
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
-        let result = (|| {
-            let mut file = std::fs::File::create(&tmp)?;
-            file.write_all(bytes)?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, path)
-        })();
-        if let Err(e) = result {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(Error::io(format!("cannot write {}", path.display()), e));
-        }
-        Ok(())
+        write_file_atomic(path, bytes)
     }
 
     /// The JSON files directly in `<store>/<folder>`, sorted by name; an absent folder is empty.
@@ -110,6 +99,33 @@ impl LocalBackend {
         files.sort();
         Ok(files)
     }
+}
+
+/// Writes `bytes` to `path` atomically (see [`write_atomic_from`]).
+pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_from(path, bytes).map(|_| ())
+}
+
+/// Copies everything `reader` gives to `path` atomically: a temp file in the same
+/// directory, flushed to disk, then renamed over the target; parent directories are
+/// created. A failure leaves no temp file. Returns the bytes written.
+pub(crate) fn write_atomic_from(path: &Path, mut reader: impl std::io::Read) -> Result<u64> {
+    let dir = path.parent().ok_or_else(|| Error::io("no parent directory", std::io::ErrorKind::InvalidInput.into()))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        let n = std::io::copy(&mut reader, &mut file)?;
+        file.flush()?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        Ok(n)
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(format!("cannot write {}", path.display()), e)
+    })
 }
 
 /// Offset-based paging over an in-memory list, with the offset as the backend token.

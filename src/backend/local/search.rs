@@ -26,7 +26,7 @@ pub use mangle::MangleEngine;
 use syntax::{LoadAspect, extract_load_aspects};
 
 use super::LocalBackend;
-use crate::backend::{Page, PageRequest, SearchBackend, like_match};
+use crate::backend::{JobsBackend, LIMIT_RANGE, Page, PageRequest, SearchBackend, like_match};
 use crate::error::{Error, Result};
 
 /// The predicates the local store provides, with their columns.
@@ -77,9 +77,41 @@ impl LocalBackend {
     pub async fn search_facts(&self, query: &LocalQuery, at: DateTime<Utc>) -> Result<Facts> {
         let needs = |p: &str| query.prepared.extensional.contains(p);
         let mut facts = Facts::default();
+        let services = if needs("ivcap_service") || needs("ivcap_job") { self.local_services()? } else { Vec::new() };
         if needs("ivcap_service") {
-            for s in self.local_services()? {
-                facts.add("ivcap_service", vec![Value::String(s.id), Value::String(s.name)]);
+            for s in &services {
+                facts.add("ivcap_service", vec![Value::String(s.id.clone()), Value::String(s.name.clone())]);
+            }
+        }
+        if needs("ivcap_job") {
+            // Jobs requested by `at`, with the status they have now (records keep no history).
+            for s in &services {
+                let mut page = PageRequest::first(*LIMIT_RANGE.end());
+                loop {
+                    let found = self.list_jobs(&s.id, &page).await?;
+                    for job in found.items.into_iter().filter(|j| j.requested_at.is_none_or(|t| t <= at)) {
+                        let row = vec![
+                            Value::String(job.id),
+                            Value::String(job.status.as_str().into()),
+                            Value::String(s.id.clone()),
+                        ];
+                        facts.add("ivcap_job", row);
+                    }
+                    match found.next_page {
+                        Some(next) => page.page = Some(next),
+                        None => break,
+                    }
+                }
+            }
+        }
+        if needs("ivcap_artifact") {
+            for a in self.local_artifacts()? {
+                let created = a.created_at.as_deref().and_then(|c| DateTime::parse_from_rfc3339(c).ok());
+                if created.is_some_and(|c| c > at) {
+                    continue;
+                }
+                let text = |v: Option<String>| v.map_or(Value::Null, Value::String);
+                facts.add("ivcap_artifact", vec![Value::String(a.id), text(a.name), text(a.mime_type)]);
             }
         }
         let loads: Vec<&LoadAspect> = query.loads.iter().filter(|l| needs(&l.predicate)).collect();

@@ -51,7 +51,7 @@ pub struct LocalService {
 
 impl LocalService {
     /// Why jobs cannot run on it, if they cannot.
-    fn problem(&self) -> Option<String> {
+    pub(crate) fn problem(&self) -> Option<String> {
         match (&self.def.command, &self.def.url) {
             (Some(cmd), None) if !cmd.is_empty() => None,
             (None, Some(url)) if url::Url::parse(url).is_ok() => None,

@@ -6,7 +6,9 @@
 //! requests that never reached the server) are retried. The token is only ever put in the
 //! `Authorization` header of requests to the configured base URL.
 
+mod artifacts;
 mod aspects;
+mod jobs;
 mod search;
 mod secrets;
 mod services;
@@ -49,7 +51,7 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// The delay before attempt `attempt + 1`, with jitter.
-    fn backoff(&self, attempt: u32) -> Duration {
+    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
         let exp = self.initial_delay.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
         let capped = exp.min(self.max_delay);
         capped.mul_f64(rand::random_range(0.5..1.5)).min(self.max_delay)
@@ -70,7 +72,14 @@ pub struct PlatformBackend {
     token: Option<Secret>,
     host_header: Option<String>,
     retry: RetryPolicy,
+    /// Which service each job this server has seen runs on, and its `retry-later`.
+    jobs: jobs::JobServices,
+    /// Bytes per TUS `PATCH` of an upload.
+    chunk_size: u64,
 }
+
+/// Bytes per upload `PATCH` unless configured (`--chunk-size`).
+pub const DEFAULT_CHUNK_SIZE: u64 = 8 << 20;
 
 /// Connect timeout for every request.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -92,12 +101,20 @@ impl PlatformBackend {
             token: cfg.token.clone(),
             host_header: cfg.host_header.clone(),
             retry: RetryPolicy::default(),
+            jobs: jobs::JobServices::default(),
+            chunk_size: DEFAULT_CHUNK_SIZE,
         })
     }
 
     /// Replaces the retry policy (tests use short delays).
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Sets the bytes per upload `PATCH` (at least 1).
+    pub fn with_chunk_size(mut self, chunk_size: u64) -> Self {
+        self.chunk_size = chunk_size.max(1);
         self
     }
 
@@ -127,12 +144,24 @@ impl PlatformBackend {
         idempotent: bool,
         build: impl Fn() -> RequestBuilder,
     ) -> Result<Response> {
+        self.send_accepting(target, idempotent, StatusCode::is_success, build).await
+    }
+
+    /// [`send`](Self::send), taking the answers `accept` approves as success (e.g. the 307
+    /// of a job create).
+    pub(crate) async fn send_accepting(
+        &self,
+        target: Target<'_>,
+        idempotent: bool,
+        accept: fn(&StatusCode) -> bool,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<Response> {
         let start = Instant::now();
         let mut attempt = 0u32;
         loop {
             attempt += 1;
             let (err, retry_after, retryable) = match build().send().await {
-                Ok(resp) if resp.status().is_success() => return Ok(resp),
+                Ok(resp) if accept(&resp.status()) => return Ok(resp),
                 Ok(resp) => {
                     let retry_after = retry_after(&resp);
                     let err = error_from_response(resp, target).await;
@@ -233,7 +262,7 @@ pub(crate) fn enc(segment: &str) -> String {
 }
 
 /// `Retry-After` in seconds or as an HTTP date.
-fn retry_after(resp: &Response) -> Option<Duration> {
+pub(crate) fn retry_after(resp: &Response) -> Option<Duration> {
     let value = resp.headers().get(header::RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));

@@ -65,7 +65,7 @@ impl PlatformBackend {
     }
 
     /// The URN of the service called exactly `name`.
-    async fn service_id_by_name(&self, name: &str) -> Result<String> {
+    pub(crate) async fn service_id_by_name(&self, name: &str) -> Result<String> {
         let mut exact: Vec<ServiceSummary> =
             self.services_named(name, 50).await?.into_iter().filter(|s| s.name.as_deref() == Some(name)).collect();
         match exact.len() {

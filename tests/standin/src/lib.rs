@@ -13,7 +13,9 @@
 // Handlers return `Result<_, Response>` so an error answer can be returned with `?`; the size is axum's.
 #![allow(clippy::result_large_err)]
 
+mod artifacts;
 mod aspects;
+mod jobs;
 mod paging;
 mod search;
 mod secrets;
@@ -32,7 +34,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+pub use artifacts::ArtifactRec;
 pub use aspects::AspectRec;
+pub use jobs::{JOB_ASPECT_SCHEMA, JobOutcome, JobRec, JobScript};
 pub use services::ServiceRec;
 
 /// The token the stand-in accepts.
@@ -124,6 +128,14 @@ pub struct Data {
     pub aspects: Vec<AspectRec>,
     /// `(secret-name, expiry-time)`.
     pub secrets: Vec<(String, i64)>,
+    /// Every job created, oldest first.
+    pub jobs: Vec<JobRec>,
+    /// What the jobs of each service do, by service URN.
+    pub job_scripts: std::collections::HashMap<String, JobScript>,
+    /// Artifacts, oldest first, with their bytes.
+    pub artifacts: Vec<ArtifactRec>,
+    /// The next artifact PATCH keeps this many body bytes, then drops the connection.
+    pub patch_drop_after: Option<u64>,
     /// Canned search answers: `(query text, items)`.
     pub searches: Vec<(String, Vec<Value>)>,
 }
@@ -218,7 +230,9 @@ impl StandIn {
 fn router(shared: AppState) -> Router {
     Router::new()
         .merge(services::routes())
+        .merge(artifacts::routes())
         .merge(aspects::routes())
+        .merge(jobs::routes())
         .merge(search::routes())
         .merge(secrets::routes())
         .fallback(|m: Method, u: Uri| async move {

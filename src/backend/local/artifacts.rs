@@ -1,0 +1,306 @@
+//! Local artifacts, laid out exactly as the Python SDK's `LocalIVCAP` does (ivcap-api.md
+//! §13), so files written by either are read by the other:
+//!
+//! - bytes at `<store>/artifacts/<name>` (`<name>` may contain sub-folders); unnamed
+//!   uploads get `<uuid4><ext>`, the extension from the source file (or the content type);
+//! - the id is `urn:file://<resolved absolute path>`; reads also accept `file://…`;
+//! - no metadata is stored: the mime type comes from the extension, the size from the file.
+//!
+//! Names that would leave `<store>/artifacts` are refused ([`LocalBackend::store_path`]),
+//! ids that point outside it too, and every write is atomic. There is no dedup sidecar in
+//! local mode (the Python SDK writes none either).
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use md5::{Digest, Md5};
+
+use super::{LocalBackend, page_of, write_atomic_from, write_file_atomic};
+use crate::backend::artifacts::{
+    Artifact, ArtifactsBackend, Downloaded, IO_BUFFER, InlineBytes, Progress, TempFile, UploadRequest, UploadSource,
+    Uploaded, check_target, extension_for, guess_content_type, hex,
+};
+use crate::backend::{Page, PageRequest};
+use crate::error::{Error, Result};
+
+/// Folder of the artifacts inside the store.
+const ARTIFACTS: &str = "artifacts";
+/// Id prefix of a local artifact.
+const URN_PREFIX: &str = "urn:file://";
+
+impl LocalBackend {
+    /// `<store>/artifacts`, resolved; `None` while it does not exist.
+    fn artifacts_dir(&self) -> Option<PathBuf> {
+        self.root().join(ARTIFACTS).canonicalize().ok()
+    }
+
+    /// The file of a local artifact id, which must lie inside `<store>/artifacts`.
+    fn artifact_file(&self, id: &str) -> Result<PathBuf> {
+        let id = id.trim();
+        let not_found = || Error::NotFound { kind: "artifact", id: id.to_string() };
+        let Some(raw) = id.strip_prefix(URN_PREFIX).or_else(|| id.strip_prefix("file://")) else {
+            return Err(Error::invalid(
+                "artifact_id",
+                format!(
+                    "'{id}' is not a local artifact id; in local mode ids look like {URN_PREFIX}/path/to/store/artifacts/<name> — call list_artifacts"
+                ),
+            ));
+        };
+        let path = Path::new(raw);
+        if !path.is_absolute() {
+            return Err(Error::invalid(
+                "artifact_id",
+                format!("'{id}' must hold an absolute path after '{URN_PREFIX}'; call list_artifacts"),
+            ));
+        }
+        let dir = self.artifacts_dir().ok_or_else(not_found)?;
+        let resolved = path.canonicalize().map_err(|_| not_found())?;
+        if !resolved.starts_with(&dir) {
+            return Err(Error::invalid(
+                "artifact_id",
+                format!("'{id}' is outside the local store's artifacts folder {}; call list_artifacts", dir.display()),
+            ));
+        }
+        if !resolved.is_file() {
+            return Err(not_found());
+        }
+        Ok(resolved)
+    }
+
+    /// The artifact record of `file` (resolved, inside `dir` = resolved `<store>/artifacts`).
+    fn artifact_of(dir: &Path, file: &Path) -> Result<Artifact> {
+        let meta = std::fs::metadata(file).map_err(|e| Error::io(format!("cannot read {}", file.display()), e))?;
+        let name = file
+            .strip_prefix(dir)
+            .unwrap_or(file)
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        let created_at = meta
+            .modified()
+            .ok()
+            .map(|t| chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        Ok(Artifact {
+            id: format!("{URN_PREFIX}{}", file.display()),
+            mime_type: Some(guess_content_type(&name)),
+            name: Some(name),
+            size: Some(meta.len()),
+            status: "ready".into(),
+            created_at,
+        })
+    }
+
+    /// Every local artifact with its id, name and mime type, sorted by name. Hidden files
+    /// (temp files among them) and symlinks are skipped. An absent folder is empty.
+    pub fn local_artifacts(&self) -> Result<Vec<Artifact>> {
+        let Some(dir) = self.artifacts_dir() else { return Ok(Vec::new()) };
+        let mut files = Vec::new();
+        collect_files(&dir, &mut files)?;
+        files.sort();
+        files.iter().map(|f| Self::artifact_of(&dir, f)).collect()
+    }
+
+    /// Where an upload goes: `<store>/artifacts/<name>`, or `<uuid><ext>` without a name.
+    fn upload_target(&self, req: &UploadRequest) -> Result<PathBuf> {
+        let name = match &req.name {
+            Some(name) => name.trim().to_string(),
+            None => {
+                let ext = match &req.source {
+                    UploadSource::File(p) => p.extension().map(|e| format!(".{}", e.to_string_lossy())),
+                    UploadSource::Bytes(_) => extension_for(&req.content_type),
+                };
+                format!("{}{}", uuid::Uuid::new_v4(), ext.unwrap_or_default())
+            }
+        };
+        let path = self.store_path(&Path::new(ARTIFACTS).join(&name), "name")?;
+        if path.is_dir() {
+            return Err(Error::invalid(
+                "name",
+                format!("'{name}' is a folder in the store; choose a file name, e.g. '{name}/data.bin'"),
+            ));
+        }
+        Ok(path)
+    }
+}
+
+/// Regular files under `dir`, recursively, skipping hidden entries and symlinks.
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(format!("cannot read {}", dir.display()), e))?;
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let Ok(kind) = entry.file_type() else { continue };
+        if kind.is_dir() {
+            collect_files(&entry.path(), out)?;
+        } else if kind.is_file() {
+            out.push(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// Copies `src` into the temp file `tmp`, hashing; bytes and MD5.
+fn copy_hashing(src: &Path, tmp: &Path) -> std::io::Result<(u64, String)> {
+    let mut input = std::fs::File::open(src)?;
+    let mut output = std::fs::File::create(tmp)?;
+    let mut hasher = Md5::new();
+    let mut buf = vec![0u8; IO_BUFFER];
+    let mut total = 0u64;
+    loop {
+        let n = input.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        let piece = buf.get(..n).unwrap_or_default();
+        hasher.update(piece);
+        output.write_all(piece)?;
+        total += n as u64;
+    }
+    output.flush()?;
+    output.sync_all()?;
+    Ok((total, hex(&hasher.finalize())))
+}
+
+/// Runs blocking file work off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::io("file task failed", std::io::Error::other(e.to_string())))?
+}
+
+#[async_trait::async_trait]
+impl ArtifactsBackend for LocalBackend {
+    async fn upload_artifact(&self, req: &UploadRequest, progress: &dyn Progress) -> Result<Uploaded> {
+        let target = self.upload_target(req)?;
+        let size = match &req.source {
+            UploadSource::Bytes(bytes) => {
+                write_file_atomic(&target, bytes)?;
+                bytes.len() as u64
+            }
+            UploadSource::File(src) => {
+                let (src, dst) = (src.clone(), target.clone());
+                blocking(move || {
+                    let file = std::fs::File::open(&src)
+                        .map_err(|e| Error::io(format!("cannot read {}", src.display()), e))?;
+                    write_atomic_from(&dst, file)
+                })
+                .await?
+            }
+        };
+        progress.report(size, size).await;
+        let dir = self.artifacts_dir().ok_or_else(|| Error::NotFound { kind: "artifact", id: ARTIFACTS.into() })?;
+        let file = target.canonicalize().map_err(|e| Error::io(format!("cannot resolve {}", target.display()), e))?;
+        Ok(Uploaded { artifact: Self::artifact_of(&dir, &file)?, deduplicated: false })
+    }
+
+    async fn get_artifact(&self, id: &str) -> Result<Artifact> {
+        let file = self.artifact_file(id)?;
+        let dir = self.artifacts_dir().ok_or_else(|| Error::NotFound { kind: "artifact", id: id.to_string() })?;
+        Self::artifact_of(&dir, &file)
+    }
+
+    async fn list_artifacts(&self, page: &PageRequest) -> Result<Page<Artifact>> {
+        let all = self.local_artifacts()?;
+        let empty = all.is_empty();
+        let mut page = page_of(all, page)?;
+        if empty {
+            page.note = Some(format!(
+                "no local artifacts yet: upload_artifact stores them in {}/{ARTIFACTS}",
+                self.root().display()
+            ));
+        }
+        Ok(page)
+    }
+
+    async fn download_artifact(
+        &self,
+        id: &str,
+        path: &Path,
+        overwrite: bool,
+        progress: &dyn Progress,
+    ) -> Result<Downloaded> {
+        check_target(path, overwrite)?;
+        let artifact = self.get_artifact(id).await?;
+        let src = self.artifact_file(id)?;
+        let tmp = TempFile::beside(path)?;
+        let target = path.to_path_buf();
+        let (size, md5) = blocking(move || {
+            let copied = copy_hashing(&src, tmp.path())
+                .map_err(|e| Error::io(format!("cannot copy {} to {}", src.display(), target.display()), e))?;
+            tmp.persist(&target, overwrite)?;
+            Ok(copied)
+        })
+        .await?;
+        progress.report(size, size).await;
+        Ok(Downloaded { artifact, path: path.to_path_buf(), size, md5 })
+    }
+
+    async fn read_artifact(&self, id: &str, max_bytes: u64) -> Result<InlineBytes> {
+        let artifact = self.get_artifact(id).await?;
+        if artifact.size.is_some_and(|s| s > max_bytes) {
+            return Ok(InlineBytes { artifact, bytes: None });
+        }
+        let file = self.artifact_file(id)?;
+        let bytes =
+            tokio::fs::read(&file).await.map_err(|e| Error::io(format!("cannot read {}", file.display()), e))?;
+        Ok(InlineBytes { artifact, bytes: Some(bytes) })
+    }
+
+    fn local_store(&self) -> Option<&Path> {
+        Some(self.root())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::artifacts::NoProgress;
+
+    fn request(source: UploadSource, name: Option<&str>) -> UploadRequest {
+        UploadRequest {
+            source,
+            name: name.map(str::to_string),
+            content_type: "text/plain".into(),
+            collection: None,
+            policy: None,
+            force: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn named_and_unnamed_uploads_land_where_local_ivcap_puts_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBackend::new(dir.path()).unwrap();
+        let req = request(UploadSource::Bytes(b"hi".to_vec()), Some("sub/a.txt"));
+        let up = store.upload_artifact(&req, &NoProgress).await.unwrap();
+        let expected = dir.path().canonicalize().unwrap().join("artifacts/sub/a.txt");
+        assert_eq!(up.artifact.id, format!("urn:file://{}", expected.display()));
+        assert_eq!(std::fs::read(&expected).unwrap(), b"hi");
+        assert_eq!(up.artifact.name.as_deref(), Some("sub/a.txt"));
+
+        let req = request(UploadSource::Bytes(b"x".to_vec()), None);
+        let name = store.upload_artifact(&req, &NoProgress).await.unwrap().artifact.name.unwrap();
+        assert!(name.ends_with(".txt") && uuid::Uuid::parse_str(name.trim_end_matches(".txt")).is_ok(), "{name}");
+
+        let listed = store.local_artifacts().unwrap();
+        assert_eq!(listed.len(), 2);
+        assert!(listed.iter().all(|a| a.mime_type.as_deref() == Some("text/plain")));
+    }
+
+    #[tokio::test]
+    async fn names_and_ids_outside_the_store_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBackend::new(dir.path()).unwrap();
+        for bad in ["../x", "/etc/passwd", "a/../../x"] {
+            let err = store.upload_artifact(&request(UploadSource::Bytes(vec![]), Some(bad)), &NoProgress).await;
+            assert!(err.unwrap_err().to_string().contains("would leave the store"), "{bad}");
+        }
+        store.upload_artifact(&request(UploadSource::Bytes(vec![1]), Some("ok.bin")), &NoProgress).await.unwrap();
+        let err = store.get_artifact("urn:file:///etc/passwd").await.unwrap_err().to_string();
+        assert!(err.contains("outside the local store"), "{err}");
+        let err = store.get_artifact("urn:ivcap:artifact:1").await.unwrap_err().to_string();
+        assert!(err.contains("not a local artifact id"), "{err}");
+    }
+}

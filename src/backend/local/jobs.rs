@@ -1,0 +1,395 @@
+//! Local jobs: a job on a local service (`<store>/services/<name>.json`) runs in the
+//! background of this process and is recorded in `<store>/jobs/<uuid>.json`, so `get_job`
+//! and `list_jobs` work after a restart.
+//!
+//! - `command` services: the program runs with the job input JSON on stdin, never through a
+//!   shell, in `<store>/services`; its stdout is the result (JSON when it parses, else text).
+//!   A non-zero exit makes the job `failed` with the tail of stderr as the message; running
+//!   past `timeout_seconds` (default 300) kills it and makes the job `error`.
+//! - `url` services: the input JSON is POSTed to the URL (a service built with an IVCAP
+//!   service SDK, running on this machine); the response body is the result.
+//!
+//! Records go `pending → executing → succeeded | failed | error`, each write atomic. A record
+//! left unfinished by a server that stopped is reported (and saved) as `error`.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+
+use super::services::LocalServiceDef;
+use super::{LocalBackend, page_of, write_file_atomic};
+use crate::backend::jobs::{Created, JOB_PREFIX, JobsBackend, result_value};
+use crate::backend::{Job, JobStatus, JobSummary, Page, PageRequest};
+use crate::error::{Error, Result};
+
+/// Longest run of a job when the service sets no `timeout_seconds`.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+/// How much of stderr (or an error body) becomes the error message.
+const TAIL_CHARS: usize = 2_000;
+
+/// The jobs running in this process, and the HTTP client for `url` services.
+#[derive(Debug, Default)]
+pub(crate) struct LocalJobs {
+    running: Arc<Mutex<HashSet<String>>>,
+    http: OnceLock<reqwest::Client>,
+}
+
+fn lock(m: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// `<store>/jobs/<uuid>.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct JobRecord {
+    id: String,
+    service_id: String,
+    status: String,
+    requested_at: DateTime<Utc>,
+    #[serde(default)]
+    started_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    finished_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    error_message: Option<String>,
+    #[serde(default)]
+    result_content_type: Option<String>,
+    #[serde(default)]
+    result: Option<Value>,
+}
+
+impl From<JobRecord> for Job {
+    fn from(r: JobRecord) -> Self {
+        Job {
+            id: r.id,
+            service_id: r.service_id,
+            status: JobStatus::parse(&r.status),
+            result: r.result,
+            result_content_type: r.result_content_type,
+            error_message: r.error_message,
+            requested_at: Some(r.requested_at),
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+        }
+    }
+}
+
+/// How a run ended.
+enum Outcome {
+    Succeeded { result: Option<Value>, content_type: Option<String> },
+    Failed(String),
+    Error(String),
+}
+
+fn save(path: &Path, record: &JobRecord) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(record)
+        .map_err(|e| Error::io("cannot encode a job record", std::io::Error::other(e)))?;
+    write_file_atomic(path, &bytes)
+}
+
+fn load(path: &Path) -> Result<JobRecord> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::io(format!("cannot parse {}", path.display()), std::io::Error::other(e)))
+}
+
+/// The last `TAIL_CHARS` characters of `text`, trimmed.
+fn tail(text: &str) -> String {
+    let text = text.trim();
+    let count = text.chars().count();
+    if count <= TAIL_CHARS {
+        return text.to_string();
+    }
+    let cut: String = text.chars().skip(count - TAIL_CHARS).collect();
+    format!("…{cut}")
+}
+
+impl LocalBackend {
+    /// The record file of `job_id`, or `NotFound` for anything that is not a local job URN.
+    fn job_path(&self, job_id: &str) -> Result<PathBuf> {
+        let not_found = || Error::NotFound { kind: "job", id: job_id.to_string() };
+        let uuid = job_id.strip_prefix(JOB_PREFIX).ok_or_else(not_found)?;
+        let uuid = uuid::Uuid::parse_str(uuid).map_err(|_| not_found())?;
+        self.store_path(Path::new(&format!("jobs/{}.json", uuid.hyphenated())), "job_id")
+    }
+
+    /// The record, with a job that no running server owns marked as `error`. Check the
+    /// running set before reading, so a job finishing in between is read finished.
+    fn current_record(&self, path: &Path, persist: bool) -> Result<JobRecord> {
+        let running = lock(&self.jobs.running).clone();
+        let mut record = load(path)?;
+        if !JobStatus::parse(&record.status).is_terminal() && !running.contains(&record.id) {
+            record.status = "error".into();
+            record.finished_at.get_or_insert_with(Utc::now);
+            record.error_message =
+                Some("the ivcap-mcp server that ran this job stopped before it finished; submit the job again".into());
+            if persist {
+                save(path, &record)?;
+            }
+        }
+        Ok(record)
+    }
+
+    fn http(&self) -> Result<reqwest::Client> {
+        if let Some(c) = self.jobs.http.get() {
+            return Ok(c.clone());
+        }
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("ivcap-mcp/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(self.jobs.http.get_or_init(|| client).clone())
+    }
+}
+
+/// Runs one job to the end and records every step.
+async fn run(
+    path: PathBuf,
+    mut record: JobRecord,
+    def: LocalServiceDef,
+    dir: PathBuf,
+    http: Option<reqwest::Client>,
+    input: Value,
+) {
+    record.status = "executing".into();
+    record.started_at = Some(Utc::now());
+    if let Err(e) = save(&path, &record) {
+        tracing::warn!(job = %record.id, error = %e, "cannot record a local job");
+    }
+    let timeout = def.timeout_seconds.map_or(DEFAULT_TIMEOUT, Duration::from_secs);
+    let outcome = match (&def.command, &def.url, http) {
+        (Some(argv), _, _) => run_command(argv, &dir, &input, timeout).await,
+        (None, Some(url), Some(http)) => post(&http, url, &input, timeout).await,
+        _ => Outcome::Error("the local service has neither a command nor a url".into()),
+    };
+    record.finished_at = Some(Utc::now());
+    match outcome {
+        Outcome::Succeeded { result, content_type } => {
+            record.status = "succeeded".into();
+            record.result = result;
+            record.result_content_type = content_type;
+        }
+        Outcome::Failed(message) => {
+            record.status = "failed".into();
+            record.error_message = Some(message);
+        }
+        Outcome::Error(message) => {
+            record.status = "error".into();
+            record.error_message = Some(message);
+        }
+    }
+    if let Err(e) = save(&path, &record) {
+        tracing::warn!(job = %record.id, error = %e, "cannot record a local job");
+    }
+}
+
+/// Runs `argv` (no shell) with `input` on stdin; kills it after `timeout`.
+async fn run_command(argv: &[String], dir: &Path, input: &Value, timeout: Duration) -> Outcome {
+    let Some((program, args)) = argv.split_first() else {
+        return Outcome::Error("the service's command is empty".into());
+    };
+    let mut child = match tokio::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => return Outcome::Error(format!("cannot start '{program}': {e}; check the service's command")),
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let bytes = input.to_string().into_bytes();
+        // A program that exits without reading its input is not an error here.
+        tokio::spawn(async move {
+            let _ = stdin.write_all(&bytes).await;
+        });
+    }
+    // Dropping the child on timeout kills it (kill_on_drop).
+    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Err(_) => {
+            return Outcome::Error(format!(
+                "'{program}' ran longer than {} s and was killed; raise timeout_seconds in the service definition",
+                timeout.as_secs()
+            ));
+        }
+        Ok(Err(e)) => return Outcome::Error(format!("lost '{program}': {e}")),
+        Ok(Ok(output)) => output,
+    };
+    if !output.status.success() {
+        let how = match output.status.code() {
+            Some(code) => format!("exit status {code}"),
+            None => "killed by a signal".into(),
+        };
+        let stderr = tail(&String::from_utf8_lossy(&output.stderr));
+        return Outcome::Failed(if stderr.is_empty() {
+            format!("'{program}' failed ({how}) and wrote nothing to stderr")
+        } else {
+            format!("'{program}' failed ({how}): {stderr}")
+        });
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = stdout.trim();
+    if stdout.is_empty() {
+        return Outcome::Succeeded { result: None, content_type: None };
+    }
+    match serde_json::from_str::<Value>(stdout) {
+        Ok(v) => Outcome::Succeeded { result: Some(v), content_type: Some("application/json".into()) },
+        Err(_) => Outcome::Succeeded {
+            result: Some(Value::String(stdout.to_string())),
+            content_type: Some("text/plain".into()),
+        },
+    }
+}
+
+/// POSTs `input` to a locally running service.
+async fn post(http: &reqwest::Client, url: &str, input: &Value, timeout: Duration) -> Outcome {
+    let resp = match http.post(url).timeout(timeout).json(input).send().await {
+        Ok(resp) => resp,
+        Err(e) if e.is_timeout() => {
+            return Outcome::Error(format!(
+                "{url} gave no answer within {} s; raise timeout_seconds in the service definition",
+                timeout.as_secs()
+            ));
+        }
+        Err(e) => {
+            return Outcome::Error(format!(
+                "cannot reach the local service at {url} ({}); is it running?",
+                e.without_url()
+            ));
+        }
+    };
+    let status = resp.status();
+    let content_type =
+        resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let body = match resp.bytes().await {
+        Ok(b) => b,
+        Err(e) => return Outcome::Error(format!("lost the answer of {url}: {}", e.without_url())),
+    };
+    if !status.is_success() {
+        return Outcome::Failed(format!("{url} answered {status}: {}", tail(&String::from_utf8_lossy(&body))));
+    }
+    Outcome::Succeeded { result: result_value(content_type.as_deref(), &body), content_type }
+}
+
+#[async_trait::async_trait]
+impl JobsBackend for LocalBackend {
+    async fn create_job(&self, service_id: &str, input: &Value, hold: Duration) -> Result<Created> {
+        let service = self.find_local_service(service_id)?;
+        if let Some(problem) = service.problem() {
+            return Err(Error::invalid(
+                "service",
+                format!(
+                    "the local service {} {problem}: fix {}/services/{}.json",
+                    service.id,
+                    self.root().display(),
+                    service.id.trim_start_matches(super::services::LOCAL_SERVICE_PREFIX)
+                ),
+            ));
+        }
+        let id = format!("{JOB_PREFIX}{}", uuid::Uuid::new_v4());
+        let path = self.job_path(&id)?;
+        let record = JobRecord {
+            id: id.clone(),
+            service_id: service.id.clone(),
+            status: "pending".into(),
+            requested_at: Utc::now(),
+            started_at: None,
+            finished_at: None,
+            error_message: None,
+            result_content_type: None,
+            result: None,
+        };
+        save(&path, &record)?;
+        let http = if service.def.url.is_some() { Some(self.http()?) } else { None };
+        lock(&self.jobs.running).insert(id.clone());
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let running = self.jobs.running.clone();
+        let dir = self.root().join("services");
+        let task_path = path.clone();
+        let input = input.clone();
+        tokio::spawn(async move {
+            let job_id = record.id.clone();
+            run(task_path, record, service.def, dir, http, input).await;
+            lock(&running).remove(&job_id);
+            let _ = done_tx.send(());
+        });
+        if !hold.is_zero() {
+            let _ = tokio::time::timeout(hold, done_rx).await;
+        }
+        Ok(Created { job: self.current_record(&path, true)?.into(), retry_after: None })
+    }
+
+    async fn read_job(&self, job_id: &str, service_id: Option<&str>) -> Result<Job> {
+        let path = self.job_path(job_id)?;
+        if !path.exists() {
+            return Err(Error::NotFound { kind: "job", id: job_id.to_string() });
+        }
+        let record = self.current_record(&path, true)?;
+        if let Some(sid) = service_id
+            && sid != record.service_id
+            && !self.find_local_service(sid).is_ok_and(|s| s.id == record.service_id)
+        {
+            return Err(Error::invalid(
+                "service_id",
+                format!("job {job_id} ran on {}, not on '{sid}'; omit service_id or pass that one", record.service_id),
+            ));
+        }
+        Ok(record.into())
+    }
+
+    async fn list_jobs(&self, service: &str, page: &PageRequest) -> Result<Page<JobSummary>> {
+        let service = self.find_local_service(service)?;
+        let mut records: Vec<JobRecord> = Vec::new();
+        for path in self.json_files("jobs")? {
+            match self.current_record(&path, false) {
+                Ok(r) if r.service_id == service.id => records.push(r),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(path = %path.display(), error = %e, "skipping a local job record"),
+            }
+        }
+        records.sort_by(|a, b| b.requested_at.cmp(&a.requested_at).then(b.id.cmp(&a.id)));
+        let summaries = records
+            .into_iter()
+            .map(|r| JobSummary {
+                status: JobStatus::parse(&r.status),
+                requested_at: Some(r.requested_at),
+                finished_at: r.finished_at,
+                id: r.id,
+            })
+            .collect();
+        page_of(summaries, page)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tails_keep_the_end() {
+        let long = format!("start {}end", "x".repeat(5000));
+        let t = tail(&long);
+        assert!(t.ends_with("end") && t.starts_with('…'));
+        assert_eq!(t.chars().count(), TAIL_CHARS + 1);
+        assert_eq!(tail("  short \n"), "short");
+    }
+
+    #[test]
+    fn job_paths_need_a_job_urn_with_a_uuid() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBackend::new(dir.path()).unwrap();
+        assert!(store.job_path("urn:ivcap:job:../../etc").is_err());
+        assert!(store.job_path("urn:ivcap:service:x").is_err());
+        let id = format!("{JOB_PREFIX}{}", uuid::Uuid::new_v4());
+        assert!(store.job_path(&id).unwrap().starts_with(dir.path()));
+    }
+}

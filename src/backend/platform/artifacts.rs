@@ -1,0 +1,538 @@
+//! Artifacts on the platform (ivcap-api.md §7): create with `POST /1/artifacts`, upload the
+//! bytes with TUS `PATCH` chunks on the `data-href` path (resuming from the server's
+//! `Upload-Offset` after a failed or interrupted chunk), read and list records, and stream
+//! the blob down. The dedup sidecar (§7.6) is checked before and written after an upload
+//! from a file.
+//!
+//! Bytes are streamed from disk in [`IO_BUFFER`] pieces and hashed as they go, so neither
+//! an upload nor a download ever holds more than a few buffers, whatever the file size.
+//! `data-href` is only ever used for its path, put on the configured base URL: the token
+//! never goes to another host.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use futures::StreamExt;
+use md5::{Digest, Md5};
+use reqwest::{Body, Method, header};
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+use super::{PlatformBackend, Target, decode, enc, error_from_response, retry_after};
+use crate::backend::artifacts::{
+    Artifact, ArtifactsBackend, Downloaded, IO_BUFFER, InlineBytes, Progress, TempFile, UploadRequest, UploadSource,
+    Uploaded, check_target, hex, md5_file, parse_sidecar, sidecar_path, sidecar_text,
+};
+use crate::backend::{Page, PageRequest, is_urn};
+use crate::error::{Error, Result};
+
+/// TUS protocol version we speak.
+const TUS_VERSION: &str = "1.0.0";
+/// Longest wait for the next piece of a download before giving up.
+const STALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Whole-download timeout (stalls are caught by [`STALL_TIMEOUT`]).
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// Progress is reported at most this often (in bytes) during a download.
+const DOWNLOAD_REPORT_STEP: u64 = 8 << 20;
+
+/// `ArtifactStatusRT` (read) — the fields we use.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct ArtifactStatusRt {
+    id: String,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    mime_type: Option<String>,
+    #[serde(default)]
+    size: Option<i64>,
+    #[serde(default)]
+    created_at: Option<String>,
+    #[serde(default)]
+    data_href: Option<String>,
+}
+
+/// `ArtifactUploadRT2` (create) — the fields we use.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct ArtifactUploadRt2 {
+    id: String,
+    #[serde(default)]
+    data_href: Option<String>,
+}
+
+/// Item of `ArtifactListRT`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct ArtifactListItemRt {
+    id: String,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    mime_type: Option<String>,
+    #[serde(default)]
+    size: Option<i64>,
+    #[serde(default)]
+    created_at: Option<String>,
+}
+
+impl From<ArtifactStatusRt> for Artifact {
+    fn from(a: ArtifactStatusRt) -> Self {
+        Artifact {
+            id: a.id,
+            name: a.name,
+            mime_type: a.mime_type,
+            size: a.size.and_then(|s| u64::try_from(s).ok()),
+            status: a.status.unwrap_or_else(|| "unknown".into()),
+            created_at: a.created_at,
+        }
+    }
+}
+
+impl From<ArtifactListItemRt> for Artifact {
+    fn from(a: ArtifactListItemRt) -> Self {
+        Artifact {
+            id: a.id,
+            name: a.name,
+            mime_type: a.mime_type,
+            size: a.size.and_then(|s| u64::try_from(s).ok()),
+            status: a.status.unwrap_or_else(|| "unknown".into()),
+            created_at: a.created_at,
+        }
+    }
+}
+
+/// The path of `data-href` (scheme, host and query dropped), else the conventional blob path.
+fn blob_path(data_href: Option<&str>, id: &str) -> String {
+    data_href
+        .and_then(|href| url::Url::parse(href).ok())
+        .map(|u| u.path().to_string())
+        .filter(|p| p.starts_with("/1/"))
+        .unwrap_or_else(|| format!("/1/artifacts/{}/blob", enc(id)))
+}
+
+/// Platform artifact ids are URNs; a local-mode id is named as such.
+fn check_id(id: &str) -> Result<&str> {
+    let id = id.trim();
+    if id.starts_with("urn:file:") || id.starts_with("file:") {
+        return Err(Error::invalid(
+            "artifact_id",
+            format!(
+                "'{id}' is a local-mode artifact id, but this server talks to an IVCAP platform; call list_artifacts"
+            ),
+        ));
+    }
+    if !is_urn(id) {
+        return Err(Error::invalid(
+            "artifact_id",
+            format!("'{id}' is not an artifact URN; pass one like urn:ivcap:artifact:…, e.g. from list_artifacts"),
+        ));
+    }
+    Ok(id)
+}
+
+/// MD5 of an upload computed while its bytes stream out: `upto` bytes hashed so far. A
+/// resumed chunk re-sends bytes already hashed; those are skipped.
+struct StreamHash {
+    hasher: Md5,
+    upto: u64,
+}
+
+impl StreamHash {
+    /// Hashes the part of `bytes` (at file offset `at`) not yet hashed.
+    fn feed(&mut self, at: u64, bytes: &[u8]) {
+        let end = at + bytes.len() as u64;
+        if at <= self.upto && end > self.upto {
+            let skip = usize::try_from(self.upto - at).unwrap_or(usize::MAX);
+            self.hasher.update(bytes.get(skip..).unwrap_or_default());
+            self.upto = end;
+        }
+    }
+}
+
+/// Why one `PATCH` failed, and whether resuming can help.
+struct ChunkFailure {
+    error: Error,
+    retryable: bool,
+    delay: Option<Duration>,
+}
+
+impl PlatformBackend {
+    /// The full record, `data-href` included.
+    async fn artifact_record(&self, id: &str) -> Result<ArtifactStatusRt> {
+        let id = check_id(id)?;
+        self.get_json(&format!("/1/artifacts/{}", enc(id)), &[], Target { kind: "artifact", id }).await
+    }
+
+    /// `POST /1/artifacts` with the §7.1 headers; the record is the TUS upload.
+    async fn create_artifact(&self, req: &UploadRequest, total: u64) -> Result<ArtifactUploadRt2> {
+        let name_id = req.name.clone().unwrap_or_default();
+        let resp = self
+            .send(Target { kind: "artifact", id: &name_id }, false, || {
+                let mut rb = self
+                    .request(Method::POST, "/1/artifacts")
+                    .header("X-Content-Type", &req.content_type)
+                    .header("X-Content-Length", total.to_string())
+                    .header("Tus-Resumable", TUS_VERSION)
+                    .body(Vec::new());
+                if let Some(name) = &req.name {
+                    rb = rb.header("X-Name", STANDARD.encode(name.as_bytes()));
+                }
+                if let Some(collection) = &req.collection {
+                    rb = rb.header("X-Collection", collection);
+                }
+                if let Some(policy) = &req.policy {
+                    rb = rb.header("X-Policy", policy);
+                }
+                rb
+            })
+            .await?;
+        decode(resp).await
+    }
+
+    /// The server's `Upload-Offset` for `blob` (TUS `HEAD`).
+    async fn upload_offset(&self, blob: &str, id: &str) -> Result<u64> {
+        let resp = self
+            .send(Target { kind: "artifact", id }, true, || {
+                self.request(Method::HEAD, blob).header("Tus-Resumable", TUS_VERSION)
+            })
+            .await?;
+        offset_header(&resp)
+    }
+
+    /// One `PATCH` of `len` bytes at `offset`; the server's new offset.
+    async fn patch_chunk(
+        &self,
+        blob: &str,
+        id: &str,
+        source: &UploadSource,
+        offset: u64,
+        len: u64,
+        hash: &Arc<Mutex<StreamHash>>,
+    ) -> std::result::Result<u64, ChunkFailure> {
+        let body = chunk_body(source, offset, len, hash.clone()).await.map_err(|error| ChunkFailure {
+            error,
+            retryable: false,
+            delay: None,
+        })?;
+        // Generous per-chunk timeout: a minute plus a second per MiB.
+        let timeout = Duration::from_secs(60 + (len >> 20));
+        let sent = self
+            .request(Method::PATCH, blob)
+            .timeout(timeout)
+            .header("Tus-Resumable", TUS_VERSION)
+            .header("Upload-Offset", offset.to_string())
+            .header(header::CONTENT_TYPE, "application/offset+octet-stream")
+            .header(header::CONTENT_LENGTH, len.to_string())
+            .body(body)
+            .send()
+            .await;
+        let resp = match sent {
+            Ok(resp) => resp,
+            Err(e) => {
+                let error = Error::Transport(e.without_url().to_string());
+                return Err(ChunkFailure { error, retryable: true, delay: None });
+            }
+        };
+        if resp.status().is_success() {
+            return offset_header(&resp).map_err(|error| ChunkFailure { error, retryable: true, delay: None });
+        }
+        let status = resp.status().as_u16();
+        let delay = retry_after(&resp);
+        let error = error_from_response(resp, Target { kind: "artifact", id }).await;
+        let retryable = status >= 500 || matches!(status, 408 | 409 | 429);
+        // 409 = offset mismatch: resync at once.
+        let delay = if status == 409 { Some(Duration::ZERO) } else { delay };
+        Err(ChunkFailure { error, retryable, delay })
+    }
+
+    /// Sends `total` bytes of `source` in chunks, resuming after failures from the server's
+    /// offset; returns the MD5 of the source when it was fully hashed on the way.
+    async fn send_chunks(
+        &self,
+        blob: &str,
+        id: &str,
+        source: &UploadSource,
+        total: u64,
+        progress: &dyn Progress,
+    ) -> Result<Option<String>> {
+        let hash = Arc::new(Mutex::new(StreamHash { hasher: Md5::new(), upto: 0 }));
+        let mut offset = 0u64;
+        let mut failures = 0u32;
+        while offset < total {
+            let len = self.chunk_size.min(total - offset);
+            match self.patch_chunk(blob, id, source, offset, len, &hash).await {
+                Ok(next) if next > offset && next <= total => {
+                    offset = next;
+                    failures = 0;
+                    progress.report(offset, total).await;
+                }
+                Ok(next) => {
+                    return Err(Error::Protocol(format!(
+                        "the upload offset went from {offset} to {next} of {total} bytes after a PATCH"
+                    )));
+                }
+                Err(failure) => {
+                    failures += 1;
+                    if !failure.retryable || failures >= self.retry.max_attempts {
+                        return Err(match failure.error {
+                            Error::Transport(last) | Error::Platform { message: last, .. } if failure.retryable => {
+                                Error::Busy {
+                                    attempts: failures,
+                                    last: format!("uploading bytes {offset}..{} of {total}: {last}", offset + len),
+                                }
+                            }
+                            other => other,
+                        });
+                    }
+                    let delay = failure.delay.unwrap_or_else(|| self.retry.backoff(failures));
+                    tracing::debug!(offset, failures, ?delay, error = %failure.error, "upload chunk failed; resuming");
+                    tokio::time::sleep(delay).await;
+                    offset = self.upload_offset(blob, id).await?;
+                    if offset > total {
+                        return Err(Error::Protocol(format!("the server reports {offset} bytes uploaded of {total}")));
+                    }
+                }
+            }
+        }
+        let state = match Arc::try_unwrap(hash) {
+            Ok(m) => m.into_inner().unwrap_or_else(|p| p.into_inner()),
+            Err(_) => return Ok(None),
+        };
+        Ok((state.upto == total).then(|| hex(&state.hasher.finalize())))
+    }
+
+    /// Streams the blob of `record` into `file`, hashing it; bytes written and MD5.
+    async fn stream_blob(
+        &self,
+        record: &ArtifactStatusRt,
+        file: &mut tokio::fs::File,
+        progress: &dyn Progress,
+    ) -> Result<(u64, String)> {
+        let blob = blob_path(record.data_href.as_deref(), &record.id);
+        let target = Target { kind: "artifact", id: &record.id };
+        let resp = self.send(target, true, || self.request(Method::GET, &blob).timeout(DOWNLOAD_TIMEOUT)).await?;
+        let total = record.size.and_then(|s| u64::try_from(s).ok()).or(resp.content_length()).unwrap_or(0);
+        let mut stream = resp.bytes_stream();
+        let mut hasher = Md5::new();
+        let (mut done, mut reported) = (0u64, 0u64);
+        let write_err = |e| Error::io("cannot write the download", e);
+        loop {
+            let piece = tokio::time::timeout(STALL_TIMEOUT, stream.next())
+                .await
+                .map_err(|_| Error::Transport(format!("the download stalled after {done} bytes")))?;
+            let Some(piece) = piece else { break };
+            let bytes = piece.map_err(|e| Error::Transport(format!("after {done} bytes: {}", e.without_url())))?;
+            hasher.update(&bytes);
+            file.write_all(&bytes).await.map_err(write_err)?;
+            done += bytes.len() as u64;
+            if done - reported >= DOWNLOAD_REPORT_STEP {
+                reported = done;
+                progress.report(done, total.max(done)).await;
+            }
+        }
+        if let Some(size) = record.size.and_then(|s| u64::try_from(s).ok())
+            && size != done
+        {
+            return Err(Error::Transport(format!("the download ended after {done} of {size} bytes; try again")));
+        }
+        file.flush().await.map_err(write_err)?;
+        file.sync_all().await.map_err(write_err)?;
+        progress.report(done, total.max(done)).await;
+        Ok((done, hex(&hasher.finalize())))
+    }
+
+    /// The artifact named by the sidecar of `path`, if the file is unchanged and the
+    /// artifact still exists; else the file's MD5 when it had to be computed.
+    async fn deduplicate(&self, path: &Path) -> Result<std::result::Result<Artifact, Option<String>>> {
+        let Some(sidecar) = sidecar_path(path) else { return Ok(Err(None)) };
+        let Ok(text) = tokio::fs::read_to_string(&sidecar).await else { return Ok(Err(None)) };
+        let Some((md5, urn)) = parse_sidecar(&text) else {
+            tracing::info!(sidecar = %sidecar.display(), "ignoring a malformed dedup sidecar");
+            return Ok(Err(None));
+        };
+        let current = md5_file(path).await?;
+        if current != md5 {
+            return Ok(Err(Some(current)));
+        }
+        match self.get_artifact(&urn).await {
+            Ok(artifact) => Ok(Ok(artifact)),
+            Err(Error::NotFound { .. }) => {
+                tracing::info!(%urn, "the sidecar's artifact is gone; uploading again");
+                Ok(Err(Some(current)))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Locks the stream hash, surviving a poisoned lock (the state is still consistent).
+fn lock(hash: &Mutex<StreamHash>) -> std::sync::MutexGuard<'_, StreamHash> {
+    hash.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The `Upload-Offset` header of a TUS answer.
+fn offset_header(resp: &reqwest::Response) -> Result<u64> {
+    resp.headers()
+        .get("Upload-Offset")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .ok_or_else(|| Error::Protocol("the upload answer has no valid Upload-Offset header".into()))
+}
+
+/// The body of one chunk: streamed from the file (and hashed on the way) or cut from bytes.
+async fn chunk_body(source: &UploadSource, offset: u64, len: u64, hash: Arc<Mutex<StreamHash>>) -> Result<Body> {
+    match source {
+        UploadSource::Bytes(bytes) => {
+            let start = usize::try_from(offset).unwrap_or(usize::MAX);
+            let end = usize::try_from(offset + len).unwrap_or(usize::MAX);
+            let piece = bytes.get(start..end).unwrap_or_default().to_vec();
+            lock(&hash).feed(offset, &piece);
+            Ok(Body::from(piece))
+        }
+        UploadSource::File(path) => {
+            let open_err = |e| Error::io(format!("cannot read {}", path.display()), e);
+            let mut file = tokio::fs::File::open(path).await.map_err(open_err)?;
+            file.seek(std::io::SeekFrom::Start(offset)).await.map_err(open_err)?;
+            let mut at = offset;
+            let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), IO_BUFFER).map(move |piece| {
+                if let Ok(bytes) = &piece {
+                    lock(&hash).feed(at, bytes);
+                    at += bytes.len() as u64;
+                }
+                piece
+            });
+            Ok(Body::wrap_stream(stream))
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ArtifactsBackend for PlatformBackend {
+    async fn upload_artifact(&self, req: &UploadRequest, progress: &dyn Progress) -> Result<Uploaded> {
+        let mut known_md5 = None;
+        let total = match &req.source {
+            UploadSource::Bytes(bytes) => bytes.len() as u64,
+            UploadSource::File(path) => {
+                let meta = tokio::fs::metadata(path)
+                    .await
+                    .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+                if !req.force {
+                    match self.deduplicate(path).await? {
+                        Ok(artifact) => return Ok(Uploaded { artifact, deduplicated: true }),
+                        Err(md5) => known_md5 = md5,
+                    }
+                }
+                meta.len()
+            }
+        };
+        let created = self.create_artifact(req, total).await?;
+        let blob = blob_path(created.data_href.as_deref(), &created.id);
+        let streamed_md5 = self.send_chunks(&blob, &created.id, &req.source, total, progress).await?;
+        let artifact = self.get_artifact(&created.id).await?;
+        if let UploadSource::File(path) = &req.source {
+            let md5 = match known_md5.or(streamed_md5) {
+                Some(md5) => md5,
+                None => md5_file(path).await?,
+            };
+            if let Some(sidecar) = sidecar_path(path)
+                && let Err(e) =
+                    crate::backend::local::write_file_atomic(&sidecar, sidecar_text(&md5, &artifact.id).as_bytes())
+            {
+                tracing::warn!(error = %e, "uploaded, but could not write the dedup sidecar");
+            }
+        }
+        Ok(Uploaded { artifact, deduplicated: false })
+    }
+
+    async fn get_artifact(&self, id: &str) -> Result<Artifact> {
+        Ok(self.artifact_record(id).await?.into())
+    }
+
+    async fn list_artifacts(&self, page: &PageRequest) -> Result<Page<Artifact>> {
+        let page: Page<ArtifactListItemRt> =
+            self.get_list("/1/artifacts", &[], page, Target { kind: "artifact list", id: "" }).await?;
+        Ok(Page { items: page.items.into_iter().map(Into::into).collect(), next_page: page.next_page, note: page.note })
+    }
+
+    async fn download_artifact(
+        &self,
+        id: &str,
+        path: &Path,
+        overwrite: bool,
+        progress: &dyn Progress,
+    ) -> Result<Downloaded> {
+        check_target(path, overwrite)?;
+        let record = self.artifact_record(id).await?;
+        let tmp = TempFile::beside(path)?;
+        let mut file = tokio::fs::File::create(tmp.path())
+            .await
+            .map_err(|e| Error::io(format!("cannot create a file beside {}", path.display()), e))?;
+        let (size, md5) = self.stream_blob(&record, &mut file, progress).await?;
+        drop(file);
+        tmp.persist(path, overwrite)?;
+        Ok(Downloaded { artifact: record.into(), path: path.to_path_buf(), size, md5 })
+    }
+
+    async fn read_artifact(&self, id: &str, max_bytes: u64) -> Result<InlineBytes> {
+        let record = self.artifact_record(id).await?;
+        if record.size.and_then(|s| u64::try_from(s).ok()).is_some_and(|s| s > max_bytes) {
+            return Ok(InlineBytes { artifact: record.into(), bytes: None });
+        }
+        let blob = blob_path(record.data_href.as_deref(), &record.id);
+        let target = Target { kind: "artifact", id: &record.id };
+        let resp = self.send(target, true, || self.request(Method::GET, &blob)).await?;
+        let mut stream = resp.bytes_stream();
+        let mut out = Vec::new();
+        while let Some(piece) = stream.next().await {
+            let bytes = piece.map_err(|e| Error::Transport(e.without_url().to_string()))?;
+            if (out.len() + bytes.len()) as u64 > max_bytes {
+                return Ok(InlineBytes { artifact: record.into(), bytes: None });
+            }
+            out.extend_from_slice(&bytes);
+        }
+        let mut artifact: Artifact = record.into();
+        artifact.size = artifact.size.or(Some(out.len() as u64));
+        Ok(InlineBytes { artifact, bytes: Some(out) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_href_path_goes_on_our_base() {
+        assert_eq!(
+            blob_path(Some("https://evil.example/1/artifacts/urn:ivcap:artifact:1/blob?sig=x"), "urn:ivcap:artifact:1"),
+            "/1/artifacts/urn:ivcap:artifact:1/blob"
+        );
+        assert_eq!(blob_path(None, "urn:ivcap:artifact:1"), "/1/artifacts/urn%3Aivcap%3Aartifact%3A1/blob");
+        assert_eq!(blob_path(Some("/relative"), "urn:a:b"), "/1/artifacts/urn%3Aa%3Ab/blob");
+    }
+
+    #[test]
+    fn stream_hash_skips_resent_bytes() {
+        let data: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+        let mut h = StreamHash { hasher: Md5::new(), upto: 0 };
+        h.feed(0, &data[..400]);
+        h.feed(300, &data[300..700]); // resumed from an earlier offset
+        h.feed(700, &data[700..]);
+        assert_eq!(h.upto, 1000);
+        assert_eq!(hex(&h.hasher.finalize()), hex(&Md5::digest(&data)));
+    }
+
+    #[test]
+    fn ids_are_checked() {
+        assert!(check_id("urn:file:///x").unwrap_err().to_string().contains("local-mode"));
+        assert!(check_id("abc").unwrap_err().to_string().contains("list_artifacts"));
+        assert_eq!(check_id(" urn:ivcap:artifact:1 ").unwrap(), "urn:ivcap:artifact:1");
+    }
+}

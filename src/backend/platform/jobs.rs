@@ -1,0 +1,314 @@
+//! Jobs on the platform (ivcap-api.md §6): `POST /1/services2/{id}/jobs` with an integer
+//! `Timeout` (200 with the result inline and the id in `IVCAP-Job-Id`, 202 with `job-id` and
+//! `retry-later`, or 307 to the job), `GET …/jobs/{id}`, the `…/output` fallback for a
+//! finished job whose record holds no result, and `GET …/jobs`.
+//!
+//! A job URN does not name its service, but every job URL does. The service of each job
+//! this server creates, reads or lists is remembered; for any other job it is read from the
+//! job's own Datafabric aspect (`urn:ivcap:schema:job.2`, as the ivcap CLI reads it).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::{Method, StatusCode, header};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{PlatformBackend, Target, decode, enc};
+use crate::backend::jobs::{Created, JobsBackend, result_value};
+use crate::backend::{Job, JobStatus, JobSummary, Page, PageRequest, is_urn};
+use crate::error::{Error, Result};
+use crate::text::truncate;
+
+/// Aspect schema of the Datafabric's record of a job.
+const JOB_ASPECT_SCHEMA: &str = "urn:ivcap:schema:job.2";
+/// Extra read time on top of the `Timeout` a create asks the gateway to hold.
+const CREATE_MARGIN: Duration = Duration::from_secs(15);
+
+/// What this server knows of a job: its service, and the `retry-later` of its create.
+#[derive(Debug, Clone, Default)]
+struct Known {
+    service_id: String,
+    retry_after: Option<Duration>,
+}
+
+/// Job URN → what we know, for every job this server has seen.
+#[derive(Debug, Default)]
+pub(crate) struct JobServices(Mutex<HashMap<String, Known>>);
+
+impl JobServices {
+    fn remember(&self, job_id: &str, service_id: &str) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(job_id.to_string()).or_default().service_id = service_id.to_string();
+    }
+
+    fn remember_retry(&self, job_id: &str, retry_after: Option<Duration>) {
+        if let Some(known) = self.0.lock().unwrap_or_else(|p| p.into_inner()).get_mut(job_id) {
+            known.retry_after = retry_after;
+        }
+    }
+
+    fn get(&self, job_id: &str) -> Option<Known> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(job_id).cloned()
+    }
+}
+
+/// The 202 body of a job create.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct JobCreateRt {
+    job_id: String,
+    #[serde(default)]
+    retry_later: Option<f64>,
+}
+
+/// `JobStatusRT`, the fields we use.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct JobStatusRt {
+    id: String,
+    status: String,
+    #[serde(default)]
+    service: Option<String>,
+    #[serde(default)]
+    error_message: Option<String>,
+    #[serde(default)]
+    requested_at: Option<String>,
+    #[serde(default)]
+    started_at: Option<String>,
+    #[serde(default)]
+    finished_at: Option<String>,
+    #[serde(default)]
+    result_content: Option<Value>,
+    #[serde(default)]
+    result_content_type: Option<String>,
+}
+
+/// Item of `JobListRT`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct JobListItemRt {
+    id: String,
+    status: String,
+    #[serde(default)]
+    requested_at: Option<String>,
+    #[serde(default)]
+    finished_at: Option<String>,
+}
+
+/// An aspect list item with content, for the job aspect.
+#[derive(Debug, Deserialize)]
+struct JobAspectRt {
+    #[serde(default)]
+    content: Option<Value>,
+}
+
+/// An RFC 3339 time, or nothing when absent or unreadable.
+fn time(s: Option<&str>) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s?.trim()).ok().map(|t| t.with_timezone(&Utc))
+}
+
+impl JobStatusRt {
+    fn into_job(self, service_id: &str) -> Job {
+        Job {
+            status: JobStatus::parse(&self.status),
+            service_id: self.service.filter(|s| !s.is_empty()).unwrap_or_else(|| service_id.to_string()),
+            result: self.result_content.filter(|v| !v.is_null()),
+            result_content_type: self.result_content_type,
+            error_message: self.error_message.filter(|m| !m.trim().is_empty()),
+            requested_at: time(self.requested_at.as_deref()),
+            started_at: time(self.started_at.as_deref()),
+            finished_at: time(self.finished_at.as_deref()),
+            id: self.id,
+        }
+    }
+}
+
+fn content_type(resp: &reqwest::Response) -> Option<String> {
+    resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+/// The last path segment of a job URL, percent-decoded: the job URN.
+fn job_id_from_url(location: &str) -> Option<String> {
+    let url = url::Url::parse(location).ok()?;
+    let last = url.path_segments()?.rev().find(|s| !s.is_empty())?;
+    let id = percent_encoding::percent_decode_str(last).decode_utf8_lossy().into_owned();
+    id.starts_with("urn:").then_some(id)
+}
+
+impl PlatformBackend {
+    /// A service URN from a URN or an exact name.
+    async fn service_urn(&self, service: &str) -> Result<String> {
+        let service = service.trim();
+        if is_urn(service) { Ok(service.to_string()) } else { self.service_id_by_name(service).await }
+    }
+
+    /// The service a job runs on: remembered, else from the job's Datafabric aspect.
+    async fn service_of_job(&self, job_id: &str) -> Result<String> {
+        if let Some(known) = self.jobs.get(job_id) {
+            return Ok(known.service_id);
+        }
+        let query = [
+            ("entity", job_id.to_string()),
+            ("schema", JOB_ASPECT_SCHEMA.to_string()),
+            ("include-content", "true".to_string()),
+            ("limit", "1".to_string()),
+        ];
+        #[derive(Deserialize)]
+        struct List {
+            items: Vec<JobAspectRt>,
+        }
+        let list: List = self.get_json("/1/aspects", &query, Target { kind: "job", id: job_id }).await?;
+        let found = list
+            .items
+            .into_iter()
+            .filter_map(|a| a.content)
+            .find_map(|c| c.get("service-id").and_then(Value::as_str).map(str::to_string));
+        match found {
+            Some(sid) => {
+                self.jobs.remember(job_id, &sid);
+                Ok(sid)
+            }
+            None => Err(Error::invalid(
+                "service_id",
+                format!(
+                    "job {job_id} was not submitted through this server and the Datafabric has no job record \
+                     ({JOB_ASPECT_SCHEMA}) naming its service; pass service_id, the URN of the service it ran on \
+                     (list_services shows them)"
+                ),
+            )),
+        }
+    }
+
+    /// The job's output (§6.4), for a finished job whose record holds no result.
+    async fn job_output(&self, service_id: &str, job_id: &str) -> Result<(Option<Value>, Option<String>)> {
+        let path = format!("/1/services2/{}/jobs/{}/output", enc(service_id), enc(job_id));
+        let resp = self.send(Target { kind: "job", id: job_id }, true, || self.request(Method::GET, &path)).await?;
+        if resp.status() == StatusCode::NO_CONTENT {
+            return Ok((None, None));
+        }
+        let ct = content_type(&resp);
+        let body = resp.bytes().await.map_err(|e| Error::Transport(e.without_url().to_string()))?;
+        Ok((result_value(ct.as_deref(), &body), ct))
+    }
+}
+
+#[async_trait::async_trait]
+impl JobsBackend for PlatformBackend {
+    async fn create_job(&self, service_id: &str, input: &Value, hold: Duration) -> Result<Created> {
+        let path = format!("/1/services2/{}/jobs", enc(service_id));
+        let hold_secs = hold.as_secs();
+        let accept = |s: &StatusCode| s.is_success() || *s == StatusCode::TEMPORARY_REDIRECT;
+        let resp = self
+            .send_accepting(Target { kind: "service", id: service_id }, false, accept, || {
+                self.request(Method::POST, &path)
+                    .timeout(Duration::from_secs(hold_secs) + CREATE_MARGIN)
+                    .header("Timeout", hold_secs.to_string())
+                    .json(input)
+            })
+            .await?;
+        let status = resp.status();
+        let created = if status == StatusCode::TEMPORARY_REDIRECT {
+            let location = resp.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+            let id = job_id_from_url(location)
+                .ok_or_else(|| Error::Protocol("a 307 job create without a job URL in Location".into()))?;
+            Created { job: Job::created(id, service_id, JobStatus::Pending), retry_after: None }
+        } else if status == StatusCode::ACCEPTED {
+            let body: JobCreateRt = decode(resp).await?;
+            let retry_after =
+                body.retry_later.filter(|s| s.is_finite() && *s > 0.0).map(|s| Duration::from_secs_f64(s.min(3600.0)));
+            Created { job: Job::created(body.job_id, service_id, JobStatus::Pending), retry_after }
+        } else {
+            let id = resp
+                .headers()
+                .get("IVCAP-Job-Id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+                .ok_or_else(|| Error::Protocol(format!("a {status} job create without the IVCAP-Job-Id header")))?;
+            let ct = content_type(&resp);
+            let body = resp.bytes().await.map_err(|e| Error::Transport(e.without_url().to_string()))?;
+            let mut job = Job::created(id, service_id, JobStatus::Succeeded);
+            job.result = result_value(ct.as_deref(), &body);
+            job.result_content_type = ct;
+            Created { job, retry_after: None }
+        };
+        self.jobs.remember(&created.job.id, service_id);
+        self.jobs.remember_retry(&created.job.id, created.retry_after);
+        Ok(created)
+    }
+
+    async fn read_job(&self, job_id: &str, service_id: Option<&str>) -> Result<Job> {
+        let service_id = match service_id {
+            Some(s) => self.service_urn(s).await?,
+            None => self.service_of_job(job_id).await?,
+        };
+        let path = format!("/1/services2/{}/jobs/{}", enc(&service_id), enc(job_id));
+        let query = [("with-request-content", "false".to_string()), ("with-result-content", "true".to_string())];
+        let record: JobStatusRt = self.get_json(&path, &query, Target { kind: "job", id: job_id }).await?;
+        self.jobs.remember(job_id, &service_id);
+        let mut job = record.into_job(&service_id);
+        if job.status == JobStatus::Succeeded && job.result.is_none() {
+            match self.job_output(&service_id, job_id).await {
+                Ok((result, ct)) => {
+                    job.result = result;
+                    job.result_content_type = job.result_content_type.or(ct);
+                }
+                Err(e) => {
+                    tracing::warn!(job_id, error = %e, "cannot read job output");
+                    job.error_message =
+                        Some(truncate(&format!("the job succeeded but its output could not be read: {e}"), 500));
+                }
+            }
+        }
+        Ok(job)
+    }
+
+    async fn list_jobs(&self, service: &str, page: &PageRequest) -> Result<Page<JobSummary>> {
+        let service_id = self.service_urn(service).await?;
+        let path = format!("/1/services2/{}/jobs", enc(&service_id));
+        let listed: Page<JobListItemRt> =
+            self.get_list(&path, &[], page, Target { kind: "service", id: &service_id }).await?;
+        let items = listed
+            .items
+            .into_iter()
+            .map(|j| {
+                self.jobs.remember(&j.id, &service_id);
+                JobSummary {
+                    status: JobStatus::parse(&j.status),
+                    requested_at: time(j.requested_at.as_deref()),
+                    finished_at: time(j.finished_at.as_deref()),
+                    id: j.id,
+                }
+            })
+            .collect();
+        Ok(Page { items, next_page: listed.next_page, note: listed.note })
+    }
+
+    fn poll_hint(&self, job_id: &str) -> Option<Duration> {
+        self.jobs.get(job_id).and_then(|k| k.retry_after)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn job_ids_come_from_job_urls() {
+        let url = "https://api.example/1/services2/urn:ivcap:service:1/jobs/urn%3Aivcap%3Ajob%3A9f";
+        assert_eq!(job_id_from_url(url).as_deref(), Some("urn:ivcap:job:9f"));
+        assert_eq!(job_id_from_url("not a url"), None);
+    }
+
+    #[test]
+    fn job_records_tolerate_missing_fields() {
+        let rt: JobStatusRt =
+            serde_json::from_value(json!({"id": "urn:ivcap:job:1", "status": "paused", "finished-at": "bad"})).unwrap();
+        let job = rt.into_job("urn:ivcap:service:s");
+        assert_eq!(job.status, JobStatus::Other("paused".into()));
+        assert_eq!((job.service_id.as_str(), job.finished_at), ("urn:ivcap:service:s", None));
+    }
+}

@@ -1,0 +1,623 @@
+//! The artifacts toolset: `upload_artifact`, `download_artifact`, `get_artifact`,
+//! `list_artifacts`.
+//!
+//! Also the rule for which local files these tools may touch ([`PathPolicy`]): an MCP
+//! server that uploads any readable file is an exfiltration path, so uploads from and
+//! downloads to a `path` are allowed only under the working directory, the local store and
+//! folders named with `--allow-path`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use rmcp::handler::server::common::schema_for_output;
+use rmcp::handler::server::wrapper::{Json, Parameters};
+use rmcp::model::{CallToolResult, ContentBlock, ProgressNotificationParam, ProgressToken, RequestMetaObject};
+use rmcp::{Peer, RoleServer, tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use super::{ListView, to_tool_error};
+use crate::backend::artifacts::{Artifact, NoProgress, Progress, UploadRequest, UploadSource, guess_content_type};
+use crate::backend::{PageRequest, is_urn};
+use crate::error::{Error, Result};
+use crate::server::IvcapMcp;
+
+/// Inline downloads up to this many bytes unless the caller says otherwise.
+pub const DEFAULT_MAX_INLINE: u64 = 1 << 20;
+/// Largest `max_inline_bytes` a caller may ask for.
+const MAX_INLINE_LIMIT: u64 = 8 << 20;
+
+/// Which local folders `path` arguments may point into.
+#[derive(Debug, Clone)]
+pub struct PathPolicy {
+    /// Resolved allowed folders: the working directory, the local store, `--allow-path`s.
+    roots: Vec<PathBuf>,
+}
+
+impl PathPolicy {
+    /// The policy for the current working directory, the backend's local store (if any)
+    /// and the `--allow-path` folders, which must exist.
+    pub fn new(allow: &[PathBuf], store: Option<&Path>) -> Result<Self> {
+        let cwd =
+            std::env::current_dir().map_err(|e| Error::Config(format!("cannot read the working directory: {e}")))?;
+        let mut roots = vec![resolve_lenient(&cwd)];
+        if let Some(store) = store {
+            roots.push(resolve_lenient(&cwd.join(store)));
+        }
+        for dir in allow {
+            let resolved = cwd.join(dir).canonicalize().ok().filter(|p| p.is_dir()).ok_or_else(|| {
+                Error::Config(format!(
+                    "--allow-path {}: not an existing folder; create it or fix the path",
+                    dir.display()
+                ))
+            })?;
+            roots.push(resolved);
+        }
+        Ok(PathPolicy { roots })
+    }
+
+    /// `path` resolved (symlinks followed) if it lies under an allowed folder. `existing`:
+    /// the file must exist (uploads); else its folder must (downloads).
+    pub fn check(&self, path: &str, arg: &str, existing: bool) -> Result<PathBuf> {
+        if path.trim().is_empty() {
+            return Err(Error::invalid(arg, "is empty; pass a file path"));
+        }
+        let cwd = std::env::current_dir().map_err(|e| Error::io("cannot read the working directory", e))?;
+        let joined = cwd.join(path);
+        let resolved = if existing {
+            joined.canonicalize().map_err(|_| {
+                Error::invalid(arg, format!("{} does not exist; pass the path of a readable file", joined.display()))
+            })?
+        } else {
+            resolve_lenient(&joined)
+        };
+        if !self.roots.iter().any(|root| resolved.starts_with(root)) {
+            let roots = self.roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", ");
+            return Err(Error::invalid(
+                arg,
+                format!(
+                    "{} is outside the folders this server may read and write ({roots}); use a path under one of \
+                     them, or restart the server with --allow-path <folder>",
+                    joined.display()
+                ),
+            ));
+        }
+        if existing && !resolved.is_file() {
+            return Err(Error::invalid(arg, format!("{} is not a file; pass the path of a file", joined.display())));
+        }
+        Ok(resolved)
+    }
+}
+
+/// `path` with its deepest existing ancestor resolved (symlinks followed) and the rest
+/// appended, so a path that does not exist yet is judged by where it would be.
+fn resolve_lenient(path: &Path) -> PathBuf {
+    let mut existing = path;
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(resolved) = existing.canonicalize() {
+            return rest.iter().rev().fold(resolved, |acc: PathBuf, part| acc.join(part));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
+
+/// Arguments of `upload_artifact`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadArtifactArgs {
+    /// Local file to upload, e.g. "data/report.csv" (relative to the server's working directory). Must lie under
+    /// the working directory, the local store or an --allow-path folder. Give exactly one of path, content,
+    /// content_base64.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// The artifact's content as UTF-8 text, e.g. "a,b\n1,2\n".
+    #[serde(default)]
+    pub content: Option<String>,
+    /// The artifact's content as standard base64, for binary data.
+    #[serde(default)]
+    pub content_base64: Option<String>,
+    /// Artifact name, e.g. "report.csv" (default: the file name of path). In local mode it is the file name under
+    /// <store>/artifacts; sub-folders like "runs/1/out.csv" are allowed.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// MIME type, e.g. "text/csv" (default: from the extension of name or path, else application/octet-stream;
+    /// text/plain for content).
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// Collection URN to add the artifact to, e.g. "urn:ivcap:collection:…".
+    #[serde(default)]
+    pub collection: Option<String>,
+    /// Policy URN, starting with "urn:ivcap:policy:".
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// Upload even if this unchanged file was uploaded before (default false: the earlier artifact is returned,
+    /// with deduplicated: true).
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Arguments of `download_artifact`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadArtifactArgs {
+    /// Artifact id, as upload_artifact or list_artifacts give it (urn:ivcap:artifact:… or, in local mode,
+    /// urn:file://…).
+    pub artifact_id: String,
+    /// Save to this local file, e.g. "downloads/report.csv" (its folder must exist; under the working directory,
+    /// the local store or an --allow-path folder). Omit to get small text or images inline.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Without path: largest artifact returned inline, in bytes, 1 to 8388608 (default 1048576).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 8388608))]
+    pub max_inline_bytes: Option<u64>,
+    /// Replace an existing file at path (default false).
+    #[serde(default)]
+    pub overwrite: bool,
+}
+
+/// Arguments of `get_artifact`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetArtifactArgs {
+    /// Artifact id (urn:ivcap:artifact:… or, in local mode, urn:file://…).
+    pub artifact_id: String,
+}
+
+/// Arguments of `list_artifacts`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListArtifactsArgs {
+    /// Items per page, 1 to 50 (default 10).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 50))]
+    pub limit: Option<u32>,
+    /// The next_page token of the previous answer; omit for the first page.
+    #[serde(default)]
+    pub page: Option<String>,
+}
+
+/// An artifact's metadata.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ArtifactView {
+    /// Artifact id; pass it to download_artifact or as a job input.
+    pub id: String,
+    pub name: Option<String>,
+    pub mime_type: Option<String>,
+    /// Bytes, when known.
+    pub size: Option<u64>,
+    /// pending, partial, ready, error or unknown.
+    pub status: String,
+    /// When it was created (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+}
+
+impl From<Artifact> for ArtifactView {
+    fn from(a: Artifact) -> Self {
+        ArtifactView {
+            id: a.id,
+            name: a.name,
+            mime_type: a.mime_type,
+            size: a.size,
+            status: a.status,
+            created_at: a.created_at,
+        }
+    }
+}
+
+/// The artifact an upload made or found.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct UploadView {
+    /// Artifact id; pass it to download_artifact or as a job input.
+    pub id: String,
+    pub name: Option<String>,
+    pub mime_type: Option<String>,
+    /// Bytes.
+    pub size: Option<u64>,
+    /// pending, partial, ready, error or unknown (an empty upload may stay pending).
+    pub status: String,
+    /// True when nothing was sent: this unchanged file was uploaded before and that artifact still exists.
+    pub deduplicated: bool,
+}
+
+/// What download_artifact did.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DownloadView {
+    /// Artifact id.
+    pub id: String,
+    pub name: Option<String>,
+    pub mime_type: Option<String>,
+    /// Bytes of the artifact.
+    pub size: Option<u64>,
+    /// How the content was delivered: "file" (saved to path), "text" (in the text field), "image" (as MCP image
+    /// content), or "none" (too large or not displayable: pass path).
+    pub delivered: String,
+    /// The file written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// MD5 of the file written, lower-case hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub md5: Option<String>,
+    /// The content, for text artifacts returned inline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// True when text was cut to fit the output budget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<bool>,
+    /// What to do next, when the content was not (fully) returned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Sends `notifications/progress` for a transfer, never repeating or going back.
+struct PeerProgress {
+    peer: Peer<RoleServer>,
+    token: ProgressToken,
+    last: AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl Progress for PeerProgress {
+    async fn report(&self, done: u64, total: u64) {
+        if done == 0 || self.last.fetch_max(done, Ordering::Relaxed) >= done {
+            return;
+        }
+        let param = ProgressNotificationParam::new(self.token.clone(), done as f64)
+            .with_total(total as f64)
+            .with_message(format!("{done} of {total} bytes"));
+        let _ = self.peer.notify_progress(param).await;
+    }
+}
+
+/// A progress sink for the request: notifications if the client gave a token, else nothing.
+fn progress_for(meta: &RequestMetaObject, peer: Peer<RoleServer>) -> Box<dyn Progress> {
+    match meta.get_progress_token() {
+        Some(token) => Box::new(PeerProgress { peer, token, last: AtomicU64::new(0) }),
+        None => Box::new(NoProgress),
+    }
+}
+
+/// Runs `work` unless the client cancels first.
+async fn cancellable<T>(ct: &CancellationToken, what: &str, work: impl Future<Output = T>) -> Result<T, String> {
+    tokio::select! {
+        _ = ct.cancelled() => Err(format!("{what} cancelled by the client")),
+        out = work => Ok(out),
+    }
+}
+
+/// Is this a type to show as text?
+fn is_text(mime: &str) -> bool {
+    let essence = mime.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence.starts_with("text/")
+        || essence.ends_with("+json")
+        || essence.ends_with("+xml")
+        || matches!(
+            essence.as_str(),
+            "application/json"
+                | "application/xml"
+                | "application/javascript"
+                | "application/x-ndjson"
+                | "application/yaml"
+                | "application/x-yaml"
+                | "application/toml"
+                | "application/csv"
+                | "application/sql"
+        )
+}
+
+/// Image types MCP clients display.
+fn is_image(mime: &str) -> bool {
+    let essence = mime.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    matches!(essence.as_str(), "image/png" | "image/jpeg" | "image/gif" | "image/webp")
+}
+
+impl IvcapMcp {
+    /// The backend request for `upload_artifact` arguments, checked.
+    fn upload_request(&self, args: UploadArtifactArgs) -> Result<UploadRequest> {
+        let given = [args.path.is_some(), args.content.is_some(), args.content_base64.is_some()];
+        if given.iter().filter(|g| **g).count() != 1 {
+            return Err(Error::invalid(
+                "path",
+                "give exactly one of path (a local file), content (text) or content_base64 (binary)",
+            ));
+        }
+        if let Some(c) = args.collection.as_deref().filter(|c| !is_urn(c)) {
+            return Err(Error::invalid(
+                "collection",
+                format!("'{c}' is not a URN; pass one like urn:ivcap:collection:…"),
+            ));
+        }
+        if let Some(p) = args.policy.as_deref().filter(|p| !p.starts_with("urn:ivcap:policy:")) {
+            return Err(Error::invalid("policy", format!("'{p}' must start with urn:ivcap:policy:")));
+        }
+        let name = args.name.map(|n| n.trim().to_string());
+        if name.as_deref().is_some_and(str::is_empty) {
+            return Err(Error::invalid("name", "is empty; give a name like report.csv, or omit it"));
+        }
+        let (source, fallback_type) = match (args.path, args.content, args.content_base64) {
+            (Some(path), _, _) => {
+                let file = self.paths.check(&path, "path", true)?;
+                let guessed = guess_content_type(&file.to_string_lossy());
+                (UploadSource::File(file), guessed)
+            }
+            (_, Some(text), _) => (UploadSource::Bytes(text.into_bytes()), "text/plain".to_string()),
+            (_, _, Some(b64)) => {
+                let bytes = STANDARD.decode(b64.trim()).map_err(|e| {
+                    Error::invalid("content_base64", format!("is not standard base64 ({e}); or pass text as content"))
+                })?;
+                (UploadSource::Bytes(bytes), crate::backend::artifacts::OCTET_STREAM.to_string())
+            }
+            _ => return Err(Error::invalid("path", "give exactly one of path, content or content_base64")),
+        };
+        let name = name.or_else(|| match &source {
+            UploadSource::File(p) => p.file_name().map(|n| n.to_string_lossy().into_owned()),
+            UploadSource::Bytes(_) => None,
+        });
+        let from_name =
+            name.as_deref().map(guess_content_type).filter(|t| t != crate::backend::artifacts::OCTET_STREAM);
+        let content_type = match args.content_type.map(|t| t.trim().to_string()) {
+            Some(t) if t.is_empty() || !t.contains('/') => {
+                return Err(Error::invalid("content_type", format!("'{t}' is not a MIME type like text/csv")));
+            }
+            Some(t) => t,
+            None => from_name.unwrap_or(fallback_type),
+        };
+        Ok(UploadRequest {
+            source,
+            name,
+            content_type,
+            collection: args.collection,
+            policy: args.policy,
+            force: args.force,
+        })
+    }
+
+    /// The inline answer of `download_artifact` without a path.
+    async fn download_inline(&self, id: &str, max: u64) -> Result<CallToolResult> {
+        let inline = self.backend.read_artifact(id, max).await?;
+        let a = inline.artifact;
+        let mime = a.mime_type.clone().unwrap_or_default();
+        let mut view = DownloadView {
+            id: a.id,
+            name: a.name,
+            mime_type: a.mime_type,
+            size: a.size,
+            delivered: "none".into(),
+            path: None,
+            md5: None,
+            text: None,
+            truncated: None,
+            note: None,
+        };
+        let pass_path = "call download_artifact again with path (e.g. \"downloads/<name>\") to save it to a file";
+        let Some(bytes) = inline.bytes else {
+            view.note = Some(format!(
+                "the artifact is larger than max_inline_bytes ({max}); {pass_path}, or raise max_inline_bytes (up to {MAX_INLINE_LIMIT})"
+            ));
+            return structured(&view, None);
+        };
+        if is_image(&mime) {
+            view.delivered = "image".into();
+            let image = ContentBlock::image(STANDARD.encode(&bytes), mime);
+            return structured(&view, Some(image));
+        }
+        let text = match String::from_utf8(bytes) {
+            Ok(text) if is_text(&mime) => text,
+            _ => {
+                view.note = Some(format!(
+                    "content of type '{mime}' cannot be shown inline (only text and png/jpeg/gif/webp images can); {pass_path}"
+                ));
+                return structured(&view, None);
+            }
+        };
+        view.delivered = "text".into();
+        let total = text.len();
+        view.text = Some(text);
+        let size = |v: &DownloadView| serde_json::to_string(v).map_or(0, |s| s.len());
+        let mut keep = self.output_budget.saturating_sub(1_000);
+        while size(&view) > self.output_budget && keep > 0 {
+            if let Some(t) = view.text.as_mut() {
+                *t = crate::text::truncate(t, keep);
+            }
+            view.truncated = Some(true);
+            view.note = Some(format!(
+                "showing the start of {total} bytes of text to stay within the output budget of {} characters; {pass_path}",
+                self.output_budget
+            ));
+            keep = keep * 3 / 4;
+        }
+        structured(&view, None)
+    }
+}
+
+/// A successful result with `view` as structured content (plus its text copy), with an
+/// extra content block (an image) in front.
+fn structured(view: &DownloadView, extra: Option<ContentBlock>) -> Result<CallToolResult> {
+    let value = serde_json::to_value(view).map_err(|e| Error::Protocol(format!("cannot encode the result: {e}")))?;
+    let mut result = CallToolResult::structured(value);
+    if let Some(block) = extra {
+        result.content.insert(0, block);
+    }
+    Ok(result)
+}
+
+#[tool_router(router = artifacts_router, vis = "pub(crate)")]
+impl IvcapMcp {
+    #[tool(
+        description = "Upload a local file (path) or inline content as an IVCAP artifact, to pass to a job or share. \
+                       Large files are sent in resumable chunks with progress. Re-uploading an unchanged file returns \
+                       the earlier artifact (deduplicated: true) unless force is true. In local mode a named upload \
+                       replaces the stored file of that name.",
+        annotations(
+            title = "Upload artifact",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    pub async fn upload_artifact(
+        &self,
+        Parameters(args): Parameters<UploadArtifactArgs>,
+        meta: RequestMetaObject,
+        peer: Peer<RoleServer>,
+        ct: CancellationToken,
+    ) -> Result<Json<UploadView>, String> {
+        let req = self.upload_request(args).map_err(to_tool_error)?;
+        let progress = progress_for(&meta, peer);
+        let up = cancellable(&ct, "upload", self.backend.upload_artifact(&req, progress.as_ref()))
+            .await?
+            .map_err(to_tool_error)?;
+        let a = up.artifact;
+        Ok(Json(UploadView {
+            id: a.id,
+            name: a.name,
+            mime_type: a.mime_type,
+            size: a.size,
+            status: a.status,
+            deduplicated: up.deduplicated,
+        }))
+    }
+
+    #[tool(
+        description = "Get an artifact's content. With path: save it to that local file (streamed; returns size and \
+                       MD5). Without path: small text comes back as text and small images as image content, so you \
+                       can read or look at them; anything larger or binary says to pass path.",
+        output_schema = schema_for_output::<DownloadView>(),
+        annotations(
+            title = "Download artifact",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn download_artifact(
+        &self,
+        Parameters(args): Parameters<DownloadArtifactArgs>,
+        meta: RequestMetaObject,
+        peer: Peer<RoleServer>,
+        ct: CancellationToken,
+    ) -> Result<CallToolResult, String> {
+        if args.artifact_id.trim().is_empty() {
+            return Err(to_tool_error(Error::invalid("artifact_id", "is empty; pass an id from list_artifacts")));
+        }
+        let Some(path) = args.path else {
+            let max = args.max_inline_bytes.unwrap_or(DEFAULT_MAX_INLINE);
+            if !(1..=MAX_INLINE_LIMIT).contains(&max) {
+                return Err(to_tool_error(Error::invalid(
+                    "max_inline_bytes",
+                    format!("{max} is outside 1..={MAX_INLINE_LIMIT}; pass path to save larger artifacts"),
+                )));
+            }
+            return cancellable(&ct, "download", self.download_inline(&args.artifact_id, max))
+                .await?
+                .map_err(to_tool_error);
+        };
+        let target = self.paths.check(&path, "path", false).map_err(to_tool_error)?;
+        let progress = progress_for(&meta, peer);
+        let work = self.backend.download_artifact(&args.artifact_id, &target, args.overwrite, progress.as_ref());
+        let done = cancellable(&ct, "download", work).await?.map_err(to_tool_error)?;
+        let view = DownloadView {
+            id: done.artifact.id,
+            name: done.artifact.name,
+            mime_type: done.artifact.mime_type,
+            size: Some(done.size),
+            delivered: "file".into(),
+            path: Some(done.path.display().to_string()),
+            md5: Some(done.md5),
+            text: None,
+            truncated: None,
+            note: None,
+        };
+        structured(&view, None).map_err(to_tool_error)
+    }
+
+    #[tool(
+        description = "Get an artifact's metadata (name, MIME type, size, upload status) by id. Use to check an \
+                       upload finished or before downloading.",
+        annotations(
+            title = "Get artifact",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn get_artifact(
+        &self,
+        Parameters(args): Parameters<GetArtifactArgs>,
+    ) -> Result<Json<ArtifactView>, String> {
+        if args.artifact_id.trim().is_empty() {
+            return Err(to_tool_error(Error::invalid("artifact_id", "is empty; pass an id from list_artifacts")));
+        }
+        let artifact = self.backend.get_artifact(&args.artifact_id).await.map_err(to_tool_error)?;
+        Ok(Json(artifact.into()))
+    }
+
+    #[tool(
+        description = "List artifacts (id, name, MIME type, size, status), a page at a time. Use to find an \
+                       artifact's id for download_artifact or a job input.",
+        annotations(
+            title = "List artifacts",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn list_artifacts(
+        &self,
+        Parameters(args): Parameters<ListArtifactsArgs>,
+    ) -> Result<Json<ListView<ArtifactView>>, String> {
+        let page = PageRequest::new(args.limit, args.page).map_err(to_tool_error)?;
+        let found = self.backend.list_artifacts(&page).await.map_err(to_tool_error)?;
+        Ok(Json(ListView::bounded(found, ArtifactView::from, self.output_budget)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_outside_the_allowed_folders_are_refused() {
+        let allowed = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(allowed.path().join("in.txt"), b"x").unwrap();
+        std::fs::write(outside.path().join("out.txt"), b"x").unwrap();
+        let policy = PathPolicy::new(&[allowed.path().to_path_buf()], None).unwrap();
+        assert!(policy.check(allowed.path().join("in.txt").to_str().unwrap(), "path", true).is_ok());
+        assert!(policy.check(allowed.path().join("new/x.txt").to_str().unwrap(), "path", false).is_ok());
+        let err = policy.check(outside.path().join("out.txt").to_str().unwrap(), "path", true).unwrap_err();
+        assert!(err.to_string().contains("--allow-path"), "{err}");
+        // A symlink inside an allowed folder that points out is judged by its target.
+        std::os::unix::fs::symlink(outside.path(), allowed.path().join("link")).unwrap();
+        let err = policy.check(allowed.path().join("link/out.txt").to_str().unwrap(), "path", true).unwrap_err();
+        assert!(err.to_string().contains("outside"), "{err}");
+        let err = policy.check(allowed.path().join("link/new.txt").to_str().unwrap(), "path", false).unwrap_err();
+        assert!(err.to_string().contains("outside"), "{err}");
+        assert!(PathPolicy::new(&[allowed.path().join("missing")], None).is_err());
+    }
+
+    #[test]
+    fn text_and_image_types() {
+        for t in ["text/csv", "application/json", "application/geo+json", "text/plain; charset=utf-8", "image/svg+xml"]
+        {
+            assert!(is_text(t), "{t}");
+        }
+        assert!(!is_text("application/octet-stream"));
+        assert!(is_image("image/png") && !is_image("image/tiff"));
+    }
+}

@@ -1,0 +1,343 @@
+//! The jobs toolset: `submit_job`, `get_job`, `list_jobs`. Waiting, progress and
+//! cancellation live in `backend::jobs`; this module turns MCP's progress token and peer into
+//! a [`WaitProgress`] and shapes the answer within the output budget.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rmcp::handler::server::wrapper::{Json, Parameters};
+use rmcp::model::{ProgressNotificationParam, ProgressToken, RequestMetaObject};
+use rmcp::{Peer, RoleServer, tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::{ListView, to_tool_error};
+use crate::backend::jobs::{self, Wait, WaitEnd, WaitProgress, Waited};
+use crate::backend::{JobSummary, PageRequest};
+use crate::server::IvcapMcp;
+
+/// Longest `wait_seconds` accepted (the server's `--max-wait` caps it further).
+const MAX_WAIT_ARG: u32 = 3600;
+/// How long `submit_job` waits when `wait_seconds` is not given (capped by `--max-wait`).
+const SUBMIT_DEFAULT_WAIT: u32 = 30;
+
+/// Arguments of `submit_job`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitJobArgs {
+    /// Service URN (urn:ivcap:service:…) or exact service name, as list_services shows.
+    pub service: String,
+    /// The job request: a JSON object matching the service's request_schema (see get_service),
+    /// e.g. {"message": "hello"}. A "$schema" default in the schema is filled in when missing.
+    #[schemars(schema_with = "any_object")]
+    pub input: Value,
+    /// Seconds to wait for the result, 0 to 3600; 0 returns at once with the job_id. Default 30.
+    /// Waits are capped by the server (default 50 s); a job still running then can be awaited with get_job.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 3600))]
+    pub wait_seconds: Option<u32>,
+}
+
+/// A JSON object with any members; checked to be one in `backend::jobs`, whose error names
+/// the argument. (A `Map`'s `additionalProperties: true` would become an object-valued
+/// constraint in the portability rewrite.)
+fn any_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "object"})
+}
+
+/// Arguments of `get_job`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetJobArgs {
+    /// Job URN, e.g. urn:ivcap:job:6f1c…, as submit_job or list_jobs returned it.
+    pub job_id: String,
+    /// URN of the service the job runs on. Usually not needed: the server knows it for jobs it
+    /// submitted or listed, and otherwise looks it up.
+    #[serde(default)]
+    pub service_id: Option<String>,
+    /// Seconds to wait for the job to finish, 0 to 3600 (default 0: just read its status).
+    /// Waits are capped by the server (default 50 s).
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 3600))]
+    pub wait_seconds: Option<u32>,
+}
+
+/// Arguments of `list_jobs`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListJobsArgs {
+    /// Service URN (urn:ivcap:service:…) or exact service name whose jobs to list.
+    pub service: String,
+    /// Items per page, 1 to 50 (default 10).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 50))]
+    pub limit: Option<u32>,
+    /// The next_page token of the previous answer; omit for the first page.
+    #[serde(default)]
+    pub page: Option<String>,
+}
+
+/// A job's status and, when finished, its result or error.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct JobView {
+    /// Job URN; pass it to get_job.
+    pub job_id: String,
+    /// URN of the service the job runs on.
+    pub service_id: String,
+    /// pending, scheduled, executing, succeeded, failed, error or unknown.
+    pub status: String,
+    /// The result when succeeded: JSON, or text for other content types.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    /// Media type of the result.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_content_type: Option<String>,
+    /// Why the job failed (status failed or error).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    /// When the job was requested (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<String>,
+    /// When it started executing (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// When it finished (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// What to do next, e.g. that the job is still running and how to wait for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// True when the result was cut to fit the output budget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<bool>,
+}
+
+/// A job in a list.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct JobItem {
+    /// Job URN; pass it to get_job.
+    pub job_id: String,
+    pub status: String,
+    /// RFC 3339.
+    pub requested_at: Option<String>,
+    /// RFC 3339.
+    pub finished_at: Option<String>,
+}
+
+fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+impl From<JobSummary> for JobItem {
+    fn from(j: JobSummary) -> Self {
+        JobItem {
+            job_id: j.id,
+            status: j.status.as_str().to_string(),
+            requested_at: j.requested_at.map(rfc3339),
+            finished_at: j.finished_at.map(rfc3339),
+        }
+    }
+}
+
+impl JobView {
+    /// The view of a wait's outcome, with what to do next, kept within `budget` characters.
+    fn of(waited: Waited, capped_at: Option<u64>, max_wait: u64, budget: usize) -> Self {
+        let Waited { job, end, mut notes } = waited;
+        if let Some(cap) = capped_at {
+            notes.push(format!("wait_seconds was capped at {cap} s, the server's longest wait (--max-wait)"));
+        }
+        let running = !job.status.is_terminal();
+        match end {
+            WaitEnd::Cancelled => notes.push(format!(
+                "cancelled: stopped waiting, but the job keeps running; call get_job with job_id {} later",
+                job.id
+            )),
+            _ if running => notes.push(format!(
+                "still running — call get_job with this job_id and wait_seconds (up to {max_wait}) to wait for the result"
+            )),
+            _ => {}
+        }
+        let mut view = JobView {
+            job_id: job.id,
+            service_id: job.service_id,
+            status: job.status.as_str().to_string(),
+            result: job.result,
+            result_content_type: job.result_content_type,
+            error_message: job.error_message,
+            requested_at: job.requested_at.map(rfc3339),
+            started_at: job.started_at.map(rfc3339),
+            finished_at: job.finished_at.map(rfc3339),
+            note: None,
+            truncated: None,
+        };
+        let size = |v: &JobView| serde_json::to_string(v).map_or(0, |t| t.len());
+        if size(&view) + 300 > budget
+            && let Some(result) = view.result.take()
+        {
+            let text = match &result {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let room = budget.saturating_sub(size(&view) + 600).max(100);
+            view.result = Some(Value::String(crate::text::truncate(&text, room)));
+            view.truncated = Some(true);
+            notes.push(format!(
+                "the result has {} characters, more than the output budget of {budget}; it was cut to its start \
+                 (restart the server with a larger --output-budget to see all of it)",
+                text.len()
+            ));
+        }
+        view.note = (!notes.is_empty()).then(|| notes.join("; "));
+        view
+    }
+}
+
+/// Sends MCP progress notifications for one request, when the client gave a token.
+struct Reporter {
+    peer: Peer<RoleServer>,
+    token: Option<ProgressToken>,
+    last: Mutex<f64>,
+}
+
+#[async_trait::async_trait]
+impl WaitProgress for Reporter {
+    async fn report(&self, elapsed: Duration, message: &str) {
+        let Some(token) = &self.token else { return };
+        // Progress must increase, even for two reports in the same instant.
+        let progress = {
+            let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+            *last = elapsed.as_secs_f64().max(*last + 0.001);
+            *last
+        };
+        let param = ProgressNotificationParam::new(token.clone(), progress).with_message(message.to_string());
+        if let Err(e) = self.peer.notify_progress(param).await {
+            tracing::debug!(error = %e, "cannot send a progress notification");
+        }
+    }
+}
+
+impl IvcapMcp {
+    /// The wait for `wait_seconds`, capped by `--max-wait`, and the cap when it applied.
+    fn wait_budget(&self, wait_seconds: u32) -> (Duration, Option<u64>) {
+        let max = self.max_wait.as_secs();
+        let asked = u64::from(wait_seconds.min(MAX_WAIT_ARG));
+        if asked > max { (self.max_wait, Some(max)) } else { (Duration::from_secs(asked), None) }
+    }
+}
+
+#[tool_router(router = jobs_router, vis = "pub(crate)")]
+impl IvcapMcp {
+    #[tool(
+        description = "Run an IVCAP service: check the input against the service's request schema, create a job and \
+                       wait up to wait_seconds for its result. Invalid input is rejected with every problem listed and no \
+                       job is created. Call get_service first for the schema. If the job is still running when the wait \
+                       ends, the answer says so: call get_job with its job_id. Sends progress notifications while waiting.",
+        annotations(
+            title = "Submit job",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    pub async fn submit_job(
+        &self,
+        Parameters(args): Parameters<SubmitJobArgs>,
+        meta: RequestMetaObject,
+        peer: Peer<RoleServer>,
+        cancel: CancellationToken,
+    ) -> Result<Json<JobView>, String> {
+        let (budget, capped) = self.wait_budget(args.wait_seconds.unwrap_or(SUBMIT_DEFAULT_WAIT));
+        let progress = Reporter { peer, token: meta.get_progress_token(), last: Mutex::new(0.0) };
+        let wait = Wait { budget, cancel, progress: &progress };
+        let waited = jobs::submit_job(&*self.backend, &args.service, args.input, &wait).await.map_err(to_tool_error)?;
+        Ok(Json(JobView::of(waited, capped, self.max_wait.as_secs(), self.output_budget)))
+    }
+
+    #[tool(
+        description = "Get an IVCAP job's status and, when finished, its result or error message; optionally wait up \
+                       to wait_seconds for it to finish. Use after submit_job said the job is still running, or for any \
+                       job from list_jobs. Sends progress notifications while waiting.",
+        annotations(
+            title = "Get job",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn get_job(
+        &self,
+        Parameters(args): Parameters<GetJobArgs>,
+        meta: RequestMetaObject,
+        peer: Peer<RoleServer>,
+        cancel: CancellationToken,
+    ) -> Result<Json<JobView>, String> {
+        let (budget, capped) = self.wait_budget(args.wait_seconds.unwrap_or(0));
+        let progress = Reporter { peer, token: meta.get_progress_token(), last: Mutex::new(0.0) };
+        let wait = Wait { budget, cancel, progress: &progress };
+        let waited = jobs::get_job(&*self.backend, &args.job_id, args.service_id.as_deref(), &wait)
+            .await
+            .map_err(to_tool_error)?;
+        Ok(Json(JobView::of(waited, capped, self.max_wait.as_secs(), self.output_budget)))
+    }
+
+    #[tool(
+        description = "List the jobs of one IVCAP service, newest first, with their status and times. Use get_job \
+                       with a job_id for its result.",
+        annotations(
+            title = "List jobs",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn list_jobs(
+        &self,
+        Parameters(args): Parameters<ListJobsArgs>,
+    ) -> Result<Json<ListView<JobItem>>, String> {
+        if args.service.trim().is_empty() {
+            return Err(to_tool_error(crate::error::Error::invalid(
+                "service",
+                "is empty; pass a service URN or exact name from list_services",
+            )));
+        }
+        let page = PageRequest::new(args.limit, args.page).map_err(to_tool_error)?;
+        let found = self.backend.list_jobs(&args.service, &page).await.map_err(to_tool_error)?;
+        Ok(Json(ListView::bounded(found, JobItem::from, self.output_budget)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{Job, JobStatus};
+
+    fn waited(status: JobStatus, result: Option<Value>, end: WaitEnd) -> Waited {
+        let mut job = Job::created("urn:ivcap:job:1".into(), "urn:ivcap:service:s", status);
+        job.result = result;
+        Waited { job, end, notes: vec![] }
+    }
+
+    #[test]
+    fn a_running_job_says_how_to_wait_for_it() {
+        let view = JobView::of(waited(JobStatus::Executing, None, WaitEnd::StillRunning), Some(50), 50, 20_000);
+        let note = view.note.unwrap();
+        assert!(note.contains("still running — call get_job"), "{note}");
+        assert!(note.contains("capped at 50 s"), "{note}");
+        let view = JobView::of(waited(JobStatus::Pending, None, WaitEnd::Cancelled), None, 50, 20_000);
+        assert!(view.note.unwrap().contains("keeps running"));
+    }
+
+    #[test]
+    fn big_results_are_cut_to_the_budget() {
+        let big = Value::String("y".repeat(50_000));
+        let view = JobView::of(waited(JobStatus::Succeeded, Some(big), WaitEnd::Done), None, 50, 5_000);
+        assert_eq!(view.truncated, Some(true));
+        assert!(serde_json::to_string(&view).unwrap().len() <= 5_000);
+        assert!(view.note.unwrap().contains("output budget"));
+    }
+}

@@ -1,0 +1,386 @@
+//! Artifacts over the real binary: chunked resumable uploads and streamed downloads against
+//! the stand-in, the dedup sidecar, inline text and image downloads, the `--allow-path`
+//! rule, and local mode on a store laid out as the Python SDK's `LocalIVCAP` lays it out.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use axum::http::Method;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use ivcap_standin::{Fault, StandIn, TOKEN};
+use md5::{Digest, Md5};
+use rmcp::model::ProgressNotificationParam;
+use serde_json::{Value, json};
+
+use crate::common::{call, err, in_process, local, ok, platform, spawn};
+
+const MIB: usize = 1 << 20;
+
+/// `n` deterministic, incompressible-looking bytes.
+fn pattern(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
+    Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sidecar(dir: &Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join(format!(".ivcap-{file}.txt"))).unwrap()
+}
+
+#[tokio::test]
+async fn platform_uploads_20_mib_in_chunks_and_downloads_it_intact() {
+    let s = StandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = pattern(20 * MIB, 1);
+    std::fs::write(dir.path().join("big data.bin"), &data).unwrap();
+    let client = platform(&s, dir.path()).await;
+
+    let up = ok(&call(&client, "upload_artifact", json!({"path": "big data.bin"})).await);
+    let id = up["id"].as_str().unwrap().to_string();
+    assert_eq!((up["status"].as_str(), up["size"].as_u64()), (Some("ready"), Some(20 * MIB as u64)));
+    assert_eq!((up["deduplicated"].as_bool(), up["name"].as_str()), (Some(false), Some("big data.bin")));
+    assert_eq!(s.artifact(&id).unwrap().data, data, "the stand-in holds every byte in order");
+
+    let create = &s.requests_to(Method::POST, "/1/artifacts")[0];
+    assert_eq!(create.header("x-name"), Some(STANDARD.encode("big data.bin")));
+    assert_eq!(create.header("x-content-type").as_deref(), Some("application/octet-stream"));
+    assert_eq!(create.header("x-content-length"), Some((20 * MIB).to_string()));
+    assert_eq!(create.header("tus-resumable").as_deref(), Some("1.0.0"));
+    let patches = s.requests_to(Method::PATCH, "/1/artifacts/");
+    let offsets: Vec<String> = patches.iter().map(|r| r.header("upload-offset").unwrap()).collect();
+    assert_eq!(offsets, ["0", &(8 * MIB).to_string(), &(16 * MIB).to_string()], "8 MiB chunks");
+    assert!(patches.iter().all(|r| r.header("content-type").as_deref() == Some("application/offset+octet-stream")));
+    assert_eq!(patches[2].header("content-length"), Some((4 * MIB).to_string()));
+    assert!(patches.iter().all(|r| r.header("authorization").as_deref() == Some("Bearer test-token")));
+    assert_eq!(sidecar(dir.path(), "big data.bin"), format!("{}|{id}\n", md5_hex(&data)));
+
+    let down = ok(&call(&client, "download_artifact", json!({"artifact_id": id, "path": "copy.bin"})).await);
+    assert_eq!(down["md5"].as_str(), Some(md5_hex(&data).as_str()));
+    assert_eq!((down["size"].as_u64(), down["delivered"].as_str()), (Some(20 * MIB as u64), Some("file")));
+    assert_eq!(md5_hex(&std::fs::read(dir.path().join("copy.bin")).unwrap()), md5_hex(&data));
+
+    let again = err(&call(&client, "download_artifact", json!({"artifact_id": id, "path": "copy.bin"})).await);
+    assert!(again.contains("overwrite: true"), "{again}");
+    ok(&call(&client, "download_artifact", json!({"artifact_id": id, "path": "copy.bin", "overwrite": true})).await);
+    let leftovers: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".part"))
+        .collect();
+    assert!(leftovers.is_empty(), "no temp files: {leftovers:?}");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn platform_resumes_after_a_connection_dropped_mid_chunk() {
+    let s = StandIn::start().await;
+    s.drop_patch_after(3 * MIB as u64 + 123);
+    let dir = tempfile::tempdir().unwrap();
+    let data = pattern(20 * MIB, 2);
+    std::fs::write(dir.path().join("a.bin"), &data).unwrap();
+    let client = platform(&s, dir.path()).await;
+
+    let up = ok(&call(&client, "upload_artifact", json!({"path": "a.bin"})).await);
+    let id = up["id"].as_str().unwrap();
+    assert_eq!(up["status"], "ready");
+    assert_eq!(md5_hex(&s.artifact(id).unwrap().data), md5_hex(&data), "intact after the drop");
+    assert_eq!(s.requests_to(Method::HEAD, "/1/artifacts/").len(), 1, "resynced once with HEAD");
+    let offsets: Vec<String> =
+        s.requests_to(Method::PATCH, "/1/artifacts/").iter().map(|r| r.header("upload-offset").unwrap()).collect();
+    assert_eq!(offsets[1], (3 * MIB + 123).to_string(), "resumed from the server's offset, not from 0: {offsets:?}");
+    assert_eq!(sidecar(dir.path(), "a.bin"), format!("{}|{id}\n", md5_hex(&data)));
+}
+
+#[tokio::test]
+async fn platform_resumes_after_a_503_and_a_409_on_patch() {
+    let s = StandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = pattern(20 * MIB, 3);
+    std::fs::write(dir.path().join("b.bin"), &data).unwrap();
+    let client = platform(&s, dir.path()).await;
+    s.fault(Fault::status(Some(Method::PATCH), "/1/artifacts/", 503));
+    let up = ok(&call(&client, "upload_artifact", json!({"path": "b.bin"})).await);
+    assert_eq!(s.artifact(up["id"].as_str().unwrap()).unwrap().data, data);
+    assert_eq!(s.requests_to(Method::HEAD, "/1/artifacts/").len(), 1);
+
+    s.clear_requests();
+    s.fault(Fault::status(Some(Method::PATCH), "/1/artifacts/", 409));
+    // (Inline content must fit one MCP message, so this one is smaller.)
+    let small = &data[..2 * MIB];
+    let up =
+        ok(&call(&client, "upload_artifact", json!({"content_base64": STANDARD.encode(small), "name": "c"})).await);
+    assert_eq!(s.artifact(up["id"].as_str().unwrap()).unwrap().data, small);
+    assert_eq!(s.requests_to(Method::HEAD, "/1/artifacts/").len(), 1, "409 → resync");
+
+    s.fault(Fault::status(Some(Method::PATCH), "/1/artifacts/", 503).times(100));
+    let busy = err(&call(&client, "upload_artifact", json!({"content": "x", "name": "d.txt"})).await);
+    assert!(busy.contains("busy") && busy.contains("5 attempts"), "{busy}");
+}
+
+#[tokio::test]
+async fn platform_dedup_sidecar_is_byte_exact_and_reused() {
+    let s = StandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/report.csv"), b"a,b\n1,2\n").unwrap();
+    let client = platform(&s, dir.path()).await;
+
+    let first = ok(&call(&client, "upload_artifact", json!({"path": "data/report.csv"})).await);
+    let id = first["id"].as_str().unwrap().to_string();
+    assert_eq!(first["mime_type"], "text/csv");
+    let expected = format!("{}|{id}\n", md5_hex(b"a,b\n1,2\n"));
+    assert_eq!(sidecar(&dir.path().join("data"), "report.csv"), expected);
+
+    let second = ok(&call(&client, "upload_artifact", json!({"path": "data/report.csv"})).await);
+    assert_eq!((second["id"].as_str(), second["deduplicated"].as_bool()), (Some(id.as_str()), Some(true)));
+    assert_eq!(s.requests_to(Method::POST, "/1/artifacts").len(), 1, "nothing uploaded again");
+    assert_eq!(s.requests_to(Method::GET, &format!("/1/artifacts/{id}")).len(), 2, "checked it still exists");
+
+    // The Go CLI writes no trailing newline; that is accepted too.
+    std::fs::write(dir.path().join("data/.ivcap-report.csv.txt"), expected.trim_end()).unwrap();
+    let cli_style = ok(&call(&client, "upload_artifact", json!({"path": "data/report.csv"})).await);
+    assert_eq!(cli_style["deduplicated"], true);
+
+    let forced = ok(&call(&client, "upload_artifact", json!({"path": "data/report.csv", "force": true})).await);
+    assert_ne!(forced["id"].as_str(), Some(id.as_str()));
+    assert_eq!(forced["deduplicated"], false);
+
+    // A changed file is uploaded again and the sidecar rewritten.
+    std::fs::write(dir.path().join("data/report.csv"), b"a,b\n3,4\n").unwrap();
+    let changed = ok(&call(&client, "upload_artifact", json!({"path": "data/report.csv"})).await);
+    assert_eq!(changed["deduplicated"], false);
+    let changed_id = changed["id"].as_str().unwrap();
+    assert_eq!(sidecar(&dir.path().join("data"), "report.csv"), format!("{}|{changed_id}\n", md5_hex(b"a,b\n3,4\n")));
+
+    // A malformed sidecar is ignored.
+    std::fs::write(dir.path().join("data/.ivcap-report.csv.txt"), "garbage").unwrap();
+    let after_garbage = ok(&call(&client, "upload_artifact", json!({"path": "data/report.csv"})).await);
+    assert_eq!(after_garbage["deduplicated"], false);
+}
+
+#[tokio::test]
+async fn platform_reuploads_when_the_sidecar_artifact_is_gone() {
+    let s = StandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f.json"), b"{\"k\":1}").unwrap();
+    let client = platform(&s, dir.path()).await;
+    let first = ok(&call(&client, "upload_artifact", json!({"path": "f.json"})).await);
+    let old = first["id"].as_str().unwrap();
+    s.remove_artifact(old);
+
+    let second = ok(&call(&client, "upload_artifact", json!({"path": "f.json"})).await);
+    let new = second["id"].as_str().unwrap();
+    assert_ne!(new, old);
+    assert_eq!(second["deduplicated"], false);
+    assert_eq!(sidecar(dir.path(), "f.json"), format!("{}|{new}\n", md5_hex(b"{\"k\":1}")));
+    assert_eq!(s.artifact(new).unwrap().data, b"{\"k\":1}");
+}
+
+#[tokio::test]
+async fn platform_empty_uploads_send_no_patch() {
+    let s = StandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("empty.txt"), b"").unwrap();
+    let client = platform(&s, dir.path()).await;
+    let up = ok(&call(&client, "upload_artifact", json!({"path": "empty.txt"})).await);
+    assert_eq!((up["size"].as_u64(), up["status"].as_str()), (Some(0), Some("pending")));
+    assert!(s.requests_to(Method::PATCH, "/1/artifacts/").is_empty());
+    assert_eq!(s.requests_to(Method::POST, "/1/artifacts")[0].header("x-content-length").as_deref(), Some("0"));
+    let down = ok(&call(&client, "download_artifact", json!({"artifact_id": up["id"], "path": "e2.txt"})).await);
+    assert_eq!(down["md5"], md5_hex(b""));
+}
+
+#[tokio::test]
+async fn platform_inline_downloads_give_text_and_images() {
+    let s = StandIn::start().await;
+    let text_id = s.add_artifact("notes.txt", "text/plain", "héllo\nworld".as_bytes());
+    let png = pattern(2000, 4);
+    let png_id = s.add_artifact("plot.png", "image/png", &png);
+    let bin_id = s.add_artifact("blob.bin", "application/octet-stream", &[0, 1, 2]);
+    let big_id = s.add_artifact("big.txt", "text/plain", &vec![b'a'; 2 * MIB]);
+    let dir = tempfile::tempdir().unwrap();
+    let client = platform(&s, dir.path()).await;
+
+    let text = ok(&call(&client, "download_artifact", json!({"artifact_id": text_id})).await);
+    assert_eq!((text["delivered"].as_str(), text["text"].as_str()), (Some("text"), Some("héllo\nworld")));
+
+    let image = call(&client, "download_artifact", json!({"artifact_id": png_id})).await;
+    assert_eq!(ok(&image)["delivered"], "image");
+    let block = image.content[0].as_image().expect("image content first");
+    assert_eq!((block.mime_type.as_str(), STANDARD.decode(&block.data).unwrap()), ("image/png", png));
+
+    let binary = ok(&call(&client, "download_artifact", json!({"artifact_id": bin_id})).await);
+    assert_eq!(binary["delivered"], "none");
+    assert!(binary["note"].as_str().unwrap().contains("with path"), "{binary}");
+
+    let big = ok(&call(&client, "download_artifact", json!({"artifact_id": big_id})).await);
+    assert_eq!(big["delivered"], "none");
+    assert!(big["note"].as_str().unwrap().contains("max_inline_bytes"), "{big}");
+
+    let cut =
+        ok(&call(&client, "download_artifact", json!({"artifact_id": big_id, "max_inline_bytes": 4 * MIB})).await);
+    assert_eq!((cut["delivered"].as_str(), cut["truncated"].as_bool()), (Some("text"), Some(true)));
+    assert!(serde_json::to_string(&cut).unwrap().len() <= 20_000, "within the output budget");
+
+    let meta = ok(&call(&client, "get_artifact", json!({"artifact_id": text_id})).await);
+    assert_eq!((meta["name"].as_str(), meta["status"].as_str()), (Some("notes.txt"), Some("ready")));
+    let missing = err(&call(&client, "get_artifact", json!({"artifact_id": "urn:ivcap:artifact:nope"})).await);
+    assert!(missing.contains("no such artifact") && missing.contains("list_artifacts"), "{missing}");
+}
+
+#[tokio::test]
+async fn platform_lists_artifacts_across_pages() {
+    let s = StandIn::start().await;
+    for i in 0..3 {
+        s.add_artifact(&format!("a{i}.txt"), "text/plain", b"x");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let client = platform(&s, dir.path()).await;
+    let first = ok(&call(&client, "list_artifacts", json!({"limit": 2})).await);
+    let names: Vec<&str> = first["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["a2.txt", "a1.txt"], "newest first");
+    let second = ok(&call(&client, "list_artifacts", json!({"limit": 2, "page": first["next_page"]})).await);
+    assert_eq!((second["items"][0]["name"].as_str(), &second["next_page"]), (Some("a0.txt"), &Value::Null));
+}
+
+#[tokio::test]
+async fn paths_outside_the_allowed_folders_are_refused() {
+    let s = StandIn::start().await;
+    let id = s.add_artifact("x.txt", "text/plain", b"x");
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), b"s").unwrap();
+    let secret = outside.path().join("secret.txt");
+    let target = outside.path().join("out.txt");
+
+    let client = platform(&s, dir.path()).await;
+    let refused = err(&call(&client, "upload_artifact", json!({"path": secret})).await);
+    assert!(refused.contains("--allow-path") && refused.contains("'path'"), "{refused}");
+    let refused = err(&call(&client, "upload_artifact", json!({"path": "../../../etc/passwd"})).await);
+    assert!(refused.contains("--allow-path"), "{refused}");
+    let refused = err(&call(&client, "download_artifact", json!({"artifact_id": id, "path": target})).await);
+    assert!(refused.contains("--allow-path"), "{refused}");
+    assert!(s.requests_to(Method::POST, "/1/artifacts").is_empty(), "nothing was sent");
+    client.cancel().await.unwrap();
+
+    let allow = outside.path().to_str().unwrap();
+    let client =
+        spawn(&["--allow-path", allow], &[("IVCAP_URL", s.base_url()), ("IVCAP_JWT", TOKEN)], dir.path()).await;
+    ok(&call(&client, "upload_artifact", json!({"path": secret})).await);
+    ok(&call(&client, "download_artifact", json!({"artifact_id": id, "path": target})).await);
+    assert_eq!(std::fs::read(&target).unwrap(), b"x");
+}
+
+#[tokio::test]
+async fn upload_arguments_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = local(&dir.path().join("store")).await;
+    let cases = [
+        (json!({}), "exactly one of"),
+        (json!({"content": "a", "content_base64": "YQ=="}), "exactly one of"),
+        (json!({"content": "a", "collection": "coll"}), "'collection'"),
+        (json!({"content": "a", "policy": "urn:x:y"}), "urn:ivcap:policy:"),
+        (json!({"content_base64": "***"}), "base64"),
+        (json!({"path": "missing.txt"}), "does not exist"),
+    ];
+    for (args, expected) in cases {
+        let message = err(&call(&client, "upload_artifact", args.clone()).await);
+        assert!(message.contains(expected), "{args}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn local_mode_reads_and_writes_the_local_ivcap_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    // As the Python SDK's LocalIVCAP leaves it: bytes under <store>/artifacts/<name>.
+    std::fs::create_dir_all(store.join("artifacts/sub")).unwrap();
+    std::fs::write(store.join("artifacts/sub/data.csv"), b"x,y\n1,2\n").unwrap();
+    let client = local(&store).await;
+    let canonical = store.canonicalize().unwrap();
+    let csv_id = format!("urn:file://{}", canonical.join("artifacts/sub/data.csv").display());
+
+    let listed = ok(&call(&client, "list_artifacts", json!({})).await);
+    assert_eq!(listed["items"][0]["id"], csv_id.as_str());
+    assert_eq!(listed["items"][0]["mime_type"], "text/csv");
+    assert_eq!(
+        (listed["items"][0]["name"].as_str(), listed["items"][0]["size"].as_u64()),
+        (Some("sub/data.csv"), Some(8))
+    );
+
+    let file_form = format!("file://{}", canonical.join("artifacts/sub/data.csv").display());
+    let meta = ok(&call(&client, "get_artifact", json!({"artifact_id": file_form})).await);
+    assert_eq!(meta["id"], csv_id.as_str());
+    let inline = ok(&call(&client, "download_artifact", json!({"artifact_id": csv_id})).await);
+    assert_eq!(inline["text"], "x,y\n1,2\n");
+
+    // Uploads land where LocalIVCAP puts them, with the same ids.
+    let named = ok(&call(&client, "upload_artifact", json!({"content": "hi", "name": "runs/1/out.txt"})).await);
+    assert_eq!(named["id"], format!("urn:file://{}", canonical.join("artifacts/runs/1/out.txt").display()));
+    assert_eq!(std::fs::read(store.join("artifacts/runs/1/out.txt")).unwrap(), b"hi");
+    std::fs::write(dir.path().join("pic.png"), pattern(100, 5)).unwrap();
+    let unnamed = ok(&call(&client, "upload_artifact", json!({"path": "pic.png"})).await);
+    assert_eq!(unnamed["name"], "pic.png", "the file name is the default name");
+    assert!(store.join("artifacts/pic.png").is_file());
+    assert!(!dir.path().join(".ivcap-pic.png.txt").exists(), "no sidecar in local mode");
+    let bytes = ok(&call(&client, "upload_artifact", json!({"content_base64": STANDARD.encode([1, 2, 3])})).await);
+    let name = bytes["name"].as_str().unwrap();
+    assert!(uuid::Uuid::parse_str(name).is_ok(), "unnamed content gets a uuid: {name}");
+
+    let down = ok(&call(&client, "download_artifact", json!({"artifact_id": named["id"], "path": "got.txt"})).await);
+    assert_eq!((down["md5"].as_str(), down["size"].as_u64()), (Some(md5_hex(b"hi").as_str()), Some(2)));
+    assert_eq!(std::fs::read(dir.path().join("got.txt")).unwrap(), b"hi");
+
+    let escape = err(&call(&client, "upload_artifact", json!({"content": "x", "name": "../escape.txt"})).await);
+    assert!(escape.contains("would leave the store"), "{escape}");
+    let outside = err(&call(&client, "get_artifact", json!({"artifact_id": "urn:file:///etc/passwd"})).await);
+    assert!(outside.contains("outside the local store"), "{outside}");
+    let all = ok(&call(&client, "list_artifacts", json!({"limit": 50})).await);
+    assert_eq!(all["items"].as_array().unwrap().len(), 4);
+}
+
+/// Collects progress notifications.
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<ProgressNotificationParam>>>);
+
+impl rmcp::ClientHandler for Recorder {
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
+        self.0.lock().unwrap().push(params);
+    }
+}
+
+#[tokio::test]
+async fn uploads_report_progress_per_chunk() {
+    let s = StandIn::start().await;
+    let cfg = ivcap_mcp::config::PlatformConfig {
+        base_url: s.base_url().to_string(),
+        token: Some(ivcap_mcp::config::Secret::new(TOKEN)),
+        host_header: None,
+    };
+    let backend =
+        Arc::new(ivcap_mcp::backend::platform::PlatformBackend::new(&cfg).unwrap().with_chunk_size(MIB as u64));
+    let recorder = Recorder::default();
+    let client = in_process(backend, recorder.clone(), None).await;
+    let data = "z".repeat(3 * MIB + 10);
+    ok(&call(&client, "upload_artifact", json!({"content": data, "name": "p.txt"})).await);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let seen: Vec<(f64, Option<f64>)> = recorder.0.lock().unwrap().iter().map(|p| (p.progress, p.total)).collect();
+    let total = Some((3 * MIB + 10) as f64);
+    let mib = MIB as f64;
+    assert_eq!(seen, [(mib, total), (2.0 * mib, total), (3.0 * mib, total), ((3 * MIB + 10) as f64, total)]);
+}
