@@ -65,8 +65,13 @@ pub fn prepare(engine: &dyn DatalogEngine, query: &str) -> Result<LocalQuery> {
     Ok(LocalQuery { prepared, loads })
 }
 
-/// Evaluates `query` over `facts` on a blocking thread.
-pub async fn evaluate(engine: MangleEngine, query: LocalQuery, facts: Facts, limits: Limits) -> Result<Vec<Answer>> {
+/// Evaluates `query` over `facts` with `engine` on a blocking thread.
+pub async fn evaluate<E: DatalogEngine + 'static>(
+    engine: E,
+    query: LocalQuery,
+    facts: Facts,
+    limits: Limits,
+) -> Result<Vec<Answer>> {
     tokio::task::spawn_blocking(move || engine.run(&query.prepared, &facts, &limits))
         .await
         .map_err(|e| Error::invalid("query", format!("the query evaluation was interrupted ({e}); try again")))?
