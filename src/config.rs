@@ -61,7 +61,7 @@ pub struct Cli {
     #[arg(long, value_name = "PATH")]
     pub env_file: Option<PathBuf>,
 
-    /// Offer only these toolsets (comma-separated): services, jobs, aspects, artifacts, search, secrets.
+    /// Offer only these toolsets (comma-separated): services, jobs, artifacts, aspects, search, secrets.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub toolsets: Option<Vec<String>>,
 

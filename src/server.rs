@@ -21,7 +21,10 @@ Start with list_services to find a service, then get_service for the JSON Schema
 requests must match, then submit_job to run it (get_job for a job still running, list_jobs \
 for a service's jobs). Identifiers are full URNs (urn:ivcap:…); where a service is expected, \
 an exact service name works too. Lists take limit (1-50) and the opaque page token from the \
-previous answer's next_page.";
+previous answer's next_page.
+Move data with upload_artifact (a local file, text or base64) and download_artifact (to a file, \
+or small text and images inline); local paths must lie under the working directory, the local \
+store or a folder the server was started with --allow-path.";
 
 /// Options that shape the tool surface.
 #[derive(Debug, Clone)]

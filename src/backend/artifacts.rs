@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use md5::{Digest, Md5};
 use tokio::io::AsyncReadExt;
+use tokio_util::bytes::Bytes;
 
 use super::{Page, PageRequest};
 use crate::error::{Error, Result};
@@ -198,6 +199,77 @@ pub async fn md5_file(path: &Path) -> Result<String> {
     Ok(hex(&hasher.finalize()))
 }
 
+/// MD5 of a stream of pieces at known offsets: `upto` bytes hashed so far. Pieces that
+/// start before `upto` (a resumed upload re-sending bytes) only add their new part.
+struct StreamHash {
+    hasher: Md5,
+    upto: u64,
+}
+
+impl StreamHash {
+    fn feed(&mut self, at: u64, bytes: &[u8]) {
+        let end = at + bytes.len() as u64;
+        if at <= self.upto && end > self.upto {
+            let skip = usize::try_from(self.upto - at).unwrap_or(usize::MAX);
+            self.hasher.update(bytes.get(skip..).unwrap_or_default());
+            self.upto = end;
+        }
+    }
+}
+
+/// Pieces queued for the hashing thread at most (a few MiB at [`IO_BUFFER`] pieces).
+const HASH_QUEUE: usize = 8;
+
+enum HashMsg {
+    Piece(u64, Bytes),
+    Finish,
+}
+
+/// MD5 computed on a blocking thread from pieces fed in order, so hashing overlaps the
+/// transfer instead of adding to it. Bounded: a slow hasher slows the feeder, never memory.
+pub struct BackgroundMd5 {
+    tx: tokio::sync::mpsc::Sender<HashMsg>,
+    done: tokio::task::JoinHandle<(u64, String)>,
+}
+
+/// A handle that feeds a [`BackgroundMd5`] (cheap to clone into a body stream).
+#[derive(Clone)]
+pub struct Md5Feed(tokio::sync::mpsc::Sender<HashMsg>);
+
+impl Md5Feed {
+    /// Hashes `bytes`, found at offset `at` of the data.
+    pub async fn feed(&self, at: u64, bytes: Bytes) {
+        let _ = self.0.send(HashMsg::Piece(at, bytes)).await;
+    }
+}
+
+impl BackgroundMd5 {
+    /// Starts the hashing thread.
+    pub fn start() -> Self {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<HashMsg>(HASH_QUEUE);
+        let done = tokio::task::spawn_blocking(move || {
+            let mut state = StreamHash { hasher: Md5::new(), upto: 0 };
+            while let Some(HashMsg::Piece(at, bytes)) = rx.blocking_recv() {
+                state.feed(at, &bytes);
+            }
+            (state.upto, hex(&state.hasher.finalize()))
+        });
+        BackgroundMd5 { tx, done }
+    }
+
+    /// A feeder for this hash.
+    pub fn feeder(&self) -> Md5Feed {
+        Md5Feed(self.tx.clone())
+    }
+
+    /// The MD5 of the bytes fed, if they covered `0..len` without a gap.
+    pub async fn finish(self, len: u64) -> Option<String> {
+        let _ = self.tx.send(HashMsg::Finish).await;
+        let (upto, md5) = self.done.await.ok()?;
+        (upto == len).then_some(md5)
+    }
+}
+
 /// A temp file beside a download target, removed on drop unless [`TempFile::persist`]ed:
 /// a failed or cancelled download leaves nothing behind.
 pub struct TempFile {
@@ -282,6 +354,21 @@ mod tests {
         for bad in ["", "nonsense", "abc|urn:x:y", "c3c6bc2ae8ece4bd2510dca21225c041|not a urn", "|"] {
             assert_eq!(parse_sidecar(bad), None, "{bad}");
         }
+    }
+
+    #[tokio::test]
+    async fn background_md5_skips_resent_bytes() {
+        let data: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+        let hash = BackgroundMd5::start();
+        let feed = hash.feeder();
+        feed.feed(0, Bytes::copy_from_slice(&data[..400])).await;
+        feed.feed(300, Bytes::copy_from_slice(&data[300..700])).await; // resumed from an earlier offset
+        feed.feed(700, Bytes::copy_from_slice(&data[700..])).await;
+        assert_eq!(hash.finish(1000).await, Some(hex(&Md5::digest(&data))));
+
+        let gap = BackgroundMd5::start();
+        gap.feeder().feed(10, Bytes::from_static(b"x")).await;
+        assert_eq!(gap.finish(11).await, None);
     }
 
     #[test]

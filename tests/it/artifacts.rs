@@ -384,3 +384,60 @@ async fn uploads_report_progress_per_chunk() {
     let mib = MIB as f64;
     assert_eq!(seen, [(mib, total), (2.0 * mib, total), (3.0 * mib, total), ((3 * MIB + 10) as f64, total)]);
 }
+
+/// The stand-in itself is as strict as ivcap-api.md §7/§14 asks: offset checks, content
+/// type, deferred length, status progression, HEAD headers.
+#[tokio::test]
+async fn standin_speaks_tus_strictly() {
+    let s = StandIn::start().await;
+    let http = reqwest::Client::new();
+    let base = s.base_url();
+    let created = http
+        .post(format!("{base}/1/artifacts"))
+        .bearer_auth(TOKEN)
+        .header("X-Name", STANDARD.encode("d.bin"))
+        .header("X-Content-Type", "application/octet-stream")
+        .header("X-Content-Length", "-1")
+        .header("Tus-Resumable", "1.0.0")
+        .body(Vec::new())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status().as_u16(), 201);
+    assert!(created.headers().get("location").is_some());
+    assert_eq!(created.headers()["upload-offset"], "0");
+    let body: Value = created.json().await.unwrap();
+    assert_eq!((body["status"].as_str(), body["name"].as_str()), (Some("pending"), Some("d.bin")));
+    let blob = body["data-href"].as_str().unwrap().to_string();
+    let id = body["id"].as_str().unwrap().to_string();
+
+    let defer = http.post(&blob).bearer_auth(TOKEN).header("Tus-Resumable", "1.0.0").header("Upload-Defer-Length", "1");
+    let defer = defer.send().await.unwrap();
+    assert_eq!(defer.status().as_u16(), 201);
+    assert!(defer.headers().get("location").is_some());
+
+    let patch = |offset: u64, bytes: &'static [u8], content_type: &'static str| {
+        http.patch(&blob)
+            .bearer_auth(TOKEN)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Offset", offset.to_string())
+            .header("Content-Type", content_type)
+            .body(bytes)
+    };
+    assert_eq!(patch(0, b"abc", "application/octet-stream").send().await.unwrap().status().as_u16(), 415);
+    let first = patch(0, b"abc", "application/offset+octet-stream").send().await.unwrap();
+    assert_eq!((first.status().as_u16(), &first.headers()["upload-offset"]), (204, &"3".parse().unwrap()));
+    assert_eq!(s.artifact(&id).unwrap().status, "partial");
+    assert_eq!(patch(0, b"abc", "application/offset+octet-stream").send().await.unwrap().status().as_u16(), 409);
+    let last = patch(3, b"de", "application/offset+octet-stream").header("Upload-Length", "5").send().await.unwrap();
+    assert_eq!(last.status().as_u16(), 204);
+    assert_eq!(s.artifact(&id).unwrap().status, "ready");
+
+    let head = http.head(&blob).bearer_auth(TOKEN).header("Tus-Resumable", "1.0.0").send().await.unwrap();
+    assert_eq!(head.headers()["upload-offset"], "5");
+    assert_eq!(head.headers()["upload-length"], "5");
+    assert_eq!(head.headers()["cache-control"], "no-store");
+    let got = http.get(&blob).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(got.bytes().await.unwrap().as_ref(), b"abcde");
+    assert_eq!(http.get(&blob).send().await.unwrap().status().as_u16(), 401, "bearer required on the blob");
+}

@@ -36,20 +36,46 @@ use index::{Cursor, Filter, Index};
 #[derive(Debug)]
 pub(crate) struct AspectStore {
     dir: PathBuf,
+    /// The start-up snapshot of the index (see `index`).
+    snapshot: PathBuf,
     index: Mutex<Index>,
 }
+
+/// A build that read at least this many files writes a fresh snapshot.
+const SNAPSHOT_AFTER: usize = 1_000;
 
 impl AspectStore {
     /// The index of `<root>/aspects` (empty until first used).
     pub(crate) fn new(root: &Path) -> Self {
-        AspectStore { dir: root.join("aspects"), index: Mutex::new(Index::default()) }
+        AspectStore {
+            dir: root.join("aspects"),
+            snapshot: root.join(".ivcap-mcp").join("aspect-index.jsonl"),
+            index: Mutex::new(Index::default()),
+        }
     }
 
-    /// The index, brought up to date.
+    /// The index, brought up to date (the first time from the snapshot and the files).
     fn current(&self) -> Result<MutexGuard<'_, Index>> {
         let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        if !index.built {
+            index.seed(&self.snapshot);
+        }
         index.refresh(&self.dir)?;
         Ok(index)
+    }
+
+    /// Builds the index, and snapshots it when that meant reading many files.
+    fn build(&self) -> Result<usize> {
+        let index = self.current()?;
+        let count = index.len();
+        if index.read_from_disk >= SNAPSHOT_AFTER {
+            let bytes = index.snapshot();
+            drop(index);
+            if let Err(e) = super::write_file_atomic(&self.snapshot, &bytes) {
+                tracing::warn!(error = %e, "cannot save the aspect index snapshot; the next start reads every file");
+            }
+        }
+        Ok(count)
     }
 }
 
@@ -74,8 +100,8 @@ impl LocalBackend {
         let store = self.aspects.clone();
         let spawned = std::thread::Builder::new().name("aspect-index".into()).spawn(move || {
             let started = std::time::Instant::now();
-            match store.current() {
-                Ok(index) => tracing::info!(aspects = index.len(), elapsed = ?started.elapsed(), "aspect index built"),
+            match store.build() {
+                Ok(count) => tracing::info!(aspects = count, elapsed = ?started.elapsed(), "aspect index built"),
                 Err(e) => tracing::warn!(error = %e, "cannot build the aspect index yet; queries will retry"),
             }
         });
@@ -91,7 +117,7 @@ impl LocalBackend {
         let pattern = schema_pattern.map(str::to_string);
         blocking(move || {
             let index = store.current()?;
-            Ok(index.valid_at(at, pattern.as_deref()).into_iter().map(|e| e.aspect.clone()).collect())
+            Ok(index.valid_at(at, pattern.as_deref()).into_iter().map(|e| e.to_aspect(true)).collect())
         })
         .await
     }
@@ -131,9 +157,14 @@ impl LocalBackend {
         use std::os::unix::fs::MetadataExt;
         self.write_atomic(path, bytes)?;
         let parsed = file::parse(bytes).map_err(|e| Error::io(e, std::io::ErrorKind::InvalidData.into()))?;
-        let ino = std::fs::metadata(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?.ino();
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
         let aspect = to_aspect(&parsed);
-        self.aspects.index.lock().unwrap_or_else(|p| p.into_inner()).insert(name, ino, parsed);
+        self.aspects.index.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            name,
+            meta.ino(),
+            index::stamp(&meta),
+            parsed,
+        );
         Ok(aspect)
     }
 
@@ -177,7 +208,7 @@ fn to_aspect(f: &file::AspectFile) -> Aspect {
         id: f.id.clone(),
         entity: f.entity.clone(),
         schema: f.schema.clone(),
-        content: Some(f.content.clone()),
+        content: Some(f.content_value()),
         valid_from: f.valid_from,
         valid_to: f.valid_to,
         asserter: None,
@@ -212,7 +243,7 @@ impl AspectsBackend for LocalBackend {
                 order: Order::Desc,
                 after: None,
             };
-            index.query(&f, 50).0.into_iter().map(|e| e.aspect.clone()).filter(|a| a.schema == new.schema).collect()
+            index.query(&f, 50).0.into_iter().map(|e| e.to_aspect(false)).filter(|a| a.schema == new.schema).collect()
         };
         if live.len() > 1 {
             return Err(not_unique(new, &live, "found in the local store"));
@@ -239,7 +270,7 @@ impl AspectsBackend for LocalBackend {
         let store = self.aspects.clone();
         let found = {
             let id = id.clone();
-            blocking(move || Ok(store.current()?.by_id(&id).map(|e| e.aspect.clone()))).await?
+            blocking(move || Ok(store.current()?.by_id(&id).map(|e| e.to_aspect(true)))).await?
         };
         found.ok_or(Error::NotFound { kind: "aspect", id })
     }
@@ -282,16 +313,7 @@ impl AspectsBackend for LocalBackend {
                 };
                 let (hits, more) = index.query(&f, limit);
                 let last = if more { hits.last().map(|e| (e.aspect.valid_from, e.aspect.id.clone())) } else { None };
-                let items = hits
-                    .into_iter()
-                    .map(|e| {
-                        let mut a = e.aspect.clone();
-                        if !query.include_content {
-                            a.content = None;
-                        }
-                        a
-                    })
-                    .collect();
+                let items = hits.into_iter().map(|e| e.to_aspect(query.include_content)).collect();
                 Ok((items, last))
             })
             .await?

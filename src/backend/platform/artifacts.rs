@@ -10,21 +10,19 @@
 //! never goes to another host.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use futures::StreamExt;
-use md5::{Digest, Md5};
 use reqwest::{Body, Method, header};
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::{PlatformBackend, Target, decode, enc, error_from_response, retry_after};
 use crate::backend::artifacts::{
-    Artifact, ArtifactsBackend, Downloaded, IO_BUFFER, InlineBytes, Progress, TempFile, UploadRequest, UploadSource,
-    Uploaded, check_target, hex, md5_file, parse_sidecar, sidecar_path, sidecar_text,
+    Artifact, ArtifactsBackend, BackgroundMd5, Downloaded, IO_BUFFER, InlineBytes, Md5Feed, Progress, TempFile,
+    UploadRequest, UploadSource, Uploaded, check_target, md5_file, parse_sidecar, sidecar_path, sidecar_text,
 };
 use crate::backend::{Page, PageRequest, is_urn};
 use crate::error::{Error, Result};
@@ -138,25 +136,6 @@ fn check_id(id: &str) -> Result<&str> {
     Ok(id)
 }
 
-/// MD5 of an upload computed while its bytes stream out: `upto` bytes hashed so far. A
-/// resumed chunk re-sends bytes already hashed; those are skipped.
-struct StreamHash {
-    hasher: Md5,
-    upto: u64,
-}
-
-impl StreamHash {
-    /// Hashes the part of `bytes` (at file offset `at`) not yet hashed.
-    fn feed(&mut self, at: u64, bytes: &[u8]) {
-        let end = at + bytes.len() as u64;
-        if at <= self.upto && end > self.upto {
-            let skip = usize::try_from(self.upto - at).unwrap_or(usize::MAX);
-            self.hasher.update(bytes.get(skip..).unwrap_or_default());
-            self.upto = end;
-        }
-    }
-}
-
 /// Why one `PATCH` failed, and whether resuming can help.
 struct ChunkFailure {
     error: Error,
@@ -215,9 +194,9 @@ impl PlatformBackend {
         source: &UploadSource,
         offset: u64,
         len: u64,
-        hash: &Arc<Mutex<StreamHash>>,
+        hash: Option<Md5Feed>,
     ) -> std::result::Result<u64, ChunkFailure> {
-        let body = chunk_body(source, offset, len, hash.clone()).await.map_err(|error| ChunkFailure {
+        let body = chunk_body(source, offset, len, hash).await.map_err(|error| ChunkFailure {
             error,
             retryable: false,
             delay: None,
@@ -254,7 +233,8 @@ impl PlatformBackend {
     }
 
     /// Sends `total` bytes of `source` in chunks, resuming after failures from the server's
-    /// offset; returns the MD5 of the source when it was fully hashed on the way.
+    /// offset; a file source is hashed on the way (on another thread) and its MD5 returned
+    /// when every byte was hashed.
     async fn send_chunks(
         &self,
         blob: &str,
@@ -263,12 +243,13 @@ impl PlatformBackend {
         total: u64,
         progress: &dyn Progress,
     ) -> Result<Option<String>> {
-        let hash = Arc::new(Mutex::new(StreamHash { hasher: Md5::new(), upto: 0 }));
+        let hash = matches!(source, UploadSource::File(_)).then(BackgroundMd5::start);
         let mut offset = 0u64;
         let mut failures = 0u32;
         while offset < total {
             let len = self.chunk_size.min(total - offset);
-            match self.patch_chunk(blob, id, source, offset, len, &hash).await {
+            let feed = hash.as_ref().map(BackgroundMd5::feeder);
+            match self.patch_chunk(blob, id, source, offset, len, feed).await {
                 Ok(next) if next > offset && next <= total => {
                     offset = next;
                     failures = 0;
@@ -302,11 +283,10 @@ impl PlatformBackend {
                 }
             }
         }
-        let state = match Arc::try_unwrap(hash) {
-            Ok(m) => m.into_inner().unwrap_or_else(|p| p.into_inner()),
-            Err(_) => return Ok(None),
-        };
-        Ok((state.upto == total).then(|| hex(&state.hasher.finalize())))
+        Ok(match hash {
+            Some(hash) => hash.finish(total).await,
+            None => None,
+        })
     }
 
     /// Streams the blob of `record` into `file`, hashing it; bytes written and MD5.
@@ -321,7 +301,8 @@ impl PlatformBackend {
         let resp = self.send(target, true, || self.request(Method::GET, &blob).timeout(DOWNLOAD_TIMEOUT)).await?;
         let total = record.size.and_then(|s| u64::try_from(s).ok()).or(resp.content_length()).unwrap_or(0);
         let mut stream = resp.bytes_stream();
-        let mut hasher = Md5::new();
+        let hash = BackgroundMd5::start();
+        let feed = hash.feeder();
         let (mut done, mut reported) = (0u64, 0u64);
         let write_err = |e| Error::io("cannot write the download", e);
         loop {
@@ -330,9 +311,10 @@ impl PlatformBackend {
                 .map_err(|_| Error::Transport(format!("the download stalled after {done} bytes")))?;
             let Some(piece) = piece else { break };
             let bytes = piece.map_err(|e| Error::Transport(format!("after {done} bytes: {}", e.without_url())))?;
-            hasher.update(&bytes);
+            let len = bytes.len() as u64;
+            feed.feed(done, bytes.clone()).await;
             file.write_all(&bytes).await.map_err(write_err)?;
-            done += bytes.len() as u64;
+            done += len;
             if done - reported >= DOWNLOAD_REPORT_STEP {
                 reported = done;
                 progress.report(done, total.max(done)).await;
@@ -345,8 +327,9 @@ impl PlatformBackend {
         }
         file.flush().await.map_err(write_err)?;
         file.sync_all().await.map_err(write_err)?;
+        let md5 = hash.finish(done).await.ok_or_else(|| Error::Protocol("the download could not be hashed".into()))?;
         progress.report(done, total.max(done)).await;
-        Ok((done, hex(&hasher.finalize())))
+        Ok((done, md5))
     }
 
     /// The artifact named by the sidecar of `path`, if the file is unchanged and the
@@ -373,11 +356,6 @@ impl PlatformBackend {
     }
 }
 
-/// Locks the stream hash, surviving a poisoned lock (the state is still consistent).
-fn lock(hash: &Mutex<StreamHash>) -> std::sync::MutexGuard<'_, StreamHash> {
-    hash.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// The `Upload-Offset` header of a TUS answer.
 fn offset_header(resp: &reqwest::Response) -> Result<u64> {
     resp.headers()
@@ -387,27 +365,31 @@ fn offset_header(resp: &reqwest::Response) -> Result<u64> {
         .ok_or_else(|| Error::Protocol("the upload answer has no valid Upload-Offset header".into()))
 }
 
-/// The body of one chunk: streamed from the file (and hashed on the way) or cut from bytes.
-async fn chunk_body(source: &UploadSource, offset: u64, len: u64, hash: Arc<Mutex<StreamHash>>) -> Result<Body> {
+/// The body of one chunk: streamed from the file (and fed to `hash` on the way) or cut
+/// from bytes.
+async fn chunk_body(source: &UploadSource, offset: u64, len: u64, hash: Option<Md5Feed>) -> Result<Body> {
     match source {
         UploadSource::Bytes(bytes) => {
             let start = usize::try_from(offset).unwrap_or(usize::MAX);
             let end = usize::try_from(offset + len).unwrap_or(usize::MAX);
-            let piece = bytes.get(start..end).unwrap_or_default().to_vec();
-            lock(&hash).feed(offset, &piece);
-            Ok(Body::from(piece))
+            Ok(Body::from(bytes.get(start..end).unwrap_or_default().to_vec()))
         }
         UploadSource::File(path) => {
             let open_err = |e| Error::io(format!("cannot read {}", path.display()), e);
             let mut file = tokio::fs::File::open(path).await.map_err(open_err)?;
             file.seek(std::io::SeekFrom::Start(offset)).await.map_err(open_err)?;
             let mut at = offset;
-            let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), IO_BUFFER).map(move |piece| {
+            let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), IO_BUFFER).then(move |piece| {
+                let (here, feed) = (at, hash.clone());
                 if let Ok(bytes) = &piece {
-                    lock(&hash).feed(at, bytes);
                     at += bytes.len() as u64;
                 }
-                piece
+                async move {
+                    if let (Ok(bytes), Some(feed)) = (&piece, feed) {
+                        feed.feed(here, bytes.clone()).await;
+                    }
+                    piece
+                }
             });
             Ok(Body::wrap_stream(stream))
         }
@@ -516,17 +498,6 @@ mod tests {
         );
         assert_eq!(blob_path(None, "urn:ivcap:artifact:1"), "/1/artifacts/urn%3Aivcap%3Aartifact%3A1/blob");
         assert_eq!(blob_path(Some("/relative"), "urn:a:b"), "/1/artifacts/urn%3Aa%3Ab/blob");
-    }
-
-    #[test]
-    fn stream_hash_skips_resent_bytes() {
-        let data: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
-        let mut h = StreamHash { hasher: Md5::new(), upto: 0 };
-        h.feed(0, &data[..400]);
-        h.feed(300, &data[300..700]); // resumed from an earlier offset
-        h.feed(700, &data[700..]);
-        assert_eq!(h.upto, 1000);
-        assert_eq!(hex(&h.hasher.finalize()), hex(&Md5::digest(&data)));
     }
 
     #[test]

@@ -1,10 +1,15 @@
 //! Aspects (ivcap-api.md §8): `GET /1/aspects` with the `entity`, `schema` (`%` prefix),
-//! `at-time`, `include-content` and `order-direction` filters, and `GET /1/aspects/{id}`,
-//! where retracted aspects stay readable.
+//! `content-path` (PostgreSQL JSONPath, `content @? path`), `at-time`, `include-content` and
+//! `order-direction` filters; `GET /1/aspects/{id}`, where retracted aspects stay readable;
+//! `POST`/`PUT /1/aspects` (JSON object bodies stored verbatim, 415 for other content types,
+//! PUT 424 "found N matches." when more than one aspect is live and 403 when none is, as
+//! the platform refuses a PUT with nothing to replace); `DELETE /1/aspects/{id}` → 204,
+//! setting `valid-to` and `retracter`.
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
@@ -66,8 +71,106 @@ impl AspectRec {
     }
 }
 
+/// The principal the stand-in's writes are made by.
+pub const PRINCIPAL: &str = "urn:ivcap:principal:00000000-0000-0000-0000-000000000001";
+
+impl crate::StandIn {
+    /// Seeds an aspect asserted at `valid_from` (RFC 3339 UTC with microseconds), live.
+    pub fn add_aspect(&self, entity: &str, schema: &str, content: Value, valid_from: &str) -> String {
+        let mut rec = AspectRec::new(entity, schema, content);
+        rec.valid_from = valid_from.to_string();
+        let id = rec.id.clone();
+        self.with_data(|d| d.aspects.push(rec));
+        id
+    }
+
+    /// The stored aspect with this id.
+    pub fn aspect(&self, id: &str) -> Option<AspectRec> {
+        self.with_data(|d| d.aspects.iter().find(|a| a.id == id).cloned())
+    }
+}
+
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new().route("/1/aspects", get(list)).route("/1/aspects/{id}", get(read))
+    Router::new()
+        .route("/1/aspects", get(list).post(create).put(update))
+        .route("/1/aspects/{id}", get(read).delete(retract))
+}
+
+/// Checks a POST/PUT and makes the record it asks for (not yet stored).
+fn new_record(headers: &HeaderMap, query: Option<&str>, body: &Bytes) -> Result<AspectRec, Response> {
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if content_type.split(';').next().map(str::trim) != Some("application/json") {
+        return Err(crate::error(415, &format!("cannot handle '{content_type}'")));
+    }
+    let params: Vec<(String, String)> =
+        url::form_urlencoded::parse(query.unwrap_or("").as_bytes()).into_owned().collect();
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
+    let content: Value = serde_json::from_slice(body)
+        .ok()
+        .filter(Value::is_object)
+        .ok_or_else(|| crate::error(400, "Having problem with some of the supplied information"))?;
+    let entity = get("entity").ok_or_else(|| crate::invalid_parameter("entity", "missing required parameter", ""))?;
+    let schema = get("schema")
+        .or_else(|| content.get("$schema").and_then(Value::as_str).map(str::to_string))
+        .ok_or_else(|| crate::invalid_parameter("schema", "missing required parameter", ""))?;
+    let mut rec = AspectRec::new(&entity, &schema, content);
+    if let Some(policy) = get("policy") {
+        if !policy.starts_with("urn:ivcap:policy:") {
+            return Err(crate::invalid_parameter("policy", "not a policy URN", &policy));
+        }
+        rec.policy = policy;
+    }
+    Ok(rec)
+}
+
+async fn create(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    let rec = match new_record(&headers, q.as_deref(), &body) {
+        Ok(rec) => rec,
+        Err(e) => return e,
+    };
+    let id = rec.id.clone();
+    lock(&s.data).aspects.push(rec);
+    axum::Json(json!({"id": id})).into_response()
+}
+
+async fn update(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    let mut rec = match new_record(&headers, q.as_deref(), &body) {
+        Ok(rec) => rec,
+        Err(e) => return e,
+    };
+    let mut data = lock(&s.data);
+    let t = now();
+    let live: Vec<usize> = data
+        .aspects
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.entity == rec.entity && a.schema == rec.schema && a.valid_at(&t))
+        .map(|(i, _)| i)
+        .collect();
+    match live.as_slice() {
+        [] => crate::error(403, "not authorised for method 'add'"),
+        [one] => {
+            let Some(old) = data.aspects.get_mut(*one) else { return crate::error(500, "lost the live aspect") };
+            old.valid_to = Some(t.clone());
+            old.retracter = Some(PRINCIPAL.into());
+            rec.replaces = Some(old.id.clone());
+            rec.valid_from = t;
+            let id = rec.id.clone();
+            data.aspects.push(rec);
+            axum::Json(json!({"id": id})).into_response()
+        }
+        many => crate::error(424, &format!("found {} matches.", many.len())),
+    }
+}
+
+async fn retract(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+    let mut data = lock(&s.data);
+    let Some(a) = data.aspects.iter_mut().find(|a| a.id == id) else { return not_found(&id) };
+    if a.valid_to.is_none() {
+        a.valid_to = Some(now());
+        a.retracter = Some(PRINCIPAL.into());
+    }
+    StatusCode::NO_CONTENT.into_response()
 }
 
 /// An `at-time` value as RFC 3339 UTC with microseconds, comparable as text.
@@ -90,12 +193,20 @@ async fn list(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQue
         },
     };
     let include_content = lp.get("include-content") == Some("true");
+    let path = match lp.get("content-path").map(|p| (p, sql_json_path::JsonPath::new(p))) {
+        None => None,
+        Some((_, Ok(path))) => Some(path),
+        Some((p, Err(e))) => {
+            return crate::invalid_parameter("content-path", &format!("cannot parse JSONPath: {e}"), p);
+        }
+    };
     let mut hits: Vec<AspectRec> = lock(&s.data)
         .aspects
         .iter()
         .filter(|a| a.valid_at(&at))
         .filter(|a| lp.get("entity").is_none_or(|e| a.entity == e))
         .filter(|a| lp.get("schema").is_none_or(|p| like(p, &a.schema, false)))
+        .filter(|a| path.as_ref().is_none_or(|p| p.exists(&a.content).unwrap_or(false)))
         .cloned()
         .collect();
     hits.sort_by(|a, b| a.valid_from.cmp(&b.valid_from).then(a.id.cmp(&b.id)));
@@ -120,6 +231,9 @@ async fn list(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQue
         })
         .collect();
     let mut body = envelope(items, &lp, &origin, "/1/aspects", Some(at));
+    if let Some(p) = lp.get("content-path") {
+        body["aspect-path"] = json!(p);
+    }
     for key in ["entity", "schema"] {
         if let Some(v) = lp.get(key) {
             body[key] = json!(v);

@@ -35,7 +35,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 pub use artifacts::ArtifactRec;
-pub use aspects::AspectRec;
+pub use aspects::{AspectRec, PRINCIPAL};
 pub use jobs::{JOB_ASPECT_SCHEMA, JobOutcome, JobRec, JobScript};
 pub use services::ServiceRec;
 

@@ -99,6 +99,9 @@ mod tests {
         assert!(!m("$.size ? (@ > 10000)", json!({"other": 1})), "a missing key never matches");
         assert!(!m(r#"$.size ? (@ > 10000)"#, json!({"size": "big"})), "type mismatch is no match");
         assert!(m("$.tag", json!({"tag": null})), "a bare path tests existence");
+        let img = json!({"w": 2000, "h": 1000, "kind": "img/png"});
+        assert!(m(r#"$ ? (@.w * @.h > 1e6 && @.kind starts with "img")"#, img.clone()), "the README's example");
+        assert!(!m(r#"$ ? (@.w * @.h > 1e7 && @.kind starts with "img")"#, img));
     }
 
     #[test]

@@ -19,13 +19,14 @@ use serde_json::ser::{Formatter, PrettyFormatter};
 use serde_json::value::RawValue;
 
 /// An aspect file as read.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub(crate) struct AspectFile {
     pub id: String,
     pub entity: String,
     pub schema: String,
-    #[serde(default)]
-    pub content: Value,
+    /// The content object as raw JSON text: parsed only when someone needs it, which keeps
+    /// building the index of a large store cheap.
+    pub content: Box<RawValue>,
     #[serde(deserialize_with = "de_time")]
     pub valid_from: DateTime<Utc>,
     #[serde(default, deserialize_with = "de_opt_time")]
@@ -46,10 +47,22 @@ struct Record<'a> {
 /// Parses an aspect file; the error says what is wrong with it.
 pub(crate) fn parse(bytes: &[u8]) -> Result<AspectFile, String> {
     let file: AspectFile = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-    if !file.content.is_object() {
-        return Err(format!("content is {}, not an object", crate::backend::aspects::json_kind(&file.content)));
+    if !file.content.get().trim_start().starts_with('{') {
+        return Err("content is not a JSON object".into());
     }
     Ok(file)
+}
+
+impl AspectFile {
+    /// The content, parsed.
+    pub(crate) fn content_value(&self) -> Value {
+        content_value(&self.content)
+    }
+}
+
+/// Parses raw content (valid JSON by construction; `null` if it somehow is not).
+pub(crate) fn content_value(raw: &RawValue) -> Value {
+    serde_json::from_str(raw.get()).unwrap_or(Value::Null)
 }
 
 /// The file text of a new aspect.
@@ -240,9 +253,18 @@ mod tests {
 
     #[test]
     fn python_files_parse() {
+        assert!(
+            parse(
+                PYTHON
+                    .replace("\"content\": {", "\"content\": [{")
+                    .replace("\"e\": []\n  }", "\"e\": []\n  }]")
+                    .as_bytes()
+            )
+            .is_err()
+        );
         let f = parse(PYTHON.as_bytes()).unwrap();
         assert_eq!(f.id, "urn:ivcap:aspect:9c94ad00-1315-47fe-88e3-e8ed133bbffc");
-        assert_eq!(f.content["café"], json!([1.5, 1e16, {}]));
+        assert_eq!(f.content_value()["café"], json!([1.5, 1e16, {}]));
         assert_eq!(isoformat(f.valid_from), "2026-11-29T17:11:38.627649+00:00");
         assert_eq!(f.valid_to, None);
     }

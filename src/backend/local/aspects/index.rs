@@ -1,10 +1,10 @@
 //! The in-memory aspect index: every aspect file's record, with lookups by file name, id,
 //! entity and schema, kept current with the directory.
 //!
-//! **Why in memory, rebuilt at start-up, rather than persisted.** The store is shared: the
+//! **Why in memory, with the files as the only truth.** The store is shared: the
 //! Python SDK and other `ivcap-mcp` processes add and rewrite files behind our back, so a
-//! persisted index would need its own cross-process protocol and could lose entries when
-//! two processes write it. The files stay the only truth; the index is derived from them
+//! persisted index as the source of answers would need its own cross-process protocol and
+//! could lose entries when two processes write it. The files stay the only truth; the index is derived from them
 //! and checked against the directory before every use ([`Index::refresh`]):
 //!
 //! - one `stat` of `aspects/`: an unchanged modification time means nothing was added,
@@ -13,8 +13,19 @@
 //!   and rewritten files (a rename brings a new inode) are read, vanished ones dropped.
 //!
 //! Directory times have a coarse clock, so a change within [`SETTLE`] of the last look may
-//! not move the time; until the directory is older than that, every use rescans. Filtered
-//! queries then read no files at all: they intersect the entity and schema lists and test
+//! not move the time; until the directory is older than that, every use rescans.
+//!
+//! **Start-up.** Reading 100,000 small files costs seconds of system time, so after a build
+//! that had to read many files the loader writes a snapshot of the index to
+//! `<store>/.ivcap-mcp/aspect-index.jsonl` (atomically; outside `aspects/`, so nothing
+//! else sees it). The next start seeds from it: a snapshot entry is used only while its file
+//! still has the same name, inode, size and modification time (one `stat`, far cheaper than
+//! reading it), so rewrites by rename and edits in place are both noticed; every other file
+//! is read. The snapshot is a cache and never the truth: a missing, stale,
+//! foreign or damaged snapshot only costs reading the files, and two processes writing it
+//! just replace each other's copy.
+//!
+//! **Queries.** Filtered queries read no files at all: they intersect the entity and schema lists and test
 //! validity and `content_path` on the candidates only. Files that don't parse are skipped
 //! with a warning (once per file version), never fatal.
 
@@ -23,22 +34,54 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_json::value::RawValue;
+use std::sync::OnceLock;
 
 use super::content_path::ContentPath;
-use super::file::{AspectFile, parse};
+use super::file::{AspectFile, content_value, parse};
 use crate::backend::aspects::{Aspect, Order};
 use crate::backend::like_match;
 use crate::error::{Error, Result};
 
 /// How old the directory's modification time must be before an unchanged time is trusted.
 const SETTLE: Duration = Duration::from_millis(200);
+/// How long an unparsable file may still be in the middle of being written.
+const WRITING: Duration = Duration::from_secs(2);
 
 /// One indexed file.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Entry {
+    /// The record without its content.
     pub aspect: Aspect,
     pub file: String,
     ino: u64,
+    stamp: Stamp,
+    /// The content as raw JSON, parsed on first use.
+    raw: Box<RawValue>,
+    parsed: OnceLock<Value>,
+}
+
+impl Entry {
+    /// The content object.
+    pub(crate) fn content(&self) -> &Value {
+        self.parsed.get_or_init(|| content_value(&self.raw))
+    }
+
+    /// The record, with its content if `with_content`.
+    pub(crate) fn to_aspect(&self, with_content: bool) -> Aspect {
+        Aspect { content: with_content.then(|| self.content().clone()), ..self.aspect.clone() }
+    }
+}
+
+/// A file's size and modification time (ns since the epoch) when it was read.
+pub(crate) type Stamp = (u64, i64);
+
+/// The [`Stamp`] of `meta`.
+pub(crate) fn stamp(meta: &std::fs::Metadata) -> Stamp {
+    use std::os::unix::fs::MetadataExt;
+    (meta.len(), meta.mtime().saturating_mul(1_000_000_000).saturating_add(meta.mtime_nsec()))
 }
 
 /// Where a page starts: after this `(valid_from, id)` in the query's order.
@@ -63,10 +106,49 @@ pub(crate) struct Index {
     by_entity: HashMap<String, Vec<usize>>,
     by_schema: BTreeMap<String, Vec<usize>>,
     /// Files that did not parse, by name, with the inode we tried.
-    broken: HashMap<String, u64>,
+    broken: HashMap<String, (u64, Option<Stamp>)>,
     /// The directory time at the last scan, and whether it was old enough to trust.
     seen: Option<SystemTime>,
     settled: bool,
+    /// Records from a snapshot, for the first refresh only: `name → (inode, record)`.
+    seeded: HashMap<String, (u64, Stamp, AspectFile)>,
+    /// Whether a refresh has completed since start.
+    pub(crate) built: bool,
+    /// Files the last refresh had to read (not from the snapshot).
+    pub(crate) read_from_disk: usize,
+}
+
+/// First line of a snapshot; anything else means "not ours, ignore it".
+const SNAPSHOT_HEADER: &str = r#"{"ivcap-mcp-aspect-index":1}"#;
+
+/// A snapshot line, as written.
+#[derive(Serialize)]
+struct SnapshotOut<'a> {
+    f: &'a str,
+    i: u64,
+    z: u64,
+    m: i64,
+    id: &'a str,
+    e: &'a str,
+    s: &'a str,
+    c: &'a RawValue,
+    vf: DateTime<Utc>,
+    vt: Option<DateTime<Utc>>,
+}
+
+/// A snapshot line, as read.
+#[derive(Deserialize)]
+struct SnapshotIn {
+    f: String,
+    i: u64,
+    z: u64,
+    m: i64,
+    id: String,
+    e: String,
+    s: String,
+    c: Box<RawValue>,
+    vf: DateTime<Utc>,
+    vt: Option<DateTime<Utc>>,
 }
 
 impl Index {
@@ -75,7 +157,7 @@ impl Index {
         let mtime = match std::fs::metadata(dir) {
             Ok(m) => m.modified().ok(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                *self = Index::default();
+                *self = Index { built: true, ..Index::default() };
                 return Ok(());
             }
             Err(e) => return Err(Error::io(format!("cannot read {}", dir.display()), e)),
@@ -90,7 +172,7 @@ impl Index {
         for (name, ino) in &listing {
             present.insert(name.as_str(), *ino);
             let known = self.by_file.get(name).and_then(|&s| self.slots.get(s)?.as_ref()).map(|e| e.ino);
-            if known != Some(*ino) && self.broken.get(name) != Some(ino) {
+            if known != Some(*ino) && !self.still_broken(dir, name, *ino) {
                 to_load.push((name.clone(), *ino));
             }
         }
@@ -99,32 +181,124 @@ impl Index {
             self.remove_file(&name);
         }
         self.broken.retain(|n, _| present.contains_key(n.as_str()));
-        for (name, ino, loaded) in load_all(dir, to_load) {
+        let mut from_disk = Vec::with_capacity(to_load.len());
+        let mut check = Vec::new();
+        for (name, ino) in to_load {
+            match self.seeded.remove(&name) {
+                Some((seeded_ino, stamp, file)) if seeded_ino == ino => check.push((name, ino, stamp, file)),
+                _ => from_disk.push((name, ino)),
+            }
+        }
+        self.seeded = HashMap::new();
+        // A snapshot record is used only if its file still has the size and time it had.
+        let checked = par_map(check, |(name, ino, seen, file)| {
+            let now = std::fs::symlink_metadata(dir.join(&name)).ok().map(|m| stamp(&m));
+            (name, ino, seen, file, now == Some(seen))
+        });
+        for (name, ino, seen, file, unchanged) in checked {
+            if unchanged {
+                self.insert(name, ino, seen, file);
+            } else {
+                from_disk.push((name, ino));
+            }
+        }
+        self.read_from_disk = from_disk.len();
+        for (name, ino, loaded) in load_all(dir, from_disk) {
             match loaded {
-                Ok(file) => {
+                Ok((stamp, file)) => {
                     self.broken.remove(&name);
-                    self.insert(name, ino, file);
+                    self.insert(name, ino, stamp, file);
                 }
-                Err(why) => {
+                Err((stamp, why)) => {
                     tracing::warn!(file = %dir.join(&name).display(), error = %why, "skipping an aspect file that does not parse");
                     self.remove_file(&name);
-                    self.broken.insert(name, ino);
+                    self.broken.insert(name, (ino, stamp));
                 }
             }
         }
         self.seen = mtime;
-        self.settled = mtime.is_some_and(|m| m + SETTLE < looked);
+        // A file that did not parse may still be being written in place (the Python SDK
+        // writes without a rename), which moves no directory time: look again while young.
+        let young = |stamp: &Option<Stamp>| {
+            let recent = looked.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
+                - WRITING.as_nanos() as i64;
+            stamp.is_none_or(|(_, m)| m > recent)
+        };
+        self.settled = mtime.is_some_and(|m| m + SETTLE < looked) && !self.broken.values().any(|(_, s)| young(s));
+        self.built = true;
         Ok(())
     }
 
-    /// Records that we wrote `name` (inode `ino`) ourselves.
-    pub(crate) fn insert(&mut self, name: String, ino: u64, file: AspectFile) {
+    /// Did `name` (inode `ino`) fail to parse, and has it not changed since?
+    fn still_broken(&self, dir: &Path, name: &str, ino: u64) -> bool {
+        match self.broken.get(name) {
+            Some((broken_ino, Some(seen))) if *broken_ino == ino => {
+                std::fs::symlink_metadata(dir.join(name)).ok().map(|m| stamp(&m)) == Some(*seen)
+            }
+            _ => false,
+        }
+    }
+
+    /// Seeds the first refresh from the snapshot at `path`, if there is a usable one;
+    /// returns how many records it offered.
+    pub(crate) fn seed(&mut self, path: &Path) -> usize {
+        let Ok(text) = std::fs::read_to_string(path) else { return 0 };
+        let mut lines = text.lines();
+        if lines.next() != Some(SNAPSHOT_HEADER) {
+            tracing::warn!(file = %path.display(), "ignoring an aspect index snapshot of another format");
+            return 0;
+        }
+        let parsed = par_map(lines.collect(), |line: &str| serde_json::from_str::<SnapshotIn>(line).ok());
+        self.seeded = parsed
+            .into_iter()
+            .flatten()
+            .map(|l| {
+                let file =
+                    AspectFile { id: l.id, entity: l.e, schema: l.s, content: l.c, valid_from: l.vf, valid_to: l.vt };
+                (l.f, (l.i, (l.z, l.m), file))
+            })
+            .collect();
+        self.seeded.len()
+    }
+
+    /// The snapshot text of the index as it is.
+    pub(crate) fn snapshot(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len() * 256);
+        out.extend_from_slice(SNAPSHOT_HEADER.as_bytes());
+        for e in self.slots.iter().flatten() {
+            let a = &e.aspect;
+            // One line per record: the raw content of a pretty-printed file has newlines.
+            let Ok(c) = RawValue::from_string(compact(e.raw.get())) else { continue };
+            let c: &RawValue = &c;
+            let line = SnapshotOut {
+                f: &e.file,
+                i: e.ino,
+                z: e.stamp.0,
+                m: e.stamp.1,
+                id: &a.id,
+                e: &a.entity,
+                s: &a.schema,
+                c,
+                vf: a.valid_from,
+                vt: a.valid_to,
+            };
+            out.push(b'\n');
+            if serde_json::to_writer(&mut out, &line).is_err() {
+                out.pop();
+            }
+        }
+        out.push(b'\n');
+        out
+    }
+
+    /// Records `name` (inode `ino`, read at `stamp`) with its parsed record.
+    pub(crate) fn insert(&mut self, name: String, ino: u64, stamp: Stamp, file: AspectFile) {
         self.remove_file(&name);
         let aspect = Aspect {
             id: file.id,
             entity: file.entity,
             schema: file.schema,
-            content: Some(file.content),
+            content: None,
             valid_from: file.valid_from,
             valid_to: file.valid_to,
             asserter: None,
@@ -135,7 +309,7 @@ impl Index {
             && let Some(dup) = self.slots.get(other).and_then(Option::as_ref)
         {
             tracing::warn!(id = %aspect.id, first = %dup.file, second = %name, "two aspect files share one id; keeping the first");
-            self.broken.insert(name, ino);
+            self.broken.insert(name, (ino, Some(stamp)));
             return;
         }
         let slot = self.free.pop().unwrap_or(self.slots.len());
@@ -143,7 +317,7 @@ impl Index {
         self.by_id.insert(aspect.id.clone(), slot);
         self.by_entity.entry(aspect.entity.clone()).or_default().push(slot);
         self.by_schema.entry(aspect.schema.clone()).or_default().push(slot);
-        let entry = Some(Entry { aspect, file: name, ino });
+        let entry = Some(Entry { aspect, file: name, ino, stamp, raw: file.content, parsed: OnceLock::new() });
         if slot == self.slots.len() {
             self.slots.push(entry);
         } else if let Some(s) = self.slots.get_mut(slot) {
@@ -202,7 +376,7 @@ impl Index {
                     && f.entity.is_none_or(|x| a.entity == x)
                     && f.schema.is_none_or(|p| like_match(p, &a.schema, false))
                     && f.after.is_none_or(|c| after(a, c, f.order))
-                    && f.content_path.is_none_or(|p| a.content.as_ref().is_some_and(|c| p.matches(c)))
+                    && f.content_path.is_none_or(|p| p.matches(e.content()))
             })
             .collect();
         let cmp = |a: &&Entry, b: &&Entry| {
@@ -230,6 +404,27 @@ impl Index {
     }
 }
 
+/// Valid JSON text without the whitespace between tokens.
+fn compact(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in json.chars() {
+        if in_string {
+            out.push(c);
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+        } else if !c.is_ascii_whitespace() {
+            in_string = c == '"';
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Is `a` strictly after the cursor in `order`?
 fn after(a: &Aspect, (from, id): &Cursor, order: Order) -> bool {
     let o = a.valid_from.cmp(from).then_with(|| a.id.as_str().cmp(id.as_str()));
@@ -253,31 +448,173 @@ fn list_dir(dir: &Path) -> Result<Vec<(String, u64)>> {
 }
 
 /// Reads and parses `files`, on a few threads when there are many.
-fn load_all(dir: &Path, files: Vec<(String, u64)>) -> Vec<(String, u64, std::result::Result<AspectFile, String>)> {
-    let load = |dir: &PathBuf, (name, ino): (String, u64)| {
-        let parsed = std::fs::read(dir.join(&name)).map_err(|e| e.to_string()).and_then(|b| parse(&b));
+#[allow(clippy::type_complexity)]
+fn load_all(
+    dir: &Path,
+    files: Vec<(String, u64)>,
+) -> Vec<(String, u64, std::result::Result<(Stamp, AspectFile), (Option<Stamp>, String)>)> {
+    let dir: PathBuf = dir.to_path_buf();
+    par_map(files, |(name, ino): (String, u64)| {
+        let read = || -> std::io::Result<(Stamp, Vec<u8>)> {
+            use std::io::Read;
+            let mut f = std::fs::File::open(dir.join(&name))?;
+            let stamp = stamp(&f.metadata()?);
+            let mut bytes = Vec::new();
+            f.read_to_end(&mut bytes)?;
+            Ok((stamp, bytes))
+        };
+        let parsed = match read() {
+            Ok((stamp, bytes)) => parse(&bytes).map(|f| (stamp, f)).map_err(|e| (Some(stamp), e)),
+            Err(e) => Err((None, e.to_string())),
+        };
         (name, ino, parsed)
-    };
-    let dir = dir.to_path_buf();
+    })
+}
+
+/// `items.map(f)`, in order, on up to four threads when there are many items.
+fn par_map<T: Send, U: Send>(items: Vec<T>, f: impl Fn(T) -> U + Sync) -> Vec<U> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
-    if files.len() < 1_000 || threads < 2 {
-        return files.into_iter().map(|f| load(&dir, f)).collect();
+    if items.len() < 1_000 || threads < 2 {
+        return items.into_iter().map(f).collect();
     }
-    let chunk = files.len().div_ceil(threads);
-    let mut chunks: Vec<Vec<(String, u64)>> = Vec::new();
-    let mut rest = files;
+    let chunk = items.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<T>> = Vec::new();
+    let mut rest = items;
     while !rest.is_empty() {
         let tail = rest.split_off(chunk.min(rest.len()));
         chunks.push(std::mem::replace(&mut rest, tail));
     }
+    let f = &f;
     std::thread::scope(|s| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|c| {
-                let dir = &dir;
-                s.spawn(move || c.into_iter().map(|f| load(dir, f)).collect::<Vec<_>>())
-            })
-            .collect();
+        let handles: Vec<_> =
+            chunks.into_iter().map(|c| s.spawn(move || c.into_iter().map(f).collect::<Vec<U>>())).collect();
+        // A worker can only fail by panicking; its items are then missing, and the next
+        // refresh reads those files again (they are not in the index).
         handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::local::aspects::file::{now_micros, render};
+    use serde_json::json;
+    use std::io::Write;
+
+    /// Distinct, increasing assertion times a minute ago.
+    fn at(i: usize) -> DateTime<Utc> {
+        now_micros() - chrono::Duration::seconds(60) + chrono::Duration::milliseconds(i as i64)
+    }
+
+    fn write(dir: &Path, n: usize) -> Vec<String> {
+        std::fs::create_dir_all(dir).unwrap();
+        (0..n)
+            .map(|i| {
+                let uuid = uuid::Uuid::new_v4();
+                let id = format!("urn:ivcap:aspect:{uuid}");
+                let bytes = render(&id, &format!("urn:e:{}", i % 2), "urn:s:1", &json!({"i": i}), at(i)).unwrap();
+                crate::backend::local::write_file_atomic(&dir.join(format!("{uuid}.json")), &bytes).unwrap();
+                id
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_snapshot_seeds_only_unchanged_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("aspects");
+        let ids = write(&dir, 3);
+        let mut first = Index::default();
+        first.refresh(&dir).unwrap();
+        assert_eq!((first.len(), first.read_from_disk), (3, 3));
+        let snap = tmp.path().join("snap.jsonl");
+        std::fs::write(&snap, first.snapshot()).unwrap();
+
+        // Rewrite one file (a rename: new inode), edit one in place (same inode) and add one
+        // behind the snapshot's back.
+        let rewritten = dir.join(format!("{}.json", ids[0].trim_start_matches("urn:ivcap:aspect:")));
+        let bytes = super::super::file::with_valid_to(&std::fs::read(&rewritten).unwrap(), now_micros()).unwrap();
+        crate::backend::local::write_file_atomic(&rewritten, &bytes).unwrap();
+        let edited = dir.join(format!("{}.json", ids[2].trim_start_matches("urn:ivcap:aspect:")));
+        let text = std::fs::read_to_string(&edited).unwrap().replace("\"i\": 2", "\"i\": 22");
+        std::fs::write(&edited, text).unwrap();
+        write(&dir, 1);
+
+        let mut second = Index::default();
+        assert_eq!(second.seed(&snap), 3);
+        second.refresh(&dir).unwrap();
+        assert_eq!(second.len(), 4);
+        assert_eq!(
+            second.read_from_disk, 3,
+            "rewritten, edited and new files are read; the rest come from the snapshot"
+        );
+        assert_eq!(second.by_id(&ids[2]).unwrap().content(), &json!({"i": 22}), "an edit in place is seen");
+        assert!(second.by_id(&ids[0]).unwrap().aspect.valid_to.is_some(), "the rewrite wins over the snapshot");
+        assert_eq!(second.by_id(&ids[1]).unwrap().content(), &json!({"i": 1}));
+
+        std::fs::write(&snap, "garbage\n{}").unwrap();
+        let mut third = Index::default();
+        assert_eq!(third.seed(&snap), 0, "a foreign snapshot is ignored");
+        third.refresh(&dir).unwrap();
+        assert_eq!((third.len(), third.read_from_disk), (4, 4));
+    }
+
+    #[test]
+    fn a_file_caught_half_written_is_read_once_complete() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("aspects");
+        let ids = write(&dir, 1);
+        let mut index = Index::default();
+        index.refresh(&dir).unwrap();
+        // Python's open(path, "w") creates the file empty, then writes it: no rename, so the
+        // directory time only moves at the creation.
+        let path = dir.join("0b5e7a52-6f1d-4c0e-9d55-2b8a3c4d5e6f.json");
+        std::fs::write(&path, "").unwrap();
+        index.refresh(&dir).unwrap();
+        assert_eq!(index.len(), 1, "the empty file is skipped");
+        let other =
+            std::fs::read_to_string(dir.join(format!("{}.json", ids[0].trim_start_matches("urn:ivcap:aspect:"))))
+                .unwrap()
+                .replace(ids[0].trim_start_matches("urn:ivcap:aspect:"), "0b5e7a52-6f1d-4c0e-9d55-2b8a3c4d5e6f");
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().write_all(other.as_bytes()).unwrap();
+        index.refresh(&dir).unwrap();
+        assert_eq!(index.len(), 2, "read again once written");
+    }
+
+    #[test]
+    fn compacting_keeps_strings() {
+        assert_eq!(compact("{\n  \"a b\": [1, \"x \\\" y\"]\n}"), "{\"a b\":[1,\"x \\\" y\"]}");
+    }
+
+    #[test]
+    fn queries_filter_order_and_page() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("aspects");
+        write(&dir, 6);
+        let mut index = Index::default();
+        index.refresh(&dir).unwrap();
+        let now = Utc::now();
+        fn f(now: DateTime<Utc>, after: Option<&Cursor>) -> Filter<'_> {
+            Filter {
+                entity: Some("urn:e:0"),
+                schema: Some("urn:%"),
+                content_path: None,
+                at: now,
+                order: Order::Asc,
+                after,
+            }
+        }
+        let (page1, more) = index.query(&f(now, None), 2);
+        assert!(more);
+        let cursor = page1.last().map(|e| (e.aspect.valid_from, e.aspect.id.clone())).unwrap();
+        let (page2, more) = index.query(&f(now, Some(&cursor)), 2);
+        assert!(!more);
+        let seen: Vec<i64> = page1.iter().chain(&page2).map(|e| e.content()["i"].as_i64().unwrap()).collect();
+        assert_eq!(seen, [0, 2, 4]);
+        assert_eq!(index.valid_at(now, Some("urn:s:%")).len(), 6);
+        assert!(
+            index.valid_at(now - chrono::Duration::hours(1), None).is_empty(),
+            "nothing was valid before it was asserted"
+        );
+    }
 }
