@@ -63,7 +63,7 @@ pub struct Cli {
     #[arg(long, value_name = "PATH")]
     pub env_file: Option<PathBuf>,
 
-    /// Offer only these toolsets (comma-separated): services, jobs, artifacts, aspects, secrets.
+    /// Offer only these toolsets (comma-separated): services, jobs, artifacts, aspects, search, secrets.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub toolsets: Option<Vec<String>>,
 

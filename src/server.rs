@@ -73,6 +73,7 @@ impl IvcapMcp {
             ("jobs", Self::jobs_router()),
             ("aspects", Self::aspects_router()),
             ("artifacts", Self::artifacts_router()),
+            ("search", Self::search_router()),
             ("secrets", Self::secrets_router()),
         ]
     }

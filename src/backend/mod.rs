@@ -9,6 +9,7 @@ pub mod aspects;
 pub mod jobs;
 pub mod local;
 pub mod platform;
+pub mod search;
 pub mod secrets;
 pub mod services;
 
@@ -21,17 +22,19 @@ use crate::error::{Error, Result};
 pub use artifacts::{Artifact, ArtifactsBackend};
 pub use aspects::{Aspect, AspectQuery, AspectsBackend, NewAspect};
 pub use jobs::{Job, JobStatus, JobSummary, JobsBackend};
+pub use search::SearchBackend;
 pub use secrets::{SecretInfo, SecretsBackend};
 pub use services::{ServiceDetail, ServiceSummary, ServicesBackend};
 
 /// Everything a tool can ask of IVCAP, whichever IVCAP it is.
 pub trait Backend:
-    ServicesBackend + JobsBackend + ArtifactsBackend + AspectsBackend + SecretsBackend + Send + Sync
+    ServicesBackend + JobsBackend + ArtifactsBackend + AspectsBackend + SearchBackend + SecretsBackend + Send + Sync
 {
 }
 
-impl<T: ServicesBackend + JobsBackend + ArtifactsBackend + AspectsBackend + SecretsBackend + Send + Sync> Backend
-    for T
+impl<
+    T: ServicesBackend + JobsBackend + ArtifactsBackend + AspectsBackend + SearchBackend + SecretsBackend + Send + Sync,
+> Backend for T
 {
 }
 

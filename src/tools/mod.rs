@@ -5,6 +5,7 @@
 pub mod artifacts;
 pub mod aspects;
 pub mod jobs;
+pub mod search;
 pub mod secrets;
 pub mod services;
 

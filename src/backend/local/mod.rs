@@ -9,6 +9,7 @@
 mod artifacts;
 pub mod aspects;
 mod jobs;
+pub mod search;
 mod secrets;
 pub mod services;
 

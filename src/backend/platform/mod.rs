@@ -9,6 +9,7 @@
 mod artifacts;
 mod aspects;
 mod jobs;
+mod search;
 mod secrets;
 mod services;
 

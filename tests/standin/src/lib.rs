@@ -17,6 +17,7 @@ mod artifacts;
 mod aspects;
 mod jobs;
 mod paging;
+mod search;
 mod secrets;
 mod services;
 
@@ -135,6 +136,8 @@ pub struct Data {
     pub artifacts: Vec<ArtifactRec>,
     /// The next artifact PATCH keeps this many body bytes, then drops the connection.
     pub patch_drop_after: Option<u64>,
+    /// Canned search answers: `(query text, items)`.
+    pub searches: Vec<(String, Vec<Value>)>,
 }
 
 #[derive(Debug)]
@@ -230,6 +233,7 @@ fn router(shared: AppState) -> Router {
         .merge(artifacts::routes())
         .merge(aspects::routes())
         .merge(jobs::routes())
+        .merge(search::routes())
         .merge(secrets::routes())
         .fallback(|m: Method, u: Uri| async move {
             (StatusCode::NOT_IMPLEMENTED, Json(json!({"message": format!("stand-in has no route for {m} {u}")})))

@@ -1,0 +1,302 @@
+//! The fact store the Mangle interpreter evaluates against, in place of the crate's
+//! `MemStore` (whose duplicate check is a linear scan, so loading n facts is quadratic).
+//!
+//! Every relation keeps its stable, delta and next-delta tuples in vectors plus one hash set
+//! of everything it holds, so `insert` is O(1); column indexes are built on the first lookup
+//! of that column and kept up to date as deltas merge. The store is also where evaluation is
+//! bounded, because the interpreter has no cancellation: every scan and insert checks a
+//! deadline, and every new derived fact counts against a budget. Once either runs out the
+//! store answers every call with [`Exhausted`], which the interpreter passes up unchanged.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use mangle_interpreter::{Store, Value};
+
+/// Why evaluation was stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exhausted {
+    /// More than this many facts were derived.
+    Facts(usize),
+    /// Evaluation ran longer than this.
+    Time(Duration),
+}
+
+impl std::fmt::Display for Exhausted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exhausted::Facts(n) => write!(f, "it derived more than {n} facts"),
+            Exhausted::Time(d) => write!(f, "it ran longer than {} s", d.as_secs_f64()),
+        }
+    }
+}
+
+impl std::error::Error for Exhausted {}
+
+/// Column index: value → positions in a tuple vector.
+type Index = HashMap<Value, Vec<usize>>;
+
+/// One relation.
+#[derive(Default)]
+struct Relation {
+    stable: Vec<Vec<Value>>,
+    delta: Vec<Vec<Value>>,
+    next: Vec<Vec<Value>>,
+    /// Every tuple in `stable`, `delta` and `next`; built on the first insert, so base
+    /// relations (which rules never insert into) are not hashed twice.
+    seen: Option<HashSet<Vec<Value>>>,
+    /// Built lazily per column, maintained on merge.
+    stable_index: RefCell<HashMap<usize, Index>>,
+    /// Built lazily per column, dropped on merge.
+    delta_index: RefCell<HashMap<usize, Index>>,
+}
+
+fn build_index(tuples: &[Vec<Value>], col: usize) -> Index {
+    let mut index = Index::new();
+    for (i, t) in tuples.iter().enumerate() {
+        if let Some(v) = t.get(col) {
+            index.entry(v.clone()).or_default().push(i);
+        }
+    }
+    index
+}
+
+/// Tuples of `tuples` whose column `col` equals `key`, through the lazily built index.
+fn lookup(tuples: &[Vec<Value>], indexes: &RefCell<HashMap<usize, Index>>, col: usize, key: &Value) -> Vec<Vec<Value>> {
+    let mut indexes = indexes.borrow_mut();
+    let index = indexes.entry(col).or_insert_with(|| build_index(tuples, col));
+    index.get(key).map(|rows| rows.iter().filter_map(|&i| tuples.get(i).cloned()).collect()).unwrap_or_default()
+}
+
+/// A hashed, bounded fact store.
+pub struct HashedStore {
+    relations: HashMap<String, Relation>,
+    max_facts: usize,
+    derived: usize,
+    deadline: Instant,
+    timeout: Duration,
+    /// Set once a limit is hit; every later call fails with it.
+    exhausted: Cell<Option<Exhausted>>,
+}
+
+impl HashedStore {
+    /// An empty store that allows `max_facts` derived facts and `timeout` of evaluation
+    /// from now.
+    pub fn new(max_facts: usize, timeout: Duration) -> Self {
+        HashedStore {
+            relations: HashMap::new(),
+            max_facts,
+            derived: 0,
+            deadline: Instant::now() + timeout,
+            timeout,
+            exhausted: Cell::new(None),
+        }
+    }
+
+    /// Adds base facts (not counted against the budget), dropping duplicates.
+    pub fn load(&mut self, relation: &str, mut tuples: Vec<Vec<Value>>) {
+        let rel = self.relations.entry(relation.to_string()).or_default();
+        tuples.append(&mut rel.stable);
+        tuples.sort_unstable();
+        tuples.dedup();
+        rel.stable = tuples;
+        rel.seen = None;
+        rel.stable_index.get_mut().clear();
+    }
+
+    /// Fails when a limit has been hit, now or before.
+    fn check(&self) -> Result<()> {
+        if self.exhausted.get().is_none() && Instant::now() > self.deadline {
+            self.exhausted.set(Some(Exhausted::Time(self.timeout)));
+        }
+        match self.exhausted.get() {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// An owned iterator, as the trait wants a boxed one.
+fn boxed(tuples: Vec<Vec<Value>>) -> Box<dyn Iterator<Item = Vec<Value>>> {
+    Box::new(tuples.into_iter())
+}
+
+impl Store for HashedStore {
+    fn scan(&self, relation: &str) -> Result<Box<dyn Iterator<Item = Vec<Value>> + '_>> {
+        self.check()?;
+        Ok(match self.relations.get(relation) {
+            Some(r) => Box::new(r.stable.iter().chain(r.delta.iter()).cloned()),
+            None => Box::new(std::iter::empty()),
+        })
+    }
+
+    fn scan_delta(&self, relation: &str) -> Result<Box<dyn Iterator<Item = Vec<Value>> + '_>> {
+        self.check()?;
+        Ok(match self.relations.get(relation) {
+            Some(r) => Box::new(r.delta.iter().cloned()),
+            None => Box::new(std::iter::empty()),
+        })
+    }
+
+    fn scan_next_delta(&self, relation: &str) -> Result<Box<dyn Iterator<Item = Vec<Value>> + '_>> {
+        self.check()?;
+        Ok(match self.relations.get(relation) {
+            Some(r) => Box::new(r.next.iter().cloned()),
+            None => Box::new(std::iter::empty()),
+        })
+    }
+
+    fn scan_index(
+        &self,
+        relation: &str,
+        col_idx: usize,
+        key: &Value,
+    ) -> Result<Box<dyn Iterator<Item = Vec<Value>> + '_>> {
+        self.check()?;
+        let Some(r) = self.relations.get(relation) else { return Ok(boxed(Vec::new())) };
+        let mut out = lookup(&r.stable, &r.stable_index, col_idx, key);
+        if !r.delta.is_empty() {
+            out.extend(lookup(&r.delta, &r.delta_index, col_idx, key));
+        }
+        Ok(boxed(out))
+    }
+
+    fn scan_delta_index(
+        &self,
+        relation: &str,
+        col_idx: usize,
+        key: &Value,
+    ) -> Result<Box<dyn Iterator<Item = Vec<Value>> + '_>> {
+        self.check()?;
+        let Some(r) = self.relations.get(relation) else { return Ok(boxed(Vec::new())) };
+        Ok(boxed(lookup(&r.delta, &r.delta_index, col_idx, key)))
+    }
+
+    fn insert(&mut self, relation: &str, tuple: Vec<Value>) -> Result<bool> {
+        self.check()?;
+        let rel = self.relations.entry(relation.to_string()).or_default();
+        let seen =
+            rel.seen.get_or_insert_with(|| rel.stable.iter().chain(&rel.delta).chain(&rel.next).cloned().collect());
+        if seen.contains(&tuple) {
+            return Ok(false);
+        }
+        if self.derived >= self.max_facts {
+            let e = Exhausted::Facts(self.max_facts);
+            self.exhausted.set(Some(e));
+            return Err(e.into());
+        }
+        self.derived += 1;
+        seen.insert(tuple.clone());
+        rel.next.push(tuple);
+        Ok(true)
+    }
+
+    fn merge_deltas(&mut self) {
+        for rel in self.relations.values_mut() {
+            let delta = std::mem::take(&mut rel.delta);
+            let start = rel.stable.len();
+            for (col, index) in rel.stable_index.get_mut().iter_mut() {
+                for (i, t) in delta.iter().enumerate() {
+                    if let Some(v) = t.get(*col) {
+                        index.entry(v.clone()).or_default().push(start + i);
+                    }
+                }
+            }
+            rel.stable.extend(delta);
+            rel.delta = std::mem::take(&mut rel.next);
+            rel.delta_index.get_mut().clear();
+        }
+    }
+
+    fn create_relation(&mut self, relation: &str) {
+        self.relations.entry(relation.to_string()).or_default();
+    }
+
+    fn retract(&mut self, relation: &str, tuple: &[Value]) -> Result<bool> {
+        let Some(rel) = self.relations.get_mut(relation) else { return Ok(false) };
+        let seen =
+            rel.seen.get_or_insert_with(|| rel.stable.iter().chain(&rel.delta).chain(&rel.next).cloned().collect());
+        if !seen.remove(tuple) {
+            return Ok(false);
+        }
+        for v in [&mut rel.stable, &mut rel.delta, &mut rel.next] {
+            v.retain(|t| t.as_slice() != tuple);
+        }
+        rel.stable_index.get_mut().clear();
+        rel.delta_index.get_mut().clear();
+        Ok(true)
+    }
+
+    fn clear(&mut self, relation: &str) {
+        if let Some(rel) = self.relations.get_mut(relation) {
+            *rel = Relation::default();
+        }
+    }
+
+    fn relation_names(&self) -> Vec<String> {
+        self.relations.keys().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(i: i64) -> Value {
+        Value::Number(i)
+    }
+
+    #[test]
+    fn inserts_are_deduplicated_and_merged_in_steps() {
+        let mut s = HashedStore::new(100, Duration::from_secs(10));
+        s.load("p", vec![vec![n(1), n(2)], vec![n(1), n(2)]]);
+        s.load("p", vec![vec![n(1), n(2)]]);
+        assert!(!s.insert("p", vec![n(1), n(2)]).unwrap());
+        assert!(s.insert("p", vec![n(3), n(4)]).unwrap());
+        assert!(!s.insert("p", vec![n(3), n(4)]).unwrap());
+        assert_eq!(s.scan("p").unwrap().count(), 1);
+        assert_eq!(s.scan_next_delta("p").unwrap().count(), 1);
+        s.merge_deltas();
+        assert_eq!(s.scan_delta("p").unwrap().count(), 1);
+        assert_eq!(s.scan("p").unwrap().count(), 2);
+        s.merge_deltas();
+        assert_eq!(s.scan_delta("p").unwrap().count(), 0);
+        assert_eq!(s.scan("p").unwrap().count(), 2);
+    }
+
+    #[test]
+    fn index_lookups_follow_merges() {
+        let mut s = HashedStore::new(100, Duration::from_secs(10));
+        s.load("p", vec![vec![n(1), n(10)]]);
+        assert_eq!(s.scan_index("p", 0, &n(1)).unwrap().count(), 1);
+        s.insert("p", vec![n(1), n(11)]).unwrap();
+        s.merge_deltas();
+        assert_eq!(s.scan_delta_index("p", 0, &n(1)).unwrap().count(), 1);
+        s.merge_deltas();
+        assert_eq!(s.scan_index("p", 0, &n(1)).unwrap().count(), 2);
+        assert_eq!(s.scan_index("p", 1, &n(11)).unwrap().count(), 1);
+        assert_eq!(s.scan_index("q", 0, &n(1)).unwrap().count(), 0);
+        assert!(s.retract("p", &[n(1), n(10)]).unwrap());
+        assert_eq!(s.scan_index("p", 0, &n(1)).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn the_fact_budget_stops_everything_after() {
+        let mut s = HashedStore::new(2, Duration::from_secs(10));
+        s.insert("p", vec![n(1)]).unwrap();
+        s.insert("p", vec![n(2)]).unwrap();
+        let err = s.insert("p", vec![n(3)]).unwrap_err();
+        assert_eq!(err.downcast_ref::<Exhausted>(), Some(&Exhausted::Facts(2)));
+        assert!(s.scan("p").is_err());
+    }
+
+    #[test]
+    fn the_deadline_stops_scans() {
+        let s = HashedStore::new(10, Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(2));
+        let err = s.scan("p").err().unwrap();
+        assert!(matches!(err.downcast_ref::<Exhausted>(), Some(Exhausted::Time(_))));
+    }
+}

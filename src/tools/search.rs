@@ -1,0 +1,93 @@
+//! The search toolset: `search`, a Datalog (Mangle) query over the Datafabric.
+
+use chrono::{DateTime, Utc};
+use rmcp::handler::server::wrapper::{Json, Parameters};
+use rmcp::{tool, tool_router};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{ListView, to_tool_error};
+use crate::backend::PageRequest;
+use crate::error::Error;
+use crate::server::IvcapMcp;
+
+/// Arguments of `search`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchArgs {
+    /// Mangle query: headless, e.g. `:- ivcap_artifact(Id, Name, Mime), Mime = "image/jpeg".`, or rules with a
+    /// `query(...)` rule, e.g. `query(E) :- ivcap_aspect(E, "urn:ex:schema:doc.1", _).` Tables from aspects:
+    /// `:load_aspect(/t, "<schema urn>", [".a", ".list[*]"]).` Resend the same query with page.
+    pub query: String,
+    /// Evaluate as of this RFC 3339 time, e.g. "2026-01-31T12:00:00Z"; omit for now.
+    #[serde(default)]
+    pub at_time: Option<String>,
+    /// Answers per page, 1 to 50 (default 10).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 50))]
+    pub limit: Option<u32>,
+    /// The next_page token of the previous answer to the same query; omit for the first page.
+    #[serde(default)]
+    pub page: Option<String>,
+}
+
+/// `at_time` as a UTC time.
+fn parse_at_time(at_time: Option<&str>) -> Result<Option<DateTime<Utc>>, Error> {
+    at_time
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            DateTime::parse_from_rfc3339(t).map(|d| d.with_timezone(&Utc)).map_err(|_| {
+                Error::invalid(
+                    "at_time",
+                    format!("'{t}' is not an RFC 3339 time with an offset; write e.g. 2026-01-31T12:00:00Z"),
+                )
+            })
+        })
+        .transpose()
+}
+
+#[tool_router(router = search_router, vis = "pub(crate)")]
+impl IvcapMcp {
+    #[tool(
+        description = "Query the IVCAP Datafabric with Datalog (Google's Mangle language): joins, recursion, negation \
+                       and aggregation over artifacts, aspects, services and jobs, optionally as of a past at_time. Use it \
+                       when one list call is not enough. Each answer is an object of the query's variables. Predicates: \
+                       ivcap_artifact(Id, Name, MimeType), ivcap_aspect(Entity, Schema, Content) (read fields with \
+                       :match_field(Content, /field, V)), ivcap_service(Id, Name), ivcap_job(Id, Status, ServiceId), \
+                       ivcap_artifact_produced_by(ArtifactId, JobId).",
+        annotations(
+            title = "Search (Datalog)",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn search(&self, Parameters(args): Parameters<SearchArgs>) -> Result<Json<ListView<Value>>, String> {
+        let at_time = parse_at_time(args.at_time.as_deref()).map_err(to_tool_error)?;
+        let page = PageRequest::new(args.limit, args.page).map_err(to_tool_error)?;
+        if args.query.trim().is_empty() {
+            return Err(to_tool_error(Error::invalid(
+                "query",
+                "is empty; pass a Mangle query such as `:- ivcap_service(Id, Name).`",
+            )));
+        }
+        let found = self.backend.search(&args.query, at_time, &page).await.map_err(to_tool_error)?;
+        Ok(Json(ListView::bounded(found, |v| v, self.output_budget)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_time_needs_an_offset() {
+        assert!(parse_at_time(Some("2026-01-31T12:00:00Z")).unwrap().is_some());
+        assert_eq!(parse_at_time(None).unwrap(), None);
+        let err = parse_at_time(Some("2026-01-31 12:00")).unwrap_err().to_string();
+        assert!(err.contains("at_time") && err.contains("RFC 3339"), "{err}");
+    }
+}
