@@ -317,7 +317,9 @@ async fn local_artifacts_jobs_and_aspects_join() {
     }
     add(&client, &ids[1], LABEL, json!({"label": "owl"})).await;
     let job =
-        ok(&call(&client, "submit_job", json!({"service": "alpha", "input": {"x": 1}, "wait_seconds": 20})).await);
+        // `cat` echoes the input, so the job's result names the first artifact: it produced it.
+        ok(&call(&client, "submit_job", json!({"service": "alpha", "input": {"x": 1, "out": ids[0]}, "wait_seconds": 20}))
+            .await);
     assert_eq!(job["status"], "succeeded", "{job}");
 
     let jpegs = ok(&call(&client, "search", json!({"query": JPEGS})).await);
@@ -341,6 +343,9 @@ async fn local_artifacts_jobs_and_aspects_join() {
     assert_eq!(jobs["items"].as_array().unwrap().len(), 1, "{jobs}");
     assert_eq!(jobs["items"][0]["Status"], "succeeded");
     assert_eq!(jobs["items"][0]["J"], job["job_id"]);
+
+    let produced = ok(&call(&client, "search", json!({"query": ":- ivcap_artifact_produced_by(A, J)."})).await);
+    assert_eq!(produced["items"], json!([{"A": ids[0], "J": job["job_id"]}]), "{produced}");
 
     let before = ok(&call(&client, "search", json!({"query": JPEGS, "at_time": "2000-01-01T00:00:00Z"})).await);
     assert_eq!(before["items"], json!([]), "no artifact existed in 2000");

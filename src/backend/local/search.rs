@@ -26,7 +26,7 @@ pub use mangle::MangleEngine;
 use syntax::{LoadAspect, extract_load_aspects};
 
 use super::LocalBackend;
-use crate::backend::{JobsBackend, LIMIT_RANGE, Page, PageRequest, SearchBackend, like_match};
+use crate::backend::{JobStatus, JobsBackend, LIMIT_RANGE, Page, PageRequest, SearchBackend, like_match};
 use crate::error::{Error, Result};
 
 /// The predicates the local store provides, with their columns.
@@ -82,19 +82,35 @@ impl LocalBackend {
     pub async fn search_facts(&self, query: &LocalQuery, at: DateTime<Utc>) -> Result<Facts> {
         let needs = |p: &str| query.prepared.extensional.contains(p);
         let mut facts = Facts::default();
-        let services = if needs("ivcap_service") || needs("ivcap_job") { self.local_services()? } else { Vec::new() };
+        let wants_jobs = needs("ivcap_job") || needs("ivcap_artifact_produced_by");
+        let services = if needs("ivcap_service") || wants_jobs { self.local_services()? } else { Vec::new() };
         if needs("ivcap_service") {
             for s in &services {
                 facts.add("ivcap_service", vec![Value::String(s.id.clone()), Value::String(s.name.clone())]);
             }
         }
-        if needs("ivcap_job") {
+        // A local job produced the artifacts its result names (ids of stored artifacts), as a
+        // platform job lists its products.
+        let artifact_ids: HashSet<String> = if needs("ivcap_artifact_produced_by") {
+            self.local_artifacts()?.into_iter().map(|a| a.id).collect()
+        } else {
+            HashSet::new()
+        };
+        if wants_jobs {
             // Jobs requested by `at`, with the status they have now (records keep no history).
             for s in &services {
                 let mut page = PageRequest::first(*LIMIT_RANGE.end());
                 loop {
                     let found = self.list_jobs(&s.id, &page).await?;
                     for job in found.items.into_iter().filter(|j| j.requested_at.is_none_or(|t| t <= at)) {
+                        let finished = job.status == JobStatus::Succeeded && job.finished_at.is_none_or(|t| t <= at);
+                        if finished && !artifact_ids.is_empty() {
+                            let result = self.read_job(&job.id, Some(&s.id)).await?.result;
+                            for artifact in named_artifacts(result.as_ref(), &artifact_ids) {
+                                let row = vec![Value::String(artifact), Value::String(job.id.clone())];
+                                facts.add("ivcap_artifact_produced_by", row);
+                            }
+                        }
                         let row = vec![
                             Value::String(job.id),
                             Value::String(job.status.as_str().into()),
@@ -263,4 +279,23 @@ impl SearchBackend for LocalBackend {
             .then(|| format!("{end}|{}|{}", at.to_rfc3339_opts(SecondsFormat::Micros, true), digest(query)));
         Ok(Page::new(items, next.as_deref()))
     }
+}
+
+/// The stored artifact ids that `result` names anywhere in its JSON, each once.
+fn named_artifacts(result: Option<&Value>, ids: &HashSet<String>) -> BTreeSet<String> {
+    fn walk(v: &Value, ids: &HashSet<String>, out: &mut BTreeSet<String>) {
+        match v {
+            Value::String(s) if ids.contains(s) => {
+                out.insert(s.clone());
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(i, ids, out)),
+            Value::Object(map) => map.values().for_each(|i| walk(i, ids, out)),
+            _ => {}
+        }
+    }
+    let mut out = BTreeSet::new();
+    if let Some(v) = result {
+        walk(v, ids, &mut out);
+    }
+    out
 }
