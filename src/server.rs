@@ -24,7 +24,10 @@ an exact service name works too. Lists take limit (1-50) and the opaque page tok
 previous answer's next_page.
 Move data with upload_artifact (a local file, text or base64) and download_artifact (to a file, \
 or small text and images inline); local paths must lie under the working directory, the local \
-store or a folder the server was started with --allow-path.";
+store or a folder the server was started with --allow-path.
+Record facts about any entity with add_aspect / update_aspect / retract_aspect; find them with \
+list_aspects (entity, schema prefix, JSONPath, at_time) or query across artifacts, aspects, \
+services and jobs with search (Datalog, Mangle syntax).";
 
 /// Options that shape the tool surface.
 #[derive(Debug, Clone)]

@@ -95,6 +95,13 @@ impl<T> Page<T> {
     }
 }
 
+impl<T> Page<T> {
+    /// The same page with each item mapped by `f`.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page { items: self.items.into_iter().map(f).collect(), next_page: self.next_page, note: self.note }
+    }
+}
+
 /// Wraps a backend page token so callers see one opaque, URL-safe format.
 pub fn wrap_token(inner: &str) -> String {
     URL_SAFE_NO_PAD.encode(inner.as_bytes())

@@ -441,7 +441,7 @@ impl ArtifactsBackend for PlatformBackend {
     async fn list_artifacts(&self, page: &PageRequest) -> Result<Page<Artifact>> {
         let page: Page<ArtifactListItemRt> =
             self.get_list("/1/artifacts", &[], page, Target { kind: "artifact list", id: "" }).await?;
-        Ok(Page { items: page.items.into_iter().map(Into::into).collect(), next_page: page.next_page, note: page.note })
+        Ok(page.map(Into::into))
     }
 
     async fn download_artifact(

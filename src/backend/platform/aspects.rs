@@ -181,11 +181,7 @@ impl AspectsBackend for PlatformBackend {
         let filters = list_query(query);
         let found: Page<AspectListItemRt> =
             self.get_list("/1/aspects", &filters, page, Target { kind: "aspect list", id: "" }).await?;
-        Ok(Page {
-            items: found.items.into_iter().map(Into::into).collect(),
-            next_page: found.next_page,
-            note: found.note,
-        })
+        Ok(found.map(Into::into))
     }
 
     async fn retract_aspect(&self, id: &str) -> Result<Aspect> {

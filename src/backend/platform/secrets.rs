@@ -23,8 +23,6 @@ impl SecretsBackend for PlatformBackend {
             filter.map(str::trim).filter(|f| !f.is_empty()).map(|f| ("filter", f.to_string())).into_iter().collect();
         let page: Page<SecretListItemRt> =
             self.get_list("/1/secrets/list", &filters, page, Target { kind: "secret list", id: "" }).await?;
-        let items =
-            page.items.into_iter().map(|s| SecretInfo { name: s.secret_name, expiry_time: s.expiry_time }).collect();
-        Ok(Page { items, next_page: page.next_page, note: None })
+        Ok(page.map(|s| SecretInfo { name: s.secret_name, expiry_time: s.expiry_time }))
     }
 }

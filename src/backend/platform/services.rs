@@ -110,7 +110,7 @@ impl ServicesBackend for PlatformBackend {
         }
         let page: Page<ServiceListItemRt> =
             self.get_list("/1/services2", &filters, page, Target { kind: "service list", id: "" }).await?;
-        Ok(Page { items: page.items.into_iter().map(Into::into).collect(), next_page: page.next_page, note: page.note })
+        Ok(page.map(Into::into))
     }
 
     async fn get_service(&self, service: &str) -> Result<ServiceDetail> {
