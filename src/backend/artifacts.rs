@@ -13,6 +13,7 @@ use tokio::io::AsyncReadExt;
 use tokio_util::bytes::Bytes;
 
 use super::{Page, PageRequest};
+use crate::backend::progress::Progress;
 use crate::error::{Error, Result};
 
 /// Fallback content type when neither the caller nor the file name says one.
@@ -85,20 +86,6 @@ pub struct InlineBytes {
     pub artifact: Artifact,
     /// The content; `None` when it is larger than the limit asked for.
     pub bytes: Option<Vec<u8>>,
-}
-
-/// Receives transfer progress: `done` of `total` bytes. Called after each chunk.
-#[async_trait::async_trait]
-pub trait Progress: Send + Sync {
-    async fn report(&self, done: u64, total: u64);
-}
-
-/// Progress nobody listens to.
-pub struct NoProgress;
-
-#[async_trait::async_trait]
-impl Progress for NoProgress {
-    async fn report(&self, _done: u64, _total: u64) {}
 }
 
 /// Artifact operations.

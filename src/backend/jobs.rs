@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::progress::Progress;
 use super::{Page, PageRequest, ServicesBackend};
 use crate::error::{Error, Result};
 
@@ -148,28 +149,13 @@ pub trait JobsBackend {
     }
 }
 
-/// Receives what happens while a call waits (MCP progress notifications, in the server).
-#[async_trait::async_trait]
-pub trait WaitProgress: Send + Sync {
-    /// A status change or a heartbeat, `elapsed` into the wait.
-    async fn report(&self, elapsed: Duration, message: &str);
-}
-
-/// Ignores progress.
-pub struct NoProgress;
-
-#[async_trait::async_trait]
-impl WaitProgress for NoProgress {
-    async fn report(&self, _elapsed: Duration, _message: &str) {}
-}
-
 /// How long and how to wait.
 pub struct Wait<'a> {
     /// Longest wait (already capped by the server's `--max-wait`); zero = don't wait.
     pub budget: Duration,
     /// Fires when the client cancels the request.
     pub cancel: CancellationToken,
-    pub progress: &'a dyn WaitProgress,
+    pub progress: &'a dyn Progress,
 }
 
 /// How a wait ended.
@@ -267,7 +253,7 @@ pub async fn submit_job<B: ServicesBackend + JobsBackend + ?Sized>(
     let (input, note) = prepare_input(svc.request_schema.as_ref(), input)?;
     let hold = wait.budget;
     if !hold.is_zero() {
-        wait.progress.report(start.elapsed(), "submitted; waiting for the job to finish").await;
+        wait.progress.report(start.elapsed().as_secs_f64(), None, "submitted; waiting for the job to finish").await;
     }
     let create = backend.create_job(&svc.id, &input, hold);
     let created = tokio::select! {
@@ -325,7 +311,7 @@ async fn wait_for<B: JobsBackend + ?Sized>(
     if job.status.is_terminal() || wait.budget.is_zero() {
         return done(job, WaitEnd::Done);
     }
-    wait.progress.report(start.elapsed(), &status_message(&job)).await;
+    wait.progress.report(start.elapsed().as_secs_f64(), None, &status_message(&job)).await;
     let mut next_beat = Instant::now() + HEARTBEAT;
     let mut attempt = 0u32;
     loop {
@@ -340,7 +326,7 @@ async fn wait_for<B: JobsBackend + ?Sized>(
                 _ = wait.cancel.cancelled() => return done(job, WaitEnd::Cancelled),
                 _ = tokio::time::sleep_until(poll_at) => break,
                 _ = tokio::time::sleep_until(next_beat) => {
-                    wait.progress.report(start.elapsed(), &status_message(&job)).await;
+                    wait.progress.report(start.elapsed().as_secs_f64(), None, &status_message(&job)).await;
                     next_beat = Instant::now() + HEARTBEAT;
                 }
             }
@@ -370,11 +356,11 @@ async fn wait_for<B: JobsBackend + ?Sized>(
             job.result_content_type = content_type;
         }
         if job.status.is_terminal() {
-            wait.progress.report(start.elapsed(), &status_message(&job)).await;
+            wait.progress.report(start.elapsed().as_secs_f64(), None, &status_message(&job)).await;
             return done(job, WaitEnd::Done);
         }
         if changed {
-            wait.progress.report(start.elapsed(), &status_message(&job)).await;
+            wait.progress.report(start.elapsed().as_secs_f64(), None, &status_message(&job)).await;
             next_beat = Instant::now() + HEARTBEAT;
         }
     }
@@ -384,7 +370,7 @@ async fn wait_for<B: JobsBackend + ?Sized>(
 async fn with_heartbeats<T>(
     fut: impl std::future::Future<Output = T>,
     start: Instant,
-    progress: &dyn WaitProgress,
+    progress: &dyn Progress,
     message: &str,
 ) -> T {
     tokio::pin!(fut);
@@ -392,7 +378,7 @@ async fn with_heartbeats<T>(
         tokio::select! {
             out = &mut fut => return out,
             _ = tokio::time::sleep(HEARTBEAT) => {
-                progress.report(start.elapsed(), &format!("{message} ({} s)", start.elapsed().as_secs())).await;
+                progress.report(start.elapsed().as_secs_f64(), None, &format!("{message} ({} s)", start.elapsed().as_secs())).await;
             }
         }
     }
@@ -445,6 +431,7 @@ fn status_message(job: &Job) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::progress::NoProgress;
     use serde_json::json;
 
     fn map(v: Value) -> Map<String, Value> {
@@ -587,9 +574,9 @@ mod tests {
     struct Recorder(std::sync::Mutex<Vec<(Duration, String)>>);
 
     #[async_trait::async_trait]
-    impl WaitProgress for Recorder {
-        async fn report(&self, elapsed: Duration, message: &str) {
-            self.0.lock().unwrap().push((elapsed, message.to_string()));
+    impl Progress for Recorder {
+        async fn report(&self, elapsed: f64, _total: Option<f64>, message: &str) {
+            self.0.lock().unwrap().push((Duration::from_secs_f64(elapsed), message.to_string()));
         }
     }
 

@@ -9,6 +9,7 @@ pub mod aspects;
 pub mod jobs;
 pub mod local;
 pub mod platform;
+pub mod progress;
 pub mod search;
 pub mod secrets;
 pub mod services;

@@ -7,20 +7,19 @@
 //! folders named with `--allow-path`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rmcp::handler::server::common::schema_for_output;
 use rmcp::handler::server::wrapper::{Json, Parameters};
-use rmcp::model::{CallToolResult, ContentBlock, ProgressNotificationParam, ProgressToken, RequestMetaObject};
+use rmcp::model::{CallToolResult, ContentBlock, RequestMetaObject};
 use rmcp::{Peer, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use super::{ListView, to_tool_error};
-use crate::backend::artifacts::{Artifact, NoProgress, Progress, UploadRequest, UploadSource, guess_content_type};
+use super::{ListView, McpProgress, to_tool_error};
+use crate::backend::artifacts::{Artifact, UploadRequest, UploadSource, guess_content_type};
 use crate::backend::{PageRequest, is_urn};
 use crate::error::{Error, Result};
 use crate::server::IvcapMcp;
@@ -260,34 +259,6 @@ pub struct DownloadView {
     pub note: Option<String>,
 }
 
-/// Sends `notifications/progress` for a transfer, never repeating or going back.
-struct PeerProgress {
-    peer: Peer<RoleServer>,
-    token: ProgressToken,
-    last: AtomicU64,
-}
-
-#[async_trait::async_trait]
-impl Progress for PeerProgress {
-    async fn report(&self, done: u64, total: u64) {
-        if done == 0 || self.last.fetch_max(done, Ordering::Relaxed) >= done {
-            return;
-        }
-        let param = ProgressNotificationParam::new(self.token.clone(), done as f64)
-            .with_total(total as f64)
-            .with_message(format!("{done} of {total} bytes"));
-        let _ = self.peer.notify_progress(param).await;
-    }
-}
-
-/// A progress sink for the request: notifications if the client gave a token, else nothing.
-fn progress_for(meta: &RequestMetaObject, peer: Peer<RoleServer>) -> Box<dyn Progress> {
-    match meta.get_progress_token() {
-        Some(token) => Box::new(PeerProgress { peer, token, last: AtomicU64::new(0) }),
-        None => Box::new(NoProgress),
-    }
-}
-
 /// Runs `work` unless the client cancels first.
 async fn cancellable<T>(ct: &CancellationToken, what: &str, work: impl Future<Output = T>) -> Result<T, String> {
     tokio::select! {
@@ -475,10 +446,9 @@ impl IvcapMcp {
         ct: CancellationToken,
     ) -> Result<Json<UploadView>, String> {
         let req = self.upload_request(args).map_err(to_tool_error)?;
-        let progress = progress_for(&meta, peer);
-        let up = cancellable(&ct, "upload", self.backend.upload_artifact(&req, progress.as_ref()))
-            .await?
-            .map_err(to_tool_error)?;
+        let progress = McpProgress::new(&meta, peer);
+        let up =
+            cancellable(&ct, "upload", self.backend.upload_artifact(&req, &progress)).await?.map_err(to_tool_error)?;
         let a = up.artifact;
         Ok(Json(UploadView {
             id: a.id,
@@ -526,8 +496,8 @@ impl IvcapMcp {
                 .map_err(to_tool_error);
         };
         let target = self.paths.check(&path, "path", false).map_err(to_tool_error)?;
-        let progress = progress_for(&meta, peer);
-        let work = self.backend.download_artifact(&args.artifact_id, &target, args.overwrite, progress.as_ref());
+        let progress = McpProgress::new(&meta, peer);
+        let work = self.backend.download_artifact(&args.artifact_id, &target, args.overwrite, &progress);
         let done = cancellable(&ct, "download", work).await?.map_err(to_tool_error)?;
         let view = DownloadView {
             id: done.artifact.id,

@@ -1,20 +1,19 @@
 //! The jobs toolset: `submit_job`, `get_job`, `list_jobs`. Waiting, progress and
 //! cancellation live in `backend::jobs`; this module turns MCP's progress token and peer into
-//! a [`WaitProgress`] and shapes the answer within the output budget.
+//! an [`McpProgress`](super::McpProgress) and shapes the answer within the output budget.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use rmcp::handler::server::wrapper::{Json, Parameters};
-use rmcp::model::{ProgressNotificationParam, ProgressToken, RequestMetaObject};
+use rmcp::model::RequestMetaObject;
 use rmcp::{Peer, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::{ListView, to_tool_error};
-use crate::backend::jobs::{self, Wait, WaitEnd, WaitProgress, Waited};
+use super::{ListView, McpProgress, to_tool_error};
+use crate::backend::jobs::{self, Wait, WaitEnd, Waited};
 use crate::backend::{JobSummary, PageRequest};
 use crate::server::IvcapMcp;
 
@@ -194,30 +193,6 @@ impl JobView {
     }
 }
 
-/// Sends MCP progress notifications for one request, when the client gave a token.
-struct Reporter {
-    peer: Peer<RoleServer>,
-    token: Option<ProgressToken>,
-    last: Mutex<f64>,
-}
-
-#[async_trait::async_trait]
-impl WaitProgress for Reporter {
-    async fn report(&self, elapsed: Duration, message: &str) {
-        let Some(token) = &self.token else { return };
-        // Progress must increase, even for two reports in the same instant.
-        let progress = {
-            let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-            *last = elapsed.as_secs_f64().max(*last + 0.001);
-            *last
-        };
-        let param = ProgressNotificationParam::new(token.clone(), progress).with_message(message.to_string());
-        if let Err(e) = self.peer.notify_progress(param).await {
-            tracing::debug!(error = %e, "cannot send a progress notification");
-        }
-    }
-}
-
 impl IvcapMcp {
     /// The wait for `wait_seconds`, capped by `--max-wait`, and the cap when it applied.
     fn wait_budget(&self, wait_seconds: u32) -> (Duration, Option<u64>) {
@@ -250,7 +225,7 @@ impl IvcapMcp {
         cancel: CancellationToken,
     ) -> Result<Json<JobView>, String> {
         let (budget, capped) = self.wait_budget(args.wait_seconds.unwrap_or(SUBMIT_DEFAULT_WAIT));
-        let progress = Reporter { peer, token: meta.get_progress_token(), last: Mutex::new(0.0) };
+        let progress = McpProgress::new(&meta, peer);
         let wait = Wait { budget, cancel, progress: &progress };
         let waited = jobs::submit_job(&*self.backend, &args.service, args.input, &wait).await.map_err(to_tool_error)?;
         Ok(Json(JobView::of(waited, capped, self.max_wait.as_secs(), self.output_budget)))
@@ -276,7 +251,7 @@ impl IvcapMcp {
         cancel: CancellationToken,
     ) -> Result<Json<JobView>, String> {
         let (budget, capped) = self.wait_budget(args.wait_seconds.unwrap_or(0));
-        let progress = Reporter { peer, token: meta.get_progress_token(), last: Mutex::new(0.0) };
+        let progress = McpProgress::new(&meta, peer);
         let wait = Wait { budget, cancel, progress: &progress };
         let waited = jobs::get_job(&*self.backend, &args.job_id, args.service_id.as_deref(), &wait)
             .await

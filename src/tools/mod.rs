@@ -12,12 +12,53 @@ pub mod services;
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use std::sync::Mutex;
+
+use rmcp::model::{ProgressNotificationParam, ProgressToken, RequestMetaObject};
+use rmcp::{Peer, RoleServer};
+
 use crate::backend::Page;
+use crate::backend::progress::Progress;
 use crate::error::Error;
 
 /// A tool's failure as the model reads it (`isError: true`).
 pub(crate) fn to_tool_error(e: Error) -> String {
     e.for_model()
+}
+
+/// Sends MCP `notifications/progress` for one request when the client gave a progress token,
+/// and nothing otherwise. Progress only ever increases, as the protocol requires.
+pub(crate) struct McpProgress {
+    peer: Peer<RoleServer>,
+    token: Option<ProgressToken>,
+    last: Mutex<Option<f64>>,
+}
+
+impl McpProgress {
+    pub(crate) fn new(meta: &RequestMetaObject, peer: Peer<RoleServer>) -> Self {
+        McpProgress { peer, token: meta.get_progress_token(), last: Mutex::new(None) }
+    }
+}
+
+#[async_trait::async_trait]
+impl Progress for McpProgress {
+    async fn report(&self, progress: f64, total: Option<f64>, message: &str) {
+        let Some(token) = &self.token else { return };
+        // Two reports of the same amount (e.g. in the same instant) still go out, nudged up.
+        let progress = {
+            let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+            let next = last.map_or(progress, |l| progress.max(l + 0.001));
+            *last = Some(next);
+            next
+        };
+        let mut param = ProgressNotificationParam::new(token.clone(), progress).with_message(message.to_string());
+        if let Some(total) = total {
+            param = param.with_total(total.max(progress));
+        }
+        if let Err(e) = self.peer.notify_progress(param).await {
+            tracing::debug!(error = %e, "cannot send a progress notification");
+        }
+    }
 }
 
 /// The `{items, next_page}` shape every list tool returns.

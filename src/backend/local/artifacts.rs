@@ -17,9 +17,10 @@ use md5::{Digest, Md5};
 
 use super::{LocalBackend, page_of, write_atomic_from, write_file_atomic};
 use crate::backend::artifacts::{
-    Artifact, ArtifactsBackend, Downloaded, IO_BUFFER, InlineBytes, Progress, TempFile, UploadRequest, UploadSource,
-    Uploaded, check_target, extension_for, guess_content_type, hex,
+    Artifact, ArtifactsBackend, Downloaded, IO_BUFFER, InlineBytes, TempFile, UploadRequest, UploadSource, Uploaded,
+    check_target, extension_for, guess_content_type, hex,
 };
+use crate::backend::progress::{Progress, report_bytes};
 use crate::backend::{Page, PageRequest};
 use crate::error::{Error, Result};
 
@@ -189,7 +190,7 @@ impl ArtifactsBackend for LocalBackend {
                 .await?
             }
         };
-        progress.report(size, size).await;
+        report_bytes(progress, size, size).await;
         let dir = self.artifacts_dir().ok_or_else(|| Error::NotFound { kind: "artifact", id: ARTIFACTS.into() })?;
         let file = target.canonicalize().map_err(|e| Error::io(format!("cannot resolve {}", target.display()), e))?;
         Ok(Uploaded { artifact: Self::artifact_of(&dir, &file)?, deduplicated: false })
@@ -233,7 +234,7 @@ impl ArtifactsBackend for LocalBackend {
             Ok(copied)
         })
         .await?;
-        progress.report(size, size).await;
+        report_bytes(progress, size, size).await;
         Ok(Downloaded { artifact, path: path.to_path_buf(), size, md5 })
     }
 
@@ -256,7 +257,7 @@ impl ArtifactsBackend for LocalBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::artifacts::NoProgress;
+    use crate::backend::progress::NoProgress;
 
     fn request(source: UploadSource, name: Option<&str>) -> UploadRequest {
         UploadRequest {

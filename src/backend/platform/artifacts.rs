@@ -21,9 +21,10 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::{PlatformBackend, Target, decode, enc, error_from_response, retry_after};
 use crate::backend::artifacts::{
-    Artifact, ArtifactsBackend, BackgroundMd5, Downloaded, IO_BUFFER, InlineBytes, Md5Feed, Progress, TempFile,
-    UploadRequest, UploadSource, Uploaded, check_target, md5_file, parse_sidecar, sidecar_path, sidecar_text,
+    Artifact, ArtifactsBackend, BackgroundMd5, Downloaded, IO_BUFFER, InlineBytes, Md5Feed, TempFile, UploadRequest,
+    UploadSource, Uploaded, check_target, md5_file, parse_sidecar, sidecar_path, sidecar_text,
 };
+use crate::backend::progress::{Progress, report_bytes};
 use crate::backend::{Page, PageRequest, is_urn};
 use crate::error::{Error, Result};
 
@@ -253,7 +254,7 @@ impl PlatformBackend {
                 Ok(next) if next > offset && next <= total => {
                     offset = next;
                     failures = 0;
-                    progress.report(offset, total).await;
+                    report_bytes(progress, offset, total).await;
                 }
                 Ok(next) => {
                     return Err(Error::Protocol(format!(
@@ -317,7 +318,7 @@ impl PlatformBackend {
             done += len;
             if done - reported >= DOWNLOAD_REPORT_STEP {
                 reported = done;
-                progress.report(done, total.max(done)).await;
+                report_bytes(progress, done, total.max(done)).await;
             }
         }
         if let Some(size) = record.size.and_then(|s| u64::try_from(s).ok())
@@ -328,7 +329,7 @@ impl PlatformBackend {
         file.flush().await.map_err(write_err)?;
         file.sync_all().await.map_err(write_err)?;
         let md5 = hash.finish(done).await.ok_or_else(|| Error::Protocol("the download could not be hashed".into()))?;
-        progress.report(done, total.max(done)).await;
+        report_bytes(progress, done, total.max(done)).await;
         Ok((done, md5))
     }
 
