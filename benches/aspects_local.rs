@@ -16,10 +16,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+use common::{Server, stats};
 
 const N: usize = 100_000;
 const ENTITIES: usize = 1_000;
@@ -46,78 +48,12 @@ fn generate(store: &Path) {
     }
 }
 
-struct Server {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    next_id: u64,
-}
-
-impl Server {
-    fn spawn(store: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ivcap-mcp"))
-            .arg("--local")
-            .arg(store)
-            .env_remove("IVCAP_URL")
-            .env_remove("IVCAP_JWT")
-            .env_remove("IVCAP_BASE_URL")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn ivcap-mcp");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        Server { child, stdin, stdout, next_id: 1 }
-    }
-
-    /// Sends a request and waits for its answer line.
-    fn request(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
-        let id = self.next_id;
-        self.next_id += 1;
-        let line = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        writeln!(self.stdin, "{line}").unwrap();
-        loop {
-            let mut answer = String::new();
-            self.stdout.read_line(&mut answer).unwrap();
-            let v: serde_json::Value = serde_json::from_str(&answer).expect("a JSON-RPC line");
-            if v["id"] == id {
-                return v;
-            }
-        }
-    }
-
-    fn initialize(&mut self) {
-        let params = serde_json::json!({"protocolVersion": "2025-11-25", "capabilities": {},
-                                        "clientInfo": {"name": "bench", "version": "0"}});
-        let answer = self.request("initialize", params);
-        assert!(answer["result"]["serverInfo"].is_object(), "{answer}");
-        writeln!(self.stdin, r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#).unwrap();
-    }
-
-    fn list(&mut self, args: serde_json::Value) -> usize {
-        let answer = self.request("tools/call", serde_json::json!({"name": "list_aspects", "arguments": args}));
-        let result = &answer["result"];
-        assert_ne!(result["isError"], true, "{answer}");
-        result["structuredContent"]["items"].as_array().map_or(0, Vec::len)
-    }
-
-    fn stop(mut self) {
-        drop(self.stdin);
-        let _ = self.child.wait();
-    }
-}
-
-fn stats(label: &str, mut times: Vec<Duration>) {
-    times.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let n = times.len();
-    println!(
-        "{label}: {n} runs: min {:.2} ms, median {:.2} ms, p90 {:.2} ms",
-        ms(times[0]),
-        ms(times[n / 2]),
-        ms(times[n * 9 / 10])
-    );
+/// `list_aspects` with `args`; the number of items answered.
+fn list(server: &mut Server, args: serde_json::Value) -> usize {
+    let answer = server.request("tools/call", serde_json::json!({"name": "list_aspects", "arguments": args}));
+    let result = &answer["result"];
+    assert_ne!(result["isError"], true, "{answer}");
+    result["structuredContent"]["items"].as_array().map_or(0, Vec::len)
 }
 
 fn main() {
@@ -134,7 +70,7 @@ fn main() {
     let mut server = Server::spawn(&store);
     server.initialize();
     let init_cold = start.elapsed();
-    assert_eq!(server.list(by_entity.clone()), 10);
+    assert_eq!(list(&mut server, by_entity.clone()), 10);
     let first_cold = start.elapsed();
     server.stop();
     stats("cold start (no snapshot): spawn → initialize answered", vec![init_cold]);
@@ -147,7 +83,7 @@ fn main() {
         let mut server = Server::spawn(&store);
         server.initialize();
         init.push(start.elapsed());
-        assert_eq!(server.list(by_entity.clone()), 10);
+        assert_eq!(list(&mut server, by_entity.clone()), 10);
         first.push(start.elapsed());
         server.stop();
     }
@@ -165,18 +101,18 @@ fn main() {
     let start = Instant::now();
     let mut server = Server::spawn(&store);
     server.initialize();
-    assert_eq!(server.list(serde_json::json!({"entity": "urn:bench:entity:new", "limit": 10})), 10);
+    assert_eq!(list(&mut server, serde_json::json!({"entity": "urn:bench:entity:new", "limit": 10})), 10);
     stats("start-up with 1,000 files newer than the snapshot: spawn → first answer", vec![start.elapsed()]);
     server.stop();
 
     let mut server = Server::spawn(&store);
     server.initialize();
-    server.list(by_entity.clone());
+    list(&mut server, by_entity.clone());
     for (label, args) in [("list_aspects by entity", by_entity), ("list_aspects by schema prefix", by_schema)] {
         let times = (0..QUERIES)
             .map(|_| {
                 let start = Instant::now();
-                assert_eq!(server.list(args.clone()), 10);
+                assert_eq!(list(&mut server, args.clone()), 10);
                 start.elapsed()
             })
             .collect();
