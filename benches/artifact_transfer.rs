@@ -126,7 +126,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data.bin");
     write_data(&data);
-    let http = reqwest::Client::new();
+    let http = ivcap_mcp::http_client().build().expect("HTTP client");
 
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_ivcap-mcp"));
     cmd.current_dir(dir.path())

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
 use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::Barrier;
 
@@ -25,7 +26,13 @@ const CALLS: usize = 4000;
 const WARMUP: usize = 50;
 
 async fn session_calls(url: String, ready: Arc<Barrier>, calls: usize) -> Vec<Duration> {
-    let client = ().serve(StreamableHttpClientTransport::from_uri(url)).await.expect("connect");
+    let client = ()
+        .serve(StreamableHttpClientTransport::with_client(
+            ivcap_mcp::http_client().build().expect("HTTP client"),
+            StreamableHttpClientTransportConfig::with_uri(url),
+        ))
+        .await
+        .expect("connect");
     let args = serde_json::json!({"service": "echo"});
     let request = || CallToolRequestParams::new("get_service").with_arguments(args.as_object().unwrap().clone());
     for _ in 0..WARMUP {

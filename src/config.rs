@@ -267,6 +267,9 @@ impl Config {
             Mode::Local { dir: PathBuf::from(dir) }
         };
 
+        if let Mode::Local { dir } = &mode {
+            check_store_dir(dir)?;
+        }
         if cli.output_budget < 1_000 {
             return Err(Error::Config(format!(
                 "--output-budget {} is too small: use at least 1000 characters",
@@ -312,6 +315,18 @@ impl Config {
             allow_paths: cli.allow_path.clone(),
             transport,
         })
+    }
+}
+
+/// A local store that exists must be a folder; one that does not is created on first write.
+fn check_store_dir(dir: &std::path::Path) -> Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(meta) if !meta.is_dir() => Err(Error::Config(format!(
+            "local store '{}' exists and is not a folder: pass --local with a folder (it is created \
+             when missing), or set IVCAP_LOCAL_DIR to one",
+            dir.display()
+        ))),
+        _ => Ok(()),
     }
 }
 

@@ -2,10 +2,11 @@
 //! serve MCP over the chosen transport (see `ivcap_mcp::transport`) until the client goes
 //! or a signal arrives.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use ivcap_mcp::config::{Cli, Config};
+use ivcap_mcp::config::{Cli, Config, Transport};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -21,6 +22,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if config.transport == Transport::Stdio && std::io::stdin().is_terminal() {
+        print_terminal_notice();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -38,6 +42,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Started by hand at a terminal, a stdio server looks hung: say what it waits for and how
+/// to try it (on stderr, like everything that is not the protocol).
+fn print_terminal_notice() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = if args.is_empty() { String::new() } else { format!(" {}", args.join(" ")) };
+    eprintln!(
+        "ivcap-mcp: waiting for an MCP client on stdin (Ctrl-D to quit); to try it interactively run: \
+         npx @modelcontextprotocol/inspector ivcap-mcp{args}"
+    );
 }
 
 /// Loads `--env-file`, or `./.env` when present. Variables already set win.

@@ -6,12 +6,17 @@
 //! services publish (pydantic output, with `$defs`), so both are equally portable:
 //! local `$ref`s inlined, `$schema`/`$defs` dropped, `type` arrays made single, nullable
 //! `anyOf`s unwrapped, string-constant unions made enums, formats limited to the portable
-//! ones, and objects always given `properties`.
+//! ones ([`PORTABLE_FORMATS`]; also in output schemas), and objects always given `properties`.
 
 use serde_json::{Map, Value};
 
-/// Formats every client accepts.
-const PORTABLE_FORMATS: &[&str] = &["int32", "int64", "float", "double", "date-time", "uri"];
+/// Formats every client accepts: formats JSON Schema 2020-12 defines (§7.3) that common
+/// validators (ajv-formats, Python `jsonschema`) and LLM providers' strict modes know. Others,
+/// such as schemars' `uint64` or OpenAPI's `int64`, are dropped: the TypeScript SDK warns
+/// about each unknown format on every call, and the numeric ones say nothing that `type`,
+/// `minimum` and `maximum` do not.
+pub const PORTABLE_FORMATS: &[&str] =
+    &["date-time", "date", "time", "duration", "email", "hostname", "ipv4", "ipv6", "uri", "uuid"];
 
 /// How deep `$ref`s are followed before a recursive schema is cut to a plain object.
 const MAX_REF_DEPTH: usize = 12;
@@ -21,8 +26,9 @@ pub fn normalise(schema: &Value) -> Value {
     rewrite(schema, true)
 }
 
-/// Returns a copy of `schema` with local `$ref`s inlined and `$schema`/`$defs` dropped, but
-/// otherwise as it was (for output schemas, whose `null`s are real).
+/// Returns a copy of `schema` with local `$ref`s inlined, `$schema`/`$defs` dropped and
+/// formats limited to [`PORTABLE_FORMATS`], but otherwise as it was (for output schemas,
+/// whose `null`s are real).
 pub fn inline_refs(schema: &Value) -> Value {
     rewrite(schema, false)
 }
@@ -135,10 +141,13 @@ impl Walker {
 
     /// Local portability fixes on one (already walked) schema object.
     fn finish(&self, mut node: Value) -> Value {
+        let Value::Object(map) = &mut node else { return node };
+        if map.get("format").and_then(Value::as_str).is_some_and(|f| !PORTABLE_FORMATS.contains(&f)) {
+            map.remove("format");
+        }
         if !self.portable {
             return node;
         }
-        let Value::Object(map) = &mut node else { return node };
 
         for key in ["anyOf", "oneOf"] {
             if let Some(Value::Array(variants)) = map.get(key).cloned()
@@ -169,17 +178,6 @@ impl Walker {
         }
         if let Some(Value::Array(values)) = map.get_mut("enum") {
             values.retain(|v| !v.is_null());
-        }
-
-        if let Some(format) = map.get("format").and_then(Value::as_str).map(str::to_string) {
-            match portable_format(&format) {
-                Some(f) => {
-                    map.insert("format".into(), Value::String(f.into()));
-                }
-                None => {
-                    map.remove("format");
-                }
-            }
         }
 
         if !map.contains_key("type") {
@@ -224,15 +222,6 @@ fn simplify_union(variants: &[Value]) -> Option<Map<String, Value>> {
     out.insert("type".into(), Value::String("string".into()));
     out.insert("enum".into(), Value::Array(constants));
     Some(out)
-}
-
-/// The portable format for `format`, if there is one.
-fn portable_format(format: &str) -> Option<&'static str> {
-    match format {
-        "int8" | "int16" | "int32" | "uint8" | "uint16" => Some("int32"),
-        "int64" | "uint32" | "uint64" | "uint" | "int" => Some("int64"),
-        f => PORTABLE_FORMATS.iter().find(|p| **p == f).copied(),
-    }
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -282,7 +271,7 @@ mod tests {
         );
         assert_eq!(p["box"]["properties"]["w"]["type"], "integer");
         assert_eq!(p["when"], json!({"type": "string", "format": "date-time"}));
-        assert_eq!(p["email"], json!({"type": "string"}));
+        assert_eq!(p["email"], json!({"type": "string", "format": "email"}));
         assert_eq!(p["free"], json!({"type": "object", "properties": {}}));
         assert!(!n.to_string().contains("$ref"));
     }
@@ -327,8 +316,15 @@ mod tests {
     }
 
     #[test]
-    fn unsigned_formats_become_portable() {
-        let s = json!({"type": "integer", "format": "uint32", "minimum": 0});
-        assert_eq!(normalise(&s)["format"], "int64");
+    fn numeric_formats_are_dropped_in_input_and_output_schemas() {
+        let s = json!({"type": "object", "properties": {
+            "size": {"type": "integer", "format": "uint64", "minimum": 0},
+            "n": {"type": ["integer", "null"], "format": "int32"},
+            "at": {"type": "string", "format": "date-time"}}});
+        for n in [normalise(&s), inline_refs(&s)] {
+            assert_eq!(n["properties"]["size"], json!({"type": "integer", "minimum": 0}));
+            assert_eq!(n["properties"]["n"].get("format"), None);
+            assert_eq!(n["properties"]["at"]["format"], "date-time");
+        }
     }
 }

@@ -9,7 +9,7 @@ use rmcp::model::RequestMetaObject;
 use rmcp::{Peer, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::{ListView, McpProgress, to_tool_error};
@@ -30,20 +30,13 @@ pub struct SubmitJobArgs {
     pub service: String,
     /// The job request: a JSON object matching the service's request_schema (see get_service),
     /// e.g. {"message": "hello"}. A "$schema" default in the schema is filled in when missing.
-    #[schemars(schema_with = "any_object")]
+    #[schemars(with = "Map<String, Value>")]
     pub input: Value,
     /// Seconds to wait for the result, 0 to 3600; 0 returns at once with the job_id. Default 30.
     /// Waits are capped by the server (default 50 s); a job still running then can be awaited with get_job.
     #[serde(default)]
     #[schemars(range(min = 0, max = 3600))]
     pub wait_seconds: Option<u32>,
-}
-
-/// A JSON object with any members; checked to be one in `backend::jobs`, whose error names
-/// the argument. (A `Map`'s `additionalProperties: true` would become an object-valued
-/// constraint in the portability rewrite.)
-fn any_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({"type": "object"})
 }
 
 /// Arguments of `get_job`.

@@ -390,7 +390,7 @@ async fn uploads_report_progress_per_chunk() {
 #[tokio::test]
 async fn standin_speaks_tus_strictly() {
     let s = StandIn::start().await;
-    let http = reqwest::Client::new();
+    let http = ivcap_mcp::http_client().build().unwrap();
     let base = s.base_url();
     let created = http
         .post(format!("{base}/1/artifacts"))

@@ -294,7 +294,9 @@ async fn platform_update_with_two_live_aspects_names_them() {
 #[tokio::test]
 async fn standin_refuses_non_json_bodies_with_415() {
     let s = StandIn::start().await;
-    let resp = reqwest::Client::new()
+    let resp = ivcap_mcp::http_client()
+        .build()
+        .unwrap()
         .post(format!("{}/1/aspects?entity=urn:e:1&schema=urn:s:1", s.base_url()))
         .bearer_auth(ivcap_standin::TOKEN)
         .header("content-type", "text/plain")

@@ -89,3 +89,15 @@ async fn help_documents_every_flag_and_variable() {
         assert!(help.contains(word), "--help lacks {word}");
     }
 }
+
+#[tokio::test]
+async fn a_local_store_that_is_a_file_is_refused_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not a store").unwrap();
+    for (args, envs) in [(&["--local", "notes.txt"][..], &[][..]), (&[][..], &[("IVCAP_LOCAL_DIR", "notes.txt")][..])] {
+        let out = command(args, envs, dir.path()).stdin(Stdio::null()).output().await.unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {envs:?}: {stderr}");
+        assert!(stderr.contains("'notes.txt' exists and is not a folder"), "{stderr}");
+    }
+}

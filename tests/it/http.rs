@@ -16,7 +16,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::common::{Client, call, command, ok};
 
 /// A running `ivcap-mcp --http 127.0.0.1:0`.
-struct Server {
+pub(crate) struct Server {
     child: tokio::process::Child,
     /// `http://127.0.0.1:PORT`
     base: String,
@@ -48,7 +48,7 @@ impl Server {
         Server::start(extra, &envs, tempfile::tempdir().unwrap()).await
     }
 
-    async fn start(args: &[&str], envs: &[(&str, &str)], dir: tempfile::TempDir) -> Server {
+    pub(crate) async fn start(args: &[&str], envs: &[(&str, &str)], dir: tempfile::TempDir) -> Server {
         let mut all = args.to_vec();
         all.extend(["--http", "127.0.0.1:0"]);
         let mut cmd = command(&all, envs, dir.path());
@@ -74,7 +74,7 @@ impl Server {
         Server { child, base, _dir: dir }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
@@ -84,7 +84,9 @@ impl Server {
         if let Some(t) = token {
             config = config.auth_header(t);
         }
-        ().serve(StreamableHttpClientTransport::from_config(config)).await.expect("MCP over Streamable HTTP")
+        ().serve(StreamableHttpClientTransport::with_client(ivcap_mcp::http_client().build().unwrap(), config))
+            .await
+            .expect("MCP over Streamable HTTP")
     }
 
     fn sigterm(&self) {
@@ -95,7 +97,7 @@ impl Server {
 }
 
 fn http() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap()
+    ivcap_mcp::http_client().timeout(Duration::from_secs(20)).build().unwrap()
 }
 
 /// A JSON-RPC POST to `/mcp` with the headers Streamable HTTP requires.
@@ -421,7 +423,13 @@ async fn sigterm_lets_a_call_in_flight_finish_then_exits() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     server.sigterm();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let refused = reqwest::Client::new().get(server.url("/healthz")).timeout(Duration::from_secs(2)).send().await;
+    let refused = ivcap_mcp::http_client()
+        .build()
+        .unwrap()
+        .get(server.url("/healthz"))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await;
     assert!(refused.is_err(), "no new connections after SIGTERM");
 
     let (result, _client) = tokio::time::timeout(Duration::from_secs(10), in_flight)

@@ -447,7 +447,7 @@ async fn demo_store_echo_service_runs() {
 #[tokio::test]
 async fn standin_rejects_invalid_bodies_and_timeouts_as_the_platform_does() {
     let s = seeded(JobScript::echo()).await;
-    let http = reqwest::Client::new();
+    let http = ivcap_mcp::http_client().build().unwrap();
     let url = format!("{}/1/services2/{}/jobs", s.base_url(), "urn%3Aivcap%3Aservice%3A1111");
     let post =
         |body: Value, timeout: &str| http.post(&url).bearer_auth(TOKEN).header("Timeout", timeout).json(&body).send();

@@ -100,3 +100,104 @@ async fn sigterm_exits_cleanly() {
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.unwrap().unwrap();
     assert!(status.success(), "clean exit on SIGTERM: {status}");
 }
+
+/// Waits until the server logs that it runs (its signal handlers are installed by then).
+async fn wait_until_running(stderr: &mut tokio::io::Lines<BufReader<tokio::process::ChildStderr>>) -> String {
+    let mut seen = String::new();
+    while let Some(l) = tokio::time::timeout(Duration::from_secs(20), stderr.next_line()).await.unwrap().unwrap() {
+        seen.push_str(&l);
+        seen.push('\n');
+        if l.contains("local mode") {
+            return seen;
+        }
+    }
+    panic!("server ended before it ran: {seen}");
+}
+
+#[tokio::test]
+async fn eof_before_the_handshake_exits_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(&["--local", "store"], &[], dir.path()).stdin(Stdio::null()).output().await.unwrap();
+    assert!(out.status.success(), "exit 0 when the client goes before the handshake: {:?}", out.status);
+    assert!(out.stdout.is_empty() && out.stderr.is_empty(), "quiet: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test]
+async fn a_signal_before_the_handshake_exits_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = command(&["--local", "store"], &[("RUST_LOG", "info")], dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    wait_until_running(&mut stderr).await;
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "exit 0 on SIGINT before the handshake: {status}");
+    let mut rest = String::new();
+    while let Some(l) = stderr.next_line().await.unwrap() {
+        rest.push_str(&l);
+    }
+    assert!(!rest.contains("ERROR") && !rest.contains("handshake failed"), "{rest}");
+}
+
+#[tokio::test]
+async fn a_broken_handshake_says_what_broke() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = command(&["--local", "store"], &[], dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&line(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))).await.unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output()).await.unwrap().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("MCP handshake failed") && stderr.contains("initialize"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+/// A pseudo-terminal: the server's stdin is its secondary side, as when a user runs it in a shell.
+fn terminal() -> (std::fs::File, std::os::fd::OwnedFd) {
+    use std::os::fd::FromRawFd;
+    let (mut primary, mut secondary) = (0, 0);
+    // SAFETY: openpty writes two fresh descriptors into the integers we pass; we own them after.
+    let rc = unsafe {
+        libc::openpty(&mut primary, &mut secondary, std::ptr::null_mut(), std::ptr::null(), std::ptr::null())
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors are open and owned by nothing else.
+    unsafe { (std::fs::File::from_raw_fd(primary), std::os::fd::OwnedFd::from_raw_fd(secondary)) }
+}
+
+#[tokio::test]
+async fn at_a_terminal_it_says_what_it_waits_for_on_stderr_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (primary, secondary) = terminal();
+    let mut child = command(&["--local", "store"], &[("RUST_LOG", "info")], dir.path())
+        .stdin(Stdio::from(secondary))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let seen = wait_until_running(&mut stderr).await;
+    assert!(
+        seen.contains("waiting for an MCP client on stdin")
+            && seen.contains("npx @modelcontextprotocol/inspector ivcap-mcp --local store"),
+        "{seen}"
+    );
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "{status}");
+    let mut stdout = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).await.unwrap();
+    assert!(stdout.is_empty(), "nothing on stdout: {stdout}");
+    drop(primary);
+}

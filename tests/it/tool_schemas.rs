@@ -66,7 +66,48 @@ fn tool_schemas_match_the_checked_in_files() {
     );
 }
 
-const FORMATS: &[&str] = &["int32", "int64", "float", "double", "date-time", "uri"];
+/// The formats JSON Schema 2020-12 defines (Validation, §7.3); validators warn about others.
+const FORMATS: &[&str] = &[
+    "date-time",
+    "date",
+    "time",
+    "duration",
+    "email",
+    "idn-email",
+    "hostname",
+    "idn-hostname",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uri-reference",
+    "iri",
+    "iri-reference",
+    "uuid",
+    "uri-template",
+    "json-pointer",
+    "relative-json-pointer",
+    "regex",
+];
+
+/// Every `format` anywhere in `schema` (input or output) that 2020-12 does not define.
+fn unknown_formats(schema: &Value, path: &str, problems: &mut Vec<String>) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(f) = map.get("format").and_then(Value::as_str)
+                && !FORMATS.contains(&f)
+            {
+                problems.push(format!("{path}: format {f} is not a JSON Schema 2020-12 format"));
+            }
+            for (k, v) in map {
+                if !matches!(k.as_str(), "default" | "const" | "enum" | "examples") {
+                    unknown_formats(v, &format!("{path}.{k}"), problems);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| unknown_formats(i, path, problems)),
+        _ => {}
+    }
+}
 
 /// Portability problems in one (sub)schema at `path`.
 fn lint_schema(s: &Value, path: &str, problems: &mut Vec<String>) {
@@ -84,15 +125,16 @@ fn lint_schema(s: &Value, path: &str, problems: &mut Vec<String>) {
         Some(_) => problems.push(format!("{path}: type is not a single string")),
         None => problems.push(format!("{path}: no type")),
     }
-    if let Some(f) = obj.get("format").and_then(Value::as_str)
-        && !FORMATS.contains(&f)
-    {
-        problems.push(format!("{path}: format {f}"));
-    }
     if obj.get("type").and_then(Value::as_str) == Some("object") {
         match obj.get("properties").and_then(Value::as_object) {
             None => problems.push(format!("{path}: object without properties")),
             Some(props) => {
+                // Open objects (job input, aspect content) are declared one way: no members
+                // listed, any allowed.
+                if props.is_empty() && path.contains('.') && obj.get("additionalProperties") != Some(&Value::Bool(true))
+                {
+                    problems.push(format!("{path}: a free-form object must say additionalProperties: true"));
+                }
                 for (k, v) in props {
                     lint_schema(v, &format!("{path}.{k}"), problems);
                 }
@@ -148,6 +190,10 @@ fn every_tool_passes_the_portability_lint() {
             problems.push(format!("{name}: input root is not an object"));
         }
         lint_schema(&input, name, &mut problems);
+        unknown_formats(&input, &format!("{name} input"), &mut problems);
+        if let Some(out) = &tool.output_schema {
+            unknown_formats(&Value::Object((**out).clone()), &format!("{name} output"), &mut problems);
+        }
         if let Some(limit) = input["properties"].get("limit")
             && (limit.get("minimum").is_none() || limit.get("maximum").is_none())
         {

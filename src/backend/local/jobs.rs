@@ -139,7 +139,7 @@ impl LocalBackend {
         if let Some(c) = self.jobs.http.get() {
             return Ok(c.clone());
         }
-        let client = reqwest::Client::builder()
+        let client = crate::http_client()
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("ivcap-mcp/", env!("CARGO_PKG_VERSION")))
             .build()

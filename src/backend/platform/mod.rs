@@ -89,7 +89,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 impl PlatformBackend {
     /// A client for `cfg`; no request is made yet.
     pub fn new(cfg: &PlatformConfig) -> Result<Self> {
-        let http = reqwest::Client::builder()
+        let http = crate::http_client()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("ivcap-mcp/", env!("CARGO_PKG_VERSION")))
