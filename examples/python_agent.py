@@ -32,10 +32,10 @@ async def call(session: ClientSession, tool: str, arguments: dict) -> dict:
     """Calls a tool; raises with the server's own message on isError."""
     result = await session.call_tool(tool, arguments)
     text = "\n".join(c.text for c in result.content if getattr(c, "type", "") == "text")
-    if result.isError:
+    if result.is_error:
         raise RuntimeError(f"{tool} failed: {text}")
     print(f"{tool}: ok", flush=True)
-    return result.structuredContent if result.structuredContent is not None else json.loads(text)
+    return result.structured_content if result.structured_content is not None else json.loads(text)
 
 
 async def workflow(store: Path) -> None:

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
-use serde::Deserialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use super::{ListView, to_tool_error};
 use crate::backend::PageRequest;
@@ -65,7 +65,7 @@ impl IvcapMcp {
             open_world_hint = true
         )
     )]
-    pub async fn search(&self, Parameters(args): Parameters<SearchArgs>) -> Result<Json<ListView<Value>>, String> {
+    pub async fn search(&self, Parameters(args): Parameters<SearchArgs>) -> Result<Json<ListView<Answer>>, String> {
         let at_time = parse_at_time(args.at_time.as_deref()).map_err(to_tool_error)?;
         let page = PageRequest::new(args.limit, args.page).map_err(to_tool_error)?;
         if args.query.trim().is_empty() {
@@ -75,9 +75,15 @@ impl IvcapMcp {
             )));
         }
         let found = self.backend.search(&args.query, at_time, &page).await.map_err(to_tool_error)?;
-        Ok(Json(ListView::bounded(found, |v| v, self.output_budget)))
+        Ok(Json(ListView::bounded(found, Answer, self.output_budget)))
     }
 }
+
+/// One answer: an object of the query's variables. Its schema says "object" (any members)
+/// rather than `true`, which strict schema linters reject as an output item schema.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Answer(#[schemars(with = "Map<String, Value>")] Value);
 
 #[cfg(test)]
 mod tests {

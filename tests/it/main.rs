@@ -9,6 +9,7 @@ mod examples;
 mod http;
 mod jobs;
 mod lifecycle;
+mod packaging;
 mod search;
 mod secrets;
 mod services;
