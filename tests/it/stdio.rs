@@ -83,22 +83,31 @@ async fn stdout_is_only_json_rpc_while_logging_at_trace_level() {
 #[tokio::test]
 async fn sigterm_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = command(&["--local", "store"], &[], dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = start(dir.path(), &[], Stdio::piped());
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(&line(INITIALIZE())).await.unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let answer = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
     assert!(answer.contains("\"serverInfo\""), "{answer}");
-    let pid = child.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.unwrap().unwrap();
+    let status = signal_and_wait(&mut child, "-TERM").await;
     assert!(status.success(), "clean exit on SIGTERM: {status}");
+}
+
+/// The server in local mode on `dir/store`, with `stdin` and piped stdout and stderr.
+fn start(dir: &std::path::Path, envs: &[(&str, &str)], stdin: Stdio) -> tokio::process::Child {
+    command(&["--local", "store"], envs, dir)
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Sends `signal` (`-TERM`, `-INT`) to `child` and waits for it to exit.
+async fn signal_and_wait(child: &mut tokio::process::Child, signal: &str) -> std::process::ExitStatus {
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args([signal, &pid]).status().unwrap().success());
+    tokio::time::timeout(Duration::from_secs(10), child.wait()).await.unwrap().unwrap()
 }
 
 /// Waits until the server logs that it runs (its signal handlers are installed by then).
@@ -125,17 +134,10 @@ async fn eof_before_the_handshake_exits_quietly() {
 #[tokio::test]
 async fn a_signal_before_the_handshake_exits_quietly() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = command(&["--local", "store"], &[("RUST_LOG", "info")], dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = start(dir.path(), &[("RUST_LOG", "info")], Stdio::piped());
     let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
     wait_until_running(&mut stderr).await;
-    let pid = child.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.unwrap().unwrap();
+    let status = signal_and_wait(&mut child, "-INT").await;
     assert!(status.success(), "exit 0 on SIGINT before the handshake: {status}");
     let mut rest = String::new();
     while let Some(l) = stderr.next_line().await.unwrap() {
@@ -147,12 +149,7 @@ async fn a_signal_before_the_handshake_exits_quietly() {
 #[tokio::test]
 async fn a_broken_handshake_says_what_broke() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = command(&["--local", "store"], &[], dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = start(dir.path(), &[], Stdio::piped());
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(&line(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))).await.unwrap();
     let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output()).await.unwrap().unwrap();
@@ -179,12 +176,7 @@ fn terminal() -> (std::fs::File, std::os::fd::OwnedFd) {
 async fn at_a_terminal_it_says_what_it_waits_for_on_stderr_only() {
     let dir = tempfile::tempdir().unwrap();
     let (primary, secondary) = terminal();
-    let mut child = command(&["--local", "store"], &[("RUST_LOG", "info")], dir.path())
-        .stdin(Stdio::from(secondary))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = start(dir.path(), &[("RUST_LOG", "info")], Stdio::from(secondary));
     let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
     let seen = wait_until_running(&mut stderr).await;
     assert!(
@@ -192,9 +184,7 @@ async fn at_a_terminal_it_says_what_it_waits_for_on_stderr_only() {
             && seen.contains("npx @modelcontextprotocol/inspector ivcap-mcp --local store"),
         "{seen}"
     );
-    let pid = child.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.unwrap().unwrap();
+    let status = signal_and_wait(&mut child, "-TERM").await;
     assert!(status.success(), "{status}");
     let mut stdout = String::new();
     tokio::io::AsyncReadExt::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).await.unwrap();
