@@ -6,14 +6,21 @@
 //!   (a filesystem store compatible with the Python SDK's `LocalIVCAP`).
 //! - [`tools`]: the MCP tools, one module per toolset; thin handlers over the backend.
 //! - [`server`]: [`server::IvcapMcp`], the rmcp server handler.
+//! - [`resources`], [`subscriptions`], [`prompts`], [`completions`]: IVCAP entities as MCP
+//!   resources (read by URN, listed, linked from tool results, job updates), the prompts, and
+//!   argument completion.
 //! - [`transport`]: stdio, Streamable HTTP and legacy HTTP+SSE, with the HTTP security rules.
 //! - [`schema`]: JSON Schema normalisation for portable tool and request schemas.
 
 pub mod backend;
+pub mod completions;
 pub mod config;
 pub mod error;
+pub mod prompts;
+pub mod resources;
 pub mod schema;
 pub mod server;
+pub mod subscriptions;
 pub mod text;
 pub mod tools;
 pub mod transport;

@@ -71,7 +71,7 @@ impl From<ServiceSummary> for ServiceItem {
 
 impl ServiceView {
     /// The view of `s`, kept within `budget` characters.
-    fn bounded(s: ServiceDetail, budget: usize) -> Self {
+    pub(crate) fn bounded(s: ServiceDetail, budget: usize) -> Self {
         let mut view = ServiceView {
             id: s.id,
             name: s.name,

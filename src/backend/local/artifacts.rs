@@ -68,6 +68,23 @@ impl LocalBackend {
         Ok(resolved)
     }
 
+    /// The stored artifacts a job result names (any JSON string that is an artifact id), in
+    /// the order they appear, each once: a local job's products.
+    pub(crate) fn artifacts_named_in(&self, result: &serde_json::Value) -> Vec<String> {
+        fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::String(s) if s.starts_with(URN_PREFIX) && !out.contains(s) => out.push(s.clone()),
+                serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+                serde_json::Value::Object(map) => map.values().for_each(|i| walk(i, out)),
+                _ => {}
+            }
+        }
+        let mut named = Vec::new();
+        walk(result, &mut named);
+        named.retain(|id| self.artifact_file(id).is_ok());
+        named
+    }
+
     /// The artifact record of `file` (resolved, inside `dir` = resolved `<store>/artifacts`).
     fn artifact_of(dir: &Path, file: &Path) -> Result<Artifact> {
         let meta = std::fs::metadata(file).map_err(|e| Error::io(format!("cannot read {}", file.display()), e))?;

@@ -256,6 +256,12 @@ impl AspectsBackend for LocalBackend {
         Ok(Updated { id, replaced })
     }
 
+    async fn schema_urns(&self, prefix: &str, limit: usize) -> Result<(Vec<String>, bool)> {
+        let store = self.aspects.clone();
+        let prefix = prefix.to_string();
+        blocking(move || Ok(store.current()?.schemas_with_prefix(&prefix, limit))).await
+    }
+
     async fn get_aspect(&self, id: &str) -> Result<Aspect> {
         let id = aspect_urn(id)?;
         if let Some(uuid) = id.strip_prefix(ASPECT_PREFIX).filter(|u| uuid::Uuid::try_parse(u).is_ok()) {

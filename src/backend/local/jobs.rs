@@ -75,6 +75,7 @@ impl From<JobRecord> for Job {
             requested_at: Some(r.requested_at),
             started_at: r.started_at,
             finished_at: r.finished_at,
+            products: Vec::new(),
         }
     }
 }
@@ -343,7 +344,13 @@ impl JobsBackend for LocalBackend {
                 format!("job {job_id} ran on {}, not on '{sid}'; omit service_id or pass that one", record.service_id),
             ));
         }
-        Ok(record.into())
+        let mut job: Job = record.into();
+        if job.status == JobStatus::Succeeded
+            && let Some(result) = &job.result
+        {
+            job.products = self.artifacts_named_in(result);
+        }
+        Ok(job)
     }
 
     async fn list_jobs(&self, service: &str, page: &PageRequest) -> Result<Page<JobSummary>> {
