@@ -220,7 +220,9 @@ impl ArtifactsBackend for LocalBackend {
     }
 
     async fn list_artifacts(&self, page: &PageRequest) -> Result<Page<Artifact>> {
-        let all = self.local_artifacts()?;
+        let mut all = self.local_artifacts()?;
+        // Newest first, as on the platform; files of the same second by name.
+        all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.name.cmp(&b.name)));
         let empty = all.is_empty();
         let mut page = page_of(all, page)?;
         if empty {

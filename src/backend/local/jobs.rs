@@ -111,6 +111,18 @@ fn tail(text: &str) -> String {
 }
 
 impl LocalBackend {
+    /// The job of a record; a succeeded job's products are the stored artifacts its result
+    /// names, as a platform job lists its products.
+    fn job_of(&self, record: JobRecord) -> Job {
+        let mut job: Job = record.into();
+        if job.status == JobStatus::Succeeded
+            && let Some(result) = &job.result
+        {
+            job.products = self.artifacts_named_in(result);
+        }
+        job
+    }
+
     /// The record file of `job_id`, or `NotFound` for anything that is not a local job URN.
     fn job_path(&self, job_id: &str) -> Result<PathBuf> {
         let not_found = || Error::NotFound { kind: "job", id: job_id.to_string() };
@@ -326,7 +338,7 @@ impl JobsBackend for LocalBackend {
         if !hold.is_zero() {
             let _ = tokio::time::timeout(hold, done_rx).await;
         }
-        Ok(Created { job: self.current_record(&path, true)?.into(), retry_after: None })
+        Ok(Created { job: self.job_of(self.current_record(&path, true)?), retry_after: None })
     }
 
     async fn read_job(&self, job_id: &str, service_id: Option<&str>) -> Result<Job> {
@@ -344,13 +356,7 @@ impl JobsBackend for LocalBackend {
                 format!("job {job_id} ran on {}, not on '{sid}'; omit service_id or pass that one", record.service_id),
             ));
         }
-        let mut job: Job = record.into();
-        if job.status == JobStatus::Succeeded
-            && let Some(result) = &job.result
-        {
-            job.products = self.artifacts_named_in(result);
-        }
-        Ok(job)
+        Ok(self.job_of(record))
     }
 
     async fn list_jobs(&self, service: &str, page: &PageRequest) -> Result<Page<JobSummary>> {
