@@ -61,13 +61,15 @@ impl IvcapMcp {
             Some(Kind::Artifact { bare }) => {
                 let prefix = if bare { format!("{ARTIFACT_PREFIX}{typed}") } else { typed.to_string() };
                 let (ids, more) = self.artifact_ids(&prefix).await.map_err(fail)?;
-                let strip = |id: String| if bare { id.strip_prefix(ARTIFACT_PREFIX).map(str::to_string) } else { Some(id) };
+                let strip =
+                    |id: String| if bare { id.strip_prefix(ARTIFACT_PREFIX).map(str::to_string) } else { Some(id) };
                 (ids.into_iter().filter_map(strip).collect(), more)
             }
             Some(Kind::Service) => self.service_values(typed, false).await.map_err(fail)?,
             Some(Kind::ServiceId) => self.service_values(typed, true).await.map_err(fail)?,
         };
-        let info = CompletionInfo::with_pagination(values, None, more).map_err(|e| McpError::internal_error(e, None))?;
+        let info =
+            CompletionInfo::with_pagination(values, None, more).map_err(|e| McpError::internal_error(e, None))?;
         Ok(CompleteResult::new(info))
     }
 

@@ -163,16 +163,18 @@ impl IvcapMcp {
 mod tests {
     use std::sync::Arc;
 
+    use super::*;
     use crate::backend::local::LocalBackend;
-    use crate::server::{IvcapMcp, ServerOptions};
+    use crate::server::ServerOptions;
 
     /// Every backticked word of every prompt text is a tool this server offers.
     #[tokio::test]
     async fn prompts_name_only_real_tools() {
         let dir = tempfile::tempdir().unwrap();
-        let server = IvcapMcp::new(Arc::new(LocalBackend::new(dir.path()).unwrap()), &ServerOptions::default()).unwrap();
+        let server =
+            IvcapMcp::new(Arc::new(LocalBackend::new(dir.path()).unwrap()), &ServerOptions::default()).unwrap();
         let tools: Vec<String> = server.tools().into_iter().map(|t| t.name.into_owned()).collect();
-        let all = super::prompt_texts(&server);
+        let all = prompt_texts(&server);
         assert_eq!(all.len(), 4);
         for (name, text) in all {
             let named: Vec<&str> = text.split('`').skip(1).step_by(2).collect();
@@ -182,28 +184,27 @@ mod tests {
             }
         }
     }
-}
 
-/// Each prompt rendered with sample arguments (for the test that checks the tools they name).
-#[cfg(test)]
-fn prompt_texts(server: &IvcapMcp) -> Vec<(&'static str, String)> {
-    let text = |m: Vec<PromptMessage>| {
-        m.into_iter().filter_map(|m| m.content.as_text().map(|t| t.text.clone())).collect::<Vec<_>>().join("\n")
-    };
-    vec![
-        ("run_service", text(server.run_service(Parameters(RunServiceArgs { service: "s".into(), goal: None })))),
-        (
-            "annotate_artifact",
-            text(server.annotate_artifact(Parameters(AnnotateArtifactArgs {
-                artifact: "a".into(),
-                note: None,
-                schema: None,
-            }))),
-        ),
-        ("trace_provenance", text(server.trace_provenance(Parameters(TraceProvenanceArgs { entity: "e".into() })))),
-        (
-            "explore_datafabric",
-            text(server.explore_datafabric(Parameters(ExploreDatafabricArgs { question: "q".into() }))),
-        ),
-    ]
+    /// Each prompt rendered with sample arguments (for the test that checks the tools they name).
+    fn prompt_texts(server: &IvcapMcp) -> Vec<(&'static str, String)> {
+        let text = |m: Vec<PromptMessage>| {
+            m.into_iter().filter_map(|m| m.content.as_text().map(|t| t.text.clone())).collect::<Vec<_>>().join("\n")
+        };
+        vec![
+            ("run_service", text(server.run_service(Parameters(RunServiceArgs { service: "s".into(), goal: None })))),
+            (
+                "annotate_artifact",
+                text(server.annotate_artifact(Parameters(AnnotateArtifactArgs {
+                    artifact: "a".into(),
+                    note: None,
+                    schema: None,
+                }))),
+            ),
+            ("trace_provenance", text(server.trace_provenance(Parameters(TraceProvenanceArgs { entity: "e".into() })))),
+            (
+                "explore_datafabric",
+                text(server.explore_datafabric(Parameters(ExploreDatafabricArgs { question: "q".into() }))),
+            ),
+        ]
+    }
 }

@@ -95,7 +95,9 @@ pub fn templates() -> ListResourceTemplatesResult {
             ),
         ResourceTemplate::new(format!("{ASPECT_PREFIX}{{id}}"), "aspect")
             .with_title("Datafabric aspect")
-            .with_description("An aspect record: entity, schema, content, valid_from, valid_to, as get_aspect shows it.")
+            .with_description(
+                "An aspect record: entity, schema, content, valid_from, valid_to, as get_aspect shows it.",
+            )
             .with_mime_type(JSON),
         ResourceTemplate::new(format!("{JOB_PREFIX}{{id}}"), "job")
             .with_title("IVCAP job")
@@ -197,7 +199,8 @@ impl IvcapMcp {
                 serde_json::to_string(&AspectView::bounded(aspect, self.output_budget))
             }
             EntityKind::Job => {
-                let wait = Wait { budget: std::time::Duration::ZERO, cancel: Default::default(), progress: &NoProgress };
+                let wait =
+                    Wait { budget: std::time::Duration::ZERO, cancel: Default::default(), progress: &NoProgress };
                 let waited = jobs::get_job(&*self.backend, uri, None, &wait).await.map_err(fail)?;
                 serde_json::to_string(&JobView::of(waited, None, self.max_wait.as_secs(), self.output_budget))
             }
@@ -273,7 +276,10 @@ impl IvcapMcp {
                 None => None,
             };
             // An empty service list goes straight on to the artifacts.
-            if answer.is_empty() && !at.artifacts && let Some(n) = next {
+            if answer.is_empty()
+                && !at.artifacts
+                && let Some(n) = next
+            {
                 at = n;
                 continue;
             }

@@ -167,9 +167,10 @@ impl Notifier {
     /// Sends `notifications/resources/updated`; false once the client is gone.
     async fn updated(&self, uri: &str) -> bool {
         let sent = match self {
-            Notifier::Session(peer) => {
-                peer.notify_resource_updated(ResourceUpdatedNotificationParam::new(uri)).await.map_err(|e| e.to_string())
-            }
+            Notifier::Session(peer) => peer
+                .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
+                .await
+                .map_err(|e| e.to_string()),
             Notifier::Stream(sink) => sink.notify_resource_updated(uri).await.map_err(|e| e.to_string()),
         };
         sent.map_err(|e| tracing::debug!(uri, error = %e, "cannot send a resource update; watch ends")).is_ok()

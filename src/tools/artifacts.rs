@@ -530,10 +530,7 @@ impl IvcapMcp {
             open_world_hint = true
         )
     )]
-    pub async fn get_artifact(
-        &self,
-        Parameters(args): Parameters<GetArtifactArgs>,
-    ) -> Result<CallToolResult, String> {
+    pub async fn get_artifact(&self, Parameters(args): Parameters<GetArtifactArgs>) -> Result<CallToolResult, String> {
         if args.artifact_id.trim().is_empty() {
             return Err(to_tool_error(Error::invalid("artifact_id", "is empty; pass an id from list_artifacts")));
         }

@@ -12,8 +12,8 @@ use base64::engine::general_purpose::STANDARD;
 use ivcap_standin::{JobScript, StandIn, TOKEN};
 use rmcp::model::{
     ErrorCode, GetPromptRequestParams, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
-    ReadResourceResult, ResourceContents, ResourceUpdatedNotificationParam,
-    ServerNotification, SubscribeRequestParams, SubscriptionFilter,
+    ReadResourceResult, ResourceContents, ResourceUpdatedNotificationParam, ServerNotification, SubscribeRequestParams,
+    SubscriptionFilter,
 };
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RunningService, ServiceError};
 use rmcp::transport::TokioChildProcess;
@@ -63,7 +63,8 @@ async fn platform_world() -> World {
     for i in 0..EXTRA_SERVICES {
         s.add_service(&format!("urn:ivcap:service:extra-{i:02}"), &format!("extra{i:02}"), "Another service", &[]);
     }
-    let listed_artifacts = (0..ARTIFACTS).map(|i| s.add_artifact(&format!("a{i:02}.txt"), "text/plain", b"x")).collect();
+    let listed_artifacts =
+        (0..ARTIFACTS).map(|i| s.add_artifact(&format!("a{i:02}.txt"), "text/plain", b"x")).collect();
     let text_artifact = s.add_artifact("notes.txt", "text/plain", b"hello resources");
     let binary_artifact = s.add_artifact("pic.png", "image/png", PNG);
     let big_artifact = s.add_artifact("big.txt", "text/plain", &vec![b'x'; LIMIT + 1]);
@@ -89,7 +90,8 @@ fn local_world() -> World {
     let services = store.join("services");
     std::fs::create_dir_all(&services).unwrap();
     let service = |name: &str, command: Value| {
-        let def = json!({"name": name, "description": "a local service", "fn_schema": request_schema(), "command": command});
+        let def =
+            json!({"name": name, "description": "a local service", "fn_schema": request_schema(), "command": command});
         std::fs::write(services.join(format!("{name}.json")), def.to_string()).unwrap();
     };
     service(SERVICE, json!(["cat"]));
@@ -150,7 +152,10 @@ fn modern() -> Option<ClientLifecycleMode> {
     Some(ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] })
 }
 
-async fn read<C: ClientHandler>(client: &RunningService<RoleClient, C>, uri: &str) -> Result<ReadResourceResult, ErrorData> {
+async fn read<C: ClientHandler>(
+    client: &RunningService<RoleClient, C>,
+    uri: &str,
+) -> Result<ReadResourceResult, ErrorData> {
     match client.read_resource(ReadResourceRequestParams::new(uri)).await {
         Ok(r) => Ok(r),
         Err(ServiceError::McpError(e)) => Err(e),
@@ -207,13 +212,17 @@ async fn reads_every_kind(w: World) {
     assert_eq!(service["request_schema"]["properties"]["message"]["type"], "string", "{service}");
 
     // An aspect, and a job (the get_job view, without waiting).
-    let added = call(&client, "add_aspect", json!({"entity": w.text_artifact, "schema": SCHEMA, "content": {"label": "cat"}})).await;
+    let added =
+        call(&client, "add_aspect", json!({"entity": w.text_artifact, "schema": SCHEMA, "content": {"label": "cat"}}))
+            .await;
     let aspect_id = ok(&added)["id"].as_str().unwrap().to_string();
     let aspect = json_of(&read(&client, &aspect_id).await.unwrap());
     assert_eq!((&aspect["entity"], &aspect["schema"]), (&json!(w.text_artifact), &json!(SCHEMA)));
     assert_eq!(aspect["content"]["label"], "cat");
     assert!(aspect["valid_from"].is_string() && aspect["valid_to"].is_null(), "{aspect}");
-    let job = ok(&call(&client, "submit_job", json!({"service": SERVICE, "input": {"message": "hi"}, "wait_seconds": 20})).await);
+    let job =
+        ok(&call(&client, "submit_job", json!({"service": SERVICE, "input": {"message": "hi"}, "wait_seconds": 20}))
+            .await);
     let job_id = job["job_id"].as_str().unwrap();
     let read_job = json_of(&read(&client, job_id).await.unwrap());
     assert_eq!((&read_job["job_id"], &read_job["status"]), (&json!(job_id), &json!("succeeded")));
@@ -261,7 +270,10 @@ async fn lists_and_templates(w: World) {
     let client = w.client().await;
     let templates = client.list_all_resource_templates().await.unwrap();
     let uris: Vec<&str> = templates.iter().map(|t| t.uri_template.as_str()).collect();
-    assert_eq!(uris, ["urn:ivcap:artifact:{id}", "urn:ivcap:aspect:{id}", "urn:ivcap:job:{id}", "urn:ivcap:service:{id}"]);
+    assert_eq!(
+        uris,
+        ["urn:ivcap:artifact:{id}", "urn:ivcap:aspect:{id}", "urn:ivcap:job:{id}", "urn:ivcap:service:{id}"]
+    );
     assert!(templates.iter().all(|t| t.title.is_some() && t.description.is_some()), "{templates:?}");
 
     let mut cursor = None;
@@ -312,23 +324,24 @@ async fn tool_results_link_their_entities(w: World) {
     let client = w.client().await;
     let up = call(&client, "upload_artifact", json!({"content": "linked", "name": "linked.txt"})).await;
     let id = ok(&up)["id"].as_str().unwrap().to_string();
-    assert_eq!(links(&up), [id.clone()]);
+    assert_eq!(links(&up), [id.as_str()]);
     assert_eq!(text_of(&read(&client, &id).await.unwrap()).0, "linked");
 
     let got = call(&client, "get_artifact", json!({"artifact_id": w.text_artifact})).await;
-    assert_eq!(links(&got), [w.text_artifact.clone()]);
+    assert_eq!(links(&got), [w.text_artifact.as_str()]);
     let inline = call(&client, "download_artifact", json!({"artifact_id": w.text_artifact})).await;
     assert!(links(&inline).is_empty(), "delivered inline, nothing to link");
     let too_big = call(&client, "download_artifact", json!({"artifact_id": w.big_artifact})).await;
     assert_eq!(ok(&too_big)["delivered"], "none");
-    assert_eq!(links(&too_big), [w.big_artifact.clone()]);
+    assert_eq!(links(&too_big), [w.big_artifact.as_str()]);
 
     let added = call(&client, "add_aspect", json!({"entity": id, "schema": SCHEMA, "content": {"label": "a"}})).await;
     let aspect = ok(&added)["id"].as_str().unwrap().to_string();
-    assert_eq!(links(&added), [aspect.clone()]);
-    let updated = call(&client, "update_aspect", json!({"entity": id, "schema": SCHEMA, "content": {"label": "b"}})).await;
+    assert_eq!(links(&added), [aspect.as_str()]);
+    let updated =
+        call(&client, "update_aspect", json!({"entity": id, "schema": SCHEMA, "content": {"label": "b"}})).await;
     let new_aspect = ok(&updated)["id"].as_str().unwrap().to_string();
-    assert_eq!(links(&updated), [new_aspect.clone()]);
+    assert_eq!(links(&updated), [new_aspect.as_str()]);
     assert_eq!(json_of(&read(&client, &new_aspect).await.unwrap())["content"]["label"], "b");
 
     // A finished job links itself and its products (on the stand-in the scripted products,
@@ -345,7 +358,7 @@ async fn tool_results_link_their_entities(w: World) {
     } else {
         // A job that finished within the create's Timeout answers with its result only, which
         // lists no products; get_job reads the record that does.
-        assert_eq!(links(&submitted), [job.clone()]);
+        assert_eq!(links(&submitted), [job.as_str()]);
     }
     let again = call(&client, "get_job", json!({"job_id": job})).await;
     assert_eq!(links(&again), [job.clone(), product.clone()]);
@@ -380,7 +393,8 @@ impl ClientHandler for Updates {
 }
 
 async fn slow_job<C: ClientHandler>(client: &RunningService<RoleClient, C>) -> String {
-    let job = ok(&call(client, "submit_job", json!({"service": SLOW, "input": {"message": "x"}, "wait_seconds": 0})).await);
+    let job =
+        ok(&call(client, "submit_job", json!({"service": SLOW, "input": {"message": "x"}, "wait_seconds": 0})).await);
     assert_ne!(job["status"], "succeeded", "{job}");
     job["job_id"].as_str().unwrap().to_string()
 }
@@ -421,7 +435,8 @@ async fn subscriptions_tell_when_a_job_finishes(w: World) {
     // 2026-07-28: the same through subscriptions/listen.
     let modern = w.connect((), modern()).await;
     let job = slow_job(&modern).await;
-    let filter = SubscriptionFilter::builder().resource_subscription(&job).resource_subscription(&w.service_urn).build();
+    let filter =
+        SubscriptionFilter::builder().resource_subscription(&job).resource_subscription(&w.service_urn).build();
     let mut stream = modern.peer().listen(filter).await.unwrap();
     assert_eq!(stream.acknowledged().resource_subscriptions.as_deref(), Some(&[job.clone()][..]), "jobs only");
     let update = tokio::time::timeout(Duration::from_secs(20), async {
@@ -468,8 +483,16 @@ async fn prompts_and_completions(w: World) {
     assert_eq!(required("annotate_artifact"), ["artifact"]);
     for (name, args, expect) in [
         ("run_service", json!({"service": SERVICE, "goal": "say hi"}), vec![SERVICE, "say hi", "`submit_job`"]),
-        ("annotate_artifact", json!({"artifact": w.text_artifact, "note": "a cat"}), vec![w.text_artifact.as_str(), "a cat", "`add_aspect`"]),
-        ("trace_provenance", json!({"entity": w.text_artifact}), vec![w.text_artifact.as_str(), "ivcap_artifact_produced_by", "`search`"]),
+        (
+            "annotate_artifact",
+            json!({"artifact": w.text_artifact, "note": "a cat"}),
+            vec![w.text_artifact.as_str(), "a cat", "`add_aspect`"],
+        ),
+        (
+            "trace_provenance",
+            json!({"entity": w.text_artifact}),
+            vec![w.text_artifact.as_str(), "ivcap_artifact_produced_by", "`search`"],
+        ),
         ("explore_datafabric", json!({"question": "which cats?"}), vec!["which cats?", "`list_aspects`", "fn:count"]),
     ] {
         let Value::Object(args) = args else { unreachable!() };
@@ -495,8 +518,14 @@ async fn prompts_and_completions(w: World) {
     assert!(artifacts.values.len() == ARTIFACTS + 3 && artifacts.has_more == Some(false), "{artifacts:?}");
     assert!(artifacts.values.contains(&w.text_artifact));
     call(&client, "add_aspect", json!({"entity": w.text_artifact, "schema": SCHEMA, "content": {"label": "x"}})).await;
-    call(&client, "add_aspect", json!({"entity": w.text_artifact, "schema": "urn:example:schema:size.1", "content": {"n": 1}})).await;
-    let schemas = client.complete_prompt_argument("annotate_artifact", "schema", "urn:example:schema:", None).await.unwrap();
+    call(
+        &client,
+        "add_aspect",
+        json!({"entity": w.text_artifact, "schema": "urn:example:schema:size.1", "content": {"n": 1}}),
+    )
+    .await;
+    let schemas =
+        client.complete_prompt_argument("annotate_artifact", "schema", "urn:example:schema:", None).await.unwrap();
     assert_eq!(schemas.values, ["urn:example:schema:label.1", "urn:example:schema:size.1"]);
     let free = client.complete_prompt_argument("explore_datafabric", "question", "wh", None).await.unwrap();
     assert!(free.values.is_empty());
