@@ -18,8 +18,9 @@ use serde_json::json;
 
 use crate::backend::artifacts::Artifact;
 use crate::backend::jobs::{self, JOB_PREFIX, Wait};
+use crate::backend::paging::{unwrap_token, wrap_token};
 use crate::backend::progress::NoProgress;
-use crate::backend::{PageRequest, ServiceSummary, unwrap_token, wrap_token};
+use crate::backend::{PageRequest, ServiceSummary};
 use crate::error::Error;
 use crate::server::IvcapMcp;
 use crate::tools::artifacts::{DEFAULT_MAX_INLINE, is_text};
@@ -291,12 +292,13 @@ impl IvcapMcp {
 }
 
 /// The leading items of `items` whose JSON fits `budget` characters (always at least one),
-/// and the index of the first left out, if any.
+/// and the index of the first left out, if any. Unlike a tool's truncation, nothing is lost:
+/// the next cursor starts at the first item left out.
 fn fit(items: Vec<Resource>, budget: usize) -> (Vec<Resource>, Option<usize>) {
     let mut used = 200; // the envelope: nextCursor, resultType, cache hints
     let mut out = Vec::with_capacity(items.len());
     for (i, r) in items.into_iter().enumerate() {
-        let size = serde_json::to_string(&r).map_or(0, |s| s.len()) + 1;
+        let size = crate::tools::budget::json_len(&r) + 1;
         if !out.is_empty() && used + size > budget {
             return (out, Some(i));
         }

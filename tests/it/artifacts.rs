@@ -122,10 +122,23 @@ async fn platform_resumes_after_a_503_and_a_409_on_patch() {
         ok(&call(&client, "upload_artifact", json!({"content_base64": STANDARD.encode(small), "name": "c"})).await);
     assert_eq!(s.artifact(up["id"].as_str().unwrap()).unwrap().data, small);
     assert_eq!(s.requests_to(Method::HEAD, "/1/artifacts/").len(), 1, "409 → resync");
+}
 
+#[tokio::test]
+async fn platform_upload_gives_up_when_chunks_keep_failing() {
+    let s = StandIn::start().await;
+    let client = crate::common::platform_fast_retries(&s).await;
     s.fault(Fault::status(Some(Method::PATCH), "/1/artifacts/", 503).times(100));
     let busy = err(&call(&client, "upload_artifact", json!({"content": "x", "name": "d.txt"})).await);
-    assert!(busy.contains("busy") && busy.contains("5 attempts"), "{busy}");
+    assert!(
+        busy.contains("busy") && busy.contains("5 attempts") && busy.contains("uploading bytes 0..1 of 1"),
+        "{busy}"
+    );
+    assert_eq!(
+        s.requests_to(Method::PATCH, "/1/artifacts/").len(),
+        5,
+        "the same classification and policy as requests"
+    );
 }
 
 #[tokio::test]

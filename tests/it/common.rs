@@ -53,6 +53,20 @@ pub async fn local(store: &Path) -> Client {
     spawn(&["--local", dir], &[], store.parent().unwrap_or(store)).await
 }
 
+/// The server in-process in platform mode against `standin`, with retry delays of a few
+/// milliseconds ([`RetryPolicy::fast`](ivcap_mcp::backend::platform::RetryPolicy::fast)): for
+/// tests that drive the retries to exhaustion without waiting through the real back-off.
+pub async fn platform_fast_retries(standin: &StandIn) -> Client {
+    use ivcap_mcp::backend::platform::{PlatformBackend, RetryPolicy};
+    let cfg = ivcap_mcp::config::PlatformConfig {
+        base_url: standin.base_url().to_string(),
+        token: Some(ivcap_mcp::config::Secret::new(TOKEN)),
+        host_header: None,
+    };
+    let backend = PlatformBackend::new(&cfg).expect("platform backend").with_retry(RetryPolicy::fast());
+    in_process(std::sync::Arc::new(backend), (), None).await
+}
+
 /// Calls `tool` with `args` (a JSON object).
 pub async fn call<C: rmcp::ClientHandler>(
     client: &RunningService<RoleClient, C>,

@@ -1,7 +1,7 @@
 //! `list_services` and `get_service` over the real binary, against the stand-in and in
 //! local mode.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::http::Method;
 use ivcap_standin::{Fault, StandIn};
@@ -131,10 +131,18 @@ async fn platform_honours_retry_after_and_gives_up_when_busy() {
     let start = Instant::now();
     ok(&call(&client, "list_services", json!({})).await);
     assert!(start.elapsed().as_millis() >= 1000, "waited for Retry-After");
+}
 
+#[tokio::test]
+async fn platform_gives_up_when_busy_after_the_policys_attempts() {
+    let s = seeded().await;
+    let client = crate::common::platform_fast_retries(&s).await;
     s.fault(Fault::status(Some(Method::GET), "/1/services2", 503).times(100));
+    let start = Instant::now();
     let busy = err(&call(&client, "list_services", json!({})).await);
     assert!(busy.contains("platform busy") && busy.contains("5 attempts"), "{busy}");
+    assert_eq!(s.requests_to(Method::GET, "/1/services2").len(), 5);
+    assert!(start.elapsed() < Duration::from_secs(2), "the short policy's delays: {:?}", start.elapsed());
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ use crate::backend::aspects::{
     Aspect, AspectQuery, AspectsBackend, NewAspect, Updated, already_retracted, aspect_urn, not_unique,
 };
 use crate::backend::{Page, PageRequest};
-use crate::error::{Error, Result};
+use crate::error::{Error, Missing, Result};
 
 /// `AspectIDRT`: the answer to POST and PUT.
 #[derive(Debug, Deserialize)]
@@ -139,7 +139,7 @@ impl PlatformBackend {
     async fn write_aspect(&self, method: Method, new: &NewAspect) -> Result<String> {
         let body = body_of(new);
         let query = write_query(new);
-        let target = Target { kind: "aspect entity", id: &new.entity };
+        let target = Target { kind: Missing::Entity, id: &new.entity };
         let resp =
             self.send(target, false, || self.request(method.clone(), "/1/aspects").query(&query).json(&body)).await?;
         let created: AspectIdRt = decode(resp).await?;
@@ -173,14 +173,14 @@ impl AspectsBackend for PlatformBackend {
     async fn get_aspect(&self, id: &str) -> Result<Aspect> {
         let id = aspect_urn(id)?;
         let path = format!("/1/aspects/{}", enc(&id));
-        let record: AspectRt = self.get_json(&path, &[], Target { kind: "aspect", id: &id }).await?;
+        let record: AspectRt = self.get_json(&path, &[], Target { kind: Missing::Aspect, id: &id }).await?;
         Ok(record.into())
     }
 
     async fn list_aspects(&self, query: &AspectQuery, page: &PageRequest) -> Result<Page<Aspect>> {
         let filters = list_query(query);
         let found: Page<AspectListItemRt> =
-            self.get_list("/1/aspects", &filters, page, Target { kind: "aspect list", id: "" }).await?;
+            self.get_list("/1/aspects", &filters, page, Target { kind: Missing::Resource, id: "/1/aspects" }).await?;
         Ok(found.map(Into::into))
     }
 
@@ -203,7 +203,8 @@ impl AspectsBackend for PlatformBackend {
             return Err(already_retracted(&current.id, to));
         }
         let path = format!("/1/aspects/{}", enc(&current.id));
-        self.send(Target { kind: "aspect", id: &current.id }, true, || self.request(Method::DELETE, &path)).await?;
+        self.send(Target { kind: Missing::Aspect, id: &current.id }, true, || self.request(Method::DELETE, &path))
+            .await?;
         // The SDK re-reads after a DELETE; so do we, for the valid_to the platform set.
         self.get_aspect(&current.id).await
     }

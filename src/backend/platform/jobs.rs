@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode, header};
 use serde::Deserialize;
 use serde_json::Value;
@@ -19,8 +18,9 @@ use serde_json::Value;
 use super::{PlatformBackend, Target, decode, enc};
 use crate::backend::jobs::{Created, JobsBackend, result_value};
 use crate::backend::{Job, JobStatus, JobSummary, Page, PageRequest, is_urn};
-use crate::error::{Error, Result};
+use crate::error::{Error, Missing, Result};
 use crate::text::truncate;
+use crate::time::from_wire;
 
 /// Aspect schema of the Datafabric's record of a job.
 const JOB_ASPECT_SCHEMA: &str = "urn:ivcap:schema:job.2";
@@ -119,11 +119,6 @@ struct JobAspectRt {
     content: Option<Value>,
 }
 
-/// An RFC 3339 time, or nothing when absent or unreadable.
-fn time(s: Option<&str>) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s?.trim()).ok().map(|t| t.with_timezone(&Utc))
-}
-
 impl JobStatusRt {
     fn into_job(self, service_id: &str) -> Job {
         Job {
@@ -132,9 +127,9 @@ impl JobStatusRt {
             result: self.result_content.filter(|v| !v.is_null()),
             result_content_type: self.result_content_type,
             error_message: self.error_message.filter(|m| !m.trim().is_empty()),
-            requested_at: time(self.requested_at.as_deref()),
-            started_at: time(self.started_at.as_deref()),
-            finished_at: time(self.finished_at.as_deref()),
+            requested_at: from_wire(self.requested_at.as_deref()),
+            started_at: from_wire(self.started_at.as_deref()),
+            finished_at: from_wire(self.finished_at.as_deref()),
             products: self.products.map(|p| p.items.into_iter().map(|i| i.id).collect()).unwrap_or_default(),
             id: self.id,
         }
@@ -175,7 +170,7 @@ impl PlatformBackend {
         struct List {
             items: Vec<JobAspectRt>,
         }
-        let list: List = self.get_json("/1/aspects", &query, Target { kind: "job", id: job_id }).await?;
+        let list: List = self.get_json("/1/aspects", &query, Target { kind: Missing::Job, id: job_id }).await?;
         let found = list
             .items
             .into_iter()
@@ -200,7 +195,8 @@ impl PlatformBackend {
     /// The job's output (§6.4), for a finished job whose record holds no result.
     async fn job_output(&self, service_id: &str, job_id: &str) -> Result<(Option<Value>, Option<String>)> {
         let path = format!("/1/services2/{}/jobs/{}/output", enc(service_id), enc(job_id));
-        let resp = self.send(Target { kind: "job", id: job_id }, true, || self.request(Method::GET, &path)).await?;
+        let resp =
+            self.send(Target { kind: Missing::Job, id: job_id }, true, || self.request(Method::GET, &path)).await?;
         if resp.status() == StatusCode::NO_CONTENT {
             return Ok((None, None));
         }
@@ -217,7 +213,7 @@ impl JobsBackend for PlatformBackend {
         let hold_secs = hold.as_secs();
         let accept = |s: &StatusCode| s.is_success() || *s == StatusCode::TEMPORARY_REDIRECT;
         let resp = self
-            .send_accepting(Target { kind: "service", id: service_id }, false, accept, || {
+            .send_accepting(Target { kind: Missing::Service, id: service_id }, false, accept, || {
                 self.request(Method::POST, &path)
                     .timeout(Duration::from_secs(hold_secs) + CREATE_MARGIN)
                     .header("Timeout", hold_secs.to_string())
@@ -228,7 +224,7 @@ impl JobsBackend for PlatformBackend {
         let created = if status == StatusCode::TEMPORARY_REDIRECT {
             let location = resp.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
             let id = job_id_from_url(location)
-                .ok_or_else(|| Error::Protocol("a 307 job create without a job URL in Location".into()))?;
+                .ok_or_else(|| Error::UnexpectedAnswer("a 307 job create without a job URL in Location".into()))?;
             Created { job: Job::created(id, service_id, JobStatus::Pending), retry_after: None }
         } else if status == StatusCode::ACCEPTED {
             let body: JobCreateRt = decode(resp).await?;
@@ -236,12 +232,9 @@ impl JobsBackend for PlatformBackend {
                 body.retry_later.filter(|s| s.is_finite() && *s > 0.0).map(|s| Duration::from_secs_f64(s.min(3600.0)));
             Created { job: Job::created(body.job_id, service_id, JobStatus::Pending), retry_after }
         } else {
-            let id = resp
-                .headers()
-                .get("IVCAP-Job-Id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-                .ok_or_else(|| Error::Protocol(format!("a {status} job create without the IVCAP-Job-Id header")))?;
+            let id = resp.headers().get("IVCAP-Job-Id").and_then(|v| v.to_str().ok()).map(str::to_string).ok_or_else(
+                || Error::UnexpectedAnswer(format!("a {status} job create without the IVCAP-Job-Id header")),
+            )?;
             let ct = content_type(&resp);
             let body = resp.bytes().await.map_err(|e| Error::Transport(e.without_url().to_string()))?;
             let mut job = Job::created(id, service_id, JobStatus::Succeeded);
@@ -261,7 +254,7 @@ impl JobsBackend for PlatformBackend {
         };
         let path = format!("/1/services2/{}/jobs/{}", enc(&service_id), enc(job_id));
         let query = [("with-request-content", "false".to_string()), ("with-result-content", "true".to_string())];
-        let record: JobStatusRt = self.get_json(&path, &query, Target { kind: "job", id: job_id }).await?;
+        let record: JobStatusRt = self.get_json(&path, &query, Target { kind: Missing::Job, id: job_id }).await?;
         self.jobs.remember(job_id, &service_id);
         let mut job = record.into_job(&service_id);
         if job.status == JobStatus::Succeeded && job.result.is_none() {
@@ -284,7 +277,7 @@ impl JobsBackend for PlatformBackend {
         let service_id = self.service_urn(service).await?;
         let path = format!("/1/services2/{}/jobs", enc(&service_id));
         let listed: Page<JobListItemRt> =
-            self.get_list(&path, &[], page, Target { kind: "service", id: &service_id }).await?;
+            self.get_list(&path, &[], page, Target { kind: Missing::Service, id: &service_id }).await?;
         let items = listed
             .items
             .into_iter()
@@ -292,8 +285,8 @@ impl JobsBackend for PlatformBackend {
                 self.jobs.remember(&j.id, &service_id);
                 JobSummary {
                     status: JobStatus::parse(&j.status),
-                    requested_at: time(j.requested_at.as_deref()),
-                    finished_at: time(j.finished_at.as_deref()),
+                    requested_at: from_wire(j.requested_at.as_deref()),
+                    finished_at: from_wire(j.finished_at.as_deref()),
                     id: j.id,
                 }
             })

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{LinkT, PlatformBackend, Target, decode, next_page_token};
 use crate::backend::{Page, PageRequest, SearchBackend};
-use crate::error::Result;
+use crate::error::{Missing, Result};
 
 /// The media type of a Mangle query.
 const MANGLE: &str = "application/datalog+mangle";
@@ -38,7 +38,7 @@ impl SearchBackend for PlatformBackend {
         let body = query.to_string();
         // A search changes nothing, so retrying it is safe.
         let resp = self
-            .send(Target { kind: "search", id: "/1/search" }, true, || {
+            .send(Target { kind: Missing::Resource, id: "/1/search" }, true, || {
                 self.request(Method::POST, "/1/search")
                     .query(&params)
                     .header(header::CONTENT_TYPE, MANGLE)

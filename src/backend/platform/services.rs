@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use super::{PlatformBackend, Target, enc};
 use crate::backend::services::{NO_TOOL_DEFINITION, describe, fn_schema, with_candidates};
-use crate::backend::{Page, PageRequest, ServiceDetail, ServiceSummary, ServicesBackend, is_urn};
-use crate::error::{Error, Result};
+use crate::backend::{Page, PageRequest, ServiceDetail, ServiceStatus, ServiceSummary, ServicesBackend, is_urn};
+use crate::error::{Error, Missing, Result};
 
 /// The aspect schema of a service's tool definition.
 pub(crate) const AI_TOOL_SCHEMA: &str = "urn:sd-core:schema.ai-tool.1";
@@ -59,7 +59,12 @@ impl PlatformBackend {
     async fn services_named(&self, pattern: &str, limit: u32) -> Result<Vec<ServiceSummary>> {
         let filters = [("filter", name_filter(pattern)), ("order-desc", "false".into())];
         let page: Page<ServiceListItemRt> = self
-            .get_list("/1/services2", &filters, &PageRequest::first(limit), Target { kind: "service", id: pattern })
+            .get_list(
+                "/1/services2",
+                &filters,
+                &PageRequest::first(limit),
+                Target { kind: Missing::Service, id: pattern },
+            )
             .await?;
         Ok(page.items.into_iter().map(Into::into).collect())
     }
@@ -72,9 +77,9 @@ impl PlatformBackend {
             1 => Ok(exact.remove(0).id),
             0 => {
                 let similar = self.services_named(&format!("%{name}%"), 5).await.unwrap_or_default();
-                Err(Error::NotFound { kind: "service", id: with_candidates(name, &similar) })
+                Err(Error::NotFound { kind: Missing::Service, id: with_candidates(name, &similar) })
             }
-            _ => Err(Error::Ambiguous { kind: "service", name: name.to_string(), candidates: describe(&exact) }),
+            _ => Err(Error::Ambiguous { kind: Missing::Service, name: name.to_string(), candidates: describe(&exact) }),
         }
     }
 
@@ -92,7 +97,7 @@ impl PlatformBackend {
         struct List {
             items: Vec<AiToolAspectRt>,
         }
-        let list: List = self.get_json("/1/aspects", &query, Target { kind: "service", id: service_id }).await?;
+        let list: List = self.get_json("/1/aspects", &query, Target { kind: Missing::Service, id: service_id }).await?;
         if list.items.len() > 1 {
             tracing::debug!(service_id, "service has several tool definitions; using the newest");
         }
@@ -108,8 +113,9 @@ impl ServicesBackend for PlatformBackend {
             let pattern = if search.contains('%') { search.to_string() } else { format!("%{search}%") };
             filters.push(("filter", name_filter(&pattern)));
         }
-        let page: Page<ServiceListItemRt> =
-            self.get_list("/1/services2", &filters, page, Target { kind: "service list", id: "" }).await?;
+        let page: Page<ServiceListItemRt> = self
+            .get_list("/1/services2", &filters, page, Target { kind: Missing::Resource, id: "/1/services2" })
+            .await?;
         Ok(page.map(Into::into))
     }
 
@@ -117,14 +123,14 @@ impl ServicesBackend for PlatformBackend {
         let service = service.trim();
         let id = if is_urn(service) { service.to_string() } else { self.service_id_by_name(service).await? };
         let path = format!("/1/services2/{}", enc(&id));
-        let record: ServiceStatusRt = self.get_json(&path, &[], Target { kind: "service", id: &id }).await?;
+        let record: ServiceStatusRt = self.get_json(&path, &[], Target { kind: Missing::Service, id: &id }).await?;
         let request_schema = self.request_schema(&record.id).await?;
         let note = request_schema.is_none().then(|| NO_TOOL_DEFINITION.to_string());
         Ok(ServiceDetail {
             id: record.id,
             name: record.name,
             description: record.description,
-            status: record.status.unwrap_or_else(|| "unknown".into()),
+            status: record.status.as_deref().map_or(ServiceStatus::Unknown, ServiceStatus::parse),
             request_schema,
             note,
         })
