@@ -7,7 +7,7 @@
 //! this server creates, reads or lists is remembered; for any other job it is read from the
 //! job's own Datafabric aspect (`urn:ivcap:schema:job.2`, as the ivcap CLI reads it).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -34,24 +34,50 @@ struct Known {
     retry_after: Option<Duration>,
 }
 
-/// Job URN → what we know, for every job this server has seen.
+/// Jobs remembered at most; past this the longest-known are forgotten first (a forgotten
+/// job's service is looked up again when needed).
+const MAX_KNOWN_JOBS: usize = 10_000;
+
+/// Job URN → what we know, for the jobs this server has seen most recently.
 #[derive(Debug, Default)]
-pub(crate) struct JobServices(Mutex<HashMap<String, Known>>);
+pub(crate) struct JobServices(Mutex<KnownJobs>);
+
+#[derive(Debug, Default)]
+struct KnownJobs {
+    by_id: HashMap<String, Known>,
+    /// Job URNs in the order they were first remembered, for forgetting the oldest.
+    order: VecDeque<String>,
+}
 
 impl JobServices {
+    fn lock(&self) -> std::sync::MutexGuard<'_, KnownJobs> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn remember(&self, job_id: &str, service_id: &str) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(job_id.to_string()).or_default().service_id = service_id.to_string();
+        let mut known = self.lock();
+        match known.by_id.get_mut(job_id) {
+            Some(k) => k.service_id = service_id.to_string(),
+            None => {
+                known.by_id.insert(job_id.to_string(), Known { service_id: service_id.to_string(), retry_after: None });
+                known.order.push_back(job_id.to_string());
+                while known.order.len() > MAX_KNOWN_JOBS {
+                    if let Some(oldest) = known.order.pop_front() {
+                        known.by_id.remove(&oldest);
+                    }
+                }
+            }
+        }
     }
 
     fn remember_retry(&self, job_id: &str, retry_after: Option<Duration>) {
-        if let Some(known) = self.0.lock().unwrap_or_else(|p| p.into_inner()).get_mut(job_id) {
+        if let Some(known) = self.lock().by_id.get_mut(job_id) {
             known.retry_after = retry_after;
         }
     }
 
     fn get(&self, job_id: &str) -> Option<Known> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(job_id).cloned()
+        self.lock().by_id.get(job_id).cloned()
     }
 }
 
@@ -303,5 +329,20 @@ mod tests {
         let job = rt.into_job("urn:ivcap:service:s");
         assert_eq!(job.status, JobStatus::Other("paused".into()));
         assert_eq!((job.service_id.as_str(), job.finished_at), ("urn:ivcap:service:s", None));
+    }
+
+    #[test]
+    fn the_job_memory_is_bounded_and_forgets_the_oldest() {
+        let jobs = JobServices::default();
+        for i in 0..MAX_KNOWN_JOBS + 10 {
+            jobs.remember(&format!("urn:ivcap:job:{i}"), "urn:ivcap:service:s");
+        }
+        jobs.remember("urn:ivcap:job:20", "urn:ivcap:service:t");
+        let known = jobs.lock();
+        assert_eq!((known.by_id.len(), known.order.len()), (MAX_KNOWN_JOBS, MAX_KNOWN_JOBS));
+        drop(known);
+        assert!(jobs.get("urn:ivcap:job:0").is_none() && jobs.get("urn:ivcap:job:9").is_none());
+        assert_eq!(jobs.get("urn:ivcap:job:20").map(|k| k.service_id).as_deref(), Some("urn:ivcap:service:t"));
+        assert!(jobs.get(&format!("urn:ivcap:job:{}", MAX_KNOWN_JOBS + 9)).is_some());
     }
 }
