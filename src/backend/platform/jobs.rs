@@ -124,13 +124,6 @@ struct JobListItemRt {
     finished_at: Option<String>,
 }
 
-/// An aspect list item with content, for the job aspect.
-#[derive(Debug, Deserialize)]
-struct JobAspectRt {
-    #[serde(default)]
-    content: Option<Value>,
-}
-
 impl JobStatusRt {
     fn into_job(self, service_id: &str) -> Job {
         Job {
@@ -171,21 +164,11 @@ impl PlatformBackend {
         if let Some(known) = self.jobs.get(job_id) {
             return Ok(known.service_id);
         }
-        let query = [
-            ("entity", job_id.to_string()),
-            ("schema", JOB_ASPECT_SCHEMA.to_string()),
-            ("include-content", "true".to_string()),
-            ("limit", "1".to_string()),
-        ];
-        #[derive(Deserialize)]
-        struct List {
-            items: Vec<JobAspectRt>,
-        }
-        let list: List = self.get_json("/1/aspects", &query, Target { kind: Missing::Job, id: job_id }).await?;
-        let found = list
-            .items
+        let target = Target { kind: Missing::Job, id: job_id };
+        let found = self
+            .aspect_contents(job_id, JOB_ASPECT_SCHEMA, 1, target)
+            .await?
             .into_iter()
-            .filter_map(|a| a.content)
             .find_map(|c| c.get("service-id").and_then(Value::as_str).map(str::to_string));
         match found {
             Some(sid) => {

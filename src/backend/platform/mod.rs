@@ -246,24 +246,42 @@ impl PlatformBackend {
         page: &PageRequest,
         target: Target<'_>,
     ) -> Result<Page<T>> {
-        let sent = page.inner_token()?;
-        let mut query: Vec<(&str, String)> = vec![("limit", page.limit.to_string())];
-        match &sent {
-            Some(token) => query.push(("page", token.clone())),
-            None => query.extend(filters.iter().cloned()),
-        }
+        let (query, sent) = page_query(page, filters)?;
         let list: ListRt<T> = self.get_json(path, &query, target).await?;
-        let next = next_page_token(&list.links)?.filter(|t| Some(t) != sent.as_ref());
-        Ok(Page::new(list.items, next.as_deref()))
+        list.into_page(sent.as_deref())
     }
 }
 
-/// The list envelope every IVCAP list answers with.
+/// Query parameters of a request.
+pub(crate) type Query<'a> = Vec<(&'a str, String)>;
+
+/// The query of one page: `limit` and `page`, or `limit` and `filters` on the first page;
+/// with the backend token sent, if any.
+pub(crate) fn page_query<'a>(page: &PageRequest, filters: &[(&'a str, String)]) -> Result<(Query<'a>, Option<String>)> {
+    let sent = page.inner_token()?;
+    let mut query: Query<'a> = vec![("limit", page.limit.to_string())];
+    match &sent {
+        Some(token) => query.push(("page", token.clone())),
+        None => query.extend(filters.iter().cloned()),
+    }
+    Ok((query, sent))
+}
+
+/// The list envelope every IVCAP list (and search) answers with.
 #[derive(Debug, Deserialize)]
-struct ListRt<T> {
-    items: Vec<T>,
+pub(crate) struct ListRt<T> {
+    pub items: Vec<T>,
     #[serde(default)]
     links: Vec<LinkT>,
+}
+
+impl<T> ListRt<T> {
+    /// The page of this answer; a `next` link that repeats the token sent ends the list
+    /// (a loop guard).
+    pub(crate) fn into_page(self, sent: Option<&str>) -> Result<Page<T>> {
+        let next = next_page_token(&self.links)?.filter(|t| Some(t.as_str()) != sent);
+        Ok(Page::new(self.items, next.as_deref()))
+    }
 }
 
 /// `{href, rel, type}`.

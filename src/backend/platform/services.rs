@@ -36,13 +36,6 @@ struct ServiceStatusRt {
     status: Option<String>,
 }
 
-/// Item of `AspectListRT` with content.
-#[derive(Debug, Deserialize)]
-struct AiToolAspectRt {
-    #[serde(default)]
-    content: Option<Value>,
-}
-
 impl From<ServiceListItemRt> for ServiceSummary {
     fn from(s: ServiceListItemRt) -> Self {
         ServiceSummary { id: s.id, name: s.name, description: s.description }
@@ -85,23 +78,12 @@ impl PlatformBackend {
 
     /// The request schema from the newest ai-tool aspect of `service_id`.
     async fn request_schema(&self, service_id: &str) -> Result<Option<Value>> {
-        let query = [
-            ("entity", service_id.to_string()),
-            ("schema", AI_TOOL_SCHEMA.to_string()),
-            ("include-content", "true".to_string()),
-            ("limit", "2".to_string()),
-            ("order-by", "valid_from".to_string()),
-            ("order-direction", "DESC".to_string()),
-        ];
-        #[derive(Deserialize)]
-        struct List {
-            items: Vec<AiToolAspectRt>,
-        }
-        let list: List = self.get_json("/1/aspects", &query, Target { kind: Missing::Service, id: service_id }).await?;
-        if list.items.len() > 1 {
+        let target = Target { kind: Missing::Service, id: service_id };
+        let contents = self.aspect_contents(service_id, AI_TOOL_SCHEMA, 2, target).await?;
+        if contents.len() > 1 {
             tracing::debug!(service_id, "service has several tool definitions; using the newest");
         }
-        Ok(list.items.into_iter().next().and_then(|a| a.content).and_then(|c| fn_schema(&c)))
+        Ok(contents.into_iter().next().and_then(|c| fn_schema(&c)))
     }
 }
 
