@@ -63,9 +63,9 @@ impl From<AspectRt> for Aspect {
 
 /// An aspect list item, for its content only.
 #[derive(Debug, Deserialize)]
-struct AspectContentRt {
+pub(super) struct AspectContentRt {
     #[serde(default)]
-    content: Option<Value>,
+    pub content: Option<Value>,
 }
 
 impl PlatformBackend {
@@ -223,5 +223,19 @@ mod tests {
         assert_eq!(get("content-path"), Some("$.a ? (@ == 1)"));
         assert_eq!(get("include-content"), Some("true"));
         assert_eq!(get("order-direction"), Some("ASC"));
+    }
+
+    #[test]
+    fn captured_aspect_payloads_decode() {
+        use crate::backend::platform::{ListRt, fixtures};
+        let read: Aspect = fixtures::decode::<AspectRt>("aspects/read.json").into();
+        assert_eq!(read.replaces.as_deref(), Some("urn:ivcap:aspect:0a1b"));
+        assert_eq!(read.valid_to.map(crate::time::format).as_deref(), Some("1996-12-20T10:00:00Z"));
+        assert!(!read.valid_at(read.valid_to.unwrap()));
+        let list: ListRt<AspectRt> = fixtures::decode("aspects/list.json");
+        let item = Aspect::from(list.into_page(None).unwrap().items.remove(0));
+        assert_eq!((item.schema.as_str(), item.content, item.valid_to), ("urn:test:schema:1", None, None));
+        let created: AspectIdRt = fixtures::decode("aspects/create.json");
+        assert_eq!(created.id, "urn:ivcap:aspect:9c94ad00-1315-47fe-88e3-e8ed133bbffc");
     }
 }

@@ -140,6 +140,17 @@ impl JobStatusRt {
     }
 }
 
+impl From<JobListItemRt> for JobSummary {
+    fn from(j: JobListItemRt) -> Self {
+        JobSummary {
+            status: JobStatus::parse(&j.status),
+            requested_at: from_wire(j.requested_at.as_deref()),
+            finished_at: from_wire(j.finished_at.as_deref()),
+            id: j.id,
+        }
+    }
+}
+
 fn content_type(resp: &reqwest::Response) -> Option<String> {
     resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
@@ -277,12 +288,7 @@ impl JobsBackend for PlatformBackend {
             .into_iter()
             .map(|j| {
                 self.jobs.remember(&j.id, &service_id);
-                JobSummary {
-                    status: JobStatus::parse(&j.status),
-                    requested_at: from_wire(j.requested_at.as_deref()),
-                    finished_at: from_wire(j.finished_at.as_deref()),
-                    id: j.id,
-                }
+                JobSummary::from(j)
             })
             .collect();
         Ok(Page { items, next_page: listed.next_page, note: listed.note })
@@ -296,6 +302,7 @@ impl JobsBackend for PlatformBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::platform::{ListRt, fixtures};
     use serde_json::json;
 
     #[test]
@@ -327,5 +334,25 @@ mod tests {
         assert!(jobs.get("urn:ivcap:job:0").is_none() && jobs.get("urn:ivcap:job:9").is_none());
         assert_eq!(jobs.get("urn:ivcap:job:20").map(|k| k.service_id).as_deref(), Some("urn:ivcap:service:t"));
         assert!(jobs.get(&format!("urn:ivcap:job:{}", MAX_KNOWN_JOBS + 9)).is_some());
+    }
+
+    #[test]
+    fn captured_job_payloads_decode() {
+        let created: JobCreateRt = fixtures::decode("jobs/create-202.json");
+        assert_eq!(
+            (created.job_id.as_str(), created.retry_later),
+            ("urn:ivcap:job:939f1e2a-0b7c-4d5e-8f9a-1b2c3d4e5f60", Some(10.0))
+        );
+        let read: JobStatusRt = fixtures::decode("jobs/read.json");
+        let job = read.into_job("urn:ivcap:service:other");
+        assert_eq!((job.status, job.service_id.as_str()), (JobStatus::Succeeded, "urn:ivcap:service:3678"));
+        assert_eq!(job.result.unwrap()["msg"], "CPU consumption finished.");
+        assert_eq!(job.finished_at.map(crate::time::format).as_deref(), Some("2025-10-13T02:36:02Z"));
+        let list: ListRt<JobListItemRt> = fixtures::decode("jobs/list.json");
+        let summary = JobSummary::from(list.into_page(None).unwrap().items.remove(0));
+        assert_eq!(summary.status, JobStatus::Executing);
+        let records: ListRt<super::super::aspects::AspectContentRt> = fixtures::decode("jobs/job-aspects.json");
+        let content = records.items.into_iter().next().and_then(|a| a.content).unwrap();
+        assert_eq!(content["service-id"], "urn:ivcap:service:3678");
     }
 }

@@ -33,3 +33,16 @@ impl SearchBackend for PlatformBackend {
         list.into_page(sent.as_deref())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::platform::fixtures;
+
+    #[test]
+    fn a_captured_search_answer_decodes() {
+        let list: ListRt<Value> = fixtures::decode("search/list.json");
+        let page = list.into_page(None).unwrap();
+        assert_eq!((page.items, page.next_page), (vec![Value::from("result-1"), Value::from("result-2")], None));
+    }
+}

@@ -122,9 +122,25 @@ impl ServicesBackend for PlatformBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::platform::{ListRt, fixtures};
 
     #[test]
     fn name_filters_escape_quotes() {
         assert_eq!(name_filter("O'Brien%"), "name~='O''Brien%'");
+    }
+
+    #[test]
+    fn captured_service_payloads_decode() {
+        let list: ListRt<ServiceListItemRt> = fixtures::decode("services/list.json");
+        let page = list.into_page(None).unwrap().map(ServiceSummary::from);
+        assert_eq!(page.items[0].id, "urn:ivcap:service:abc");
+        assert_eq!(page.items[0].name.as_deref(), Some("svc"));
+        assert!(page.next_page.is_some());
+        let read: ServiceStatusRt = fixtures::decode("services/read.json");
+        assert_eq!(ServiceStatus::parse(read.status.as_deref().unwrap()), ServiceStatus::Active);
+        assert_eq!(read.name.as_deref(), Some("Fire risk for Lot2"));
+        let tools: ListRt<super::super::aspects::AspectContentRt> = fixtures::decode("services/ai-tool-aspects.json");
+        let content = tools.items.into_iter().next().and_then(|a| a.content).unwrap();
+        assert_eq!(fn_schema(&content).unwrap()["required"], serde_json::json!(["msg"]));
     }
 }
