@@ -4,7 +4,7 @@ use axum::http::Method;
 use ivcap_standin::StandIn;
 use serde_json::{Value, json};
 
-use crate::common::{Env, both_modes, call, err, local, ok, platform};
+use crate::common::{Env, both_modes, call, err, ok, platform};
 
 both_modes!(secret_names_are_listed);
 
