@@ -8,6 +8,7 @@ mod config;
 mod http;
 mod jobs;
 mod lifecycle;
+mod readme;
 mod resources;
 mod search;
 mod secrets;

@@ -1,6 +1,7 @@
 //! Resources, resource links, job subscriptions, prompts and completions, over the real
-//! binary in both modes: platform mode against the stand-in and local mode on a temporary
-//! store, each set up with the same entities ([`World`]) and checked by the same functions.
+//! binary in both modes ([`both_modes!`]): platform mode against the stand-in and local mode
+//! on a temporary store, each set up with the same entities ([`World`]; its own clients, as
+//! subscriptions need a notification handler and the 2026-07-28 lifecycle).
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -13,14 +14,14 @@ use ivcap_standin::{JobScript, StandIn, TOKEN};
 use rmcp::model::{
     ErrorCode, GetPromptRequestParams, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
     ReadResourceResult, ResourceContents, ResourceUpdatedNotificationParam, ServerNotification, SubscribeRequestParams,
-    SubscriptionFilter,
+    SubscriptionFilter, UnsubscribeRequestParams,
 };
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RunningService, ServiceError};
 use rmcp::transport::TokioChildProcess;
 use rmcp::{ClientHandler, ErrorData, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 
-use crate::common::{call, command, ok};
+use crate::common::{both_modes, call, command, ok};
 
 const SERVICE: &str = "alpha";
 const SLOW: &str = "slow";
@@ -125,6 +126,10 @@ fn local_world() -> World {
 }
 
 impl World {
+    async fn new(on_platform: bool) -> World {
+        if on_platform { platform_world().await } else { local_world() }
+    }
+
     /// The binary for this world, served to `client` (`lifecycle` None: `initialize`).
     async fn connect<C: ClientHandler>(
         &self,
@@ -188,7 +193,8 @@ fn assert_not_found(e: &ErrorData, uri: &str, code: ErrorCode) {
     assert_eq!(e.data.as_ref().and_then(|d| d["uri"].as_str()), Some(uri), "{e:?}");
 }
 
-async fn reads_every_kind(w: World) {
+async fn reads_every_kind(on_platform: bool) {
+    let w = World::new(on_platform).await;
     let client = w.client().await;
     // Artifacts: text as text, anything else as a base64 blob, with their MIME types.
     let (text, mime) = text_of(&read(&client, &w.text_artifact).await.unwrap());
@@ -256,17 +262,8 @@ async fn reads_every_kind(w: World) {
     modern.cancel().await.unwrap();
 }
 
-#[tokio::test]
-async fn platform_reads_every_kind_of_resource() {
-    reads_every_kind(platform_world().await).await;
-}
-
-#[tokio::test]
-async fn local_reads_every_kind_of_resource() {
-    reads_every_kind(local_world()).await;
-}
-
-async fn lists_and_templates(w: World) {
+async fn lists_and_templates(on_platform: bool) {
+    let w = World::new(on_platform).await;
     let client = w.client().await;
     let templates = client.list_all_resource_templates().await.unwrap();
     let uris: Vec<&str> = templates.iter().map(|t| t.uri_template.as_str()).collect();
@@ -310,17 +307,8 @@ async fn lists_and_templates(w: World) {
     client.cancel().await.unwrap();
 }
 
-#[tokio::test]
-async fn platform_lists_resources_in_pages_and_templates() {
-    lists_and_templates(platform_world().await).await;
-}
-
-#[tokio::test]
-async fn local_lists_resources_in_pages_and_templates() {
-    lists_and_templates(local_world()).await;
-}
-
-async fn tool_results_link_their_entities(w: World) {
+async fn tool_results_link_their_entities(on_platform: bool) {
+    let w = World::new(on_platform).await;
     let client = w.client().await;
     let up = call(&client, "upload_artifact", json!({"content": "linked", "name": "linked.txt"})).await;
     let id = ok(&up)["id"].as_str().unwrap().to_string();
@@ -368,16 +356,6 @@ async fn tool_results_link_their_entities(w: World) {
     client.cancel().await.unwrap();
 }
 
-#[tokio::test]
-async fn platform_tool_results_carry_readable_resource_links() {
-    tool_results_link_their_entities(platform_world().await).await;
-}
-
-#[tokio::test]
-async fn local_tool_results_carry_readable_resource_links() {
-    tool_results_link_their_entities(local_world()).await;
-}
-
 /// A client that records `notifications/resources/updated`.
 #[derive(Clone, Default)]
 struct Updates(Arc<Mutex<Vec<String>>>);
@@ -404,7 +382,8 @@ async fn job_status<C: ClientHandler>(client: &RunningService<RoleClient, C>, jo
 }
 
 #[allow(deprecated)] // resources/subscribe is the handshake era's way, which this tests.
-async fn subscriptions_tell_when_a_job_finishes(w: World) {
+async fn subscriptions_tell_when_a_job_finishes(on_platform: bool) {
+    let w = World::new(on_platform).await;
     let updates = Updates::default();
     let client = w.connect(updates.clone(), None).await;
     let job = slow_job(&client).await;
@@ -424,12 +403,20 @@ async fn subscriptions_tell_when_a_job_finishes(w: World) {
         Err(ServiceError::McpError(e)) => assert_not_found(&e, unknown, ErrorCode::RESOURCE_NOT_FOUND),
         other => panic!("{other:?}"),
     }
-    // A bounded number of running jobs per session.
+    client.cancel().await.unwrap();
+    // A bounded number of running jobs per session (a fresh one: the first job's watch may
+    // still be seeing it finish). Unsubscribing makes room.
+    let client = w.connect(Updates::default(), None).await;
+    let mut watched = Vec::new();
     for _ in 0..16 {
-        client.subscribe(SubscribeRequestParams::new(slow_job(&client).await)).await.unwrap();
+        watched.push(slow_job(&client).await);
+        client.subscribe(SubscribeRequestParams::new(watched.last().unwrap())).await.unwrap();
     }
-    let e = client.subscribe(SubscribeRequestParams::new(slow_job(&client).await)).await.unwrap_err();
+    let extra = slow_job(&client).await;
+    let e = client.subscribe(SubscribeRequestParams::new(&extra)).await.unwrap_err();
     assert!(e.to_string().contains("already watches 16 jobs") && e.to_string().contains("unsubscribe"), "{e}");
+    client.unsubscribe(UnsubscribeRequestParams::new(&watched[0])).await.unwrap();
+    client.subscribe(SubscribeRequestParams::new(&extra)).await.unwrap();
     client.cancel().await.unwrap();
 
     // 2026-07-28: the same through subscriptions/listen.
@@ -460,17 +447,8 @@ async fn subscriptions_tell_when_a_job_finishes(w: World) {
     modern.cancel().await.unwrap();
 }
 
-#[tokio::test]
-async fn platform_job_subscriptions_deliver_updates_in_both_eras() {
-    subscriptions_tell_when_a_job_finishes(platform_world().await).await;
-}
-
-#[tokio::test]
-async fn local_job_subscriptions_deliver_updates_in_both_eras() {
-    subscriptions_tell_when_a_job_finishes(local_world()).await;
-}
-
-async fn prompts_and_completions(w: World) {
+async fn prompts_and_completions(on_platform: bool) {
+    let w = World::new(on_platform).await;
     let client = w.client().await;
     let prompts = client.list_all_prompts().await.unwrap();
     let names: Vec<&str> = prompts.iter().map(|p| p.name.as_str()).collect();
@@ -532,12 +510,10 @@ async fn prompts_and_completions(w: World) {
     client.cancel().await.unwrap();
 }
 
-#[tokio::test]
-async fn platform_prompts_render_and_arguments_complete() {
-    prompts_and_completions(platform_world().await).await;
-}
-
-#[tokio::test]
-async fn local_prompts_render_and_arguments_complete() {
-    prompts_and_completions(local_world()).await;
-}
+both_modes!(
+    reads_every_kind,
+    lists_and_templates,
+    tool_results_link_their_entities,
+    subscriptions_tell_when_a_job_finishes,
+    prompts_and_completions
+);
