@@ -10,6 +10,8 @@ mod http;
 mod jobs;
 mod lifecycle;
 mod packaging;
+mod readme;
+mod resources;
 mod search;
 mod secrets;
 mod services;

@@ -447,6 +447,7 @@ impl ArtifactsBackend for PlatformBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::platform::{ListRt, fixtures};
 
     #[test]
     fn data_href_path_goes_on_our_base() {
@@ -463,5 +464,33 @@ mod tests {
         assert!(check_id("urn:file:///x").unwrap_err().to_string().contains("local-mode"));
         assert!(check_id("abc").unwrap_err().to_string().contains("list_artifacts"));
         assert_eq!(check_id(" urn:ivcap:artifact:1 ").unwrap(), "urn:ivcap:artifact:1");
+    }
+
+    #[test]
+    fn captured_artifact_payloads_decode() {
+        let created: ArtifactUploadRt2 = fixtures::decode("artifacts/create.json");
+        assert_eq!(blob_path(created.data_href.as_deref(), &created.id), format!("/1/artifacts/{}/blob", created.id));
+        let read: Artifact = fixtures::decode::<ArtifactStatusRt>("artifacts/read.json").into();
+        assert_eq!((read.status, read.size), (ArtifactStatus::Ready, Some(1234)));
+        assert_eq!(read.created_at.map(crate::time::format).as_deref(), Some("1996-12-20T00:39:57Z"));
+        let list: ListRt<ArtifactStatusRt> = fixtures::decode("artifacts/list.json");
+        let page = list.into_page(None).unwrap().map(Artifact::from);
+        assert_eq!(page.items[0].name.as_deref(), Some("my-file.txt"));
+    }
+
+    #[test]
+    fn a_captured_tus_head_gives_the_offset() {
+        #[derive(serde::Deserialize)]
+        struct Head {
+            status: u16,
+            headers: std::collections::BTreeMap<String, String>,
+        }
+        let head: Head = serde_json::from_slice(&fixtures::bytes("artifacts/tus-head.json")).unwrap();
+        let mut answer = axum::http::Response::builder().status(head.status);
+        for (name, value) in &head.headers {
+            answer = answer.header(name, value);
+        }
+        let resp = reqwest::Response::from(answer.body(Vec::<u8>::new()).unwrap());
+        assert_eq!(offset_header(&resp).unwrap(), 3_145_851);
     }
 }

@@ -25,7 +25,7 @@ struct AspectIdRt {
     id: String,
 }
 
-/// `AspectRT`, the fields we use.
+/// `AspectRT` and the items of `AspectListRT` (which lack `replaces` and `policy`), the fields we use.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 struct AspectRt {
@@ -45,22 +45,6 @@ struct AspectRt {
     policy: Option<String>,
 }
 
-/// `AspectListItemRT`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-struct AspectListItemRt {
-    id: String,
-    entity: String,
-    schema: String,
-    #[serde(default)]
-    content: Option<Value>,
-    valid_from: DateTime<Utc>,
-    #[serde(default)]
-    valid_to: Option<DateTime<Utc>>,
-    #[serde(default)]
-    asserter: Option<String>,
-}
-
 impl From<AspectRt> for Aspect {
     fn from(a: AspectRt) -> Self {
         Aspect {
@@ -77,19 +61,33 @@ impl From<AspectRt> for Aspect {
     }
 }
 
-impl From<AspectListItemRt> for Aspect {
-    fn from(a: AspectListItemRt) -> Self {
-        Aspect {
-            id: a.id,
-            entity: a.entity,
-            schema: a.schema,
-            content: a.content,
-            valid_from: a.valid_from,
-            valid_to: a.valid_to,
-            asserter: a.asserter,
-            replaces: None,
-            policy: None,
-        }
+/// An aspect list item, for its content only.
+#[derive(Debug, Deserialize)]
+pub(super) struct AspectContentRt {
+    #[serde(default)]
+    pub content: Option<Value>,
+}
+
+impl PlatformBackend {
+    /// The contents of the newest `limit` aspects of `entity` under `schema`: how the
+    /// Datafabric's records of services (tool definitions) and jobs are read.
+    pub(super) async fn aspect_contents(
+        &self,
+        entity: &str,
+        schema: &str,
+        limit: u32,
+        target: Target<'_>,
+    ) -> Result<Vec<Value>> {
+        let query = [
+            ("entity", entity.to_string()),
+            ("schema", schema.to_string()),
+            ("include-content", "true".to_string()),
+            ("limit", limit.to_string()),
+            ("order-by", "valid_from".to_string()),
+            ("order-direction", "DESC".to_string()),
+        ];
+        let list: super::ListRt<AspectContentRt> = self.get_json("/1/aspects", &query, target).await?;
+        Ok(list.items.into_iter().filter_map(|a| a.content).collect())
     }
 }
 
@@ -126,7 +124,7 @@ fn list_query(query: &AspectQuery) -> Vec<(&'static str, String)> {
         q.push(("content-path", p.clone()));
     }
     if let Some(t) = query.at_time {
-        q.push(("at-time", t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)));
+        q.push(("at-time", crate::time::format(t)));
     }
     q.push(("include-content", query.include_content.to_string()));
     q.push(("order-by", "valid_from".into()));
@@ -179,9 +177,22 @@ impl AspectsBackend for PlatformBackend {
 
     async fn list_aspects(&self, query: &AspectQuery, page: &PageRequest) -> Result<Page<Aspect>> {
         let filters = list_query(query);
-        let found: Page<AspectListItemRt> =
+        let found: Page<AspectRt> =
             self.get_list("/1/aspects", &filters, page, Target { kind: Missing::Resource, id: "/1/aspects" }).await?;
         Ok(found.map(Into::into))
+    }
+
+    async fn schema_urns(&self, prefix: &str, limit: usize) -> Result<(Vec<String>, bool)> {
+        // The platform has no schema listing: one page of the newest matching aspects.
+        let pattern = format!("{}%", prefix.replace('%', ""));
+        let query = AspectQuery { schema: Some(pattern), ..AspectQuery::default() };
+        let page = self.list_aspects(&query, &PageRequest::first(*crate::backend::LIMIT_RANGE.end())).await?;
+        let mut names: Vec<String> = page.items.into_iter().map(|a| a.schema).collect();
+        names.sort();
+        names.dedup();
+        let more = names.len() > limit || page.next_page.is_some();
+        names.truncate(limit);
+        Ok((names, more))
     }
 
     async fn retract_aspect(&self, id: &str) -> Result<Aspect> {
@@ -225,5 +236,19 @@ mod tests {
         assert_eq!(get("content-path"), Some("$.a ? (@ == 1)"));
         assert_eq!(get("include-content"), Some("true"));
         assert_eq!(get("order-direction"), Some("ASC"));
+    }
+
+    #[test]
+    fn captured_aspect_payloads_decode() {
+        use crate::backend::platform::{ListRt, fixtures};
+        let read: Aspect = fixtures::decode::<AspectRt>("aspects/read.json").into();
+        assert_eq!(read.replaces.as_deref(), Some("urn:ivcap:aspect:0a1b"));
+        assert_eq!(read.valid_to.map(crate::time::format).as_deref(), Some("1996-12-20T10:00:00Z"));
+        assert!(!read.valid_at(read.valid_to.unwrap()));
+        let list: ListRt<AspectRt> = fixtures::decode("aspects/list.json");
+        let item = Aspect::from(list.into_page(None).unwrap().items.remove(0));
+        assert_eq!((item.schema.as_str(), item.content, item.valid_to), ("urn:test:schema:1", None, None));
+        let created: AspectIdRt = fixtures::decode("aspects/create.json");
+        assert_eq!(created.id, "urn:ivcap:aspect:9c94ad00-1315-47fe-88e3-e8ed133bbffc");
     }
 }

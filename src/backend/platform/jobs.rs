@@ -7,7 +7,7 @@
 //! this server creates, reads or lists is remembered; for any other job it is read from the
 //! job's own Datafabric aspect (`urn:ivcap:schema:job.2`, as the ivcap CLI reads it).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -34,24 +34,50 @@ struct Known {
     retry_after: Option<Duration>,
 }
 
-/// Job URN → what we know, for every job this server has seen.
+/// Jobs remembered at most; past this the longest-known are forgotten first (a forgotten
+/// job's service is looked up again when needed).
+const MAX_KNOWN_JOBS: usize = 10_000;
+
+/// Job URN → what we know, for the jobs this server has seen most recently.
 #[derive(Debug, Default)]
-pub(crate) struct JobServices(Mutex<HashMap<String, Known>>);
+pub(crate) struct JobServices(Mutex<KnownJobs>);
+
+#[derive(Debug, Default)]
+struct KnownJobs {
+    by_id: HashMap<String, Known>,
+    /// Job URNs in the order they were first remembered, for forgetting the oldest.
+    order: VecDeque<String>,
+}
 
 impl JobServices {
+    fn lock(&self) -> std::sync::MutexGuard<'_, KnownJobs> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn remember(&self, job_id: &str, service_id: &str) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(job_id.to_string()).or_default().service_id = service_id.to_string();
+        let mut known = self.lock();
+        match known.by_id.get_mut(job_id) {
+            Some(k) => k.service_id = service_id.to_string(),
+            None => {
+                known.by_id.insert(job_id.to_string(), Known { service_id: service_id.to_string(), retry_after: None });
+                known.order.push_back(job_id.to_string());
+                while known.order.len() > MAX_KNOWN_JOBS {
+                    if let Some(oldest) = known.order.pop_front() {
+                        known.by_id.remove(&oldest);
+                    }
+                }
+            }
+        }
     }
 
     fn remember_retry(&self, job_id: &str, retry_after: Option<Duration>) {
-        if let Some(known) = self.0.lock().unwrap_or_else(|p| p.into_inner()).get_mut(job_id) {
+        if let Some(known) = self.lock().by_id.get_mut(job_id) {
             known.retry_after = retry_after;
         }
     }
 
     fn get(&self, job_id: &str) -> Option<Known> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(job_id).cloned()
+        self.lock().by_id.get(job_id).cloned()
     }
 }
 
@@ -84,6 +110,20 @@ struct JobStatusRt {
     result_content: Option<Value>,
     #[serde(default)]
     result_content_type: Option<String>,
+    #[serde(default)]
+    products: Option<ProductsRt>,
+}
+
+/// `products` of `JobStatusRT`: the artifacts the job made.
+#[derive(Debug, Deserialize)]
+struct ProductsRt {
+    #[serde(default)]
+    items: Vec<ProductRt>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ProductRt {
+    id: String,
 }
 
 /// Item of `JobListRT`.
@@ -98,13 +138,6 @@ struct JobListItemRt {
     finished_at: Option<String>,
 }
 
-/// An aspect list item with content, for the job aspect.
-#[derive(Debug, Deserialize)]
-struct JobAspectRt {
-    #[serde(default)]
-    content: Option<Value>,
-}
-
 impl JobStatusRt {
     fn into_job(self, service_id: &str) -> Job {
         Job {
@@ -116,7 +149,19 @@ impl JobStatusRt {
             requested_at: from_wire(self.requested_at.as_deref()),
             started_at: from_wire(self.started_at.as_deref()),
             finished_at: from_wire(self.finished_at.as_deref()),
+            products: self.products.map(|p| p.items.into_iter().map(|i| i.id).collect()).unwrap_or_default(),
             id: self.id,
+        }
+    }
+}
+
+impl From<JobListItemRt> for JobSummary {
+    fn from(j: JobListItemRt) -> Self {
+        JobSummary {
+            status: JobStatus::parse(&j.status),
+            requested_at: from_wire(j.requested_at.as_deref()),
+            finished_at: from_wire(j.finished_at.as_deref()),
+            id: j.id,
         }
     }
 }
@@ -145,21 +190,11 @@ impl PlatformBackend {
         if let Some(known) = self.jobs.get(job_id) {
             return Ok(known.service_id);
         }
-        let query = [
-            ("entity", job_id.to_string()),
-            ("schema", JOB_ASPECT_SCHEMA.to_string()),
-            ("include-content", "true".to_string()),
-            ("limit", "1".to_string()),
-        ];
-        #[derive(Deserialize)]
-        struct List {
-            items: Vec<JobAspectRt>,
-        }
-        let list: List = self.get_json("/1/aspects", &query, Target { kind: Missing::Job, id: job_id }).await?;
-        let found = list
-            .items
+        let target = Target { kind: Missing::Job, id: job_id };
+        let found = self
+            .aspect_contents(job_id, JOB_ASPECT_SCHEMA, 1, target)
+            .await?
             .into_iter()
-            .filter_map(|a| a.content)
             .find_map(|c| c.get("service-id").and_then(Value::as_str).map(str::to_string));
         match found {
             Some(sid) => {
@@ -268,12 +303,7 @@ impl JobsBackend for PlatformBackend {
             .into_iter()
             .map(|j| {
                 self.jobs.remember(&j.id, &service_id);
-                JobSummary {
-                    status: JobStatus::parse(&j.status),
-                    requested_at: from_wire(j.requested_at.as_deref()),
-                    finished_at: from_wire(j.finished_at.as_deref()),
-                    id: j.id,
-                }
+                JobSummary::from(j)
             })
             .collect();
         Ok(Page { items, next_page: listed.next_page, note: listed.note })
@@ -287,6 +317,7 @@ impl JobsBackend for PlatformBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::platform::{ListRt, fixtures};
     use serde_json::json;
 
     #[test]
@@ -303,5 +334,40 @@ mod tests {
         let job = rt.into_job("urn:ivcap:service:s");
         assert_eq!(job.status, JobStatus::Other("paused".into()));
         assert_eq!((job.service_id.as_str(), job.finished_at), ("urn:ivcap:service:s", None));
+    }
+
+    #[test]
+    fn the_job_memory_is_bounded_and_forgets_the_oldest() {
+        let jobs = JobServices::default();
+        for i in 0..MAX_KNOWN_JOBS + 10 {
+            jobs.remember(&format!("urn:ivcap:job:{i}"), "urn:ivcap:service:s");
+        }
+        jobs.remember("urn:ivcap:job:20", "urn:ivcap:service:t");
+        let known = jobs.lock();
+        assert_eq!((known.by_id.len(), known.order.len()), (MAX_KNOWN_JOBS, MAX_KNOWN_JOBS));
+        drop(known);
+        assert!(jobs.get("urn:ivcap:job:0").is_none() && jobs.get("urn:ivcap:job:9").is_none());
+        assert_eq!(jobs.get("urn:ivcap:job:20").map(|k| k.service_id).as_deref(), Some("urn:ivcap:service:t"));
+        assert!(jobs.get(&format!("urn:ivcap:job:{}", MAX_KNOWN_JOBS + 9)).is_some());
+    }
+
+    #[test]
+    fn captured_job_payloads_decode() {
+        let created: JobCreateRt = fixtures::decode("jobs/create-202.json");
+        assert_eq!(
+            (created.job_id.as_str(), created.retry_later),
+            ("urn:ivcap:job:939f1e2a-0b7c-4d5e-8f9a-1b2c3d4e5f60", Some(10.0))
+        );
+        let read: JobStatusRt = fixtures::decode("jobs/read.json");
+        let job = read.into_job("urn:ivcap:service:other");
+        assert_eq!((job.status, job.service_id.as_str()), (JobStatus::Succeeded, "urn:ivcap:service:3678"));
+        assert_eq!(job.result.unwrap()["msg"], "CPU consumption finished.");
+        assert_eq!(job.finished_at.map(crate::time::format).as_deref(), Some("2025-10-13T02:36:02Z"));
+        let list: ListRt<JobListItemRt> = fixtures::decode("jobs/list.json");
+        let summary = JobSummary::from(list.into_page(None).unwrap().items.remove(0));
+        assert_eq!(summary.status, JobStatus::Executing);
+        let records: ListRt<super::super::aspects::AspectContentRt> = fixtures::decode("jobs/job-aspects.json");
+        let content = records.items.into_iter().next().and_then(|a| a.content).unwrap();
+        assert_eq!(content["service-id"], "urn:ivcap:service:3678");
     }
 }

@@ -246,24 +246,42 @@ impl PlatformBackend {
         page: &PageRequest,
         target: Target<'_>,
     ) -> Result<Page<T>> {
-        let sent = page.inner_token()?;
-        let mut query: Vec<(&str, String)> = vec![("limit", page.limit.to_string())];
-        match &sent {
-            Some(token) => query.push(("page", token.clone())),
-            None => query.extend(filters.iter().cloned()),
-        }
+        let (query, sent) = page_query(page, filters)?;
         let list: ListRt<T> = self.get_json(path, &query, target).await?;
-        let next = next_page_token(&list.links)?.filter(|t| Some(t) != sent.as_ref());
-        Ok(Page::new(list.items, next.as_deref()))
+        list.into_page(sent.as_deref())
     }
 }
 
-/// The list envelope every IVCAP list answers with.
+/// Query parameters of a request.
+pub(crate) type Query<'a> = Vec<(&'a str, String)>;
+
+/// The query of one page: `limit` and `page`, or `limit` and `filters` on the first page;
+/// with the backend token sent, if any.
+pub(crate) fn page_query<'a>(page: &PageRequest, filters: &[(&'a str, String)]) -> Result<(Query<'a>, Option<String>)> {
+    let sent = page.inner_token()?;
+    let mut query: Query<'a> = vec![("limit", page.limit.to_string())];
+    match &sent {
+        Some(token) => query.push(("page", token.clone())),
+        None => query.extend(filters.iter().cloned()),
+    }
+    Ok((query, sent))
+}
+
+/// The list envelope every IVCAP list (and search) answers with.
 #[derive(Debug, Deserialize)]
-struct ListRt<T> {
-    items: Vec<T>,
+pub(crate) struct ListRt<T> {
+    pub items: Vec<T>,
     #[serde(default)]
     links: Vec<LinkT>,
+}
+
+impl<T> ListRt<T> {
+    /// The page of this answer; a `next` link that repeats the token sent ends the list
+    /// (a loop guard).
+    pub(crate) fn into_page(self, sent: Option<&str>) -> Result<Page<T>> {
+        let next = next_page_token(&self.links)?.filter(|t| Some(t.as_str()) != sent);
+        Ok(Page::new(self.items, next.as_deref()))
+    }
 }
 
 /// `{href, rel, type}`.
@@ -285,9 +303,32 @@ fn next_page_token(links: &[LinkT]) -> Result<Option<String>> {
 /// Reads a JSON body as `T`, naming the failing field when the shape is wrong.
 pub(crate) async fn decode<T: DeserializeOwned>(resp: Response) -> Result<T> {
     let bytes = resp.bytes().await.map_err(|e| Error::Transport(e.without_url().to_string()))?;
-    let de = &mut serde_json::Deserializer::from_slice(&bytes);
+    decode_bytes(&bytes)
+}
+
+/// [`decode`] of a body already read.
+fn decode_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de)
         .map_err(|e| Error::UnexpectedAnswer(format!("{} at '{}'", e.inner(), e.path())))
+}
+
+/// Captured platform payloads (`tests/fixtures/platform/<domain>/<name>.json`, one per
+/// response type of the wire contract), for the tests that decode them into the wire types.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use serde::de::DeserializeOwned;
+
+    /// The raw bytes of fixture `rel` (e.g. `"jobs/read.json"`).
+    pub(crate) fn bytes(rel: &str) -> Vec<u8> {
+        let path = format!("{}/tests/fixtures/platform/{rel}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+    }
+
+    /// Fixture `rel` decoded as `T`, exactly as an answer from IVCAP would be.
+    pub(crate) fn decode<T: DeserializeOwned>(rel: &str) -> T {
+        super::decode_bytes(&bytes(rel)).unwrap_or_else(|e| panic!("fixture {rel}: {e}"))
+    }
 }
 
 /// Characters kept as they are in a path segment; `:` is encoded too, as the spec shows.
@@ -361,6 +402,36 @@ fn error_message(status: StatusCode, body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_captured_error_body_gives_its_message() {
+        let cases = [
+            (400, "Having problem with some of the supplied information"),
+            (403, "Not authorized to perform this action"),
+            (404, "Resource 123e4567 not found"),
+            (415, "cannot handle 'application/foo'"),
+            (422, "parameter 'timestamp': cannot parse date (value \"today\")"),
+            (424, "found 3 matches."),
+            (501, "Method 'x' not implemented"),
+        ];
+        for (status, message) in cases {
+            let body = fixtures::bytes(&format!("errors/{status}.json"));
+            let code = StatusCode::from_u16(status).unwrap();
+            assert_eq!(error_message(code, &body), message, "{status}");
+            let _: ErrorBody = fixtures::decode(&format!("errors/{status}.json"));
+        }
+    }
+
+    #[test]
+    fn a_captured_list_with_a_next_link_pages_on() {
+        let list: ListRt<serde_json::Value> = fixtures::decode("aspects/list.json");
+        let page = list.into_page(None).unwrap();
+        assert_eq!(page.items.len(), 1);
+        let token = crate::backend::paging::unwrap_token(&page.next_page.unwrap()).unwrap();
+        assert_eq!(token, "YXNwZWN0cy8y");
+        let again: ListRt<serde_json::Value> = fixtures::decode("aspects/list.json");
+        assert_eq!(again.into_page(Some("YXNwZWN0cy8y")).unwrap().next_page, None, "a repeated token ends the list");
+    }
 
     #[test]
     fn error_messages_are_parsed_leniently() {

@@ -27,3 +27,16 @@ impl SecretsBackend for PlatformBackend {
         Ok(page.map(|s| SecretInfo { name: s.secret_name, expiry_time: s.expiry_time }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::platform::{ListRt, fixtures};
+
+    #[test]
+    fn captured_secret_list_decodes_names_and_expiry_only() {
+        let list: ListRt<SecretListItemRt> = fixtures::decode("secrets/list.json");
+        let item = list.into_page(None).unwrap().items.remove(0);
+        assert_eq!((item.secret_name.as_str(), item.expiry_time), ("openai-key", Some(1_767_225_600)));
+    }
+}

@@ -36,13 +36,6 @@ struct ServiceStatusRt {
     status: Option<String>,
 }
 
-/// Item of `AspectListRT` with content.
-#[derive(Debug, Deserialize)]
-struct AiToolAspectRt {
-    #[serde(default)]
-    content: Option<Value>,
-}
-
 impl From<ServiceListItemRt> for ServiceSummary {
     fn from(s: ServiceListItemRt) -> Self {
         ServiceSummary { id: s.id, name: s.name, description: s.description }
@@ -85,23 +78,12 @@ impl PlatformBackend {
 
     /// The request schema from the newest ai-tool aspect of `service_id`.
     async fn request_schema(&self, service_id: &str) -> Result<Option<Value>> {
-        let query = [
-            ("entity", service_id.to_string()),
-            ("schema", AI_TOOL_SCHEMA.to_string()),
-            ("include-content", "true".to_string()),
-            ("limit", "2".to_string()),
-            ("order-by", "valid_from".to_string()),
-            ("order-direction", "DESC".to_string()),
-        ];
-        #[derive(Deserialize)]
-        struct List {
-            items: Vec<AiToolAspectRt>,
-        }
-        let list: List = self.get_json("/1/aspects", &query, Target { kind: Missing::Service, id: service_id }).await?;
-        if list.items.len() > 1 {
+        let target = Target { kind: Missing::Service, id: service_id };
+        let contents = self.aspect_contents(service_id, AI_TOOL_SCHEMA, 2, target).await?;
+        if contents.len() > 1 {
             tracing::debug!(service_id, "service has several tool definitions; using the newest");
         }
-        Ok(list.items.into_iter().next().and_then(|a| a.content).and_then(|c| fn_schema(&c)))
+        Ok(contents.into_iter().next().and_then(|c| fn_schema(&c)))
     }
 }
 
@@ -140,9 +122,25 @@ impl ServicesBackend for PlatformBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::platform::{ListRt, fixtures};
 
     #[test]
     fn name_filters_escape_quotes() {
         assert_eq!(name_filter("O'Brien%"), "name~='O''Brien%'");
+    }
+
+    #[test]
+    fn captured_service_payloads_decode() {
+        let list: ListRt<ServiceListItemRt> = fixtures::decode("services/list.json");
+        let page = list.into_page(None).unwrap().map(ServiceSummary::from);
+        assert_eq!(page.items[0].id, "urn:ivcap:service:abc");
+        assert_eq!(page.items[0].name.as_deref(), Some("svc"));
+        assert!(page.next_page.is_some());
+        let read: ServiceStatusRt = fixtures::decode("services/read.json");
+        assert_eq!(ServiceStatus::parse(read.status.as_deref().unwrap()), ServiceStatus::Active);
+        assert_eq!(read.name.as_deref(), Some("Fire risk for Lot2"));
+        let tools: ListRt<super::super::aspects::AspectContentRt> = fixtures::decode("services/ai-tool-aspects.json");
+        let content = tools.items.into_iter().next().and_then(|a| a.content).unwrap();
+        assert_eq!(fn_schema(&content).unwrap()["required"], serde_json::json!(["msg"]));
     }
 }
