@@ -13,11 +13,12 @@ fn read(path: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-fn tool_names() -> BTreeSet<String> {
+/// The tools, as `tool-schemas/<tool>.json` records them.
+pub(crate) fn tool_names() -> BTreeSet<String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tool-schemas");
     std::fs::read_dir(dir)
         .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().trim_end_matches(".json").to_string())
+        .filter_map(|e| e.unwrap().file_name().to_string_lossy().strip_suffix(".json").map(String::from))
         .collect()
 }
 
