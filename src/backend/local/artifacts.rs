@@ -1,4 +1,4 @@
-//! Local artifacts, laid out exactly as the Python SDK's `LocalIVCAP` does (ivcap-api.md
+//! Local artifacts, laid out exactly as the Python SDK's `LocalIVCAP` does (docs/ivcap-wire.md
 //! §13), so files written by either are read by the other:
 //!
 //! - bytes at `<store>/artifacts/<name>` (`<name>` may contain sub-folders); unnamed

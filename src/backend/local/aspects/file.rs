@@ -1,5 +1,5 @@
 //! One aspect file, byte for byte as the Python SDK's `LocalIVCAP` writes it
-//! (ivcap-api.md §13): `json.dumps(record, indent=2)` of
+//! (docs/ivcap-wire.md §13): `json.dumps(record, indent=2)` of
 //! `{id, entity, schema, content, valid_from, valid_to}` in that order, with Python's
 //! defaults — two-space indent, `", "`/`": "` separators, non-ASCII escaped as `\uXXXX`,
 //! floats in `repr()` form — and times as UTC `datetime.isoformat()`
