@@ -238,7 +238,7 @@ async fn run(
     input: Value,
 ) {
     record.status = JobStatus::Executing;
-    record.started_at = Some(Utc::now());
+    record.started_at = Some(crate::time::now());
     save_in_background(&path, &record).await;
     let timeout = service.def.timeout_seconds.map_or(DEFAULT_TIMEOUT, Duration::from_secs);
     let outcome = match &service.runner {
@@ -246,7 +246,7 @@ async fn run(
         Ok(Runner::Url(url)) => post(&http, url.as_str(), &input, timeout).await,
         Err(problem) => Outcome::Error(format!("the local service {problem}")),
     };
-    record.finished_at = Some(Utc::now());
+    record.finished_at = Some(crate::time::now());
     match outcome {
         Outcome::Succeeded { result, content_type } => {
             record.status = JobStatus::Succeeded;
@@ -376,7 +376,7 @@ impl JobsBackend for LocalBackend {
             id: id.clone(),
             service_id: service.id.clone(),
             status: JobStatus::Pending,
-            requested_at: Utc::now(),
+            requested_at: crate::time::now(),
             started_at: None,
             finished_at: None,
             error_message: None,

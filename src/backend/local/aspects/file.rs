@@ -102,12 +102,6 @@ pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok().map(|n| n.and_utc())
 }
 
-/// Now, to the microsecond (what a file can hold).
-pub(crate) fn now_micros() -> DateTime<Utc> {
-    let now = Utc::now();
-    now.with_nanosecond(now.nanosecond() / 1_000 * 1_000).unwrap_or(now)
-}
-
 fn de_time<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
     let s = String::deserialize(d)?;
     parse_time(&s).ok_or_else(|| serde::de::Error::custom(format!("'{s}' is not an ISO 8601 time")))
