@@ -27,7 +27,7 @@ use tokio_util::task::TaskTracker;
 
 use super::guard::{Guard, guard};
 use super::sse;
-use crate::config::{HttpConfig, MAX_REQUEST_BODY_BYTES};
+use crate::config::HttpConfig;
 use crate::server::IvcapMcp;
 
 /// How long in-flight calls may run on after a shutdown signal.
@@ -40,6 +40,7 @@ const CLOSE_GRACE: Duration = Duration::from_secs(3);
 pub(super) async fn serve(
     server: IvcapMcp,
     config: &HttpConfig,
+    max_message_size: usize,
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(config.addr)
@@ -63,7 +64,7 @@ pub(super) async fn serve(
 
     let streams = CancellationToken::new();
     let calls = TaskTracker::new();
-    let app = router(server, config, streams.clone(), calls.clone());
+    let app = router(server, config, max_message_size, streams.clone(), calls.clone());
 
     let stop_accepting = CancellationToken::new();
     let http = axum::serve(listener, app).with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
@@ -98,13 +99,19 @@ pub(super) async fn serve(
 
 /// The routes and layers; `streams` ends every session and event stream, `calls` tracks
 /// calls in flight.
-fn router(server: IvcapMcp, config: &HttpConfig, streams: CancellationToken, calls: TaskTracker) -> Router {
+fn router(
+    server: IvcapMcp,
+    config: &HttpConfig,
+    max_message_size: usize,
+    streams: CancellationToken,
+    calls: TaskTracker,
+) -> Router {
     // The Guard layer below checks Host and Origin for every route, so rmcp's own copies of
     // those checks are off: one rule set, one implementation.
     let mcp_config = StreamableHttpServerConfig::default()
         .disable_allowed_hosts()
         .disable_allowed_origins()
-        .with_max_request_body_bytes(MAX_REQUEST_BODY_BYTES)
+        .with_max_request_body_bytes(max_message_size)
         .with_legacy_session_mode(!config.stateless)
         .with_json_response(config.stateless)
         .with_cancellation_token(streams.clone());
@@ -117,7 +124,7 @@ fn router(server: IvcapMcp, config: &HttpConfig, streams: CancellationToken, cal
     mcp.route_layer(middleware::from_fn_with_state(calls.clone(), track_call))
         .merge(sse::router(server, streams, calls))
         .route("/healthz", get(|| async { "ok" }))
-        .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(max_message_size))
         .layer(middleware::from_fn_with_state(guard_state, guard))
 }
 
