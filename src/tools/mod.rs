@@ -2,6 +2,7 @@
 //! backend call, a view out. Shared here: the list view with its output budget, and the
 //! mapping of library errors to `isError` text.
 
+pub(crate) mod arguments;
 pub mod artifacts;
 pub mod aspects;
 pub mod jobs;

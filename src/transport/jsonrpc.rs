@@ -7,6 +7,8 @@
 use rmcp::model::{self, ClientJsonRpcMessage, ClientRequest, JsonRpcMessage, JsonRpcRequest};
 use serde_json::{Map, Value, json};
 
+use crate::text::describe_json;
+
 pub(crate) const PARSE_ERROR: i64 = -32700;
 pub(crate) const INVALID_REQUEST: i64 = -32600;
 pub(crate) const INVALID_PARAMS: i64 = -32602;
@@ -86,7 +88,7 @@ pub(crate) fn check(value: Value) -> Checked {
     let (id, id_problem) = match object.get("id") {
         None => (None, None),
         Some(id) if readable_id(id) => (Some(id.clone()), None),
-        Some(other) => (None, Some(format!("\"id\" must be a string or an integer, got {}", describe(other)))),
+        Some(other) => (None, Some(format!("\"id\" must be a string or an integer, got {}", describe_json(other)))),
     };
     let invalid = |problem: &str| {
         Checked::Answer(error_response(id.as_ref(), INVALID_REQUEST, &format!("Invalid Request: {problem}")))
@@ -103,7 +105,7 @@ pub(crate) fn check(value: Value) -> Checked {
             if let Some(params) = object.get("params")
                 && !(params.is_object() || params.is_array())
             {
-                return invalid(&format!("\"params\" must be an object or an array, got {}", describe(params)));
+                return invalid(&format!("\"params\" must be an object or an array, got {}", describe_json(params)));
             }
             let params_are_array = object.get("params").is_some_and(Value::is_array);
             typed(object, |e| match &id {
@@ -118,7 +120,7 @@ pub(crate) fn check(value: Value) -> Checked {
                 Checked::Answer(error_response(id.as_ref(), INVALID_PARAMS, &message))
             })
         }
-        Some(other) => invalid(&format!("\"method\" must be a string, got {}", describe(other))),
+        Some(other) => invalid(&format!("\"method\" must be a string, got {}", describe_json(other))),
         None => {
             let has_result = object.contains_key("result");
             if id.is_none() || has_result == object.contains_key("error") {
@@ -186,22 +188,6 @@ fn readable_id(id: &Value) -> bool {
         Value::String(_) => true,
         Value::Number(n) => n.is_i64() || n.as_u64().is_some_and(|u| i64::try_from(u).is_ok()),
         _ => false,
-    }
-}
-
-/// "the string \"x\"", "an object" … for error messages (strings cut to 40 characters).
-pub(crate) fn describe(value: &Value) -> String {
-    match value {
-        Value::Null => "null".into(),
-        Value::Bool(b) => format!("the boolean {b}"),
-        Value::Number(n) if n.is_f64() => format!("the number {n}"),
-        Value::Number(n) => format!("the integer {n}"),
-        Value::String(s) if s.chars().count() > 40 => {
-            format!("a string of {} characters", s.chars().count())
-        }
-        Value::String(s) => format!("the string {}", Value::String(s.clone())),
-        Value::Array(_) => "an array".into(),
-        Value::Object(_) => "an object".into(),
     }
 }
 
