@@ -265,9 +265,14 @@ pub struct TempFile {
 }
 
 impl TempFile {
-    /// A fresh temp path in the same directory as `target` (so the final rename is atomic).
+    /// A fresh temp path in the same directory as `target` (so the final rename is atomic),
+    /// creating that directory and its missing parents: an agent has no tool that makes
+    /// folders. `target` has already passed the path policy, resolved.
     pub fn beside(target: &Path) -> Result<TempFile> {
         let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::invalid("path", format!("cannot create the folder {} ({e}); choose another path", dir.display()))
+        })?;
         let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let path = dir.join(format!(".{name}.{}.part", uuid::Uuid::new_v4().simple()));
         Ok(TempFile { path, keep: false })
@@ -306,7 +311,7 @@ pub fn exists_error(target: &Path) -> Error {
 }
 
 /// Checks a download target before any bytes move: not an existing directory, and not an
-/// existing file unless `overwrite`; its folder must exist.
+/// existing file unless `overwrite`. Missing folders are made by [`TempFile::beside`].
 pub fn check_target(target: &Path, overwrite: bool) -> Result<()> {
     if target.is_dir() {
         return Err(Error::invalid(
@@ -317,13 +322,7 @@ pub fn check_target(target: &Path, overwrite: bool) -> Result<()> {
     if target.exists() && !overwrite {
         return Err(exists_error(target));
     }
-    match target.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(Error::invalid(
-            "path",
-            format!("the folder {} does not exist; create it first or choose another path", dir.display()),
-        )),
-        _ => Ok(()),
-    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -398,7 +397,13 @@ mod tests {
     fn targets_are_checked() {
         let dir = tempfile::tempdir().unwrap();
         assert!(check_target(dir.path(), true).unwrap_err().to_string().contains("directory"));
-        assert!(check_target(&dir.path().join("nope/x"), false).unwrap_err().to_string().contains("does not exist"));
+        assert!(check_target(&dir.path().join("nope/x"), false).is_ok());
+        let tmp = TempFile::beside(&dir.path().join("new/deeper/x")).unwrap();
+        assert!(dir.path().join("new/deeper").is_dir(), "missing folders are created");
+        drop(tmp);
+        std::fs::write(dir.path().join("file"), b"").unwrap();
+        let blocked = TempFile::beside(&dir.path().join("file/sub/x")).err().unwrap().to_string();
+        assert!(blocked.contains("cannot create the folder"), "{blocked}");
         let f = dir.path().join("f");
         std::fs::write(&f, b"").unwrap();
         assert!(check_target(&f, false).is_err());

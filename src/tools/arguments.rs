@@ -43,7 +43,8 @@ pub(crate) fn check_arguments(route: &mut ToolRoute<IvcapMcp>) {
         }
     };
     let schema = inline_refs(&schema);
-    let names = schema.get("properties").and_then(Value::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default();
+    let names =
+        schema.get("properties").and_then(Value::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default();
     let check = Arc::new(ArgumentCheck { tool: route.attr.name.to_string(), validator, schema, names });
     let inner = route.call.clone();
     route.call = Arc::new(move |mut context: ToolCallContext<'_, IvcapMcp>| {
@@ -60,10 +61,12 @@ pub(crate) fn check_arguments(route: &mut ToolRoute<IvcapMcp>) {
         async move {
             call.await.or_else(|e| match e.message.strip_prefix(RMCP_ARGUMENT_ERROR) {
                 // The schema let these through but serde did not: still say it in our words.
-                Some(serde) if e.code == ErrorCode::INVALID_PARAMS => Ok(CallToolResult::error(vec![ContentBlock::text(
-                    format!("invalid arguments for {tool}: {serde}; see the tool's input schema in tools/list"),
-                )])
-                .into()),
+                Some(serde) if e.code == ErrorCode::INVALID_PARAMS => {
+                    Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+                        "invalid arguments for {tool}: {serde}; see the tool's input schema in tools/list"
+                    ))])
+                    .into())
+                }
                 _ => Err(e),
             })
         }
@@ -107,16 +110,17 @@ impl ArgumentCheck {
     fn unknown(&self, name: &str) -> String {
         let valid = self.names.join(", ");
         match closest(name, &self.names) {
-            Some(close) => format!("{} has no such argument; did you mean '{close}'? Its arguments: {valid}", self.tool),
+            Some(close) => {
+                format!("{} has no such argument; did you mean '{close}'? Its arguments: {valid}", self.tool)
+            }
             None => format!("{} has no such argument; its arguments: {valid}", self.tool),
         }
     }
 
     fn expected_of(&self, name: &str) -> String {
-        self.schema.pointer(&format!("/properties/{}", name.replace('~', "~0").replace('/', "~1"))).map_or_else(
-            || "a value".to_string(),
-            expected,
-        )
+        self.schema
+            .pointer(&format!("/properties/{}", name.replace('~', "~0").replace('/', "~1")))
+            .map_or_else(|| "a value".to_string(), expected)
     }
 }
 

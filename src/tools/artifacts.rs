@@ -59,7 +59,8 @@ impl PathPolicy {
     }
 
     /// `path` resolved (symlinks followed) if it lies under an allowed folder. `existing`:
-    /// the file must exist (uploads); else its folder must (downloads).
+    /// the file must exist (uploads); else it is a download target, whose missing folders
+    /// the download creates.
     pub fn check(&self, path: &str, arg: &str, existing: bool) -> Result<PathBuf> {
         if path.trim().is_empty() {
             return Err(Error::invalid(arg, "is empty; pass a file path"));
@@ -92,22 +93,26 @@ impl PathPolicy {
 }
 
 /// `path` with its deepest existing ancestor resolved (symlinks followed) and the rest
-/// appended, so a path that does not exist yet is judged by where it would be.
+/// appended, so a path that does not exist yet is judged by where it would be. The rest does
+/// not exist, so it holds no symlinks and its `.` and `..` are resolved by name: a download
+/// may create those folders, and `new/../../x` must not climb out of an allowed root.
 fn resolve_lenient(path: &Path) -> PathBuf {
-    let mut existing = path;
-    let mut rest = Vec::new();
-    loop {
-        if let Ok(resolved) = existing.canonicalize() {
-            return rest.iter().rev().fold(resolved, |acc: PathBuf, part| acc.join(part));
-        }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_os_string());
-                existing = parent;
+    use std::path::Component;
+    let parts: Vec<Component> = path.components().collect();
+    for split in (1..=parts.len()).rev() {
+        let Ok(resolved) = parts[..split].iter().collect::<PathBuf>().canonicalize() else { continue };
+        return parts[split..].iter().fold(resolved, |mut acc, part| {
+            match part {
+                Component::CurDir => {}
+                Component::ParentDir => {
+                    acc.pop();
+                }
+                other => acc.push(other),
             }
-            _ => return path.to_path_buf(),
-        }
+            acc
+        });
     }
+    path.to_path_buf()
 }
 
 /// Arguments of `upload_artifact`.
@@ -578,6 +583,14 @@ mod tests {
         assert!(err.to_string().contains("outside"), "{err}");
         let err = policy.check(allowed.path().join("link/new.txt").to_str().unwrap(), "path", false).unwrap_err();
         assert!(err.to_string().contains("outside"), "{err}");
+        let err = policy.check(allowed.path().join("link/a/b/new.txt").to_str().unwrap(), "path", false).unwrap_err();
+        assert!(err.to_string().contains("outside"), "missing folders under a symlink out: {err}");
+        // Folders that don't exist yet cannot climb out with `..`.
+        let climb = allowed.path().join("new/../../escape/x.txt");
+        let err = policy.check(climb.to_str().unwrap(), "path", false).unwrap_err();
+        assert!(err.to_string().contains("outside"), "{err}");
+        let inside = policy.check(allowed.path().join("new/../kept/./x.txt").to_str().unwrap(), "path", false).unwrap();
+        assert_eq!(inside, allowed.path().canonicalize().unwrap().join("kept/x.txt"));
         assert!(PathPolicy::new(&[allowed.path().join("missing")], None).is_err());
     }
 

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::{ListView, to_tool_error};
 use crate::backend::PageRequest;
+use crate::backend::search::check_query_size;
 use crate::error::Error;
 use crate::server::IvcapMcp;
 
@@ -66,6 +67,7 @@ impl IvcapMcp {
         )
     )]
     pub async fn search(&self, Parameters(args): Parameters<SearchArgs>) -> Result<Json<ListView<Value>>, String> {
+        check_query_size(&args.query).map_err(to_tool_error)?;
         let at_time = parse_at_time(args.at_time.as_deref()).map_err(to_tool_error)?;
         let page = PageRequest::new(args.limit, args.page).map_err(to_tool_error)?;
         if args.query.trim().is_empty() {

@@ -1,6 +1,7 @@
 //! The HTTP listener: Streamable HTTP at `/mcp` (rmcp's [`StreamableHttpService`]), the
 //! legacy HTTP+SSE transport at `/sse` + `/message` ([`super::sse`]) and `GET /healthz`,
-//! behind one [`Guard`] layer (Host/Origin allow-lists, bearer token) and one body limit.
+//! behind one [`Guard`] layer (Host/Origin allow-lists, bearer token), with every POSTed
+//! message checked as JSON-RPC first ([`check_message`]).
 //!
 //! Shutdown on SIGTERM/SIGINT: stop accepting connections, let in-flight calls finish for
 //! up to [`SHUTDOWN_GRACE`], then end every session and stream. A call counts as in flight
@@ -13,9 +14,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::Method;
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::StreamExt;
 use rmcp::transport::streamable_http_server::SessionManager;
@@ -26,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::guard::{Guard, guard};
+use super::jsonrpc::{self, Checked, Parsed};
 use super::sse;
 use crate::config::HttpConfig;
 use crate::server::IvcapMcp;
@@ -125,12 +127,71 @@ fn router(
         .merge(sse::router(server, streams, calls))
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(max_message_size))
+        .layer(middleware::from_fn_with_state(max_message_size, check_message))
         .layer(middleware::from_fn_with_state(guard_state, guard))
 }
 
 fn mcp_router<M: SessionManager>(server: IvcapMcp, sessions: Arc<M>, config: StreamableHttpServerConfig) -> Router {
     let service = StreamableHttpService::new(move || Ok(server.clone()), sessions, config);
     Router::new().route_service("/mcp", service)
+}
+
+/// The JSON-RPC checks of [`jsonrpc`] for a message POSTed to `/mcp` or `/message`, answered
+/// with an HTTP status and a JSON-RPC error body: 415 for a Content-Type that is not JSON, 413
+/// over `--max-message-size`, 400 for a body that is not JSON (`-32700`) or not a JSON-RPC
+/// message (`-32600`, `-32602`), and for a batch where the protocol version has none. rmcp
+/// parses the body again; that costs little next to a tool call and keeps its handling whole.
+async fn check_message(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    if request.method() != Method::POST || !matches!(request.uri().path(), "/mcp" | "/message") {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        let message = "Invalid Request: Content-Type must be application/json (one JSON-RPC message per POST)";
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            jsonrpc::error_response(None, jsonrpc::INVALID_REQUEST, message),
+        );
+    }
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return too_large(limit);
+    }
+    let version = headers.get("mcp-protocol-version").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        return too_large(limit);
+    };
+    let answer = match jsonrpc::parse(&bytes) {
+        Err(answer) => Some(answer),
+        Ok(Parsed::Batch(_)) => jsonrpc::refuse_batch(version.as_deref()),
+        Ok(Parsed::Single(value)) => match jsonrpc::check(value) {
+            Checked::Answer(answer) => Some(answer),
+            Checked::Message(_) | Checked::Ignored => None,
+        },
+    };
+    match answer {
+        Some(answer) => refuse(StatusCode::BAD_REQUEST, answer),
+        None => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+    }
+}
+
+fn too_large(limit: usize) -> Response {
+    let message = format!(
+        "Invalid Request: message of more than {limit} bytes (--max-message-size); send large data as a file \
+         (upload_artifact with path), or restart the server with a larger --max-message-size"
+    );
+    refuse(StatusCode::PAYLOAD_TOO_LARGE, jsonrpc::error_response(None, jsonrpc::INVALID_REQUEST, &message))
+}
+
+fn refuse(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, axum::Json(body)).into_response()
 }
 
 /// Counts a POST to `/mcp` as a call in flight until its response body is finished or dropped.

@@ -58,7 +58,11 @@ pub(crate) fn parse(text: &[u8]) -> Result<Parsed, Value> {
         }
         Ok(Value::Array(items)) => Ok(Parsed::Batch(items)),
         Ok(value) => Ok(Parsed::Single(value)),
-        Err(e) => Err(error_response(None, PARSE_ERROR, &format!("Parse error: not JSON ({e}); send one JSON-RPC object per line"))),
+        Err(e) => Err(error_response(
+            None,
+            PARSE_ERROR,
+            &format!("Parse error: not JSON ({e}); send one JSON-RPC object per line"),
+        )),
     }
 }
 
@@ -111,14 +115,12 @@ pub(crate) fn check(value: Value) -> Checked {
             typed(object, |e| match &id {
                 // A notification gets no answer, even when it does not fit.
                 None => None,
-                Some(_) if params_are_array => Some(format!(
-                    "Invalid params: MCP's '{method}' takes named params (an object), not an array"
-                )),
+                Some(_) if params_are_array => {
+                    Some(format!("Invalid params: MCP's '{method}' takes named params (an object), not an array"))
+                }
                 Some(_) => Some(format!("Invalid params for '{method}': {e}")),
             })
-            .unwrap_or_else(|message| {
-                Checked::Answer(error_response(id.as_ref(), INVALID_PARAMS, &message))
-            })
+            .unwrap_or_else(|message| Checked::Answer(error_response(id.as_ref(), INVALID_PARAMS, &message)))
         }
         Some(other) => invalid(&format!("\"method\" must be a string, got {}", describe_json(other))),
         None => {
@@ -143,7 +145,8 @@ fn typed(
         // rmcp parses a known method whose params do not fit as a custom request, which it
         // would answer "method not found".
         Ok(message) => {
-            if let JsonRpcMessage::Request(JsonRpcRequest { request: ClientRequest::CustomRequest(custom), .. }) = &message
+            if let JsonRpcMessage::Request(JsonRpcRequest { request: ClientRequest::CustomRequest(custom), .. }) =
+                &message
                 && let Some(problem) = unfit_params(&custom.method, custom.params.clone())
             {
                 return Err(format!("Invalid params for '{}': {problem}", custom.method));
@@ -164,7 +167,11 @@ fn typed(
 fn unfit_params(method: &str, params: Option<Value>) -> Option<String> {
     fn problem<T: serde::de::DeserializeOwned>(params: Option<Value>) -> Option<String> {
         let params = params.unwrap_or_else(|| Value::Object(Map::new()));
-        Some(serde_json::from_value::<T>(params).err().map_or_else(|| "they do not fit the method".into(), |e| e.to_string()))
+        Some(
+            serde_json::from_value::<T>(params)
+                .err()
+                .map_or_else(|| "they do not fit the method".into(), |e| e.to_string()),
+        )
     }
     match method {
         "initialize" => problem::<model::InitializeRequestParams>(params),
@@ -367,8 +374,7 @@ mod tests {
     fn valid_messages_pass_and_notifications_are_never_answered() {
         let Ok(Parsed::Single(v)) = parse(br#"{"jsonrpc":"2.0","id":"x","method":"ping"}"#) else { panic!() };
         assert!(matches!(check(v), Checked::Message(_)));
-        let Ok(Parsed::Single(v)) = parse(br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{}}"#)
-        else {
+        let Ok(Parsed::Single(v)) = parse(br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{}}"#) else {
             panic!()
         };
         assert!(!matches!(check(v), Checked::Answer(_)), "a notification is never answered");
@@ -376,10 +382,17 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_refused_before_parsing() {
-        let deep = format!(r#"{{"jsonrpc":"2.0","id":5,"method":"ping","params":{{"a":{}{}}}}}"#, "[".repeat(10_000), "]".repeat(10_000));
+        let deep = format!(
+            r#"{{"jsonrpc":"2.0","id":5,"method":"ping","params":{{"a":{}{}}}}}"#,
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
         assert_eq!(code_and_id(&deep), (INVALID_REQUEST, json!(5)));
         assert_eq!(code_and_id(&"[".repeat(1_000_000)), (INVALID_REQUEST, Value::Null));
-        assert!(!nesting_exceeds(br#"{"s":"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}"#, 8));
+        assert!(!nesting_exceeds(
+            br#"{"s":"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}"#,
+            8
+        ));
     }
 
     #[test]

@@ -22,9 +22,10 @@ use crate::server::IvcapMcp;
 /// Bytes of an oversized line kept to find its `id`.
 const ID_PREFIX: usize = 4096;
 
-/// Bytes of requests in flight (read, not yet answered) beyond which reading waits; at least
-/// one message of the largest allowed size always fits.
-const IN_FLIGHT_BYTES: usize = 16 << 20;
+/// Bytes of requests in flight (read, not yet answered) beyond which reading waits, unless
+/// `--max-message-size` is larger (one message of the largest allowed size always fits). A
+/// request holds a few times its size while it is served (text, parsed value, the work).
+const IN_FLIGHT_BYTES: usize = 8 << 20;
 
 /// Lines queued for stdout before writers wait.
 const OUTBOX: usize = 64;
@@ -215,7 +216,7 @@ impl<R: tokio::io::AsyncRead + Unpin> Reader<R> {
             let read = read_line(&mut self.lines, &mut line, self.max_message_size).await;
             let outcome = match read {
                 Ok(Line::Eof) => return,
-                Ok(Line::Complete) => self.handle(&line).await,
+                Ok(Line::Complete) => self.handle(&mut line).await,
                 Ok(Line::Oversized { prefix, len }) => {
                     tracing::warn!(bytes = len, limit = self.max_message_size, "refused an oversized message");
                     self.answer(oversized(&prefix, len, self.max_message_size)).await
@@ -225,9 +226,7 @@ impl<R: tokio::io::AsyncRead + Unpin> Reader<R> {
                     return;
                 }
             };
-            // Don't keep a large message's buffer for the small ones that follow.
-            line.clear();
-            line.shrink_to(64 << 10);
+            release(&mut line);
             if outcome.is_err() {
                 return;
             }
@@ -235,12 +234,16 @@ impl<R: tokio::io::AsyncRead + Unpin> Reader<R> {
     }
 
     /// `Err` when rmcp or stdout has gone.
-    async fn handle(&mut self, line: &[u8]) -> Result<(), ()> {
+    async fn handle(&mut self, line: &mut Vec<u8>) -> Result<(), ()> {
         let text = line.strip_suffix(b"\r").unwrap_or(line);
         if text.iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }
-        let items = match jsonrpc::parse(text) {
+        let size = text.len();
+        let parsed = jsonrpc::parse(text);
+        // The text is not needed once parsed: free it before the message is served.
+        release(line);
+        let items = match parsed {
             Err(answer) => return self.answer(answer).await,
             Ok(Parsed::Single(value)) => vec![value],
             Ok(Parsed::Batch(items)) => {
@@ -251,7 +254,7 @@ impl<R: tokio::io::AsyncRead + Unpin> Reader<R> {
                 items
             }
         };
-        let cost = text.len() / items.len();
+        let cost = size / items.len();
         for item in items {
             match jsonrpc::check(item) {
                 Checked::Answer(answer) => self.answer(answer).await?,
@@ -276,6 +279,12 @@ impl<R: tokio::io::AsyncRead + Unpin> Reader<R> {
         let line = serde_json::to_vec(&answer).map_err(|_| ())?;
         self.outbox.send(line).await.map_err(|_| ())
     }
+}
+
+/// Empties `line` and gives back a large message's buffer.
+fn release(line: &mut Vec<u8>) {
+    line.clear();
+    line.shrink_to(64 << 10);
 }
 
 /// The answer to a message over the limit.
@@ -317,6 +326,10 @@ async fn read_line(input: &mut (impl AsyncBufRead + Unpin), line: &mut Vec<u8>, 
             let room = ID_PREFIX.saturating_sub(line.len());
             line.extend_from_slice(&part[..part.len().min(room)]);
         } else {
+            // Grow by doubling, but never past the limit (an 8 MiB line in 8 MiB, not 16).
+            if line.capacity() < len {
+                line.reserve_exact(len.max(line.capacity() * 2).min(max) - line.len());
+            }
             line.extend_from_slice(part);
         }
         let consumed = newline.map_or(chunk.len(), |i| i + 1);
