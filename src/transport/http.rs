@@ -146,11 +146,15 @@ async fn check_message(State(limit): State<usize>, request: Request, next: Next)
         return next.run(request).await;
     }
     let headers = request.headers();
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+    // Streamable HTTP requires the header; legacy SSE clients (2024-11-05) may leave it out.
+    let is_json = match headers.get(header::CONTENT_TYPE) {
+        None => request.uri().path() == "/message",
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json")),
+    };
     if !is_json {
         let message = "Invalid Request: Content-Type must be application/json (one JSON-RPC message per POST)";
         return refuse(
