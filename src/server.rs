@@ -9,8 +9,8 @@ use rmcp::{ServerHandler, tool_handler};
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
+use crate::path_policy::PathPolicy;
 use crate::schema::{inline_refs, normalise, strip_keywords};
-use crate::tools::artifacts::PathPolicy;
 
 /// What the server tells an agent when it connects.
 const INSTRUCTIONS: &str = "\

@@ -9,6 +9,7 @@ mod framing;
 mod http;
 mod jobs;
 mod lifecycle;
+mod readme;
 mod search;
 mod secrets;
 mod services;
