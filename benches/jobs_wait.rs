@@ -75,29 +75,15 @@ async fn run(
 async fn plain_client(base: &str, service: &str, input: &Value) -> Value {
     let http = reqwest::Client::new();
     let service = service.replace(':', "%3A");
-    let created: Value = http
-        .post(format!("{base}/1/services2/{service}/jobs"))
-        .bearer_auth(TOKEN)
-        .header("Timeout", "0")
-        .json(input)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let send = |request: reqwest::RequestBuilder| async move {
+        request.bearer_auth(TOKEN).send().await.unwrap().json::<Value>().await.unwrap()
+    };
+    let created =
+        send(http.post(format!("{base}/1/services2/{service}/jobs")).header("Timeout", "0").json(input)).await;
     let job = created["job-id"].as_str().unwrap().replace(':', "%3A");
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let read: Value = http
-            .get(format!("{base}/1/services2/{service}/jobs/{job}"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let read = send(http.get(format!("{base}/1/services2/{service}/jobs/{job}"))).await;
         if matches!(read["status"].as_str(), Some("succeeded" | "failed" | "error")) {
             return read["status"].clone();
         }

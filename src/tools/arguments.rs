@@ -170,7 +170,7 @@ fn one_type(kind: &str, node: &JsonObject) -> String {
         "number" => format!("a number{}", range(bound("minimum"), bound("maximum"), "")),
         "string" => format!("a string{}", range(bound("minLength"), bound("maxLength"), " characters")),
         "boolean" => "true or false".into(),
-        "object" => "an object".into(),
+        "object" => "a JSON object".into(),
         "array" => match node.get("items") {
             Some(items) => format!("an array of {}", plural(&expected(items))),
             None => "an array".into(),
