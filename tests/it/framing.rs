@@ -133,7 +133,7 @@ async fn every_malformed_line_gets_one_answer_with_the_right_code_and_id() {
 async fn batches_are_answered_per_element_where_the_version_has_them() {
     let mut raw = Raw::start("2025-03-26").await;
     raw.write(br#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":5},{"jsonrpc":"2.0","method":"notifications/initialized"},{"jsonrpc":"2.0","id":3,"method":"tools/list"}]"#).await;
-    let mut answers = vec![raw.next().await, raw.next().await, raw.next().await];
+    let mut answers = [raw.next().await, raw.next().await, raw.next().await];
     answers.sort_by_key(|a| a["id"].as_i64());
     assert!(answers[0].get("result").is_some(), "{:?}", answers[0]);
     assert_error(&answers[1], -32600, &json!(2), "bad element");

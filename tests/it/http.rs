@@ -399,7 +399,9 @@ async fn malformed_posts_get_status_codes_with_json_rpc_bodies() {
     let server = Server::local(&["--max-message-size", "1MiB"], &[]).await;
     let sse = SseSession::open(&server, None).await;
     let big = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"pad": "x".repeat(2 << 20)}});
-    let cases: Vec<(&str, &str, Vec<u8>, u16, i64, Value)> = vec![
+    // (case, Content-Type, body, HTTP status, JSON-RPC code, id)
+    type Case<'a> = (&'a str, &'a str, Vec<u8>, u16, i64, Value);
+    let cases: Vec<Case> = vec![
         ("not JSON", "application/json", b"hello".to_vec(), 400, -32700, Value::Null),
         (
             "not a request",
