@@ -3,9 +3,15 @@
 
 use std::sync::Arc;
 
+use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::model::{Implementation, ServerCapabilities, ServerConfig, Tool};
-use rmcp::{ServerHandler, tool_handler};
+use rmcp::model::{
+    CompleteRequestParams, CompleteResult, Implementation, ListResourceTemplatesResult, ListResourcesResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+    SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
+};
+use rmcp::service::{RequestContext, SubscriptionContext};
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, prompt_handler, tool_handler};
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
@@ -27,7 +33,8 @@ or small text and images inline); local paths must lie under the working directo
 store or a folder the server was started with --allow-path.
 Record facts about any entity with add_aspect / update_aspect / retract_aspect; find them with \
 list_aspects (entity, schema prefix, JSONPath, at_time) or query across artifacts, aspects, \
-services and jobs with search (Datalog, Mangle syntax).";
+services and jobs with search (Datalog, Mangle syntax).
+Every URN a tool returns is also a resource: resources/read gives an artifact's content (up to 1 MiB) or the JSON view of an aspect, job or service; resources/list lists the services, then the 100 newest artifacts. Subscribe to a job URN to be told when its status changes. Prompts: run_service, annotate_artifact, trace_provenance, explore_datafabric.";
 
 /// Options that shape the tool surface.
 #[derive(Debug, Clone)]
@@ -66,6 +73,9 @@ pub struct IvcapMcp {
     /// Which local files `path` arguments may name.
     pub(crate) paths: PathPolicy,
     tool_router: ToolRouter<IvcapMcp>,
+    prompt_router: PromptRouter<IvcapMcp>,
+    /// The jobs this session watches for `resources/subscribe`.
+    watches: crate::subscriptions::SessionWatches,
 }
 
 impl IvcapMcp {
@@ -125,18 +135,31 @@ impl IvcapMcp {
             }
         }
         let paths = PathPolicy::new(&options.allow_paths, backend.local_store())?;
-        Ok(IvcapMcp { backend, output_budget: options.output_budget, max_wait: options.max_wait, paths, tool_router })
+        Ok(IvcapMcp {
+            backend,
+            output_budget: options.output_budget,
+            max_wait: options.max_wait,
+            paths,
+            tool_router,
+            prompt_router: Self::prompt_router(),
+            watches: Default::default(),
+        })
     }
 
     /// Every tool this server offers, sorted by name.
     pub fn tools(&self) -> Vec<Tool> {
         self.tool_router.list_all()
     }
+
+    /// Every prompt this server offers, sorted by name.
+    pub fn prompts(&self) -> Vec<rmcp::model::Prompt> {
+        self.prompt_router.list_all()
+    }
 }
 
 /// Output schemas keep their `null`s (results do carry nulls) but lose `$ref`s, `$schema`,
 /// titles and descriptions: the tool description and input schema already explain the
-/// fields, and `tools/list` must stay small (mcp-notes.md §12).
+/// fields, and `tools/list` must stay small (docs/architecture.md, "Tool schemas").
 fn portable_output(schema: &rmcp::model::JsonObject) -> serde_json::Value {
     strip_keywords(&inline_refs(&serde_json::Value::Object(schema.clone())), &["title", "description"])
 }
@@ -149,10 +172,80 @@ fn as_object(v: serde_json::Value) -> rmcp::model::JsonObject {
 }
 
 #[tool_handler(router = self.tool_router)]
+#[prompt_handler(router = self.prompt_router)]
 impl ServerHandler for IvcapMcp {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        let capabilities = ServerCapabilities::builder()
+            .enable_completions()
+            .enable_prompts()
+            .enable_resources()
+            .enable_resources_subscribe()
+            .enable_tools()
+            .build();
+        ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("ivcap-mcp", env!("CARGO_PKG_VERSION")))
             .with_instructions(INSTRUCTIONS)
+    }
+
+    // Resources, subscriptions and completions (src/resources.rs, src/subscriptions.rs,
+    // src/completions.rs).
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        self.list_entities(request.as_ref().and_then(|r| r.cursor.as_deref())).await
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        Ok(crate::resources::templates())
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        self.read_entity(&request.uri).await.map(Into::into)
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.watches.subscribe(self.backend.clone(), &request.uri, self.max_wait, context.peer).await
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.watches.unsubscribe(&request.uri);
+        Ok(())
+    }
+
+    fn accepted_subscription_filter(&self, requested: &SubscriptionFilter) -> Option<SubscriptionFilter> {
+        let mut accepted = requested.supported_by(&self.get_info().capabilities);
+        accepted.resource_subscriptions = crate::subscriptions::accepted_jobs(accepted.resource_subscriptions.as_ref());
+        Some(accepted)
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        crate::subscriptions::listen(self.backend.clone(), self.max_wait, &context).await;
+        Ok(())
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        self.complete_argument(&request).await
     }
 }

@@ -10,6 +10,7 @@ mod http;
 mod jobs;
 mod lifecycle;
 mod readme;
+mod resources;
 mod search;
 mod secrets;
 mod services;

@@ -150,7 +150,7 @@ impl AspectStore {
     /// Replaces the live (entity, schema) aspect with `new`, under the directory lock.
     fn update(&self, new: &NewAspect) -> Result<Updated> {
         let _lock = self.lock_aspects()?;
-        let t = file::now_micros();
+        let t = crate::time::now();
         let live: Vec<Aspect> = {
             let index = self.current()?;
             let f = Filter {
@@ -195,7 +195,7 @@ impl AspectStore {
             return Err(Error::not_found(Missing::Aspect, id));
         }
         let _lock = self.lock_aspects()?;
-        self.retract_locked(id, file::now_micros())
+        self.retract_locked(id, crate::time::now())
     }
 
     /// Builds the index, and snapshots it when that meant reading many files.
@@ -275,13 +275,19 @@ fn to_aspect(f: &file::AspectFile) -> Aspect {
 impl AspectsBackend for LocalBackend {
     async fn add_aspect(&self, new: &NewAspect) -> Result<String> {
         let (store, new) = (self.aspects.clone(), new.clone());
-        blocking(move || store.add_at(&new, file::now_micros())).await
+        blocking(move || store.add_at(&new, crate::time::now())).await
     }
 
     async fn update_aspect(&self, new: &NewAspect) -> Result<Updated> {
         let (store, new) = (self.aspects.clone(), new.clone());
         // The lock may be held by another process for a while: wait for it off the async workers.
         blocking(move || store.update(&new)).await
+    }
+
+    async fn schema_urns(&self, prefix: &str, limit: usize) -> Result<(Vec<String>, bool)> {
+        let store = self.aspects.clone();
+        let prefix = prefix.to_string();
+        blocking(move || Ok(store.current()?.schemas_with_prefix(&prefix, limit))).await
     }
 
     async fn get_aspect(&self, id: &str) -> Result<Aspect> {

@@ -1,4 +1,4 @@
-//! Aspects on the platform (ivcap-api.md §8): `POST`/`PUT /1/aspects` with `$schema` and
+//! Aspects on the platform (docs/ivcap-wire.md §8): `POST`/`PUT /1/aspects` with `$schema` and
 //! `$entity` injected into the body the way the Python SDK does, `GET /1/aspects[/{id}]`,
 //! and `DELETE /1/aspects/{id}` followed by a re-read.
 //!
@@ -180,6 +180,19 @@ impl AspectsBackend for PlatformBackend {
         let found: Page<AspectRt> =
             self.get_list("/1/aspects", &filters, page, Target { kind: Missing::Resource, id: "/1/aspects" }).await?;
         Ok(found.map(Into::into))
+    }
+
+    async fn schema_urns(&self, prefix: &str, limit: usize) -> Result<(Vec<String>, bool)> {
+        // The platform has no schema listing: one page of the newest matching aspects.
+        let pattern = format!("{}%", prefix.replace('%', ""));
+        let query = AspectQuery { schema: Some(pattern), ..AspectQuery::default() };
+        let page = self.list_aspects(&query, &PageRequest::first(*crate::backend::LIMIT_RANGE.end())).await?;
+        let mut names: Vec<String> = page.items.into_iter().map(|a| a.schema).collect();
+        names.sort();
+        names.dedup();
+        let more = names.len() > limit || page.next_page.is_some();
+        names.truncate(limit);
+        Ok((names, more))
     }
 
     async fn retract_aspect(&self, id: &str) -> Result<Aspect> {
