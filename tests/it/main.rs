@@ -6,6 +6,7 @@ mod aspects;
 mod common;
 mod config;
 mod examples;
+mod framing;
 mod http;
 mod jobs;
 mod lifecycle;
