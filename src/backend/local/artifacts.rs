@@ -105,9 +105,9 @@ fn artifact_of(dir: &Path, file: &Path) -> Result<Artifact> {
 }
 
 impl LocalBackend {
-    /// The stored artifacts a job result names (any JSON string that is an artifact id), in
-    /// the order they appear, each once: a local job's products.
-    pub(crate) fn artifacts_named_in(&self, result: &serde_json::Value) -> Vec<String> {
+    /// The stored artifacts a job result names (any JSON string that is a local artifact id),
+    /// in the order they appear, each once: a local job's products.
+    pub(crate) async fn artifacts_named_in(&self, result: &serde_json::Value) -> Result<Vec<String>> {
         fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
             match v {
                 serde_json::Value::String(s) if s.starts_with(URN_PREFIX) && !out.contains(s) => out.push(s.clone()),
@@ -118,8 +118,11 @@ impl LocalBackend {
         }
         let mut named = Vec::new();
         walk(result, &mut named);
-        named.retain(|id| artifact_file(self.root(), id).is_ok());
-        named
+        if named.is_empty() {
+            return Ok(named);
+        }
+        let root = self.root().to_path_buf();
+        blocking(move || Ok(named.into_iter().filter(|id| artifact_file(&root, id).is_ok()).collect())).await
     }
 
     /// Every local artifact with its id, name and mime type, sorted by name. Hidden files
