@@ -150,7 +150,7 @@ impl AspectStore {
     /// Replaces the live (entity, schema) aspect with `new`, under the directory lock.
     fn update(&self, new: &NewAspect) -> Result<Updated> {
         let _lock = self.lock_aspects()?;
-        let t = file::now_micros();
+        let t = crate::time::now();
         let live: Vec<Aspect> = {
             let index = self.current()?;
             let f = Filter {
@@ -195,7 +195,7 @@ impl AspectStore {
             return Err(Error::not_found(Missing::Aspect, id));
         }
         let _lock = self.lock_aspects()?;
-        self.retract_locked(id, file::now_micros())
+        self.retract_locked(id, crate::time::now())
     }
 
     /// Builds the index, and snapshots it when that meant reading many files.
@@ -275,7 +275,7 @@ fn to_aspect(f: &file::AspectFile) -> Aspect {
 impl AspectsBackend for LocalBackend {
     async fn add_aspect(&self, new: &NewAspect) -> Result<String> {
         let (store, new) = (self.aspects.clone(), new.clone());
-        blocking(move || store.add_at(&new, file::now_micros())).await
+        blocking(move || store.add_at(&new, crate::time::now())).await
     }
 
     async fn update_aspect(&self, new: &NewAspect) -> Result<Updated> {
