@@ -115,6 +115,11 @@ pub struct Cli {
     /// Prefer IVCAP_MCP_TOKEN: a flag is visible to other local users in `ps`.
     #[arg(long, value_name = "TOKEN", value_parser = parse_secret)]
     pub auth_token: Option<Secret>,
+
+    /// Largest JSON-RPC message accepted, on stdio and as an HTTP body, e.g. 8MiB (the
+    /// default); larger ones are refused with an error and never held in memory.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_message_size: Option<u64>,
 }
 
 fn parse_secret(value: &str) -> std::result::Result<Secret, String> {
@@ -194,8 +199,8 @@ pub enum Transport {
     Http(HttpConfig),
 }
 
-/// Largest HTTP request body accepted, in bytes (413 above).
-pub const MAX_REQUEST_BODY_BYTES: usize = 4 << 20;
+/// Default `--max-message-size`: the largest JSON-RPC message, on stdio or as an HTTP body.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 8 << 20;
 
 /// The HTTP listener and its security rules.
 #[derive(Debug, Clone, PartialEq)]
@@ -227,6 +232,8 @@ pub struct Config {
     pub allow_paths: Vec<PathBuf>,
     /// How MCP clients reach the server.
     pub transport: Transport,
+    /// Largest JSON-RPC message (stdio line or HTTP body), in bytes.
+    pub max_message_size: usize,
 }
 
 impl Config {
@@ -313,6 +320,9 @@ impl Config {
             chunk_size: cli.chunk_size.unwrap_or(DEFAULT_CHUNK_SIZE),
             allow_paths: cli.allow_path.clone(),
             transport,
+            max_message_size: cli
+                .max_message_size
+                .map_or(DEFAULT_MAX_MESSAGE_SIZE, |size| usize::try_from(size).unwrap_or(usize::MAX)),
         })
     }
 }

@@ -345,7 +345,7 @@ impl Shrink for DownloadView {
 /// A successful result with `view` as structured content (plus its text copy), with an
 /// extra content block (an image) in front and `links` after.
 fn structured(view: &DownloadView, extra: Option<ContentBlock>, links: Vec<ContentBlock>) -> Result<CallToolResult> {
-    let mut result = linked(view, links).map_err(Error::Internal)?;
+    let mut result = linked(view, links)?;
     if let Some(block) = extra {
         result.content.insert(0, block);
     }
@@ -389,7 +389,7 @@ impl IvcapMcp {
             status: a.status.as_str().to_string(),
             deduplicated: up.deduplicated,
         };
-        linked(&view, vec![link])
+        linked(&view, vec![link]).map_err(to_tool_error)
     }
 
     #[tool(
@@ -464,7 +464,7 @@ impl IvcapMcp {
         }
         let artifact = self.backend.get_artifact(&args.artifact_id).await.map_err(to_tool_error)?;
         let link = crate::resources::artifact_link(&artifact);
-        linked(&ArtifactView::from(artifact), vec![link])
+        linked(&ArtifactView::from(artifact), vec![link]).map_err(to_tool_error)
     }
 
     #[tool(

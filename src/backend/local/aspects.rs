@@ -142,7 +142,7 @@ impl AspectStore {
         let name = format!("{uuid}.json");
         let path = self.path(&Path::new("aspects").join(&name), "entity")?;
         let bytes = file::render(&id, &new.entity, &new.schema, &new.content, t)
-            .map_err(|e| Error::io("cannot encode the aspect", e))?;
+            .map_err(|e| Error::Internal(format!("cannot encode the aspect: {e}")))?;
         self.write_indexed(name, &path, &bytes)?;
         Ok(id)
     }
@@ -352,7 +352,7 @@ impl AspectsBackend for LocalBackend {
                     after_from,
                     after_id,
                 })
-                .map_err(|e| Error::io("cannot encode a page token", std::io::Error::other(e)))?,
+                .map_err(|e| Error::Internal(format!("cannot encode a page token: {e}")))?,
             ),
         };
         Ok(Page::new(items, next.as_deref()))
