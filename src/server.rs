@@ -50,6 +50,9 @@ pub struct ServerOptions {
     /// Folders, besides the working directory and the local store, that `path` arguments
     /// may point into (`--allow-path`).
     pub allow_paths: Vec<std::path::PathBuf>,
+    /// The transport keeps no sessions (`--stateless` HTTP): there is no channel to send
+    /// `resources/subscribe` updates on, so subscribing is refused with a clear error.
+    pub sessionless: bool,
 }
 
 impl Default for ServerOptions {
@@ -60,6 +63,7 @@ impl Default for ServerOptions {
             output_budget: crate::config::DEFAULT_OUTPUT_BUDGET,
             max_wait: std::time::Duration::from_secs(crate::config::DEFAULT_MAX_WAIT),
             allow_paths: Vec::new(),
+            sessionless: false,
         }
     }
 }
@@ -76,6 +80,8 @@ pub struct IvcapMcp {
     prompt_router: PromptRouter<IvcapMcp>,
     /// The jobs this session watches for `resources/subscribe`.
     watches: crate::subscriptions::SessionWatches,
+    /// See [`ServerOptions::sessionless`].
+    sessionless: bool,
 }
 
 impl IvcapMcp {
@@ -143,6 +149,7 @@ impl IvcapMcp {
             tool_router,
             prompt_router: Self::prompt_router(),
             watches: Default::default(),
+            sessionless: options.sessionless,
         })
     }
 
@@ -218,6 +225,12 @@ impl ServerHandler for IvcapMcp {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
+        if self.sessionless {
+            return Err(McpError::invalid_request(
+                "this server runs --stateless, so it has no channel to send resource updates on; use                  subscriptions/listen (protocol 2026-07-28), a session-mode server, or poll the job with get_job",
+                Some(serde_json::json!({ "uri": request.uri })),
+            ));
+        }
         self.watches.subscribe(self.backend.clone(), &request.uri, self.max_wait, context.peer).await
     }
 

@@ -31,6 +31,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         output_budget: config.output_budget,
         max_wait: config.max_wait,
         allow_paths: config.allow_paths.clone(),
+        sessionless: matches!(&config.transport, Transport::Http(http) if http.stateless),
     };
     let server = IvcapMcp::new(backend, &options).map_err(|e| e.to_string())?;
     match config.transport {
