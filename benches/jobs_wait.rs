@@ -73,7 +73,7 @@ async fn run(
 
 /// The baseline: create, then read the job every second until it has finished.
 async fn plain_client(base: &str, service: &str, input: &Value) -> Value {
-    let http = reqwest::Client::new();
+    let http = ivcap_mcp::http_client().build().expect("HTTP client");
     let service = service.replace(':', "%3A");
     let send = |request: reqwest::RequestBuilder| async move {
         request.bearer_auth(TOKEN).send().await.unwrap().json::<Value>().await.unwrap()
