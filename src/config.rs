@@ -29,6 +29,7 @@ ENVIRONMENT (a .env file in the working directory is loaded first; --env-file na
   IVCAP_BASE_URL      base URL inside a platform container (used only without IVCAP_URL); no auth header
   IVCAP_LOCAL_DIR     local-mode store directory (default ./ivcap-artifacts)
   IVCAP_MCP_TOKEN     bearer token HTTP clients must present (same as --auth-token); never logged
+  IVCAP_MCP_SERVICE_TOOLS  services to offer as tools (same as --service-tools)
   RUST_LOG            log filter for stderr, e.g. info or ivcap_mcp=debug (default warn)
 
 MODE SELECTION, first match wins:
@@ -113,7 +114,26 @@ pub struct Cli {
     /// Prefer IVCAP_MCP_TOKEN: a flag is visible to other local users in `ps`.
     #[arg(long, value_name = "TOKEN", value_parser = parse_secret)]
     pub auth_token: Option<Secret>,
+
+    /// Offer these IVCAP services as tools of their own (svc_…): comma-separated service
+    /// names, URNs or name patterns with % wildcards; % alone = every service with a request
+    /// schema. Off by default.
+    #[arg(long, value_name = "SELECTION", env = "IVCAP_MCP_SERVICE_TOOLS", value_delimiter = ',')]
+    pub service_tools: Option<Vec<String>>,
+
+    /// Most service tools offered (1 to 1000); the services beyond it are left out with a warning.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_SERVICE_TOOLS_MAX)]
+    pub service_tools_max: usize,
+
+    /// Seconds between re-reads of the services for --service-tools (10 to 86400).
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_SERVICE_TOOLS_REFRESH)]
+    pub service_tools_refresh: u64,
 }
+
+/// Default `--service-tools-max`.
+pub const DEFAULT_SERVICE_TOOLS_MAX: usize = 32;
+/// Default `--service-tools-refresh`, in seconds.
+pub const DEFAULT_SERVICE_TOOLS_REFRESH: u64 = 300;
 
 fn parse_secret(value: &str) -> std::result::Result<Secret, String> {
     Ok(Secret::new(value))
@@ -225,6 +245,8 @@ pub struct Config {
     pub allow_paths: Vec<PathBuf>,
     /// How MCP clients reach the server.
     pub transport: Transport,
+    /// `--service-tools` and its limits; `None` when off.
+    pub service_tools: Option<crate::tools::service_tools::ServiceToolsConfig>,
 }
 
 impl Config {
@@ -279,6 +301,7 @@ impl Config {
                 cli.max_wait
             )));
         }
+        let service_tools = service_tools_config(cli)?;
         let transport = match &cli.http {
             None => Transport::Stdio,
             Some(addr) => {
@@ -311,8 +334,35 @@ impl Config {
             chunk_size: cli.chunk_size.unwrap_or(crate::backend::platform::DEFAULT_CHUNK_SIZE),
             allow_paths: cli.allow_path.clone(),
             transport,
+            service_tools,
         })
     }
+}
+
+/// `--service-tools*` checked; `None` when no service is selected.
+fn service_tools_config(cli: &Cli) -> Result<Option<crate::tools::service_tools::ServiceToolsConfig>> {
+    let selection: Vec<String> =
+        cli.service_tools.iter().flatten().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    if selection.is_empty() {
+        return Ok(None);
+    }
+    if !(1..=1000).contains(&cli.service_tools_max) {
+        return Err(Error::Config(format!(
+            "--service-tools-max {} is out of range: use 1 to 1000 (default {DEFAULT_SERVICE_TOOLS_MAX})",
+            cli.service_tools_max
+        )));
+    }
+    if !(10..=86_400).contains(&cli.service_tools_refresh) {
+        return Err(Error::Config(format!(
+            "--service-tools-refresh {} is out of range: use 10 to 86400 seconds (default {DEFAULT_SERVICE_TOOLS_REFRESH})",
+            cli.service_tools_refresh
+        )));
+    }
+    Ok(Some(crate::tools::service_tools::ServiceToolsConfig {
+        selection,
+        max: cli.service_tools_max,
+        refresh: std::time::Duration::from_secs(cli.service_tools_refresh),
+    }))
 }
 
 /// `Host` names always accepted over HTTP.

@@ -25,7 +25,7 @@ pub use aspects::{Aspect, AspectQuery, AspectsBackend, NewAspect};
 pub use jobs::{Job, JobStatus, JobSummary, JobsBackend};
 pub use search::SearchBackend;
 pub use secrets::{SecretInfo, SecretsBackend};
-pub use services::{ServiceDetail, ServiceSummary, ServicesBackend};
+pub use services::{ServiceDetail, ServiceSummary, ServicesBackend, ToolService};
 
 /// Everything a tool can ask of IVCAP, whichever IVCAP it is.
 pub trait Backend:

@@ -194,6 +194,29 @@ impl JobView {
 }
 
 impl IvcapMcp {
+    /// The one submit path of `submit_job` and the service tools: check, create, wait up to
+    /// `wait_seconds` (default 30, capped by `--max-wait`) with progress and cancellation.
+    pub(crate) async fn run_job(
+        &self,
+        service: &str,
+        input: Value,
+        wait_seconds: Option<u32>,
+        meta: &RequestMetaObject,
+        peer: Peer<RoleServer>,
+        cancel: CancellationToken,
+    ) -> Result<JobView, String> {
+        let (budget, capped) = self.wait_budget(wait_seconds.unwrap_or(SUBMIT_DEFAULT_WAIT));
+        let progress = McpProgress::new(meta, peer);
+        let wait = Wait { budget, cancel, progress: &progress };
+        let waited = jobs::submit_job(&*self.backend, service, input, &wait).await.map_err(to_tool_error)?;
+        Ok(self.job_view(waited, capped))
+    }
+
+    /// The answer for a wait's outcome, within the output budget.
+    pub(crate) fn job_view(&self, waited: Waited, capped: Option<u64>) -> JobView {
+        JobView::of(waited, capped, self.max_wait.as_secs(), self.output_budget)
+    }
+
     /// The wait for `wait_seconds`, capped by `--max-wait`, and the cap when it applied.
     fn wait_budget(&self, wait_seconds: u32) -> (Duration, Option<u64>) {
         let max = self.max_wait.as_secs();
@@ -224,11 +247,7 @@ impl IvcapMcp {
         peer: Peer<RoleServer>,
         cancel: CancellationToken,
     ) -> Result<Json<JobView>, String> {
-        let (budget, capped) = self.wait_budget(args.wait_seconds.unwrap_or(SUBMIT_DEFAULT_WAIT));
-        let progress = McpProgress::new(&meta, peer);
-        let wait = Wait { budget, cancel, progress: &progress };
-        let waited = jobs::submit_job(&*self.backend, &args.service, args.input, &wait).await.map_err(to_tool_error)?;
-        Ok(Json(JobView::of(waited, capped, self.max_wait.as_secs(), self.output_budget)))
+        self.run_job(&args.service, args.input, args.wait_seconds, &meta, peer, cancel).await.map(Json)
     }
 
     #[tool(
@@ -256,7 +275,7 @@ impl IvcapMcp {
         let waited = jobs::get_job(&*self.backend, &args.job_id, args.service_id.as_deref(), &wait)
             .await
             .map_err(to_tool_error)?;
-        Ok(Json(JobView::of(waited, capped, self.max_wait.as_secs(), self.output_budget)))
+        Ok(Json(self.job_view(waited, capped)))
     }
 
     #[tool(

@@ -7,7 +7,9 @@ pub mod aspects;
 pub mod jobs;
 pub mod search;
 pub mod secrets;
+pub mod service_tools;
 pub mod services;
+pub mod tasks;
 
 use schemars::JsonSchema;
 use serde::Serialize;

@@ -15,8 +15,15 @@ use serde_json::Value;
 pub const BIN: &str = env!("CARGO_BIN_EXE_ivcap-mcp");
 
 /// Variables of the developer's environment that would change the mode.
-const IVCAP_VARS: &[&str] =
-    &["IVCAP_URL", "IVCAP_JWT", "IVCAP_ACCESS_TOKEN", "IVCAP_BASE_URL", "IVCAP_LOCAL_DIR", "RUST_LOG"];
+const IVCAP_VARS: &[&str] = &[
+    "IVCAP_URL",
+    "IVCAP_JWT",
+    "IVCAP_ACCESS_TOKEN",
+    "IVCAP_BASE_URL",
+    "IVCAP_LOCAL_DIR",
+    "IVCAP_MCP_SERVICE_TOOLS",
+    "RUST_LOG",
+];
 
 /// A client connected to a running server.
 pub type Client = RunningService<RoleClient, ()>;

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{LocalBackend, page_of};
-use crate::backend::{Page, PageRequest, ServiceDetail, ServiceSummary, ServicesBackend, like_match};
+use crate::backend::{Page, PageRequest, ServiceDetail, ServiceSummary, ServicesBackend, ToolService, like_match};
 use crate::error::{Error, Result};
 
 /// URN prefix of local services.
@@ -66,6 +66,12 @@ impl LocalService {
     }
 }
 
+/// How often `services/` is looked at for changes while service tools are on.
+const SERVICES_WATCH: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What `services/` holds, cheaply: each definition file's path, size and modification time.
+pub(crate) type ServicesStamp = Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>)>;
+
 /// Is a file stem usable inside a URN?
 fn valid_stem(stem: &str) -> bool {
     !stem.is_empty() && stem.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
@@ -83,6 +89,19 @@ impl LocalBackend {
             }
         }
         Ok(out)
+    }
+
+    fn services_stamp(&self) -> Result<ServicesStamp> {
+        Ok(self
+            .json_files("services")?
+            .into_iter()
+            .map(|path| {
+                let meta = std::fs::metadata(&path).ok();
+                let len = meta.as_ref().map_or(0, std::fs::Metadata::len);
+                let modified = meta.and_then(|m| m.modified().ok());
+                (path, len, modified)
+            })
+            .collect())
     }
 
     /// The local service with this URN or exact name.
@@ -156,6 +175,39 @@ impl ServicesBackend for LocalBackend {
             ));
         }
         Ok(page)
+    }
+
+    /// Services whose definition has an `fn_schema` and can run; re-read only when a file in
+    /// `services/` was added, removed or changed (names, sizes and modification times).
+    async fn tool_services(&self) -> Result<Vec<ToolService>> {
+        let stamp = self.services_stamp()?;
+        let mut cache = self.tool_services_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((seen, tools)) = cache.as_ref()
+            && *seen == stamp
+        {
+            return Ok(tools.clone());
+        }
+        let mut tools = Vec::new();
+        for service in self.local_services()? {
+            let Some(schema) = service.def.fn_schema.clone() else { continue };
+            if let Some(problem) = service.problem() {
+                tracing::warn!(service = %service.id, "local service {problem}; not offered as a tool");
+                continue;
+            }
+            tools.push(ToolService {
+                id: service.id,
+                name: service.name,
+                description: service.def.description,
+                request_schema: schema,
+            });
+        }
+        tools.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        *cache = Some((stamp, tools.clone()));
+        Ok(tools)
+    }
+
+    fn tool_services_watch(&self) -> Option<std::time::Duration> {
+        Some(SERVICES_WATCH)
     }
 
     async fn get_service(&self, service: &str) -> Result<ServiceDetail> {
