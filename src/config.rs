@@ -125,7 +125,7 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_SERVICE_TOOLS_MAX)]
     pub service_tools_max: usize,
 
-    /// Seconds between re-reads of the services for --service-tools (10 to 86400).
+    /// Seconds between re-reads of the services for --service-tools (1 to 86400).
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_SERVICE_TOOLS_REFRESH)]
     pub service_tools_refresh: u64,
 }
@@ -352,9 +352,9 @@ fn service_tools_config(cli: &Cli) -> Result<Option<crate::tools::service_tools:
             cli.service_tools_max
         )));
     }
-    if !(10..=86_400).contains(&cli.service_tools_refresh) {
+    if !(1..=86_400).contains(&cli.service_tools_refresh) {
         return Err(Error::Config(format!(
-            "--service-tools-refresh {} is out of range: use 10 to 86400 seconds (default {DEFAULT_SERVICE_TOOLS_REFRESH})",
+            "--service-tools-refresh {} is out of range: use 1 to 86400 seconds (default {DEFAULT_SERVICE_TOOLS_REFRESH})",
             cli.service_tools_refresh
         )));
     }

@@ -212,6 +212,8 @@ pub(crate) struct ServiceTools {
     /// Sessions (handshake era) to send `notifications/tools/list_changed` to.
     peers: Mutex<Vec<Peer<RoleServer>>>,
     started: std::sync::Once,
+    /// Set by the first successful load (whose warnings are always logged).
+    loaded: std::sync::atomic::AtomicBool,
 }
 
 impl ServiceTools {
@@ -223,6 +225,7 @@ impl ServiceTools {
             changed: broadcast::channel(16).0,
             peers: Mutex::new(Vec::new()),
             started: std::sync::Once::new(),
+            loaded: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -256,11 +259,15 @@ impl ServiceTools {
         let all = backend.tool_services().await?;
         let (chosen, warnings) = select(&self.config, &all);
         let next = build(&chosen, self.output_schema.as_ref());
-        if *self.snapshot() == next {
-            return Ok(false);
+        let first = !self.loaded.swap(true, std::sync::atomic::Ordering::SeqCst);
+        let changed = *self.snapshot() != next;
+        if first || changed {
+            for w in &warnings {
+                tracing::warn!("{w}");
+            }
         }
-        for w in &warnings {
-            tracing::warn!("{w}");
+        if !changed {
+            return Ok(false);
         }
         tracing::info!(count = next.len(), "service tools changed");
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);

@@ -10,6 +10,7 @@ mod jobs;
 mod lifecycle;
 mod search;
 mod secrets;
+mod service_tools;
 mod services;
 mod stdio;
 mod tool_schemas;

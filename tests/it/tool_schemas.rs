@@ -69,7 +69,7 @@ fn tool_schemas_match_the_checked_in_files() {
 const FORMATS: &[&str] = &["int32", "int64", "float", "double", "date-time", "uri"];
 
 /// Portability problems in one (sub)schema at `path`.
-fn lint_schema(s: &Value, path: &str, problems: &mut Vec<String>) {
+pub(crate) fn lint_schema(s: &Value, path: &str, problems: &mut Vec<String>) {
     let Some(obj) = s.as_object() else {
         problems.push(format!("{path}: not an object schema"));
         return;
