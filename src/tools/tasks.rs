@@ -43,10 +43,13 @@ fn no_wait() -> Wait<'static> {
 }
 
 /// A backend failure as a `tasks/*` error: a bad or unknown id is the caller's (`-32602`).
-fn task_error(e: Error) -> McpError {
+fn task_error(task_id: &str, e: Error) -> McpError {
     match e {
         Error::InvalidArgument { .. } | Error::NotFound { .. } => McpError::invalid_params(
-            format!("{}; a taskId is the job URN (urn:ivcap:job:…) a tools/call answered with", e.for_model()),
+            format!(
+                "unknown task '{task_id}': no IVCAP job with this URN can be read; a taskId is the job URN \
+                 (urn:ivcap:job:…) a tools/call answered with"
+            ),
             None,
         ),
         other => McpError::internal_error(other.for_model(), None),
@@ -89,7 +92,8 @@ impl IvcapMcp {
 
     /// `tasks/get`: the job read now; when it succeeded, the result `submit_job` gives.
     pub(crate) async fn job_task(&self, task_id: &str) -> Result<DetailedTask, McpError> {
-        let waited = jobs::get_job(&*self.backend, task_id, None, &no_wait()).await.map_err(task_error)?;
+        let waited =
+            jobs::get_job(&*self.backend, task_id, None, &no_wait()).await.map_err(|e| task_error(task_id, e))?;
         let task = self.task_of(&waited.job);
         let payload = match task.status {
             TaskStatus::Completed => TaskPayload::Completed { result: self.tool_result(waited) },
@@ -108,7 +112,8 @@ impl IvcapMcp {
 
     /// `tasks/cancel`: IVCAP 0.44 cannot stop a job, so this is refused, saying so.
     pub(crate) async fn cancel_job_task(&self, task_id: &str) -> Result<(), McpError> {
-        let waited = jobs::get_job(&*self.backend, task_id, None, &no_wait()).await.map_err(task_error)?;
+        let waited =
+            jobs::get_job(&*self.backend, task_id, None, &no_wait()).await.map_err(|e| task_error(task_id, e))?;
         let job = waited.job;
         if job.status.is_terminal() {
             return Err(McpError::invalid_params(

@@ -69,7 +69,9 @@ pub async fn spawn_with<C: rmcp::ClientHandler>(
 
 /// The 2026-07-28 lifecycle, without `initialize`.
 pub fn discover() -> rmcp::service::ClientLifecycleMode {
-    rmcp::service::ClientLifecycleMode::Discover { preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28] }
+    rmcp::service::ClientLifecycleMode::Discover {
+        preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
+    }
 }
 
 /// The binary in platform mode against `standin`.

@@ -16,7 +16,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::common::{Client, call, command, ok};
 
 /// A running `ivcap-mcp --http 127.0.0.1:0`.
-struct Server {
+pub(crate) struct Server {
     child: tokio::process::Child,
     /// `http://127.0.0.1:PORT`
     base: String,
@@ -42,7 +42,7 @@ impl Server {
     }
 
     /// Platform mode against `standin`.
-    async fn platform(standin: &StandIn, extra: &[&str], envs: &[(&str, &str)]) -> Server {
+    pub(crate) async fn platform(standin: &StandIn, extra: &[&str], envs: &[(&str, &str)]) -> Server {
         let mut envs = envs.to_vec();
         envs.extend([("IVCAP_URL", standin.base_url()), ("IVCAP_JWT", TOKEN)]);
         Server::start(extra, &envs, tempfile::tempdir().unwrap()).await
@@ -85,6 +85,20 @@ impl Server {
             config = config.auth_header(t);
         }
         ().serve(StreamableHttpClientTransport::from_config(config)).await.expect("MCP over Streamable HTTP")
+    }
+
+    /// An rmcp Streamable HTTP client with `handler`, on the 2026-07-28 lifecycle.
+    pub(crate) async fn discover_client<C: rmcp::ClientHandler>(
+        &self,
+        handler: C,
+    ) -> rmcp::service::RunningService<rmcp::RoleClient, C> {
+        use rmcp::service::ClientServiceExt;
+        let transport =
+            StreamableHttpClientTransport::from_config(StreamableHttpClientTransportConfig::with_uri(self.url("/mcp")));
+        handler
+            .serve_with_lifecycle(transport, crate::common::discover())
+            .await
+            .expect("server/discover over Streamable HTTP")
     }
 
     fn sigterm(&self) {

@@ -13,4 +13,5 @@ mod secrets;
 mod service_tools;
 mod services;
 mod stdio;
+mod tasks;
 mod tool_schemas;

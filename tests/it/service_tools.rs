@@ -10,9 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use ivcap_standin::{StandIn, TOKEN};
-use rmcp::model::{
-    ClientCapabilities, ClientConfig, Implementation, ServerNotification, SubscriptionFilter, Tool,
-};
+use rmcp::model::{ClientCapabilities, ClientConfig, Implementation, ServerNotification, SubscriptionFilter, Tool};
 use rmcp::service::{NotificationContext, RunningService};
 use rmcp::{ClientHandler, RoleClient};
 use serde_json::{Value, json};
@@ -52,8 +50,11 @@ impl Watcher {
 
 impl ClientHandler for Watcher {
     fn get_info(&self) -> ClientConfig {
-        let capabilities =
-            if self.tasks { ClientCapabilities::builder().enable_tasks().build() } else { ClientCapabilities::default() };
+        let capabilities = if self.tasks {
+            ClientCapabilities::builder().enable_tasks().build()
+        } else {
+            ClientCapabilities::default()
+        };
         ClientConfig::new(capabilities, Implementation::new("it", "1"))
     }
 
@@ -211,11 +212,14 @@ async fn patterns_percent_and_the_maximum() {
 
     // `%` alone with a maximum of 1: beta is left out, and stderr says so.
     let envs = [("IVCAP_URL", s.base_url()), ("IVCAP_JWT", TOKEN)];
-    let (transport, stderr) =
-        rmcp::transport::TokioChildProcess::builder(command(&["--service-tools", "%", "--service-tools-max", "1"], &envs, dir.path()))
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+    let (transport, stderr) = rmcp::transport::TokioChildProcess::builder(command(
+        &["--service-tools", "%", "--service-tools-max", "1"],
+        &envs,
+        dir.path(),
+    ))
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
     let client = rmcp::ServiceExt::serve(Watcher::default(), transport).await.unwrap();
     assert_eq!(names(&service_tools_when(&client, |n| !n.is_empty()).await), ["svc_alpha"]);
     let mut lines = tokio::io::BufReader::new(stderr.expect("stderr")).lines();
@@ -250,7 +254,11 @@ async fn sessions_hear_of_added_changed_and_removed_services() {
     service_tools_when(&client, |n| n.contains(&"svc_delta".to_string())).await;
 
     let seen = watcher.changes();
-    s.change_service("urn:ivcap:service:6666", "Changed", &json!({"type": "object", "properties": {"x": {"type": "string"}}}));
+    s.change_service(
+        "urn:ivcap:service:6666",
+        "Changed",
+        &json!({"type": "object", "properties": {"x": {"type": "string"}}}),
+    );
     watcher.changed_after(seen).await;
     let delta = service_tools_when(&client, |n| n.contains(&"svc_delta".to_string())).await;
     assert!(delta.iter().any(|t| t.description.as_deref().is_some_and(|d| d.starts_with("Changed"))));
@@ -279,7 +287,8 @@ async fn subscriptions_listen_hears_of_changes_in_2026_07_28() {
     assert_eq!(subscription.acknowledged().tools_list_changed, Some(true));
 
     s.add_service("urn:ivcap:service:7777", "epsilon", "Added later", &[json!({"type": "object"})]);
-    let note = tokio::time::timeout(Duration::from_secs(20), subscription.next()).await.expect("a notification").unwrap();
+    let note =
+        tokio::time::timeout(Duration::from_secs(20), subscription.next()).await.expect("a notification").unwrap();
     assert!(matches!(note, Some(ServerNotification::ToolListChangedNotification(_))), "{note:?}");
     service_tools_when(&client, |n| n.contains(&"svc_epsilon".to_string())).await;
     client.cancel().await.unwrap();

@@ -60,7 +60,9 @@ impl StandIn {
             let name = svc.name.clone();
             let t = now();
             let mut replaced = None;
-            for a in d.aspects.iter_mut().filter(|a| a.entity == id && a.schema == AI_TOOL_SCHEMA && a.valid_to.is_none()) {
+            for a in
+                d.aspects.iter_mut().filter(|a| a.entity == id && a.schema == AI_TOOL_SCHEMA && a.valid_to.is_none())
+            {
                 a.valid_to = Some(t.clone());
                 replaced = Some(a.id.clone());
             }
@@ -75,7 +77,9 @@ impl StandIn {
         self.with_data(|d| {
             d.services.retain(|s| s.id != id);
             let t = now();
-            for a in d.aspects.iter_mut().filter(|a| a.entity == id && a.schema == AI_TOOL_SCHEMA && a.valid_to.is_none()) {
+            for a in
+                d.aspects.iter_mut().filter(|a| a.entity == id && a.schema == AI_TOOL_SCHEMA && a.valid_to.is_none())
+            {
                 a.valid_to = Some(t.clone());
             }
         });
