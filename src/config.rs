@@ -64,7 +64,8 @@ pub struct Cli {
     #[arg(long, value_name = "PATH")]
     pub env_file: Option<PathBuf>,
 
-    /// Offer only these toolsets (comma-separated): services, jobs, artifacts, aspects, search, secrets.
+    /// Offer only these toolsets (comma-separated): services, jobs, artifacts, aspects, search, secrets,
+    /// service_tools.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub toolsets: Option<Vec<String>>,
 
@@ -628,6 +629,19 @@ mod tests {
         assert!(run("old").unwrap_err().to_string().contains("ivcap context login"));
         assert!(run("none").unwrap_err().to_string().contains("ivcap context login"));
         assert!(run("missing").unwrap_err().to_string().contains("ivcap context list"));
+    }
+
+    #[test]
+    fn service_tools_flags_are_checked() {
+        assert_eq!(resolve(&[], &[]).unwrap().service_tools, None);
+        let c = resolve(&["--service-tools", "alpha, fire%,", "--service-tools-refresh", "60"], &[]).unwrap();
+        let st = c.service_tools.unwrap();
+        assert_eq!(st.selection, ["alpha", "fire%"]);
+        assert_eq!((st.max, st.refresh.as_secs()), (DEFAULT_SERVICE_TOOLS_MAX, 60));
+        let err = resolve(&["--service-tools", "%", "--service-tools-max", "0"], &[]).unwrap_err().to_string();
+        assert!(err.contains("--service-tools-max 0 is out of range"), "{err}");
+        let err = resolve(&["--service-tools", "%", "--service-tools-refresh", "0"], &[]).unwrap_err().to_string();
+        assert!(err.contains("--service-tools-refresh 0"), "{err}");
     }
 
     #[test]

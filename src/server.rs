@@ -181,14 +181,6 @@ impl IvcapMcp {
         }
     }
 
-    /// Loads the service tools now (what the background loader does), for tests and benchmarks.
-    pub async fn refresh_service_tools(&self) -> Result<bool> {
-        match &self.service_tools {
-            Some(st) => st.refresh(&*self.backend).await,
-            None => Ok(false),
-        }
-    }
-
     /// Every tool this server offers, sorted by name.
     pub fn tools(&self) -> Vec<Tool> {
         self.tool_router.list_all()
@@ -202,7 +194,7 @@ fn portable_output(schema: &rmcp::model::JsonObject) -> serde_json::Value {
     strip_keywords(&inline_refs(&serde_json::Value::Object(schema.clone())), &["title", "description"])
 }
 
-fn as_object(v: serde_json::Value) -> rmcp::model::JsonObject {
+pub(crate) fn as_object(v: serde_json::Value) -> rmcp::model::JsonObject {
     match v {
         serde_json::Value::Object(map) => map,
         _ => rmcp::model::JsonObject::new(),

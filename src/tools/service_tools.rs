@@ -153,10 +153,7 @@ fn tool_names(services: &[ToolService]) -> Vec<String> {
 
 /// The input schema as `get_service` shows it, made an object schema with `properties`.
 fn input_schema(request_schema: &Value) -> JsonObject {
-    let mut schema = match normalise(request_schema) {
-        Value::Object(map) => map,
-        _ => JsonObject::new(),
-    };
+    let mut schema = crate::server::as_object(normalise(request_schema));
     schema.entry("type").or_insert_with(|| json!("object"));
     schema.entry("properties").or_insert_with(|| json!({}));
     schema
@@ -255,7 +252,7 @@ impl ServiceTools {
     }
 
     /// Reads the services once; true when the set of tools changed.
-    pub(crate) async fn refresh(&self, backend: &dyn Backend) -> crate::error::Result<bool> {
+    async fn refresh(&self, backend: &dyn Backend) -> crate::error::Result<bool> {
         let all = backend.tool_services().await?;
         let (chosen, warnings) = select(&self.config, &all);
         let next = build(&chosen, self.output_schema.as_ref());

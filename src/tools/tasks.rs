@@ -6,7 +6,7 @@
 //! the job URN. `tasks/get` reads the job from the backend every time, so nothing lives in
 //! this process: a task survives a restart and is readable from any `--stateless` replica.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use rmcp::ErrorData as McpError;
 use rmcp::handler::server::tool::IntoCallToolResult;
 use rmcp::handler::server::wrapper::Json;
@@ -17,16 +17,13 @@ use rmcp::model::{
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use super::jobs::rfc3339;
 use super::to_tool_error;
 use crate::backend::jobs::{self, Wait, Waited};
 use crate::backend::progress::NoProgress;
 use crate::backend::{Job, JobStatus};
 use crate::error::Error;
-use crate::server::IvcapMcp;
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+use crate::server::{IvcapMcp, as_object};
 
 /// IVCAP's job status as a task status: anything not finished is `working`.
 fn task_status(status: &JobStatus) -> TaskStatus {
@@ -150,11 +147,4 @@ impl IvcapMcp {
 
 fn task_message(task: &Task) -> &str {
     task.status_message.as_deref().unwrap_or("")
-}
-
-fn as_object(v: Value) -> JsonObject {
-    match v {
-        Value::Object(map) => map,
-        _ => JsonObject::new(),
-    }
 }
