@@ -20,6 +20,8 @@ pub const DEFAULT_OUTPUT_BUDGET: usize = 20_000;
 /// Default longest wait for a job inside one tool call, in seconds: under the 60 s after
 /// which common MCP clients give up.
 pub const DEFAULT_MAX_WAIT: u64 = 50;
+/// Bytes per upload `PATCH` in platform mode unless configured (`--chunk-size`).
+pub const DEFAULT_CHUNK_SIZE: u64 = 8 << 20;
 
 const ENV_HELP: &str = "\
 ENVIRONMENT (a .env file in the working directory is loaded first; --env-file names another):
@@ -332,7 +334,7 @@ impl Config {
             read_only: cli.read_only,
             output_budget: cli.output_budget,
             max_wait: std::time::Duration::from_secs(cli.max_wait),
-            chunk_size: cli.chunk_size.unwrap_or(crate::backend::platform::DEFAULT_CHUNK_SIZE),
+            chunk_size: cli.chunk_size.unwrap_or(DEFAULT_CHUNK_SIZE),
             allow_paths: cli.allow_path.clone(),
             transport,
             service_tools,

@@ -12,11 +12,11 @@ pub enum Error {
 
     /// The thing asked for does not exist (IVCAP 404, or a missing local file).
     #[error("no such {kind}: {id}")]
-    NotFound { kind: &'static str, id: String },
+    NotFound { kind: Missing, id: String },
 
     /// A name matched more than one thing.
     #[error("'{name}' matches more than one {kind}: {candidates}; pass the full URN instead")]
-    Ambiguous { kind: &'static str, name: String, candidates: String },
+    Ambiguous { kind: Missing, name: String, candidates: String },
 
     /// IVCAP answered 401 or 403.
     #[error("not authorised ({status}): check IVCAP_JWT / IVCAP_ACCESS_TOKEN, or log in again{detail}")]
@@ -37,7 +37,12 @@ pub enum Error {
 
     /// The platform answered something we could not understand.
     #[error("unexpected answer from IVCAP: {0}")]
-    Protocol(String),
+    UnexpectedAnswer(String),
+
+    /// A failure of this server, not of the request or the platform (a result that cannot
+    /// be encoded, a background task that died).
+    #[error("internal error in ivcap-mcp: {0}; please report it")]
+    Internal(String),
 
     /// A local store operation failed.
     #[error("local store: {context}: {source}")]
@@ -56,6 +61,51 @@ pub enum Error {
     Config(String),
 }
 
+/// What a [`Error::NotFound`] was looking for; each kind has its own next step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    Service,
+    Job,
+    Artifact,
+    Aspect,
+    /// The entity an aspect is about.
+    Entity,
+    /// Any other platform resource (a list, the search endpoint).
+    Resource,
+}
+
+impl Missing {
+    /// The next call to make.
+    fn hint(self) -> &'static str {
+        match self {
+            Missing::Service => "call list_services to find the right id or name",
+            Missing::Job => "check the job URN; call list_jobs with its service",
+            Missing::Artifact => "call list_artifacts to find the right id",
+            Missing::Aspect => "call list_aspects to find the right id",
+            Missing::Entity => "check the entity URN",
+            Missing::Resource => "check the identifier; this IVCAP may not offer it",
+        }
+    }
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Missing::Service => "service",
+            Missing::Job => "job",
+            Missing::Artifact => "artifact",
+            Missing::Aspect => "aspect",
+            Missing::Entity => "entity",
+            Missing::Resource => "resource",
+        })
+    }
+}
+
+/// HTTP statuses that mean "busy, try again later" (see [`Error::is_transient`]).
+pub fn is_transient_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 502 | 503 | 504)
+}
+
 /// Library result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -70,28 +120,26 @@ impl Error {
         Error::Io { context: context.into(), source }
     }
 
-    /// True for failures worth retrying on an idempotent request.
+    /// True for failures worth trying again where a repeat is safe (an idempotent request,
+    /// a resumable upload chunk): the platform was busy (408, 429, 502, 503, 504) or the
+    /// exchange failed on the way. The one list of what is transient.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Platform { status, .. } => matches!(status, 429 | 502 | 503 | 504),
+            Error::Platform { status, .. } => is_transient_status(*status),
             Error::Transport(_) => true,
             _ => false,
         }
     }
 
+    /// Shorthand for a missing thing.
+    pub fn not_found(kind: Missing, id: impl Into<String>) -> Self {
+        Error::NotFound { kind, id: id.into() }
+    }
+
     /// The message an agent sees: what went wrong and the next call to make.
     pub fn for_model(&self) -> String {
         match self {
-            Error::NotFound { kind, .. } => {
-                let hint = match *kind {
-                    "service" => "call list_services to find the right id or name",
-                    "job" => "check the job URN; call list_jobs with its service",
-                    "artifact" => "call list_artifacts to find the right id",
-                    "aspect" => "call list_aspects to find the right id",
-                    _ => "check the identifier",
-                };
-                format!("{self}; {hint}")
-            }
+            Error::NotFound { kind, .. } => format!("{self}; {}", kind.hint()),
             _ => self.to_string(),
         }
     }

@@ -8,13 +8,18 @@
 //! - [`server`]: [`server::IvcapMcp`], the rmcp server handler.
 //! - [`transport`]: stdio, Streamable HTTP and legacy HTTP+SSE, with the HTTP security rules.
 //! - [`schema`]: JSON Schema normalisation for portable tool and request schemas.
+//! - [`files`], [`time`], [`path_policy`]: local file primitives, the one time parser and
+//!   format, and the rule for which local paths tools may touch.
 
 pub mod backend;
 pub mod config;
 pub mod error;
+pub mod files;
+pub mod path_policy;
 pub mod schema;
 pub mod server;
 pub mod text;
+pub mod time;
 pub mod tools;
 pub mod transport;
 

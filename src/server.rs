@@ -17,8 +17,8 @@ use serde_json::Value;
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
+use crate::path_policy::PathPolicy;
 use crate::schema::{inline_refs, normalise, strip_keywords};
-use crate::tools::artifacts::PathPolicy;
 use crate::tools::jobs::SubmitJobArgs;
 use crate::tools::service_tools::{ServiceTools, ServiceToolsConfig};
 

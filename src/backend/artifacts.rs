@@ -3,21 +3,33 @@
 //!
 //! Also here, because both backends and the tools need them without knowing which IVCAP
 //! they talk to: the dedup sidecar format (`.ivcap-<basename>.txt`, shared with the Python
-//! SDK and the Go CLI), content-type guessing, streamed MD5, and the temp-file guard that
-//! keeps an interrupted download from leaving half a file behind.
+//! SDK and the Go CLI), content-type guessing, MD5 of a transfer computed beside it, and
+//! the checks on a download target (the file primitives themselves are in [`crate::files`]).
 
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
 use md5::{Digest, Md5};
-use tokio::io::AsyncReadExt;
 use tokio_util::bytes::Bytes;
 
 use super::{Page, PageRequest};
 use crate::backend::progress::Progress;
 use crate::error::{Error, Result};
+use crate::files::{TempFile, hex};
 
 /// Fallback content type when neither the caller nor the file name says one.
 pub const OCTET_STREAM: &str = "application/octet-stream";
+
+wire_status! {
+    /// Where an artifact's upload is, as the platform says; local artifacts are always `Ready`.
+    ArtifactStatus {
+        Pending = "pending",
+        Partial = "partial",
+        Ready = "ready",
+        Error = "error",
+        Unknown = "unknown",
+    }
+}
 
 /// An artifact's metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,11 +40,8 @@ pub struct Artifact {
     pub mime_type: Option<String>,
     /// Bytes, when known.
     pub size: Option<u64>,
-    /// `pending`, `partial`, `ready`, `error` or `unknown` (as the platform says); local
-    /// artifacts are always `ready`.
-    pub status: String,
-    /// RFC 3339.
-    pub created_at: Option<String>,
+    pub status: ArtifactStatus,
+    pub created_at: Option<DateTime<Utc>>,
 }
 
 /// Where the bytes of an upload come from.
@@ -162,30 +171,6 @@ pub fn parse_sidecar(text: &str) -> Option<(String, String)> {
     (valid_md5 && super::is_urn(urn)).then(|| (md5.to_ascii_lowercase(), urn.to_string()))
 }
 
-/// Lower-case hex of a digest.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Read size for streamed hashing and copying.
-pub const IO_BUFFER: usize = 256 * 1024;
-
-/// MD5 of a file, streamed (never the whole file in memory).
-pub async fn md5_file(path: &Path) -> Result<String> {
-    let mut file =
-        tokio::fs::File::open(path).await.map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
-    let mut hasher = Md5::new();
-    let mut buf = vec![0u8; IO_BUFFER];
-    loop {
-        let n = file.read(&mut buf).await.map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(buf.get(..n).unwrap_or_default());
-    }
-    Ok(hex(&hasher.finalize()))
-}
-
 /// MD5 of a stream of pieces at known offsets: `upto` bytes hashed so far. Pieces that
 /// start before `upto` (a resumed upload re-sending bytes) only add their new part.
 struct StreamHash {
@@ -204,7 +189,7 @@ impl StreamHash {
     }
 }
 
-/// Pieces queued for the hashing thread at most (a few MiB at [`IO_BUFFER`] pieces).
+/// Pieces queued for the hashing thread at most (a few MiB at [`crate::files::IO_BUFFER`] pieces).
 const HASH_QUEUE: usize = 8;
 
 enum HashMsg {
@@ -257,44 +242,13 @@ impl BackgroundMd5 {
     }
 }
 
-/// A temp file beside a download target, removed on drop unless [`TempFile::persist`]ed:
-/// a failed or cancelled download leaves nothing behind.
-pub struct TempFile {
-    path: PathBuf,
-    keep: bool,
-}
-
-impl TempFile {
-    /// A fresh temp path in the same directory as `target` (so the final rename is atomic).
-    pub fn beside(target: &Path) -> Result<TempFile> {
-        let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let path = dir.join(format!(".{name}.{}.part", uuid::Uuid::new_v4().simple()));
-        Ok(TempFile { path, keep: false })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Renames the temp file over `target`; refuses to replace an existing file unless
-    /// `overwrite`.
-    pub fn persist(mut self, target: &Path, overwrite: bool) -> Result<()> {
-        if !overwrite && target.exists() {
-            return Err(exists_error(target));
-        }
-        std::fs::rename(&self.path, target).map_err(|e| Error::io(format!("cannot write {}", target.display()), e))?;
-        self.keep = true;
-        Ok(())
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
+/// Renames a finished download over `target`; an existing file is kept (and named in the
+/// error) unless `overwrite`.
+pub fn persist_download(tmp: TempFile, target: &Path, overwrite: bool) -> Result<()> {
+    tmp.persist(target, overwrite).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => exists_error(target),
+        _ => Error::io(format!("cannot write {}", target.display()), e),
+    })
 }
 
 /// The error for a download target that exists.
@@ -375,22 +329,15 @@ mod tests {
     }
 
     #[test]
-    fn temp_files_vanish_unless_persisted() {
+    fn a_download_never_replaces_a_file_unless_asked() {
+        use std::io::Write;
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("out.bin");
-        let tmp = TempFile::beside(&target).unwrap();
-        std::fs::write(tmp.path(), b"x").unwrap();
-        let leftover = tmp.path().to_path_buf();
-        drop(tmp);
-        assert!(!leftover.exists());
-
-        let tmp = TempFile::beside(&target).unwrap();
-        std::fs::write(tmp.path(), b"y").unwrap();
-        tmp.persist(&target, false).unwrap();
-        assert_eq!(std::fs::read(&target).unwrap(), b"y");
-        let tmp = TempFile::beside(&target).unwrap();
-        std::fs::write(tmp.path(), b"z").unwrap();
-        assert!(tmp.persist(&target, false).unwrap_err().to_string().contains("overwrite"));
+        std::fs::write(&target, b"old").unwrap();
+        let mut tmp = TempFile::beside(&target, false).unwrap();
+        tmp.file().write_all(b"new").unwrap();
+        assert!(persist_download(tmp, &target, false).unwrap_err().to_string().contains("overwrite: true"));
+        assert_eq!(std::fs::read(&target).unwrap(), b"old");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left");
     }
 

@@ -25,48 +25,20 @@ pub const HEARTBEAT: Duration = Duration::from_secs(10);
 /// Job URN prefix.
 pub const JOB_PREFIX: &str = "urn:ivcap:job:";
 
-/// Where a job is in its life: `pending → scheduled → executing → succeeded | failed | error`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JobStatus {
-    Unknown,
-    Pending,
-    Scheduled,
-    Executing,
-    Succeeded,
-    Failed,
-    Error,
-    /// A status string this version does not know.
-    Other(String),
+wire_status! {
+    /// Where a job is in its life: `pending → scheduled → executing → succeeded | failed | error`.
+    JobStatus {
+        Unknown = "unknown",
+        Pending = "pending",
+        Scheduled = "scheduled",
+        Executing = "executing",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        Error = "error",
+    }
 }
 
 impl JobStatus {
-    /// Parses the platform's status string; unknown strings are kept as [`JobStatus::Other`].
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "unknown" => JobStatus::Unknown,
-            "pending" => JobStatus::Pending,
-            "scheduled" => JobStatus::Scheduled,
-            "executing" => JobStatus::Executing,
-            "succeeded" => JobStatus::Succeeded,
-            "failed" => JobStatus::Failed,
-            "error" => JobStatus::Error,
-            other => JobStatus::Other(other.to_string()),
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        match self {
-            JobStatus::Unknown => "unknown",
-            JobStatus::Pending => "pending",
-            JobStatus::Scheduled => "scheduled",
-            JobStatus::Executing => "executing",
-            JobStatus::Succeeded => "succeeded",
-            JobStatus::Failed => "failed",
-            JobStatus::Error => "error",
-            JobStatus::Other(s) => s,
-        }
-    }
-
     /// `succeeded`, `failed` and `error` are final; everything else may still change.
     pub fn is_terminal(&self) -> bool {
         matches!(self, JobStatus::Succeeded | JobStatus::Failed | JobStatus::Error)
@@ -558,7 +530,7 @@ mod tests {
                 id: service.into(),
                 name: None,
                 description: None,
-                status: "active".into(),
+                status: crate::backend::ServiceStatus::Active,
                 request_schema: Some(json!({"type": "object"})),
                 note: None,
             })
@@ -588,7 +560,9 @@ mod tests {
             let status = if statuses.len() > 1 { statuses.pop() } else { statuses.last().cloned() };
             match status {
                 Some(JobStatus::Other(s)) if s == "busy" => Err(Error::Busy { attempts: 5, last: "503".into() }),
-                Some(JobStatus::Other(s)) if s == "gone" => Err(Error::NotFound { kind: "job", id: "1".into() }),
+                Some(JobStatus::Other(s)) if s == "gone" => {
+                    Err(Error::NotFound { kind: crate::error::Missing::Job, id: "1".into() })
+                }
                 status => Ok(self.job(status.unwrap_or(JobStatus::Unknown))),
             }
         }

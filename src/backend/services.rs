@@ -5,6 +5,16 @@ use serde_json::Value;
 use super::{Page, PageRequest};
 use crate::error::Result;
 
+wire_status! {
+    /// Whether a service takes jobs, as the platform says.
+    ServiceStatus {
+        Active = "active",
+        Inactive = "inactive",
+        Error = "error",
+        Unknown = "unknown",
+    }
+}
+
 /// A service as listed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceSummary {
@@ -19,8 +29,7 @@ pub struct ServiceDetail {
     pub id: String,
     pub name: Option<String>,
     pub description: Option<String>,
-    /// `active`, `inactive` or `error` (as the platform says).
-    pub status: String,
+    pub status: ServiceStatus,
     /// The JSON Schema of a job request, as published (not yet normalised).
     pub request_schema: Option<Value>,
     /// Why `request_schema` is missing, or anything else worth saying.

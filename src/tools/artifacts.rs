@@ -1,12 +1,6 @@
 //! The artifacts toolset: `upload_artifact`, `download_artifact`, `get_artifact`,
-//! `list_artifacts`.
-//!
-//! Also the rule for which local files these tools may touch ([`PathPolicy`]): an MCP
-//! server that uploads any readable file is an exfiltration path, so uploads from and
-//! downloads to a `path` are allowed only under the working directory, the local store and
-//! folders named with `--allow-path`.
-
-use std::path::{Path, PathBuf};
+//! `list_artifacts`. Which local files a `path` may name is decided by
+//! [`crate::path_policy::PathPolicy`].
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -18,9 +12,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use super::args::{Limit, PageToken, page_request};
+use super::budget::{self, Cut, Shrink};
 use super::{ListView, McpProgress, to_tool_error};
 use crate::backend::artifacts::{Artifact, UploadRequest, UploadSource, guess_content_type};
-use crate::backend::{PageRequest, is_urn};
+use crate::backend::is_urn;
 use crate::error::{Error, Result};
 use crate::server::IvcapMcp;
 
@@ -28,87 +24,6 @@ use crate::server::IvcapMcp;
 pub const DEFAULT_MAX_INLINE: u64 = 1 << 20;
 /// Largest `max_inline_bytes` a caller may ask for.
 const MAX_INLINE_LIMIT: u64 = 8 << 20;
-
-/// Which local folders `path` arguments may point into.
-#[derive(Debug, Clone)]
-pub struct PathPolicy {
-    /// Resolved allowed folders: the working directory, the local store, `--allow-path`s.
-    roots: Vec<PathBuf>,
-}
-
-impl PathPolicy {
-    /// The policy for the current working directory, the backend's local store (if any)
-    /// and the `--allow-path` folders, which must exist.
-    pub fn new(allow: &[PathBuf], store: Option<&Path>) -> Result<Self> {
-        let cwd =
-            std::env::current_dir().map_err(|e| Error::Config(format!("cannot read the working directory: {e}")))?;
-        let mut roots = vec![resolve_lenient(&cwd)];
-        if let Some(store) = store {
-            roots.push(resolve_lenient(&cwd.join(store)));
-        }
-        for dir in allow {
-            let resolved = cwd.join(dir).canonicalize().ok().filter(|p| p.is_dir()).ok_or_else(|| {
-                Error::Config(format!(
-                    "--allow-path {}: not an existing folder; create it or fix the path",
-                    dir.display()
-                ))
-            })?;
-            roots.push(resolved);
-        }
-        Ok(PathPolicy { roots })
-    }
-
-    /// `path` resolved (symlinks followed) if it lies under an allowed folder. `existing`:
-    /// the file must exist (uploads); else its folder must (downloads).
-    pub fn check(&self, path: &str, arg: &str, existing: bool) -> Result<PathBuf> {
-        if path.trim().is_empty() {
-            return Err(Error::invalid(arg, "is empty; pass a file path"));
-        }
-        let cwd = std::env::current_dir().map_err(|e| Error::io("cannot read the working directory", e))?;
-        let joined = cwd.join(path);
-        let resolved = if existing {
-            joined.canonicalize().map_err(|_| {
-                Error::invalid(arg, format!("{} does not exist; pass the path of a readable file", joined.display()))
-            })?
-        } else {
-            resolve_lenient(&joined)
-        };
-        if !self.roots.iter().any(|root| resolved.starts_with(root)) {
-            let roots = self.roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", ");
-            return Err(Error::invalid(
-                arg,
-                format!(
-                    "{} is outside the folders this server may read and write ({roots}); use a path under one of \
-                     them, or restart the server with --allow-path <folder>",
-                    joined.display()
-                ),
-            ));
-        }
-        if existing && !resolved.is_file() {
-            return Err(Error::invalid(arg, format!("{} is not a file; pass the path of a file", joined.display())));
-        }
-        Ok(resolved)
-    }
-}
-
-/// `path` with its deepest existing ancestor resolved (symlinks followed) and the rest
-/// appended, so a path that does not exist yet is judged by where it would be.
-fn resolve_lenient(path: &Path) -> PathBuf {
-    let mut existing = path;
-    let mut rest = Vec::new();
-    loop {
-        if let Ok(resolved) = existing.canonicalize() {
-            return rest.iter().rev().fold(resolved, |acc: PathBuf, part| acc.join(part));
-        }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_os_string());
-                existing = parent;
-            }
-            _ => return path.to_path_buf(),
-        }
-    }
-}
 
 /// Arguments of `upload_artifact`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -179,11 +94,10 @@ pub struct GetArtifactArgs {
 pub struct ListArtifactsArgs {
     /// Items per page, 1 to 50 (default 10).
     #[serde(default)]
-    #[schemars(range(min = 1, max = 50))]
-    pub limit: Option<u32>,
+    pub limit: Option<Limit>,
     /// The next_page token of the previous answer; omit for the first page.
     #[serde(default)]
-    pub page: Option<String>,
+    pub page: Option<PageToken>,
 }
 
 /// An artifact's metadata.
@@ -209,8 +123,8 @@ impl From<Artifact> for ArtifactView {
             name: a.name,
             mime_type: a.mime_type,
             size: a.size,
-            status: a.status,
-            created_at: a.created_at,
+            status: a.status.as_str().to_string(),
+            created_at: a.created_at.map(crate::time::format),
         }
     }
 }
@@ -393,29 +307,36 @@ impl IvcapMcp {
             }
         };
         view.delivered = "text".into();
-        let total = text.len();
         view.text = Some(text);
-        let size = |v: &DownloadView| serde_json::to_string(v).map_or(0, |s| s.len());
-        let mut keep = self.output_budget.saturating_sub(1_000);
-        while size(&view) > self.output_budget && keep > 0 {
-            if let Some(t) = view.text.as_mut() {
-                *t = crate::text::truncate(t, keep);
-            }
-            view.truncated = Some(true);
-            view.note = Some(format!(
-                "showing the start of {total} bytes of text to stay within the output budget of {} characters; {pass_path}",
-                self.output_budget
-            ));
-            keep = keep * 3 / 4;
-        }
-        structured(&view, None)
+        structured(&budget::fit(view, self.output_budget), None)
+    }
+}
+
+impl Shrink for DownloadView {
+    /// Inline text is cut to its start; the whole artifact is one download to a file away.
+    fn shrink(&mut self, excess: usize) -> Option<Cut> {
+        let kept = budget::cut_text(self.text.as_mut()?, excess)?;
+        let total = self.size.map_or_else(String::new, |s| format!(" of {s}"));
+        Some(Cut {
+            part: "text",
+            what: format!("only the first {kept}{total} bytes of text are shown"),
+            remedy: "call download_artifact again with path (e.g. \"downloads/<name>\") to save it to a file".into(),
+        })
+    }
+
+    fn note(&mut self) -> &mut Option<String> {
+        &mut self.note
+    }
+
+    fn truncated(&mut self) -> &mut Option<bool> {
+        &mut self.truncated
     }
 }
 
 /// A successful result with `view` as structured content (plus its text copy), with an
 /// extra content block (an image) in front.
 fn structured(view: &DownloadView, extra: Option<ContentBlock>) -> Result<CallToolResult> {
-    let value = serde_json::to_value(view).map_err(|e| Error::Protocol(format!("cannot encode the result: {e}")))?;
+    let value = serde_json::to_value(view).map_err(|e| Error::Internal(format!("cannot encode the result: {e}")))?;
     let mut result = CallToolResult::structured(value);
     if let Some(block) = extra {
         result.content.insert(0, block);
@@ -455,7 +376,7 @@ impl IvcapMcp {
             name: a.name,
             mime_type: a.mime_type,
             size: a.size,
-            status: a.status,
+            status: a.status.as_str().to_string(),
             deduplicated: up.deduplicated,
         }))
     }
@@ -551,7 +472,7 @@ impl IvcapMcp {
         &self,
         Parameters(args): Parameters<ListArtifactsArgs>,
     ) -> Result<Json<ListView<ArtifactView>>, String> {
-        let page = PageRequest::new(args.limit, args.page).map_err(to_tool_error)?;
+        let page = page_request(args.limit, args.page).map_err(to_tool_error)?;
         let found = self.backend.list_artifacts(&page).await.map_err(to_tool_error)?;
         Ok(Json(ListView::bounded(found, ArtifactView::from, self.output_budget)))
     }
@@ -560,26 +481,6 @@ impl IvcapMcp {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn paths_outside_the_allowed_folders_are_refused() {
-        let allowed = tempfile::tempdir().unwrap();
-        let outside = tempfile::tempdir().unwrap();
-        std::fs::write(allowed.path().join("in.txt"), b"x").unwrap();
-        std::fs::write(outside.path().join("out.txt"), b"x").unwrap();
-        let policy = PathPolicy::new(&[allowed.path().to_path_buf()], None).unwrap();
-        assert!(policy.check(allowed.path().join("in.txt").to_str().unwrap(), "path", true).is_ok());
-        assert!(policy.check(allowed.path().join("new/x.txt").to_str().unwrap(), "path", false).is_ok());
-        let err = policy.check(outside.path().join("out.txt").to_str().unwrap(), "path", true).unwrap_err();
-        assert!(err.to_string().contains("--allow-path"), "{err}");
-        // A symlink inside an allowed folder that points out is judged by its target.
-        std::os::unix::fs::symlink(outside.path(), allowed.path().join("link")).unwrap();
-        let err = policy.check(allowed.path().join("link/out.txt").to_str().unwrap(), "path", true).unwrap_err();
-        assert!(err.to_string().contains("outside"), "{err}");
-        let err = policy.check(allowed.path().join("link/new.txt").to_str().unwrap(), "path", false).unwrap_err();
-        assert!(err.to_string().contains("outside"), "{err}");
-        assert!(PathPolicy::new(&[allowed.path().join("missing")], None).is_err());
-    }
 
     #[test]
     fn text_and_image_types() {

@@ -1,18 +1,19 @@
 //! The aspects toolset: `add_aspect`, `update_aspect`, `get_aspect`, `list_aspects`,
 //! `retract_aspect` — the Datafabric, with time travel and retraction.
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::args::{AtTime, Limit, PageToken, at_time, page_request};
+use super::budget::{self, Cut, Shrink};
 use super::{ListView, to_tool_error};
-use crate::backend::PageRequest;
-use crate::backend::aspects::{Aspect, AspectQuery, NewAspect, Order, parse_time};
+use crate::backend::aspects::{Aspect, AspectQuery, NewAspect, Order};
 use crate::error::Error;
 use crate::server::IvcapMcp;
+use crate::time::format as time;
 
 /// Arguments of `add_aspect` and `update_aspect`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -55,7 +56,7 @@ pub struct ListAspectsArgs {
     /// RFC 3339 instant, e.g. "2026-01-31T12:00:00Z": list what was valid then (time travel).
     /// Omit for what is valid now; retracted aspects are left out.
     #[serde(default)]
-    pub at_time: Option<String>,
+    pub at_time: Option<AtTime>,
     /// Also return each aspect's content (default false; get_aspect gives one in full).
     #[serde(default)]
     pub include_content: Option<bool>,
@@ -64,12 +65,11 @@ pub struct ListAspectsArgs {
     pub order_direction: Option<String>,
     /// Items per page, 1 to 50 (default 10).
     #[serde(default)]
-    #[schemars(range(min = 1, max = 50))]
-    pub limit: Option<u32>,
+    pub limit: Option<Limit>,
     /// The next_page token of the previous answer; omit for the first page. With it, the other filters are
     /// taken from the token.
     #[serde(default)]
-    pub page: Option<String>,
+    pub page: Option<PageToken>,
 }
 
 /// The new aspect.
@@ -139,10 +139,6 @@ pub struct RetractedView {
     pub valid_to: Option<String>,
 }
 
-fn time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-}
-
 impl From<Aspect> for AspectItem {
     fn from(a: Aspect) -> Self {
         AspectItem {
@@ -159,7 +155,7 @@ impl From<Aspect> for AspectItem {
 impl AspectView {
     /// The view of `a`, its content left out if it would break `budget`.
     fn bounded(a: Aspect, budget: usize) -> Self {
-        let mut view = AspectView {
+        let view = AspectView {
             id: a.id,
             entity: a.entity,
             schema: a.schema,
@@ -172,16 +168,29 @@ impl AspectView {
             truncated: None,
             note: None,
         };
-        let size = serde_json::to_string(&view).map_or(0, |s| s.len());
-        if size > budget {
-            view.content = None;
-            view.truncated = Some(true);
-            view.note = Some(format!(
-                "the content ({size} characters) is larger than the output budget of {budget} characters and was left out; \
-                 test parts of it with list_aspects content_path, or restart the server with a larger --output-budget"
-            ));
-        }
-        view
+        budget::fit(view, budget)
+    }
+}
+
+impl Shrink for AspectView {
+    /// The content goes whole: half a JSON object would mislead.
+    fn shrink(&mut self, _excess: usize) -> Option<Cut> {
+        let content = self.content.take()?;
+        Some(Cut {
+            part: "content",
+            what: format!("the content ({} characters) was left out", budget::json_len(&content)),
+            remedy:
+                "test parts of it with list_aspects content_path, or restart the server with a larger --output-budget"
+                    .into(),
+        })
+    }
+
+    fn note(&mut self) -> &mut Option<String> {
+        &mut self.note
+    }
+
+    fn truncated(&mut self) -> &mut Option<bool> {
+        &mut self.truncated
     }
 }
 
@@ -265,7 +274,7 @@ impl IvcapMcp {
         &self,
         Parameters(args): Parameters<ListAspectsArgs>,
     ) -> Result<Json<ListView<AspectItem>>, String> {
-        let page = PageRequest::new(args.limit, args.page).map_err(to_tool_error)?;
+        let page = page_request(args.limit, args.page).map_err(to_tool_error)?;
         let entity = given(args.entity);
         if let Some(e) = &entity
             && !crate::backend::is_urn(e)
@@ -275,7 +284,7 @@ impl IvcapMcp {
                 format!("'{e}' is not a URN; pass an entity URN such as urn:example:site:42, or omit entity"),
             )));
         }
-        let at_time = given(args.at_time).map(|t| parse_time("at_time", &t)).transpose().map_err(to_tool_error)?;
+        let at_time = at_time(args.at_time.as_ref()).map_err(to_tool_error)?;
         let order = given(args.order_direction).map(|o| Order::parse(&o)).transpose().map_err(to_tool_error)?;
         let query = AspectQuery {
             entity,

@@ -12,10 +12,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use super::args::{Limit, PageToken, page_request};
+use super::budget::{self, Cut, LARGER_BUDGET, Shrink};
 use super::{ListView, McpProgress, to_tool_error};
+use crate::backend::JobSummary;
 use crate::backend::jobs::{self, Wait, WaitEnd, Waited};
-use crate::backend::{JobSummary, PageRequest};
 use crate::server::IvcapMcp;
+use crate::time::format as rfc3339;
 
 /// Longest `wait_seconds` accepted (the server's `--max-wait` caps it further).
 const MAX_WAIT_ARG: u32 = 3600;
@@ -71,11 +74,10 @@ pub struct ListJobsArgs {
     pub service: String,
     /// Items per page, 1 to 50 (default 10).
     #[serde(default)]
-    #[schemars(range(min = 1, max = 50))]
-    pub limit: Option<u32>,
+    pub limit: Option<Limit>,
     /// The next_page token of the previous answer; omit for the first page.
     #[serde(default)]
-    pub page: Option<String>,
+    pub page: Option<PageToken>,
 }
 
 /// A job's status and, when finished, its result or error.
@@ -125,10 +127,6 @@ pub struct JobItem {
     pub finished_at: Option<String>,
 }
 
-pub(crate) fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
 impl From<JobSummary> for JobItem {
     fn from(j: JobSummary) -> Self {
         JobItem {
@@ -158,7 +156,7 @@ impl JobView {
             )),
             _ => {}
         }
-        let mut view = JobView {
+        let view = JobView {
             job_id: job.id,
             service_id: job.service_id,
             status: job.status.as_str().to_string(),
@@ -168,28 +166,35 @@ impl JobView {
             requested_at: job.requested_at.map(rfc3339),
             started_at: job.started_at.map(rfc3339),
             finished_at: job.finished_at.map(rfc3339),
-            note: None,
+            note: (!notes.is_empty()).then(|| notes.join("; ")),
             truncated: None,
         };
-        let size = |v: &JobView| serde_json::to_string(v).map_or(0, |t| t.len());
-        if size(&view) + 300 > budget
-            && let Some(result) = view.result.take()
-        {
-            let text = match &result {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            let room = budget.saturating_sub(size(&view) + 600).max(100);
-            view.result = Some(Value::String(crate::text::truncate(&text, room)));
-            view.truncated = Some(true);
-            notes.push(format!(
-                "the result has {} characters, more than the output budget of {budget}; it was cut to its start \
-                 (restart the server with a larger --output-budget to see all of it)",
-                text.len()
-            ));
-        }
-        view.note = (!notes.is_empty()).then(|| notes.join("; "));
-        view
+        budget::fit(view, budget)
+    }
+}
+
+impl Shrink for JobView {
+    /// The result is cut to its start (as text when it was JSON).
+    fn shrink(&mut self, excess: usize) -> Option<Cut> {
+        let mut text = match self.result.take()? {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        let kept = budget::cut_text(&mut text, excess);
+        self.result = Some(Value::String(text));
+        Some(Cut {
+            part: "result",
+            what: format!("the result was cut to its first {} bytes", kept?),
+            remedy: LARGER_BUDGET.into(),
+        })
+    }
+
+    fn note(&mut self) -> &mut Option<String> {
+        &mut self.note
+    }
+
+    fn truncated(&mut self) -> &mut Option<bool> {
+        &mut self.truncated
     }
 }
 
@@ -299,7 +304,7 @@ impl IvcapMcp {
                 "is empty; pass a service URN or exact name from list_services",
             )));
         }
-        let page = PageRequest::new(args.limit, args.page).map_err(to_tool_error)?;
+        let page = page_request(args.limit, args.page).map_err(to_tool_error)?;
         let found = self.backend.list_jobs(&args.service, &page).await.map_err(to_tool_error)?;
         Ok(Json(ListView::bounded(found, JobItem::from, self.output_budget)))
     }

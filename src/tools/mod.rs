@@ -1,9 +1,11 @@
 //! The MCP tools, one module per toolset. Handlers are thin: typed arguments in, one
-//! backend call, a view out. Shared here: the list view with its output budget, and the
-//! mapping of library errors to `isError` text.
+//! backend call, a view out. Shared: the argument types ([`args`]), the output budget
+//! ([`budget`]), the list view, and the mapping of library errors to `isError` text.
 
+pub mod args;
 pub mod artifacts;
 pub mod aspects;
+pub(crate) mod budget;
 pub mod jobs;
 pub mod search;
 pub mod secrets;
@@ -76,35 +78,41 @@ pub struct ListView<T> {
     /// Anything the caller should know about this answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Items on the page before any were cut.
+    #[serde(skip)]
+    total: usize,
 }
 
 impl<T: Serialize> ListView<T> {
     /// The view of `page`, with items mapped by `view`, cut to fit `budget` characters.
     pub fn bounded<U>(page: Page<U>, view: impl Fn(U) -> T, budget: usize) -> Self {
-        let mut out = ListView {
-            items: page.items.into_iter().map(view).collect(),
-            next_page: page.next_page,
-            truncated: None,
-            note: page.note,
-        };
-        let total = out.items.len();
-        // The text copy of a structured result is its JSON; leave room for the note.
-        while out.items.len() > 1 && serde_json::to_string(&out).map_or(0, |s| s.len()) + 300 > budget {
-            out.items.pop();
+        let items: Vec<T> = page.items.into_iter().map(view).collect();
+        let list = ListView { total: items.len(), items, next_page: page.next_page, truncated: None, note: page.note };
+        budget::fit(list, budget)
+    }
+}
+
+impl<T: Serialize> budget::Shrink for ListView<T> {
+    /// Drops items from the end until about `excess` characters are gone; one item stays.
+    fn shrink(&mut self, excess: usize) -> Option<budget::Cut> {
+        let mut freed = 0;
+        while freed < excess && self.items.len() > 1 {
+            freed += self.items.pop().map_or(0, |item| budget::json_len(&item) + 1);
         }
-        if out.items.len() < total {
-            let shown = out.items.len();
-            out.truncated = Some(true);
-            let cut = format!(
-                "only {shown} of the {total} items on this page fit the output budget of {budget} characters; \
-                 call again with limit={shown} to page through all of them"
-            );
-            out.note = Some(match out.note.take() {
-                Some(n) => format!("{n}; {cut}"),
-                None => cut,
-            });
-        }
-        out
+        let shown = self.items.len();
+        (shown < self.total).then(|| budget::Cut {
+            part: "items",
+            what: format!("only {shown} of the {} items on this page are shown", self.total),
+            remedy: format!("call again with limit={shown} to page through all of them"),
+        })
+    }
+
+    fn note(&mut self) -> &mut Option<String> {
+        &mut self.note
+    }
+
+    fn truncated(&mut self) -> &mut Option<bool> {
+        &mut self.truncated
     }
 }
 

@@ -1,14 +1,13 @@
 //! The search toolset: `search`, a Datalog (Mangle) query over the Datafabric.
 
-use chrono::{DateTime, Utc};
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::args::{AtTime, Limit, PageToken, at_time, page_request};
 use super::{ListView, to_tool_error};
-use crate::backend::PageRequest;
 use crate::error::Error;
 use crate::server::IvcapMcp;
 
@@ -22,30 +21,13 @@ pub struct SearchArgs {
     pub query: String,
     /// Evaluate as of this RFC 3339 time, e.g. "2026-01-31T12:00:00Z"; omit for now.
     #[serde(default)]
-    pub at_time: Option<String>,
+    pub at_time: Option<AtTime>,
     /// Answers per page, 1 to 50 (default 10).
     #[serde(default)]
-    #[schemars(range(min = 1, max = 50))]
-    pub limit: Option<u32>,
+    pub limit: Option<Limit>,
     /// The next_page token of the previous answer to the same query; omit for the first page.
     #[serde(default)]
-    pub page: Option<String>,
-}
-
-/// `at_time` as a UTC time.
-fn parse_at_time(at_time: Option<&str>) -> Result<Option<DateTime<Utc>>, Error> {
-    at_time
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(|t| {
-            DateTime::parse_from_rfc3339(t).map(|d| d.with_timezone(&Utc)).map_err(|_| {
-                Error::invalid(
-                    "at_time",
-                    format!("'{t}' is not an RFC 3339 time with an offset; write e.g. 2026-01-31T12:00:00Z"),
-                )
-            })
-        })
-        .transpose()
+    pub page: Option<PageToken>,
 }
 
 #[tool_router(router = search_router, vis = "pub(crate)")]
@@ -66,8 +48,8 @@ impl IvcapMcp {
         )
     )]
     pub async fn search(&self, Parameters(args): Parameters<SearchArgs>) -> Result<Json<ListView<Value>>, String> {
-        let at_time = parse_at_time(args.at_time.as_deref()).map_err(to_tool_error)?;
-        let page = PageRequest::new(args.limit, args.page).map_err(to_tool_error)?;
+        let at_time = at_time(args.at_time.as_ref()).map_err(to_tool_error)?;
+        let page = page_request(args.limit, args.page).map_err(to_tool_error)?;
         if args.query.trim().is_empty() {
             return Err(to_tool_error(Error::invalid(
                 "query",
@@ -76,18 +58,5 @@ impl IvcapMcp {
         }
         let found = self.backend.search(&args.query, at_time, &page).await.map_err(to_tool_error)?;
         Ok(Json(ListView::bounded(found, |v| v, self.output_budget)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn at_time_needs_an_offset() {
-        assert!(parse_at_time(Some("2026-01-31T12:00:00Z")).unwrap().is_some());
-        assert_eq!(parse_at_time(None).unwrap(), None);
-        let err = parse_at_time(Some("2026-01-31 12:00")).unwrap_err().to_string();
-        assert!(err.contains("at_time") && err.contains("RFC 3339"), "{err}");
     }
 }

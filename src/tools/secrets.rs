@@ -5,8 +5,9 @@ use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::args::{Limit, PageToken, page_request};
 use super::{ListView, to_tool_error};
-use crate::backend::{PageRequest, SecretInfo};
+use crate::backend::SecretInfo;
 use crate::server::IvcapMcp;
 
 /// Arguments of `list_secrets`.
@@ -18,11 +19,10 @@ pub struct ListSecretsArgs {
     pub filter: Option<String>,
     /// Items per page, 1 to 50 (default 10).
     #[serde(default)]
-    #[schemars(range(min = 1, max = 50))]
-    pub limit: Option<u32>,
+    pub limit: Option<Limit>,
     /// The next_page token of the previous answer; omit for the first page.
     #[serde(default)]
-    pub page: Option<String>,
+    pub page: Option<PageToken>,
 }
 
 /// A secret's name and expiry; never its value.
@@ -50,7 +50,7 @@ impl IvcapMcp {
         &self,
         Parameters(args): Parameters<ListSecretsArgs>,
     ) -> Result<Json<ListView<SecretItem>>, String> {
-        let page = PageRequest::new(args.limit, args.page).map_err(to_tool_error)?;
+        let page = page_request(args.limit, args.page).map_err(to_tool_error)?;
         let found = self.backend.list_secrets(args.filter.as_deref(), &page).await.map_err(to_tool_error)?;
         let view = |s: SecretInfo| SecretItem { name: s.name, expiry_time: s.expiry_time };
         Ok(Json(ListView::bounded(found, view, self.output_budget)))

@@ -6,8 +6,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::args::{Limit, PageToken, page_request};
+use super::budget::{self, Cut, LARGER_BUDGET, Shrink};
 use super::{ListView, to_tool_error};
-use crate::backend::{PageRequest, ServiceDetail, ServiceSummary};
+use crate::backend::{ServiceDetail, ServiceSummary};
 use crate::schema::normalise;
 use crate::server::IvcapMcp;
 
@@ -20,11 +22,10 @@ pub struct ListServicesArgs {
     pub search: Option<String>,
     /// Items per page, 1 to 50 (default 10).
     #[serde(default)]
-    #[schemars(range(min = 1, max = 50))]
-    pub limit: Option<u32>,
+    pub limit: Option<Limit>,
     /// The next_page token of the previous answer; omit for the first page.
     #[serde(default)]
-    pub page: Option<String>,
+    pub page: Option<PageToken>,
 }
 
 /// Arguments of `get_service`.
@@ -72,33 +73,40 @@ impl From<ServiceSummary> for ServiceItem {
 impl ServiceView {
     /// The view of `s`, kept within `budget` characters.
     fn bounded(s: ServiceDetail, budget: usize) -> Self {
-        let mut view = ServiceView {
+        let view = ServiceView {
             id: s.id,
             name: s.name,
             description: s.description,
-            status: s.status,
+            status: s.status.as_str().to_string(),
             request_schema: s.request_schema.as_ref().map(normalise),
             note: s.note,
             truncated: None,
         };
-        let size = |v: &ServiceView| serde_json::to_string(v).map_or(0, |t| t.len());
-        if size(&view) > budget
-            && let Some(d) = view.description.as_mut()
-        {
-            let keep = budget / 4;
-            if d.len() > keep {
-                *d = crate::text::truncate(d, keep);
-                view.truncated = Some(true);
-            }
+        budget::fit(view, budget)
+    }
+}
+
+impl Shrink for ServiceView {
+    /// First the description is cut, then the request schema left out.
+    fn shrink(&mut self, excess: usize) -> Option<Cut> {
+        if let Some(kept) = self.description.as_mut().and_then(|d| budget::cut_text(d, excess)) {
+            let what = format!("the description was cut to its first {kept} bytes");
+            return Some(Cut { part: "description", what, remedy: LARGER_BUDGET.into() });
         }
-        if size(&view) > budget && view.request_schema.take().is_some() {
-            view.truncated = Some(true);
-            view.note = Some(format!(
-                "the request schema is larger than the output budget of {budget} characters and was left out; \
-                 restart the server with a larger --output-budget to see it"
-            ));
-        }
-        view
+        self.request_schema.take()?;
+        Some(Cut {
+            part: "request_schema",
+            what: "the request schema was left out".into(),
+            remedy: LARGER_BUDGET.into(),
+        })
+    }
+
+    fn note(&mut self) -> &mut Option<String> {
+        &mut self.note
+    }
+
+    fn truncated(&mut self) -> &mut Option<bool> {
+        &mut self.truncated
     }
 }
 
@@ -119,7 +127,7 @@ impl IvcapMcp {
         &self,
         Parameters(args): Parameters<ListServicesArgs>,
     ) -> Result<Json<ListView<ServiceItem>>, String> {
-        let page = PageRequest::new(args.limit, args.page).map_err(to_tool_error)?;
+        let page = page_request(args.limit, args.page).map_err(to_tool_error)?;
         let found = self.backend.list_services(args.search.as_deref(), &page).await.map_err(to_tool_error)?;
         Ok(Json(ListView::bounded(found, ServiceItem::from, self.output_budget)))
     }

@@ -17,13 +17,13 @@ use rmcp::model::{
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::jobs::rfc3339;
 use super::to_tool_error;
 use crate::backend::jobs::{self, Wait, Waited};
 use crate::backend::progress::NoProgress;
 use crate::backend::{Job, JobStatus};
 use crate::error::Error;
 use crate::server::{IvcapMcp, as_object};
+use crate::time::format as rfc3339;
 
 /// IVCAP's job status as a task status: anything not finished is `working`.
 fn task_status(status: &JobStatus) -> TaskStatus {

@@ -13,7 +13,56 @@ use md5::{Digest, Md5};
 use rmcp::model::ProgressNotificationParam;
 use serde_json::{Value, json};
 
-use crate::common::{call, err, in_process, local, ok, platform, spawn};
+use crate::common::{Env, both_modes, call, err, in_process, local, ok, platform, spawn};
+
+both_modes!(artifacts_are_uploaded_read_listed_and_downloaded);
+
+/// The artifacts contract, on both modes. Ids differ in form for real (`urn:ivcap:artifact:…`
+/// on the platform, `urn:file://…` locally), so the missing id is each mode's own.
+async fn artifacts_are_uploaded_read_listed_and_downloaded(on_platform: bool) {
+    let env = Env::start(on_platform).await;
+    let c = &env.client;
+    let text = "a,b\n1,2\n";
+    let up = ok(&call(c, "upload_artifact", json!({"content": text, "name": "report.csv"})).await);
+    let id = up["id"].as_str().unwrap().to_string();
+    assert_eq!((up["status"].as_str(), up["size"].as_u64()), (Some("ready"), Some(8)), "{up}");
+    assert_eq!((up["mime_type"].as_str(), up["deduplicated"].as_bool()), (Some("text/csv"), Some(false)));
+
+    let got = ok(&call(c, "get_artifact", json!({"artifact_id": id})).await);
+    assert_eq!(
+        (got["name"].as_str(), got["size"].as_u64(), got["status"].as_str()),
+        (Some("report.csv"), Some(8), Some("ready"))
+    );
+    let created = got["created_at"].as_str().unwrap();
+    assert!(chrono::DateTime::parse_from_rfc3339(created).is_ok() && created.ends_with('Z'), "{created}");
+    let listed = ok(&call(c, "list_artifacts", json!({})).await);
+    assert!(listed["items"].as_array().unwrap().iter().any(|a| a["id"] == id.as_str()), "{listed}");
+
+    let inline = ok(&call(c, "download_artifact", json!({"artifact_id": id})).await);
+    assert_eq!((inline["delivered"].as_str(), inline["text"].as_str()), (Some("text"), Some(text)));
+    let saved = ok(&call(c, "download_artifact", json!({"artifact_id": id, "path": "copy.csv"})).await);
+    assert_eq!(saved["md5"].as_str(), Some(md5_hex(text.as_bytes()).as_str()));
+    assert_eq!(std::fs::read_to_string(env.dir.path().join("copy.csv")).unwrap(), text);
+    let again = err(&call(c, "download_artifact", json!({"artifact_id": id, "path": "copy.csv"})).await);
+    assert!(again.contains("overwrite: true"), "{again}");
+    ok(&call(c, "download_artifact", json!({"artifact_id": id, "path": "copy.csv", "overwrite": true})).await);
+    assert_eq!(
+        std::fs::read_dir(env.dir.path())
+            .unwrap()
+            .filter(|e| { e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".part") })
+            .count(),
+        0,
+        "no temp file left"
+    );
+
+    let missing = if env.on_platform() {
+        "urn:ivcap:artifact:00000000-0000-4000-8000-000000000000".to_string()
+    } else {
+        format!("urn:file://{}/artifacts/missing.csv", env.store.canonicalize().unwrap().display())
+    };
+    let missing = err(&call(c, "get_artifact", json!({"artifact_id": missing})).await);
+    assert!(missing.contains("no such artifact") && missing.contains("list_artifacts"), "{missing}");
+}
 
 const MIB: usize = 1 << 20;
 
@@ -122,10 +171,23 @@ async fn platform_resumes_after_a_503_and_a_409_on_patch() {
         ok(&call(&client, "upload_artifact", json!({"content_base64": STANDARD.encode(small), "name": "c"})).await);
     assert_eq!(s.artifact(up["id"].as_str().unwrap()).unwrap().data, small);
     assert_eq!(s.requests_to(Method::HEAD, "/1/artifacts/").len(), 1, "409 → resync");
+}
 
+#[tokio::test]
+async fn platform_upload_gives_up_when_chunks_keep_failing() {
+    let s = StandIn::start().await;
+    let client = crate::common::platform_fast_retries(&s).await;
     s.fault(Fault::status(Some(Method::PATCH), "/1/artifacts/", 503).times(100));
     let busy = err(&call(&client, "upload_artifact", json!({"content": "x", "name": "d.txt"})).await);
-    assert!(busy.contains("busy") && busy.contains("5 attempts"), "{busy}");
+    assert!(
+        busy.contains("busy") && busy.contains("5 attempts") && busy.contains("uploading bytes 0..1 of 1"),
+        "{busy}"
+    );
+    assert_eq!(
+        s.requests_to(Method::PATCH, "/1/artifacts/").len(),
+        5,
+        "the same classification and policy as requests"
+    );
 }
 
 #[tokio::test]

@@ -1,6 +1,5 @@
-//! The aspects toolset over the real binary. Each scenario is one function run twice,
-//! against the stand-in IVCAP (platform mode) and on a temporary local store, as ripgrep
-//! runs each test with both engines; mode-specific wire and file-format checks follow.
+//! The aspects toolset over the real binary. The shared scenarios run on both modes
+//! ([`both_modes!`](crate::common::both_modes)); mode-specific wire and file-format checks follow.
 
 use std::path::Path;
 use std::time::Duration;
@@ -9,43 +8,7 @@ use axum::http::Method;
 use ivcap_standin::StandIn;
 use serde_json::{Value, json};
 
-use crate::common::{Client, call, err, local, ok, platform};
-
-/// A server under test and what it runs on.
-struct Env {
-    client: Client,
-    standin: Option<StandIn>,
-    _dir: tempfile::TempDir,
-}
-
-async fn start(on_platform: bool) -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store");
-    if on_platform {
-        let standin = StandIn::start().await;
-        let client = platform(&standin, dir.path()).await;
-        Env { client, standin: Some(standin), _dir: dir }
-    } else {
-        let client = local(&store).await;
-        Env { client, standin: None, _dir: dir }
-    }
-}
-
-/// `mod name { local, platform }` running `name(on_platform)`.
-macro_rules! both_modes {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn local() {
-                super::$name(false).await
-            }
-            #[tokio::test]
-            async fn platform() {
-                super::$name(true).await
-            }
-        }
-    )*};
-}
+use crate::common::{Client, Env, both_modes, call, err, local, ok};
 
 both_modes!(
     add_get_update_retract,
@@ -69,7 +32,7 @@ fn now() -> String {
 }
 
 async fn add_get_update_retract(on_platform: bool) {
-    let env = start(on_platform).await;
+    let env = Env::start(on_platform).await;
     let c = &env.client;
     let (e, s) = ("urn:ex:photo:1", "urn:ex:schema:label.1");
     let first = add(c, e, s, json!({"label": "cat", "score": 0.5})).await;
@@ -130,7 +93,7 @@ async fn add_get_update_retract(on_platform: bool) {
 }
 
 async fn schema_prefix_and_content_path_filters(on_platform: bool) {
-    let env = start(on_platform).await;
+    let env = Env::start(on_platform).await;
     let c = &env.client;
     let cat =
         add(c, "urn:ex:photo:1", "urn:ex:schema:label.1", json!({"label": "cat", "size": 20000, "done": true})).await;
@@ -186,7 +149,7 @@ async fn schema_prefix_and_content_path_filters(on_platform: bool) {
 }
 
 async fn paging_visits_each_aspect_once(on_platform: bool) {
-    let env = start(on_platform).await;
+    let env = Env::start(on_platform).await;
     let c = &env.client;
     let mut added = Vec::new();
     for i in 0..25 {
@@ -221,7 +184,7 @@ async fn paging_visits_each_aspect_once(on_platform: bool) {
 }
 
 async fn bad_arguments_are_clear_errors(on_platform: bool) {
-    let env = start(on_platform).await;
+    let env = Env::start(on_platform).await;
     let c = &env.client;
     let e = err(&call(c, "add_aspect", json!({"entity": "urn:ex:1", "schema": "urn:s:1", "content": [1, 2]})).await);
     assert!(e.contains("'content'") && e.contains("JSON object"), "{e}");
@@ -254,7 +217,7 @@ async fn bad_arguments_are_clear_errors(on_platform: bool) {
 
 #[tokio::test]
 async fn platform_wire_format_follows_the_sdk() {
-    let env = start(true).await;
+    let env = Env::start(true).await;
     let s = env.standin.as_ref().unwrap();
     let c = &env.client;
     let args = json!({"entity": "urn:ex:e1", "schema": "urn:ex:schema:s.1", "content": {"v": 1},
@@ -276,7 +239,7 @@ async fn platform_wire_format_follows_the_sdk() {
 
 #[tokio::test]
 async fn platform_update_with_two_live_aspects_names_them() {
-    let env = start(true).await;
+    let env = Env::start(true).await;
     let s = env.standin.as_ref().unwrap();
     let a = s.add_aspect("urn:ex:e1", "urn:ex:schema:s.1", json!({"v": 1}), "2026-01-01T00:00:00.000000Z");
     let b = s.add_aspect("urn:ex:e1", "urn:ex:schema:s.1", json!({"v": 2}), "2026-01-02T00:00:00.000000Z");

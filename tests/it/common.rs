@@ -1,7 +1,13 @@
 //! Test harness: drive the real `ivcap-mcp` binary (or the in-process server) through an
 //! rmcp client, against the stand-in IVCAP or a temporary local store.
+//!
+//! The shared contract: a domain's behavioural scenarios are written once as
+//! `async fn scenario(on_platform: bool)` over an [`Env`], and [`both_modes!`] runs each
+//! against the platform backend (the stand-in) and the local backend. What differs between
+//! the modes for real is said in the scenario (`if env.on_platform() { … }`), not hidden in
+//! separate tests.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use ivcap_standin::{StandIn, TOKEN};
@@ -85,6 +91,20 @@ pub async fn local(store: &Path) -> Client {
     spawn(&["--local", dir], &[], store.parent().unwrap_or(store)).await
 }
 
+/// The server in-process in platform mode against `standin`, with retry delays of a few
+/// milliseconds ([`RetryPolicy::fast`](ivcap_mcp::backend::platform::RetryPolicy::fast)): for
+/// tests that drive the retries to exhaustion without waiting through the real back-off.
+pub async fn platform_fast_retries(standin: &StandIn) -> Client {
+    use ivcap_mcp::backend::platform::{PlatformBackend, RetryPolicy};
+    let cfg = ivcap_mcp::config::PlatformConfig {
+        base_url: standin.base_url().to_string(),
+        token: Some(ivcap_mcp::config::Secret::new(TOKEN)),
+        host_header: None,
+    };
+    let backend = PlatformBackend::new(&cfg).expect("platform backend").with_retry(RetryPolicy::fast());
+    in_process(std::sync::Arc::new(backend), (), None).await
+}
+
 /// Calls `tool` with `args` (a JSON object).
 pub async fn call<C: rmcp::ClientHandler>(
     client: &RunningService<RoleClient, C>,
@@ -137,3 +157,74 @@ pub async fn in_process<C: rmcp::ClientHandler>(
         Some(mode) => client.serve_with_lifecycle(client_io, mode).await.expect("server/discover"),
     }
 }
+
+/// A server under test, on the stand-in (platform mode) or on a temporary local store.
+pub struct Env {
+    pub client: Client,
+    /// The stand-in, in platform mode.
+    pub standin: Option<StandIn>,
+    /// The local store (in local mode the server's; in platform mode unused by the server).
+    pub store: PathBuf,
+    /// The server's working directory (`path` arguments may point under it).
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    /// A fresh server in platform mode (`on_platform`) or local mode.
+    pub async fn start(on_platform: bool) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        if on_platform {
+            let standin = StandIn::start().await;
+            let client = platform(&standin, dir.path()).await;
+            Env { client, standin: Some(standin), store, dir }
+        } else {
+            let client = local(&store).await;
+            Env { client, standin: None, store, dir }
+        }
+    }
+
+    pub fn on_platform(&self) -> bool {
+        self.standin.is_some()
+    }
+
+    /// A service `urn:ivcap:service:<name>` whose jobs echo their input as the result: on the
+    /// stand-in a registered service with an echo script, locally a definition running `cat`.
+    /// Both modes give the service the same URN.
+    pub fn add_echo_service(&self, name: &str, description: &str, schema: Option<Value>) -> String {
+        let id = format!("urn:ivcap:service:{name}");
+        match &self.standin {
+            Some(s) => {
+                let schemas: Vec<Value> = schema.into_iter().collect();
+                s.add_service(&id, name, description, &schemas);
+                s.script_jobs(&id, ivcap_standin::JobScript::echo());
+            }
+            None => {
+                let mut def = serde_json::json!({"name": name, "description": description, "command": ["cat"]});
+                if let Some(schema) = schema {
+                    def["fn_schema"] = schema;
+                }
+                std::fs::create_dir_all(self.store.join("services")).unwrap();
+                std::fs::write(self.store.join("services").join(format!("{name}.json")), def.to_string()).unwrap();
+            }
+        }
+        id
+    }
+}
+
+/// `mod name { local, platform }` running `name(on_platform)` for each scenario named.
+macro_rules! both_modes {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn local() {
+                super::$name(false).await
+            }
+            #[tokio::test]
+            async fn platform() {
+                super::$name(true).await
+            }
+        }
+    )*};
+}
+pub(crate) use both_modes;

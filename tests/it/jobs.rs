@@ -14,7 +14,39 @@ use rmcp::model::{CallToolRequestParams, ClientRequest, ProgressNotificationPara
 use rmcp::service::PeerRequestOptions;
 use serde_json::{Value, json};
 
-use crate::common::{call, err, in_process, local, ok, platform, spawn};
+use crate::common::{Env, both_modes, call, err, in_process, local, ok, platform, spawn};
+
+both_modes!(jobs_run_are_read_and_listed);
+
+/// The jobs contract, on both modes: a service whose jobs echo their input.
+async fn jobs_run_are_read_and_listed(on_platform: bool) {
+    let env = Env::start(on_platform).await;
+    let c = &env.client;
+    let echo = env.add_echo_service("echo", "Echoes", Some(echo_schema()));
+
+    let job =
+        ok(&call(c, "submit_job", json!({"service": "echo", "input": {"message": "hi"}, "wait_seconds": 20})).await);
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["service_id"].as_str(), Some(echo.as_str()));
+    assert_eq!(
+        job["result"],
+        json!({"$schema": "urn:sd:schema.echo.request.1", "message": "hi"}),
+        "schema default filled"
+    );
+    let id = job["job_id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("urn:ivcap:job:"), "{id}");
+    let listed = ok(&call(c, "list_jobs", json!({"service": "echo"})).await);
+    assert_eq!(listed["items"][0]["job_id"].as_str(), Some(id.as_str()), "{listed}");
+    assert_eq!(listed["items"][0]["status"], "succeeded");
+
+    let invalid = err(&call(c, "submit_job", json!({"service": "echo", "input": {"message": 3}})).await);
+    assert!(invalid.contains("/message: 3 is not of type \"string\""), "{invalid}");
+    let missing_job = "urn:ivcap:job:00000000-0000-4000-8000-000000000000";
+    let missing = err(&call(c, "get_job", json!({"job_id": missing_job, "service_id": echo})).await);
+    assert!(missing.contains("no such job") && missing.contains("list_jobs"), "{missing}");
+    let unknown = err(&call(c, "submit_job", json!({"service": "nope", "input": {}})).await);
+    assert!(unknown.contains("no such service"), "{unknown}");
+}
 
 const ALPHA: &str = "urn:ivcap:service:1111";
 

@@ -8,6 +8,7 @@ mod config;
 mod http;
 mod jobs;
 mod lifecycle;
+mod readme;
 mod search;
 mod secrets;
 mod service_tools;

@@ -4,7 +4,28 @@ use axum::http::Method;
 use ivcap_standin::StandIn;
 use serde_json::{Value, json};
 
-use crate::common::{call, local, ok, platform};
+use crate::common::{Env, both_modes, call, err, ok, platform};
+
+both_modes!(secret_names_are_listed);
+
+/// The secrets contract, on both modes. Local mode keeps no secrets, for real: its list is
+/// empty and says so.
+async fn secret_names_are_listed(on_platform: bool) {
+    let env = Env::start(on_platform).await;
+    let c = &env.client;
+    if let Some(s) = &env.standin {
+        s.add_secret("openai-key", 1_767_225_600);
+    }
+    let listed = ok(&call(c, "list_secrets", json!({})).await);
+    if on_platform {
+        assert_eq!(listed["items"], json!([{"name": "openai-key", "expiry_time": 1_767_225_600}]));
+    } else {
+        assert_eq!(listed["items"], json!([]));
+        assert!(listed["note"].as_str().unwrap().contains("local mode has no secrets"), "{listed}");
+    }
+    let bad = err(&call(c, "list_secrets", json!({"limit": 51})).await);
+    assert!(bad.contains("'limit'") && bad.contains("1 to 50"), "{bad}");
+}
 
 #[tokio::test]
 async fn platform_lists_secret_names_with_paging_and_filter() {
@@ -24,13 +45,4 @@ async fn platform_lists_secret_names_with_paging_and_filter() {
     assert_eq!(filtered["items"].as_array().unwrap().len(), 2);
     assert!(s.requests().iter().all(|r| r.path == "/1/secrets/list"), "the value endpoint is never called");
     assert_eq!(s.requests_to(Method::GET, "/1/secrets/list").len(), 3);
-}
-
-#[tokio::test]
-async fn local_mode_has_no_secrets_and_says_so() {
-    let dir = tempfile::tempdir().unwrap();
-    let client = local(&dir.path().join("store")).await;
-    let listed = ok(&call(&client, "list_secrets", json!({})).await);
-    assert_eq!(listed["items"], json!([]));
-    assert!(listed["note"].as_str().unwrap().contains("local mode has no secrets"));
 }

@@ -1,13 +1,60 @@
 //! `list_services` and `get_service` over the real binary, against the stand-in and in
 //! local mode.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::http::Method;
 use ivcap_standin::{Fault, StandIn};
 use serde_json::{Value, json};
 
-use crate::common::{call, err, local, ok, platform, spawn};
+use crate::common::{Env, both_modes, call, err, local, ok, platform, spawn};
+
+both_modes!(services_are_listed_paged_searched_and_described);
+
+/// The services contract, on both modes.
+async fn services_are_listed_paged_searched_and_described(on_platform: bool) {
+    let env = Env::start(on_platform).await;
+    let c = &env.client;
+    let alpha = env.add_echo_service("alpha", "Does alpha things", Some(pydantic_schema()));
+    env.add_echo_service("beta", "Does beta things", Some(json!({"type": "object"})));
+    env.add_echo_service("gamma", "No tool definition", None);
+
+    let mut names = Vec::new();
+    let mut args = json!({"limit": 2});
+    loop {
+        let listed = ok(&call(c, "list_services", args.clone()).await);
+        assert!(listed["items"].as_array().unwrap().len() <= 2, "{listed}");
+        names.extend(listed["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap().to_string()));
+        match &listed["next_page"] {
+            Value::Null => break,
+            next => args["page"] = next.clone(),
+        }
+    }
+    names.sort();
+    assert_eq!(names, ["alpha", "beta", "gamma"], "each service once across the pages");
+
+    let found = ok(&call(c, "list_services", json!({"search": "alp"})).await);
+    assert_eq!(found["items"].as_array().unwrap().len(), 1, "{found}");
+    assert_eq!(found["items"][0]["id"].as_str(), Some(alpha.as_str()));
+
+    let by_name = ok(&call(c, "get_service", json!({"service": "alpha"})).await);
+    let by_urn = ok(&call(c, "get_service", json!({"service": alpha})).await);
+    assert_eq!(by_name, by_urn, "a name and its URN give the same service");
+    assert_eq!(by_name["status"], "active");
+    assert_eq!(by_name["description"], "Does alpha things");
+    let schema = &by_name["request_schema"];
+    assert_eq!(schema["properties"]["times"], json!({"type": "integer"}), "normalised: {schema}");
+    assert_eq!(schema["properties"]["mode"], json!({"enum": ["fast", "slow"], "type": "string"}), "inlined");
+
+    let gamma = ok(&call(c, "get_service", json!({"service": "gamma"})).await);
+    assert_eq!(gamma["request_schema"], Value::Null);
+    assert!(gamma["note"].as_str().unwrap().contains("no tool definition"), "{gamma}");
+
+    let unknown = err(&call(c, "get_service", json!({"service": "delta"})).await);
+    assert!(unknown.contains("no such service") && unknown.contains("list_services"), "{unknown}");
+    let bad = err(&call(c, "list_services", json!({"limit": 0})).await);
+    assert!(bad.contains("'limit'") && bad.contains("1 to 50"), "{bad}");
+}
 
 fn pydantic_schema() -> Value {
     json!({
@@ -131,10 +178,18 @@ async fn platform_honours_retry_after_and_gives_up_when_busy() {
     let start = Instant::now();
     ok(&call(&client, "list_services", json!({})).await);
     assert!(start.elapsed().as_millis() >= 1000, "waited for Retry-After");
+}
 
+#[tokio::test]
+async fn platform_gives_up_when_busy_after_the_policys_attempts() {
+    let s = seeded().await;
+    let client = crate::common::platform_fast_retries(&s).await;
     s.fault(Fault::status(Some(Method::GET), "/1/services2", 503).times(100));
+    let start = Instant::now();
     let busy = err(&call(&client, "list_services", json!({})).await);
     assert!(busy.contains("platform busy") && busy.contains("5 attempts"), "{busy}");
+    assert_eq!(s.requests_to(Method::GET, "/1/services2").len(), 5);
+    assert!(start.elapsed() < Duration::from_secs(2), "the short policy's delays: {:?}", start.elapsed());
 }
 
 #[tokio::test]

@@ -10,119 +10,133 @@
 //! ids that point outside it too, and every write is atomic. There is no dedup sidecar in
 //! local mode (the Python SDK writes none either).
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use md5::{Digest, Md5};
-
-use super::{LocalBackend, page_of, write_atomic_from, write_file_atomic};
+use super::LocalBackend;
 use crate::backend::artifacts::{
-    Artifact, ArtifactsBackend, Downloaded, IO_BUFFER, InlineBytes, TempFile, UploadRequest, UploadSource, Uploaded,
-    check_target, extension_for, guess_content_type, hex,
+    Artifact, ArtifactStatus, ArtifactsBackend, Downloaded, InlineBytes, UploadRequest, UploadSource, Uploaded,
+    check_target, extension_for, guess_content_type, persist_download,
 };
+use crate::backend::paging::page_of;
 use crate::backend::progress::{Progress, report_bytes};
 use crate::backend::{Page, PageRequest};
-use crate::error::{Error, Result};
+use crate::error::{Error, Missing, Result};
+use crate::files::{TempFile, blocking, copy_hashing, write_atomic, write_atomic_from};
 
 /// Folder of the artifacts inside the store.
 const ARTIFACTS: &str = "artifacts";
 /// Id prefix of a local artifact.
 const URN_PREFIX: &str = "urn:file://";
 
+/// `<root>/artifacts`, resolved; `None` while it does not exist.
+fn artifacts_dir(root: &Path) -> Option<PathBuf> {
+    root.join(ARTIFACTS).canonicalize().ok()
+}
+
+/// The file of a local artifact id, which must lie inside `<root>/artifacts`, and its record.
+fn find_artifact(root: &Path, id: &str) -> Result<(PathBuf, Artifact)> {
+    let file = artifact_file(root, id)?;
+    let dir = artifacts_dir(root).ok_or_else(|| Error::not_found(Missing::Artifact, id))?;
+    let artifact = artifact_of(&dir, &file)?;
+    Ok((file, artifact))
+}
+
+/// Every artifact under `<root>/artifacts`, sorted by name (see [`LocalBackend::local_artifacts`]).
+fn all_artifacts(root: &Path) -> Result<Vec<Artifact>> {
+    let Some(dir) = artifacts_dir(root) else { return Ok(Vec::new()) };
+    let mut files = Vec::new();
+    collect_files(&dir, &mut files)?;
+    files.sort();
+    files.iter().map(|f| artifact_of(&dir, f)).collect()
+}
+
+/// The file of a local artifact id, which must lie inside `<store>/artifacts`.
+fn artifact_file(root: &Path, id: &str) -> Result<PathBuf> {
+    let id = id.trim();
+    let not_found = || Error::NotFound { kind: Missing::Artifact, id: id.to_string() };
+    let Some(raw) = id.strip_prefix(URN_PREFIX).or_else(|| id.strip_prefix("file://")) else {
+        return Err(Error::invalid(
+            "artifact_id",
+            format!(
+                "'{id}' is not a local artifact id; in local mode ids look like {URN_PREFIX}/path/to/store/artifacts/<name> — call list_artifacts"
+            ),
+        ));
+    };
+    let path = Path::new(raw);
+    if !path.is_absolute() {
+        return Err(Error::invalid(
+            "artifact_id",
+            format!("'{id}' must hold an absolute path after '{URN_PREFIX}'; call list_artifacts"),
+        ));
+    }
+    let dir = artifacts_dir(root).ok_or_else(not_found)?;
+    let resolved = path.canonicalize().map_err(|_| not_found())?;
+    if !resolved.starts_with(&dir) {
+        return Err(Error::invalid(
+            "artifact_id",
+            format!("'{id}' is outside the local store's artifacts folder {}; call list_artifacts", dir.display()),
+        ));
+    }
+    if !resolved.is_file() {
+        return Err(not_found());
+    }
+    Ok(resolved)
+}
+
+/// The artifact record of `file` (resolved, inside `dir` = resolved `<store>/artifacts`).
+fn artifact_of(dir: &Path, file: &Path) -> Result<Artifact> {
+    let meta = std::fs::metadata(file).map_err(|e| Error::io(format!("cannot read {}", file.display()), e))?;
+    let name = file
+        .strip_prefix(dir)
+        .unwrap_or(file)
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/");
+    let created_at = meta.modified().ok().map(chrono::DateTime::<chrono::Utc>::from);
+    Ok(Artifact {
+        id: format!("{URN_PREFIX}{}", file.display()),
+        mime_type: Some(guess_content_type(&name)),
+        name: Some(name),
+        size: Some(meta.len()),
+        status: ArtifactStatus::Ready,
+        created_at,
+    })
+}
+
 impl LocalBackend {
-    /// `<store>/artifacts`, resolved; `None` while it does not exist.
-    fn artifacts_dir(&self) -> Option<PathBuf> {
-        self.root().join(ARTIFACTS).canonicalize().ok()
-    }
-
-    /// The file of a local artifact id, which must lie inside `<store>/artifacts`.
-    fn artifact_file(&self, id: &str) -> Result<PathBuf> {
-        let id = id.trim();
-        let not_found = || Error::NotFound { kind: "artifact", id: id.to_string() };
-        let Some(raw) = id.strip_prefix(URN_PREFIX).or_else(|| id.strip_prefix("file://")) else {
-            return Err(Error::invalid(
-                "artifact_id",
-                format!(
-                    "'{id}' is not a local artifact id; in local mode ids look like {URN_PREFIX}/path/to/store/artifacts/<name> — call list_artifacts"
-                ),
-            ));
-        };
-        let path = Path::new(raw);
-        if !path.is_absolute() {
-            return Err(Error::invalid(
-                "artifact_id",
-                format!("'{id}' must hold an absolute path after '{URN_PREFIX}'; call list_artifacts"),
-            ));
-        }
-        let dir = self.artifacts_dir().ok_or_else(not_found)?;
-        let resolved = path.canonicalize().map_err(|_| not_found())?;
-        if !resolved.starts_with(&dir) {
-            return Err(Error::invalid(
-                "artifact_id",
-                format!("'{id}' is outside the local store's artifacts folder {}; call list_artifacts", dir.display()),
-            ));
-        }
-        if !resolved.is_file() {
-            return Err(not_found());
-        }
-        Ok(resolved)
-    }
-
-    /// The artifact record of `file` (resolved, inside `dir` = resolved `<store>/artifacts`).
-    fn artifact_of(dir: &Path, file: &Path) -> Result<Artifact> {
-        let meta = std::fs::metadata(file).map_err(|e| Error::io(format!("cannot read {}", file.display()), e))?;
-        let name = file
-            .strip_prefix(dir)
-            .unwrap_or(file)
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/");
-        let created_at = meta
-            .modified()
-            .ok()
-            .map(|t| chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-        Ok(Artifact {
-            id: format!("{URN_PREFIX}{}", file.display()),
-            mime_type: Some(guess_content_type(&name)),
-            name: Some(name),
-            size: Some(meta.len()),
-            status: "ready".into(),
-            created_at,
-        })
-    }
-
     /// Every local artifact with its id, name and mime type, sorted by name. Hidden files
     /// (temp files among them) and symlinks are skipped. An absent folder is empty.
-    pub fn local_artifacts(&self) -> Result<Vec<Artifact>> {
-        let Some(dir) = self.artifacts_dir() else { return Ok(Vec::new()) };
-        let mut files = Vec::new();
-        collect_files(&dir, &mut files)?;
-        files.sort();
-        files.iter().map(|f| Self::artifact_of(&dir, f)).collect()
+    pub async fn local_artifacts(&self) -> Result<Vec<Artifact>> {
+        let root = self.root().to_path_buf();
+        blocking(move || all_artifacts(&root)).await
     }
+}
 
-    /// Where an upload goes: `<store>/artifacts/<name>`, or `<uuid><ext>` without a name.
-    fn upload_target(&self, req: &UploadRequest) -> Result<PathBuf> {
-        let name = match &req.name {
-            Some(name) => name.trim().to_string(),
-            None => {
-                let ext = match &req.source {
-                    UploadSource::File(p) => p.extension().map(|e| format!(".{}", e.to_string_lossy())),
-                    UploadSource::Bytes(_) => extension_for(&req.content_type),
-                };
-                format!("{}{}", uuid::Uuid::new_v4(), ext.unwrap_or_default())
-            }
-        };
-        let path = self.store_path(&Path::new(ARTIFACTS).join(&name), "name")?;
-        if path.is_dir() {
-            return Err(Error::invalid(
-                "name",
-                format!("'{name}' is a folder in the store; choose a file name, e.g. '{name}/data.bin'"),
-            ));
+/// The name an upload is stored under: the caller's, or `<uuid><ext>` without one.
+fn upload_name(req: &UploadRequest) -> String {
+    match &req.name {
+        Some(name) => name.trim().to_string(),
+        None => {
+            let ext = match &req.source {
+                UploadSource::File(p) => p.extension().map(|e| format!(".{}", e.to_string_lossy())),
+                UploadSource::Bytes(_) => extension_for(&req.content_type),
+            };
+            format!("{}{}", uuid::Uuid::new_v4(), ext.unwrap_or_default())
         }
-        Ok(path)
     }
+}
+
+/// Where an upload named `name` goes: `<root>/artifacts/<name>`, which must not be a folder.
+fn upload_target(root: &Path, name: &str) -> Result<PathBuf> {
+    let path = crate::files::under_root(root, &Path::new(ARTIFACTS).join(name), "name")?;
+    if path.is_dir() {
+        return Err(Error::invalid(
+            "name",
+            format!("'{name}' is a folder in the store; choose a file name, e.g. '{name}/data.bin'"),
+        ));
+    }
+    Ok(path)
 }
 
 /// Regular files under `dir`, recursively, skipping hidden entries and symlinks.
@@ -142,68 +156,40 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Copies `src` into the temp file `tmp`, hashing; bytes and MD5.
-fn copy_hashing(src: &Path, tmp: &Path) -> std::io::Result<(u64, String)> {
-    let mut input = std::fs::File::open(src)?;
-    let mut output = std::fs::File::create(tmp)?;
-    let mut hasher = Md5::new();
-    let mut buf = vec![0u8; IO_BUFFER];
-    let mut total = 0u64;
-    loop {
-        let n = input.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        let piece = buf.get(..n).unwrap_or_default();
-        hasher.update(piece);
-        output.write_all(piece)?;
-        total += n as u64;
-    }
-    output.flush()?;
-    output.sync_all()?;
-    Ok((total, hex(&hasher.finalize())))
-}
-
-/// Runs blocking file work off the async threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::io("file task failed", std::io::Error::other(e.to_string())))?
-}
-
 #[async_trait::async_trait]
 impl ArtifactsBackend for LocalBackend {
     async fn upload_artifact(&self, req: &UploadRequest, progress: &dyn Progress) -> Result<Uploaded> {
-        let target = self.upload_target(req)?;
-        let size = match &req.source {
-            UploadSource::Bytes(bytes) => {
-                write_file_atomic(&target, bytes)?;
-                bytes.len() as u64
-            }
-            UploadSource::File(src) => {
-                let (src, dst) = (src.clone(), target.clone());
-                blocking(move || {
+        let (name, source, root) = (upload_name(req), req.source.clone(), self.root().to_path_buf());
+        let (size, artifact) = blocking(move || {
+            let target = upload_target(&root, &name)?;
+            let size = match source {
+                UploadSource::Bytes(bytes) => {
+                    write_atomic(&target, &bytes)?;
+                    bytes.len() as u64
+                }
+                UploadSource::File(src) => {
                     let file = std::fs::File::open(&src)
                         .map_err(|e| Error::io(format!("cannot read {}", src.display()), e))?;
-                    write_atomic_from(&dst, file)
-                })
-                .await?
-            }
-        };
+                    write_atomic_from(&target, file)?
+                }
+            };
+            let dir = artifacts_dir(&root).ok_or_else(|| Error::not_found(Missing::Artifact, ARTIFACTS))?;
+            let file =
+                target.canonicalize().map_err(|e| Error::io(format!("cannot resolve {}", target.display()), e))?;
+            Ok((size, artifact_of(&dir, &file)?))
+        })
+        .await?;
         report_bytes(progress, size, size).await;
-        let dir = self.artifacts_dir().ok_or_else(|| Error::NotFound { kind: "artifact", id: ARTIFACTS.into() })?;
-        let file = target.canonicalize().map_err(|e| Error::io(format!("cannot resolve {}", target.display()), e))?;
-        Ok(Uploaded { artifact: Self::artifact_of(&dir, &file)?, deduplicated: false })
+        Ok(Uploaded { artifact, deduplicated: false })
     }
 
     async fn get_artifact(&self, id: &str) -> Result<Artifact> {
-        let file = self.artifact_file(id)?;
-        let dir = self.artifacts_dir().ok_or_else(|| Error::NotFound { kind: "artifact", id: id.to_string() })?;
-        Self::artifact_of(&dir, &file)
+        let (root, id) = (self.root().to_path_buf(), id.to_string());
+        blocking(move || find_artifact(&root, &id).map(|(_, a)| a)).await
     }
 
     async fn list_artifacts(&self, page: &PageRequest) -> Result<Page<Artifact>> {
-        let all = self.local_artifacts()?;
+        let all = self.local_artifacts().await?;
         let empty = all.is_empty();
         let mut page = page_of(all, page)?;
         if empty {
@@ -222,16 +208,17 @@ impl ArtifactsBackend for LocalBackend {
         overwrite: bool,
         progress: &dyn Progress,
     ) -> Result<Downloaded> {
-        check_target(path, overwrite)?;
-        let artifact = self.get_artifact(id).await?;
-        let src = self.artifact_file(id)?;
-        let tmp = TempFile::beside(path)?;
-        let target = path.to_path_buf();
-        let (size, md5) = blocking(move || {
-            let copied = copy_hashing(&src, tmp.path())
+        let (root, id, target) = (self.root().to_path_buf(), id.to_string(), path.to_path_buf());
+        let (artifact, size, md5) = blocking(move || {
+            check_target(&target, overwrite)?;
+            let (src, artifact) = find_artifact(&root, &id)?;
+            let mut tmp = TempFile::beside(&target, false)?;
+            let input =
+                std::fs::File::open(&src).map_err(|e| Error::io(format!("cannot read {}", src.display()), e))?;
+            let (size, md5) = copy_hashing(input, tmp.file())
                 .map_err(|e| Error::io(format!("cannot copy {} to {}", src.display(), target.display()), e))?;
-            tmp.persist(&target, overwrite)?;
-            Ok(copied)
+            persist_download(tmp, &target, overwrite)?;
+            Ok((artifact, size, md5))
         })
         .await?;
         report_bytes(progress, size, size).await;
@@ -239,14 +226,16 @@ impl ArtifactsBackend for LocalBackend {
     }
 
     async fn read_artifact(&self, id: &str, max_bytes: u64) -> Result<InlineBytes> {
-        let artifact = self.get_artifact(id).await?;
-        if artifact.size.is_some_and(|s| s > max_bytes) {
-            return Ok(InlineBytes { artifact, bytes: None });
-        }
-        let file = self.artifact_file(id)?;
-        let bytes =
-            tokio::fs::read(&file).await.map_err(|e| Error::io(format!("cannot read {}", file.display()), e))?;
-        Ok(InlineBytes { artifact, bytes: Some(bytes) })
+        let (root, id) = (self.root().to_path_buf(), id.to_string());
+        blocking(move || {
+            let (file, artifact) = find_artifact(&root, &id)?;
+            if artifact.size.is_some_and(|s| s > max_bytes) {
+                return Ok(InlineBytes { artifact, bytes: None });
+            }
+            let bytes = std::fs::read(&file).map_err(|e| Error::io(format!("cannot read {}", file.display()), e))?;
+            Ok(InlineBytes { artifact, bytes: Some(bytes) })
+        })
+        .await
     }
 
     fn local_store(&self) -> Option<&Path> {
@@ -285,7 +274,7 @@ mod tests {
         let name = store.upload_artifact(&req, &NoProgress).await.unwrap().artifact.name.unwrap();
         assert!(name.ends_with(".txt") && uuid::Uuid::parse_str(name.trim_end_matches(".txt")).is_ok(), "{name}");
 
-        let listed = store.local_artifacts().unwrap();
+        let listed = store.local_artifacts().await.unwrap();
         assert_eq!(listed.len(), 2);
         assert!(listed.iter().all(|a| a.mime_type.as_deref() == Some("text/plain")));
     }

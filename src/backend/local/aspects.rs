@@ -28,13 +28,15 @@ use crate::backend::aspects::{
     not_unique,
 };
 use crate::backend::{Page, PageRequest};
-use crate::error::{Error, Result};
+use crate::error::{Error, Missing, Result};
+use crate::files::{self, blocking};
 use content_path::ContentPath;
 use index::{Cursor, Filter, Index};
 
 /// The aspect index of one store, shared with the background loader.
 #[derive(Debug)]
 pub(crate) struct AspectStore {
+    root: PathBuf,
     dir: PathBuf,
     /// The start-up snapshot of the index (see `index`).
     snapshot: PathBuf,
@@ -48,6 +50,7 @@ impl AspectStore {
     /// The index of `<root>/aspects` (empty until first used).
     pub(crate) fn new(root: &Path) -> Self {
         AspectStore {
+            root: root.to_path_buf(),
             dir: root.join("aspects"),
             snapshot: root.join(".ivcap-mcp").join("aspect-index.jsonl"),
             index: Mutex::new(Index::default()),
@@ -64,6 +67,137 @@ impl AspectStore {
         Ok(index)
     }
 
+    /// `rel` inside the store (see [`LocalBackend::store_path`]).
+    fn path(&self, rel: &Path, what: &str) -> Result<PathBuf> {
+        files::under_root(&self.root, rel, what)
+    }
+
+    /// `<store>/aspects`, checked.
+    fn aspects_dir(&self) -> Result<PathBuf> {
+        self.path(Path::new("aspects"), "aspect_id")
+    }
+
+    /// Holds an exclusive lock on `<store>/aspects` (created if needed) until dropped.
+    fn lock_aspects(&self) -> Result<std::fs::File> {
+        let dir = self.aspects_dir()?;
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+        let handle = std::fs::File::open(&dir).map_err(|e| Error::io(format!("cannot open {}", dir.display()), e))?;
+        handle.lock().map_err(|e| Error::io(format!("cannot lock {}", dir.display()), e))?;
+        Ok(handle)
+    }
+
+    /// The file of aspect `id`: `<uuid>.json` when it holds that id, else whatever file the
+    /// index has for it (hand-made files may be named differently).
+    fn aspect_file(&self, id: &str) -> Result<Option<(String, PathBuf)>> {
+        if let Some(uuid) = id.strip_prefix(ASPECT_PREFIX).filter(|u| uuid::Uuid::try_parse(u).is_ok()) {
+            let name = format!("{uuid}.json");
+            let path = self.path(&Path::new("aspects").join(&name), "aspect_id")?;
+            if let Ok(bytes) = std::fs::read(&path)
+                && file::parse(&bytes).is_ok_and(|f| f.id == id)
+            {
+                return Ok(Some((name, path)));
+            }
+        }
+        let name = self.current()?.by_id(id).map(|e| e.file.clone());
+        name.map(|n| Ok((n.clone(), self.path(&Path::new("aspects").join(n), "aspect_id")?))).transpose()
+    }
+
+    /// Writes a file and records it in the index.
+    fn write_indexed(&self, name: String, path: &Path, bytes: &[u8]) -> Result<Aspect> {
+        use std::os::unix::fs::MetadataExt;
+        files::write_atomic(path, bytes)?;
+        let parsed = file::parse(bytes).map_err(|e| Error::io(e, std::io::ErrorKind::InvalidData.into()))?;
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+        let aspect = to_aspect(&parsed);
+        self.index.lock().unwrap_or_else(|p| p.into_inner()).insert(name, meta.ino(), index::stamp(&meta), parsed);
+        Ok(aspect)
+    }
+
+    /// Retracts `id` at `t`; the caller holds the directory lock.
+    fn retract_locked(&self, id: &str, t: DateTime<Utc>) -> Result<Aspect> {
+        let Some((name, path)) = self.aspect_file(id)? else {
+            return Err(Error::NotFound { kind: Missing::Aspect, id: id.to_string() });
+        };
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+        let current = file::parse(&bytes).map_err(|e| {
+            Error::invalid(
+                "aspect_id",
+                format!("{id}: its file {} does not parse ({e}); fix or remove it", path.display()),
+            )
+        })?;
+        if let Some(to) = current.valid_to {
+            return Err(already_retracted(id, to));
+        }
+        // valid_to must not precede valid_from, whatever the clocks did.
+        let t = t.max(current.valid_from + chrono::Duration::microseconds(1));
+        let rewritten =
+            file::with_valid_to(&bytes, t).map_err(|e| Error::io(e, std::io::ErrorKind::InvalidData.into()))?;
+        self.write_indexed(name, &path, &rewritten)
+    }
+
+    /// Asserts `new` at `t`.
+    fn add_at(&self, new: &NewAspect, t: DateTime<Utc>) -> Result<String> {
+        let uuid = uuid::Uuid::new_v4();
+        let id = format!("{ASPECT_PREFIX}{uuid}");
+        let name = format!("{uuid}.json");
+        let path = self.path(&Path::new("aspects").join(&name), "entity")?;
+        let bytes = file::render(&id, &new.entity, &new.schema, &new.content, t)
+            .map_err(|e| Error::io("cannot encode the aspect", e))?;
+        self.write_indexed(name, &path, &bytes)?;
+        Ok(id)
+    }
+
+    /// Replaces the live (entity, schema) aspect with `new`, under the directory lock.
+    fn update(&self, new: &NewAspect) -> Result<Updated> {
+        let _lock = self.lock_aspects()?;
+        let t = file::now_micros();
+        let live: Vec<Aspect> = {
+            let index = self.current()?;
+            let f = Filter {
+                entity: Some(&new.entity),
+                schema: Some(&new.schema),
+                content_path: None,
+                at: t,
+                order: Order::Desc,
+                after: None,
+            };
+            index.query(&f, 50).0.into_iter().map(|e| e.to_aspect(false)).filter(|a| a.schema == new.schema).collect()
+        };
+        if live.len() > 1 {
+            return Err(not_unique(new, &live, "found in the local store"));
+        }
+        let replaced = match live.first() {
+            Some(old) => Some(self.retract_locked(&old.id, t)?.id),
+            None => None,
+        };
+        let id = self.add_at(new, t)?;
+        Ok(Updated { id, replaced })
+    }
+
+    /// Aspect `id` (a full URN): from its `<uuid>.json` when that holds it, else the index.
+    fn get(&self, id: String) -> Result<Aspect> {
+        if let Some(uuid) = id.strip_prefix(ASPECT_PREFIX).filter(|u| uuid::Uuid::try_parse(u).is_ok()) {
+            let path = self.path(&Path::new("aspects").join(format!("{uuid}.json")), "aspect_id")?;
+            if let Ok(bytes) = std::fs::read(&path)
+                && let Ok(f) = file::parse(&bytes)
+                && f.id == id
+            {
+                return Ok(to_aspect(&f));
+            }
+        }
+        let found = self.current()?.by_id(&id).map(|e| e.to_aspect(true));
+        found.ok_or(Error::not_found(Missing::Aspect, id))
+    }
+
+    /// Retracts `id` now, under the directory lock.
+    fn retract(&self, id: &str) -> Result<Aspect> {
+        if !self.dir.is_dir() {
+            return Err(Error::not_found(Missing::Aspect, id));
+        }
+        let _lock = self.lock_aspects()?;
+        self.retract_locked(id, file::now_micros())
+    }
+
     /// Builds the index, and snapshots it when that meant reading many files.
     fn build(&self) -> Result<usize> {
         let index = self.current()?;
@@ -71,7 +205,7 @@ impl AspectStore {
         if index.read_from_disk >= SNAPSHOT_AFTER {
             let bytes = index.snapshot();
             drop(index);
-            if let Err(e) = super::write_file_atomic(&self.snapshot, &bytes) {
+            if let Err(e) = files::write_atomic(&self.snapshot, &bytes) {
                 tracing::warn!(error = %e, "cannot save the aspect index snapshot; the next start reads every file");
             }
         }
@@ -121,86 +255,6 @@ impl LocalBackend {
         })
         .await
     }
-
-    /// `<store>/aspects`, checked.
-    fn aspects_dir(&self) -> Result<PathBuf> {
-        self.store_path(Path::new("aspects"), "aspect_id")
-    }
-
-    /// Holds an exclusive lock on `<store>/aspects` (created if needed) until dropped.
-    fn lock_aspects(&self) -> Result<std::fs::File> {
-        let dir = self.aspects_dir()?;
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
-        let handle = std::fs::File::open(&dir).map_err(|e| Error::io(format!("cannot open {}", dir.display()), e))?;
-        handle.lock().map_err(|e| Error::io(format!("cannot lock {}", dir.display()), e))?;
-        Ok(handle)
-    }
-
-    /// The file of aspect `id`: `<uuid>.json` when it holds that id, else whatever file the
-    /// index has for it (hand-made files may be named differently).
-    fn aspect_file(&self, id: &str) -> Result<Option<(String, PathBuf)>> {
-        if let Some(uuid) = id.strip_prefix(ASPECT_PREFIX).filter(|u| uuid::Uuid::try_parse(u).is_ok()) {
-            let name = format!("{uuid}.json");
-            let path = self.store_path(&Path::new("aspects").join(&name), "aspect_id")?;
-            if let Ok(bytes) = std::fs::read(&path)
-                && file::parse(&bytes).is_ok_and(|f| f.id == id)
-            {
-                return Ok(Some((name, path)));
-            }
-        }
-        let name = self.aspects.current()?.by_id(id).map(|e| e.file.clone());
-        name.map(|n| Ok((n.clone(), self.store_path(&Path::new("aspects").join(n), "aspect_id")?))).transpose()
-    }
-
-    /// Writes a file and records it in the index.
-    fn write_indexed(&self, name: String, path: &Path, bytes: &[u8]) -> Result<Aspect> {
-        use std::os::unix::fs::MetadataExt;
-        self.write_atomic(path, bytes)?;
-        let parsed = file::parse(bytes).map_err(|e| Error::io(e, std::io::ErrorKind::InvalidData.into()))?;
-        let meta = std::fs::metadata(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
-        let aspect = to_aspect(&parsed);
-        self.aspects.index.lock().unwrap_or_else(|p| p.into_inner()).insert(
-            name,
-            meta.ino(),
-            index::stamp(&meta),
-            parsed,
-        );
-        Ok(aspect)
-    }
-
-    /// Retracts `id` at `t`; the caller holds the directory lock.
-    fn retract_locked(&self, id: &str, t: DateTime<Utc>) -> Result<Aspect> {
-        let Some((name, path)) = self.aspect_file(id)? else {
-            return Err(Error::NotFound { kind: "aspect", id: id.to_string() });
-        };
-        let bytes = std::fs::read(&path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
-        let current = file::parse(&bytes).map_err(|e| {
-            Error::invalid(
-                "aspect_id",
-                format!("{id}: its file {} does not parse ({e}); fix or remove it", path.display()),
-            )
-        })?;
-        if let Some(to) = current.valid_to {
-            return Err(already_retracted(id, to));
-        }
-        // valid_to must not precede valid_from, whatever the clocks did.
-        let t = t.max(current.valid_from + chrono::Duration::microseconds(1));
-        let rewritten =
-            file::with_valid_to(&bytes, t).map_err(|e| Error::io(e, std::io::ErrorKind::InvalidData.into()))?;
-        self.write_indexed(name, &path, &rewritten)
-    }
-
-    /// Asserts `new` at `t`.
-    fn add_at(&self, new: &NewAspect, t: DateTime<Utc>) -> Result<String> {
-        let uuid = uuid::Uuid::new_v4();
-        let id = format!("{ASPECT_PREFIX}{uuid}");
-        let name = format!("{uuid}.json");
-        let path = self.store_path(&Path::new("aspects").join(&name), "entity")?;
-        let bytes = file::render(&id, &new.entity, &new.schema, &new.content, t)
-            .map_err(|e| Error::io("cannot encode the aspect", e))?;
-        self.write_indexed(name, &path, &bytes)?;
-        Ok(id)
-    }
 }
 
 fn to_aspect(f: &file::AspectFile) -> Aspect {
@@ -217,62 +271,23 @@ fn to_aspect(f: &file::AspectFile) -> Aspect {
     }
 }
 
-/// Runs index work off the async workers.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::io("the aspect index task failed", std::io::Error::other(e.to_string())))?
-}
-
 #[async_trait::async_trait]
 impl AspectsBackend for LocalBackend {
     async fn add_aspect(&self, new: &NewAspect) -> Result<String> {
-        self.add_at(new, file::now_micros())
+        let (store, new) = (self.aspects.clone(), new.clone());
+        blocking(move || store.add_at(&new, file::now_micros())).await
     }
 
     async fn update_aspect(&self, new: &NewAspect) -> Result<Updated> {
-        let _lock = self.lock_aspects()?;
-        let t = file::now_micros();
-        let live: Vec<Aspect> = {
-            let index = self.aspects.current()?;
-            let f = Filter {
-                entity: Some(&new.entity),
-                schema: Some(&new.schema),
-                content_path: None,
-                at: t,
-                order: Order::Desc,
-                after: None,
-            };
-            index.query(&f, 50).0.into_iter().map(|e| e.to_aspect(false)).filter(|a| a.schema == new.schema).collect()
-        };
-        if live.len() > 1 {
-            return Err(not_unique(new, &live, "found in the local store"));
-        }
-        let replaced = match live.first() {
-            Some(old) => Some(self.retract_locked(&old.id, t)?.id),
-            None => None,
-        };
-        let id = self.add_at(new, t)?;
-        Ok(Updated { id, replaced })
+        let (store, new) = (self.aspects.clone(), new.clone());
+        // The lock may be held by another process for a while: wait for it off the async workers.
+        blocking(move || store.update(&new)).await
     }
 
     async fn get_aspect(&self, id: &str) -> Result<Aspect> {
         let id = aspect_urn(id)?;
-        if let Some(uuid) = id.strip_prefix(ASPECT_PREFIX).filter(|u| uuid::Uuid::try_parse(u).is_ok()) {
-            let path = self.store_path(&Path::new("aspects").join(format!("{uuid}.json")), "aspect_id")?;
-            if let Ok(bytes) = std::fs::read(&path)
-                && let Ok(f) = file::parse(&bytes)
-                && f.id == id
-            {
-                return Ok(to_aspect(&f));
-            }
-        }
         let store = self.aspects.clone();
-        let found = {
-            let id = id.clone();
-            blocking(move || Ok(store.current()?.by_id(&id).map(|e| e.to_aspect(true)))).await?
-        };
-        found.ok_or(Error::NotFound { kind: "aspect", id })
+        blocking(move || store.get(id)).await
     }
 
     async fn list_aspects(&self, query: &AspectQuery, page: &PageRequest) -> Result<Page<Aspect>> {
@@ -339,10 +354,7 @@ impl AspectsBackend for LocalBackend {
 
     async fn retract_aspect(&self, id: &str) -> Result<Aspect> {
         let id = aspect_urn(id)?;
-        if !self.root().join("aspects").is_dir() {
-            return Err(Error::NotFound { kind: "aspect", id });
-        }
-        let _lock = self.lock_aspects()?;
-        self.retract_locked(&id, file::now_micros())
+        let store = self.aspects.clone();
+        blocking(move || store.retract(&id)).await
     }
 }

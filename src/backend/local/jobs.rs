@@ -22,11 +22,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
-use super::services::LocalServiceDef;
-use super::{LocalBackend, page_of, write_file_atomic};
+use super::LocalBackend;
+use super::services::{LocalService, Runner};
 use crate::backend::jobs::{Created, JOB_PREFIX, JobsBackend, result_value};
+use crate::backend::paging::page_of;
 use crate::backend::{Job, JobStatus, JobSummary, Page, PageRequest};
-use crate::error::{Error, Result};
+use crate::error::{Error, Missing, Result};
+use crate::files::{self, blocking};
 
 /// Longest run of a job when the service sets no `timeout_seconds`.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -46,21 +48,37 @@ fn lock(m: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>
 
 /// `<store>/jobs/<uuid>.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct JobRecord {
-    id: String,
-    service_id: String,
-    status: String,
-    requested_at: DateTime<Utc>,
+pub(crate) struct JobRecord {
+    pub id: String,
+    pub service_id: String,
+    #[serde(with = "status_text")]
+    pub status: JobStatus,
+    pub requested_at: DateTime<Utc>,
     #[serde(default)]
-    started_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
     #[serde(default)]
-    finished_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
     #[serde(default)]
     error_message: Option<String>,
     #[serde(default)]
     result_content_type: Option<String>,
     #[serde(default)]
-    result: Option<Value>,
+    pub result: Option<Value>,
+}
+
+/// A job status in a record, as its wire text (`"succeeded"`, …).
+mod status_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::backend::JobStatus;
+
+    pub fn serialize<S: Serializer>(status: &JobStatus, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(status.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<JobStatus, D::Error> {
+        String::deserialize(d).map(|text| JobStatus::parse(&text))
+    }
 }
 
 impl From<JobRecord> for Job {
@@ -68,7 +86,7 @@ impl From<JobRecord> for Job {
         Job {
             id: r.id,
             service_id: r.service_id,
-            status: JobStatus::parse(&r.status),
+            status: r.status,
             result: r.result,
             result_content_type: r.result_content_type,
             error_message: r.error_message,
@@ -87,9 +105,17 @@ enum Outcome {
 }
 
 fn save(path: &Path, record: &JobRecord) -> Result<()> {
-    let bytes = serde_json::to_vec_pretty(record)
-        .map_err(|e| Error::io("cannot encode a job record", std::io::Error::other(e)))?;
-    write_file_atomic(path, &bytes)
+    let bytes =
+        serde_json::to_vec_pretty(record).map_err(|e| Error::Internal(format!("cannot encode a job record: {e}")))?;
+    files::write_atomic(path, &bytes)
+}
+
+/// [`save`] on the blocking pool, for the job runner; a failure is logged.
+async fn save_in_background(path: &Path, record: &JobRecord) {
+    let (path, copy) = (path.to_path_buf(), record.clone());
+    if let Err(e) = blocking(move || save(&path, &copy)).await {
+        tracing::warn!(job = %record.id, error = %e, "cannot record a local job");
+    }
 }
 
 fn load(path: &Path) -> Result<JobRecord> {
@@ -109,22 +135,22 @@ fn tail(text: &str) -> String {
     format!("…{cut}")
 }
 
-impl LocalBackend {
-    /// The record file of `job_id`, or `NotFound` for anything that is not a local job URN.
-    fn job_path(&self, job_id: &str) -> Result<PathBuf> {
-        let not_found = || Error::NotFound { kind: "job", id: job_id.to_string() };
-        let uuid = job_id.strip_prefix(JOB_PREFIX).ok_or_else(not_found)?;
-        let uuid = uuid::Uuid::parse_str(uuid).map_err(|_| not_found())?;
-        self.store_path(Path::new(&format!("jobs/{}.json", uuid.hyphenated())), "job_id")
-    }
+/// What reading job records needs, cloneable onto the blocking pool: the store and the
+/// jobs this process runs.
+#[derive(Clone)]
+struct Records {
+    dir: PathBuf,
+    running: Arc<Mutex<HashSet<String>>>,
+}
 
-    /// The record, with a job that no running server owns marked as `error`. Check the
-    /// running set before reading, so a job finishing in between is read finished.
-    fn current_record(&self, path: &Path, persist: bool) -> Result<JobRecord> {
-        let running = lock(&self.jobs.running).clone();
+impl Records {
+    /// The record at `path`, with a job that no running server owns marked as `error`.
+    /// Check the running set before reading, so a job finishing in between is read finished.
+    fn current(&self, path: &Path, persist: bool) -> Result<JobRecord> {
+        let running = lock(&self.running).clone();
         let mut record = load(path)?;
-        if !JobStatus::parse(&record.status).is_terminal() && !running.contains(&record.id) {
-            record.status = "error".into();
+        if !record.status.is_terminal() && !running.contains(&record.id) {
+            record.status = JobStatus::Error;
             record.finished_at.get_or_insert_with(Utc::now);
             record.error_message =
                 Some("the ivcap-mcp server that ran this job stopped before it finished; submit the job again".into());
@@ -133,6 +159,53 @@ impl LocalBackend {
             }
         }
         Ok(record)
+    }
+
+    /// Every record in the store, each file read once; unreadable ones are skipped with a warning.
+    fn all(&self) -> Result<Vec<JobRecord>> {
+        let mut records = Vec::new();
+        for path in files::files_with_extension(&self.dir, "json")? {
+            match self.current(&path, false) {
+                Ok(r) => records.push(r),
+                Err(e) => tracing::warn!(path = %path.display(), error = %e, "skipping a local job record"),
+            }
+        }
+        Ok(records)
+    }
+}
+
+impl LocalBackend {
+    /// The record file of `job_id`, or `NotFound` for anything that is not a local job URN.
+    fn job_path(&self, job_id: &str) -> Result<PathBuf> {
+        let not_found = || Error::not_found(Missing::Job, job_id);
+        let uuid = job_id.strip_prefix(JOB_PREFIX).ok_or_else(not_found)?;
+        let uuid = uuid::Uuid::parse_str(uuid).map_err(|_| not_found())?;
+        self.store_path(Path::new(&format!("jobs/{}.json", uuid.hyphenated())), "job_id")
+    }
+
+    fn records(&self) -> Records {
+        Records { dir: self.root().join("jobs"), running: self.jobs.running.clone() }
+    }
+
+    /// The current record at `path` (see [`Records::current`]), saved when it changed.
+    async fn current_record(&self, path: &Path, job_id: &str) -> Result<JobRecord> {
+        let (records, path) = (self.records(), path.to_path_buf());
+        blocking(move || {
+            if !path.exists() {
+                return Ok(None);
+            }
+            records.current(&path, true).map(Some)
+        })
+        .await?
+        .ok_or_else(|| Error::not_found(Missing::Job, job_id))
+    }
+
+    /// Every local job record, newest first, each file read once.
+    pub(crate) async fn job_records(&self) -> Result<Vec<JobRecord>> {
+        let records = self.records();
+        let mut all = blocking(move || records.all()).await?;
+        all.sort_by(|a, b| b.requested_at.cmp(&a.requested_at).then(b.id.cmp(&a.id)));
+        Ok(all)
     }
 
     fn http(&self) -> Result<reqwest::Client> {
@@ -152,41 +225,37 @@ impl LocalBackend {
 async fn run(
     path: PathBuf,
     mut record: JobRecord,
-    def: LocalServiceDef,
+    service: LocalService,
     dir: PathBuf,
-    http: Option<reqwest::Client>,
+    http: reqwest::Client,
     input: Value,
 ) {
-    record.status = "executing".into();
+    record.status = JobStatus::Executing;
     record.started_at = Some(Utc::now());
-    if let Err(e) = save(&path, &record) {
-        tracing::warn!(job = %record.id, error = %e, "cannot record a local job");
-    }
-    let timeout = def.timeout_seconds.map_or(DEFAULT_TIMEOUT, Duration::from_secs);
-    let outcome = match (&def.command, &def.url, http) {
-        (Some(argv), _, _) => run_command(argv, &dir, &input, timeout).await,
-        (None, Some(url), Some(http)) => post(&http, url, &input, timeout).await,
-        _ => Outcome::Error("the local service has neither a command nor a url".into()),
+    save_in_background(&path, &record).await;
+    let timeout = service.def.timeout_seconds.map_or(DEFAULT_TIMEOUT, Duration::from_secs);
+    let outcome = match &service.runner {
+        Ok(Runner::Command(argv)) => run_command(argv, &dir, &input, timeout).await,
+        Ok(Runner::Url(url)) => post(&http, url.as_str(), &input, timeout).await,
+        Err(problem) => Outcome::Error(format!("the local service {problem}")),
     };
     record.finished_at = Some(Utc::now());
     match outcome {
         Outcome::Succeeded { result, content_type } => {
-            record.status = "succeeded".into();
+            record.status = JobStatus::Succeeded;
             record.result = result;
             record.result_content_type = content_type;
         }
         Outcome::Failed(message) => {
-            record.status = "failed".into();
+            record.status = JobStatus::Failed;
             record.error_message = Some(message);
         }
         Outcome::Error(message) => {
-            record.status = "error".into();
+            record.status = JobStatus::Error;
             record.error_message = Some(message);
         }
     }
-    if let Err(e) = save(&path, &record) {
-        tracing::warn!(job = %record.id, error = %e, "cannot record a local job");
-    }
+    save_in_background(&path, &record).await;
 }
 
 /// Runs `argv` (no shell) with `input` on stdin; kills it after `timeout`.
@@ -283,7 +352,7 @@ async fn post(http: &reqwest::Client, url: &str, input: &Value, timeout: Duratio
 #[async_trait::async_trait]
 impl JobsBackend for LocalBackend {
     async fn create_job(&self, service_id: &str, input: &Value, hold: Duration) -> Result<Created> {
-        let service = self.find_local_service(service_id)?;
+        let service = self.find_local_service(service_id).await?;
         if let Some(problem) = service.problem() {
             return Err(Error::invalid(
                 "service",
@@ -300,7 +369,7 @@ impl JobsBackend for LocalBackend {
         let record = JobRecord {
             id: id.clone(),
             service_id: service.id.clone(),
-            status: "pending".into(),
+            status: JobStatus::Pending,
             requested_at: Utc::now(),
             started_at: None,
             finished_at: None,
@@ -308,8 +377,9 @@ impl JobsBackend for LocalBackend {
             result_content_type: None,
             result: None,
         };
-        save(&path, &record)?;
-        let http = if service.def.url.is_some() { Some(self.http()?) } else { None };
+        let (saved_path, saved) = (path.clone(), record.clone());
+        blocking(move || save(&saved_path, &saved)).await?;
+        let http = self.http()?;
         lock(&self.jobs.running).insert(id.clone());
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
         let running = self.jobs.running.clone();
@@ -318,25 +388,22 @@ impl JobsBackend for LocalBackend {
         let input = input.clone();
         tokio::spawn(async move {
             let job_id = record.id.clone();
-            run(task_path, record, service.def, dir, http, input).await;
+            run(task_path, record, service, dir, http, input).await;
             lock(&running).remove(&job_id);
             let _ = done_tx.send(());
         });
         if !hold.is_zero() {
             let _ = tokio::time::timeout(hold, done_rx).await;
         }
-        Ok(Created { job: self.current_record(&path, true)?.into(), retry_after: None })
+        Ok(Created { job: self.current_record(&path, &id).await?.into(), retry_after: None })
     }
 
     async fn read_job(&self, job_id: &str, service_id: Option<&str>) -> Result<Job> {
         let path = self.job_path(job_id)?;
-        if !path.exists() {
-            return Err(Error::NotFound { kind: "job", id: job_id.to_string() });
-        }
-        let record = self.current_record(&path, true)?;
+        let record = self.current_record(&path, job_id).await?;
         if let Some(sid) = service_id
             && sid != record.service_id
-            && !self.find_local_service(sid).is_ok_and(|s| s.id == record.service_id)
+            && !self.find_local_service(sid).await.is_ok_and(|s| s.id == record.service_id)
         {
             return Err(Error::invalid(
                 "service_id",
@@ -347,26 +414,26 @@ impl JobsBackend for LocalBackend {
     }
 
     async fn list_jobs(&self, service: &str, page: &PageRequest) -> Result<Page<JobSummary>> {
-        let service = self.find_local_service(service)?;
-        let mut records: Vec<JobRecord> = Vec::new();
-        for path in self.json_files("jobs")? {
-            match self.current_record(&path, false) {
-                Ok(r) if r.service_id == service.id => records.push(r),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "skipping a local job record"),
-            }
-        }
-        records.sort_by(|a, b| b.requested_at.cmp(&a.requested_at).then(b.id.cmp(&a.id)));
-        let summaries = records
+        let service = self.find_local_service(service).await?;
+        let summaries = self
+            .job_records()
+            .await?
             .into_iter()
-            .map(|r| JobSummary {
-                status: JobStatus::parse(&r.status),
-                requested_at: Some(r.requested_at),
-                finished_at: r.finished_at,
-                id: r.id,
-            })
+            .filter(|r| r.service_id == service.id)
+            .map(JobRecord::summary)
             .collect();
         page_of(summaries, page)
+    }
+}
+
+impl JobRecord {
+    pub(crate) fn summary(self) -> JobSummary {
+        JobSummary {
+            status: self.status,
+            requested_at: Some(self.requested_at),
+            finished_at: self.finished_at,
+            id: self.id,
+        }
     }
 }
 

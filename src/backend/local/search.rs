@@ -17,7 +17,7 @@ mod syntax;
 
 use std::collections::{BTreeSet, HashSet};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use md5::{Digest, Md5};
 use serde_json::Value;
 
@@ -26,7 +26,8 @@ pub use mangle::MangleEngine;
 use syntax::{LoadAspect, extract_load_aspects};
 
 use super::LocalBackend;
-use crate::backend::{JobStatus, JobsBackend, LIMIT_RANGE, Page, PageRequest, SearchBackend, like_match};
+use crate::backend::paging::offset_page;
+use crate::backend::{JobStatus, Page, PageRequest, SearchBackend, like_match};
 use crate::error::{Error, Result};
 
 /// The predicates the local store provides, with their columns.
@@ -74,7 +75,7 @@ pub async fn evaluate<E: DatalogEngine + 'static>(
 ) -> Result<Vec<Answer>> {
     tokio::task::spawn_blocking(move || engine.run(&query.prepared, &facts, &limits))
         .await
-        .map_err(|e| Error::invalid("query", format!("the query evaluation was interrupted ({e}); try again")))?
+        .map_err(|e| Error::Internal(format!("the query evaluation was interrupted ({e})")))?
 }
 
 impl LocalBackend {
@@ -83,52 +84,47 @@ impl LocalBackend {
         let needs = |p: &str| query.prepared.extensional.contains(p);
         let mut facts = Facts::default();
         let wants_jobs = needs("ivcap_job") || needs("ivcap_artifact_produced_by");
-        let services = if needs("ivcap_service") || wants_jobs { self.local_services()? } else { Vec::new() };
         if needs("ivcap_service") {
-            for s in &services {
-                facts.add("ivcap_service", vec![Value::String(s.id.clone()), Value::String(s.name.clone())]);
+            for s in self.local_services().await? {
+                facts.add("ivcap_service", vec![Value::String(s.id), Value::String(s.name)]);
             }
         }
-        // A local job produced the artifacts its result names (ids of stored artifacts), as a
-        // platform job lists its products.
-        let artifact_ids: HashSet<String> = if needs("ivcap_artifact_produced_by") {
-            self.local_artifacts()?.into_iter().map(|a| a.id).collect()
+        let artifacts = if needs("ivcap_artifact") || needs("ivcap_artifact_produced_by") {
+            self.local_artifacts().await?
         } else {
-            HashSet::new()
+            Vec::new()
         };
         if wants_jobs {
-            // Jobs requested by `at`, with the status they have now (records keep no history).
-            for s in &services {
-                let mut page = PageRequest::first(*LIMIT_RANGE.end());
-                loop {
-                    let found = self.list_jobs(&s.id, &page).await?;
-                    for job in found.items.into_iter().filter(|j| j.requested_at.is_none_or(|t| t <= at)) {
-                        let finished = job.status == JobStatus::Succeeded && job.finished_at.is_none_or(|t| t <= at);
-                        if finished && !artifact_ids.is_empty() {
-                            let result = self.read_job(&job.id, Some(&s.id)).await?.result;
-                            for artifact in named_artifacts(result.as_ref(), &artifact_ids) {
-                                let row = vec![Value::String(artifact), Value::String(job.id.clone())];
-                                facts.add("ivcap_artifact_produced_by", row);
-                            }
-                        }
-                        let row = vec![
-                            Value::String(job.id),
-                            Value::String(job.status.as_str().into()),
-                            Value::String(s.id.clone()),
-                        ];
-                        facts.add("ivcap_job", row);
-                    }
-                    match found.next_page {
-                        Some(next) => page.page = Some(next),
-                        None => break,
+            // A local job produced the artifacts its result names (ids of stored artifacts), as
+            // a platform job lists its products.
+            let artifact_ids: HashSet<&str> = if needs("ivcap_artifact_produced_by") {
+                artifacts.iter().map(|a| a.id.as_str()).collect()
+            } else {
+                HashSet::new()
+            };
+            // Jobs requested by `at`, with the status they have now (records keep no history);
+            // every record is read once, whatever the number of services.
+            for job in self.job_records().await?.into_iter().filter(|j| j.requested_at <= at) {
+                let finished = job.status == JobStatus::Succeeded && job.finished_at.is_none_or(|t| t <= at);
+                if finished && !artifact_ids.is_empty() {
+                    for artifact in named_artifacts(job.result.as_ref(), &artifact_ids) {
+                        facts.add(
+                            "ivcap_artifact_produced_by",
+                            vec![Value::String(artifact), Value::String(job.id.clone())],
+                        );
                     }
                 }
+                let row = vec![
+                    Value::String(job.id),
+                    Value::String(job.status.as_str().into()),
+                    Value::String(job.service_id),
+                ];
+                facts.add("ivcap_job", row);
             }
         }
         if needs("ivcap_artifact") {
-            for a in self.local_artifacts()? {
-                let created = a.created_at.as_deref().and_then(|c| DateTime::parse_from_rfc3339(c).ok());
-                if created.is_some_and(|c| c > at) {
+            for a in artifacts {
+                if a.created_at.is_some_and(|c| c > at) {
                     continue;
                 }
                 let text = |v: Option<String>| v.map_or(Value::Null, Value::String);
@@ -241,51 +237,30 @@ fn digest(query: &str) -> String {
     d.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
-/// Where a page starts: the offset, the pinned time and the query digest.
-fn page_start(page: &PageRequest, query: &str) -> Result<(usize, Option<DateTime<Utc>>)> {
-    let Some(token) = page.inner_token()? else { return Ok((0, None)) };
-    let bad = |why: &str| {
-        Error::invalid(
-            "page",
-            format!("{why}; pass next_page from the previous search with the same query, or omit page"),
-        )
-    };
-    let mut parts = token.splitn(3, '|');
-    let (Some(offset), Some(at), Some(hash)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(bad("not a search page token"));
-    };
-    if hash != digest(query) {
-        return Err(bad("this page token belongs to a different query"));
-    }
-    let offset = offset.parse::<usize>().map_err(|_| bad("not a search page token"))?;
-    let at = DateTime::parse_from_rfc3339(at).map_err(|_| bad("not a search page token"))?.with_timezone(&Utc);
-    Ok((offset, Some(at)))
-}
-
 #[async_trait::async_trait]
 impl SearchBackend for LocalBackend {
     async fn search(&self, query: &str, at_time: Option<DateTime<Utc>>, page: &PageRequest) -> Result<Page<Value>> {
-        let (offset, pinned) = page_start(page, query)?;
+        let scope = digest(query);
+        let resume = page.resume(&scope, "query")?;
+        let pinned = match resume.pinned.as_deref() {
+            Some(t) => Some(crate::time::parse_rfc3339("page", t)?),
+            None => None,
+        };
         let at = pinned.or(at_time).unwrap_or_else(Utc::now);
         let engine = MangleEngine;
         let local = prepare(&engine, query)?;
         let facts = self.search_facts(&local, at).await?;
-        let mut answers = evaluate(engine, local, facts, Limits::default()).await?;
-        let total = answers.len();
-        let end = offset.saturating_add(page.limit as usize).min(answers.len());
-        let items: Vec<Value> =
-            if offset < end { answers.drain(offset..end).map(Value::Object).collect() } else { Vec::new() };
-        let next = (end < total)
-            .then(|| format!("{end}|{}|{}", at.to_rfc3339_opts(SecondsFormat::Micros, true), digest(query)));
-        Ok(Page::new(items, next.as_deref()))
+        let answers = evaluate(engine, local, facts, Limits::default()).await?;
+        let answers: Vec<Value> = answers.into_iter().map(Value::Object).collect();
+        Ok(offset_page(answers, page, &resume, &crate::time::format(at), &scope))
     }
 }
 
 /// The stored artifact ids that `result` names anywhere in its JSON, each once.
-fn named_artifacts(result: Option<&Value>, ids: &HashSet<String>) -> BTreeSet<String> {
-    fn walk(v: &Value, ids: &HashSet<String>, out: &mut BTreeSet<String>) {
+fn named_artifacts(result: Option<&Value>, ids: &HashSet<&str>) -> BTreeSet<String> {
+    fn walk(v: &Value, ids: &HashSet<&str>, out: &mut BTreeSet<String>) {
         match v {
-            Value::String(s) if ids.contains(s) => {
+            Value::String(s) if ids.contains(s.as_str()) => {
                 out.insert(s.clone());
             }
             Value::Array(items) => items.iter().for_each(|i| walk(i, ids, out)),

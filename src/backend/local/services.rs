@@ -13,9 +13,13 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{LocalBackend, page_of};
-use crate::backend::{Page, PageRequest, ServiceDetail, ServiceSummary, ServicesBackend, ToolService, like_match};
-use crate::error::{Error, Result};
+use super::LocalBackend;
+use crate::backend::paging::page_of;
+use crate::backend::{
+    Page, PageRequest, ServiceDetail, ServiceStatus, ServiceSummary, ServicesBackend, ToolService, like_match,
+};
+use crate::error::{Error, Missing, Result};
+use crate::files::{blocking, files_with_extension};
 
 /// URN prefix of local services.
 pub(crate) const LOCAL_SERVICE_PREFIX: &str = "urn:ivcap:service:";
@@ -41,24 +45,43 @@ pub struct LocalServiceDef {
     pub timeout_seconds: Option<u64>,
 }
 
+/// How a local service runs a job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Runner {
+    /// Program and arguments (never a shell); the job input JSON goes to its stdin.
+    Command(Vec<String>),
+    /// A locally running service the job input JSON is POSTed to.
+    Url(url::Url),
+}
+
+impl LocalServiceDef {
+    /// The runner the definition names, or why jobs cannot run on it.
+    fn runner(&self) -> std::result::Result<Runner, String> {
+        match (&self.command, &self.url) {
+            (Some(cmd), None) if !cmd.is_empty() => Ok(Runner::Command(cmd.clone())),
+            (Some(_), Some(_)) => Err("has both 'command' and 'url'; keep one".into()),
+            (None, Some(url)) => {
+                url::Url::parse(url).map(Runner::Url).map_err(|_| format!("its url '{url}' does not parse"))
+            }
+            _ => Err("has neither 'command' (a non-empty argv list) nor 'url', so jobs cannot run".into()),
+        }
+    }
+}
+
 /// A loaded local service.
 #[derive(Debug, Clone)]
 pub struct LocalService {
     pub id: String,
     pub name: String,
     pub def: LocalServiceDef,
+    /// How its jobs run, or why they cannot.
+    pub runner: std::result::Result<Runner, String>,
 }
 
 impl LocalService {
     /// Why jobs cannot run on it, if they cannot.
-    pub(crate) fn problem(&self) -> Option<String> {
-        match (&self.def.command, &self.def.url) {
-            (Some(cmd), None) if !cmd.is_empty() => None,
-            (None, Some(url)) if url::Url::parse(url).is_ok() => None,
-            (Some(_), Some(_)) => Some("has both 'command' and 'url'; keep one".into()),
-            (None, Some(url)) => Some(format!("its url '{url}' does not parse")),
-            _ => Some("has neither 'command' (a non-empty argv list) nor 'url', so jobs cannot run".into()),
-        }
+    pub(crate) fn problem(&self) -> Option<&str> {
+        self.runner.as_ref().err().map(String::as_str)
     }
 
     fn summary(&self) -> ServiceSummary {
@@ -72,6 +95,18 @@ const SERVICES_WATCH: std::time::Duration = std::time::Duration::from_secs(1);
 /// What `services/` holds, cheaply: each definition file's path, size and modification time.
 pub(crate) type ServicesStamp = Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>)>;
 
+fn services_stamp(dir: &Path) -> Result<ServicesStamp> {
+    Ok(files_with_extension(dir, "json")?
+        .into_iter()
+        .map(|path| {
+            let meta = std::fs::metadata(&path).ok();
+            let len = meta.as_ref().map_or(0, std::fs::Metadata::len);
+            let modified = meta.and_then(|m| m.modified().ok());
+            (path, len, modified)
+        })
+        .collect())
+}
+
 /// Is a file stem usable inside a URN?
 fn valid_stem(stem: &str) -> bool {
     !stem.is_empty() && stem.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
@@ -80,34 +115,25 @@ fn valid_stem(stem: &str) -> bool {
 impl LocalBackend {
     /// Every readable service definition, sorted by file name; broken files are skipped
     /// with a warning.
-    pub(crate) fn local_services(&self) -> Result<Vec<LocalService>> {
-        let mut out = Vec::new();
-        for path in self.json_files("services")? {
-            match load_service(&path) {
-                Ok(service) => out.push(service),
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "skipping local service definition"),
+    pub(crate) async fn local_services(&self) -> Result<Vec<LocalService>> {
+        let dir = self.root().join("services");
+        blocking(move || {
+            let mut out = Vec::new();
+            for path in files_with_extension(&dir, "json")? {
+                match load_service(&path) {
+                    Ok(service) => out.push(service),
+                    Err(e) => tracing::warn!(path = %path.display(), error = %e, "skipping local service definition"),
+                }
             }
-        }
-        Ok(out)
-    }
-
-    fn services_stamp(&self) -> Result<ServicesStamp> {
-        Ok(self
-            .json_files("services")?
-            .into_iter()
-            .map(|path| {
-                let meta = std::fs::metadata(&path).ok();
-                let len = meta.as_ref().map_or(0, std::fs::Metadata::len);
-                let modified = meta.and_then(|m| m.modified().ok());
-                (path, len, modified)
-            })
-            .collect())
+            Ok(out)
+        })
+        .await
     }
 
     /// The local service with this URN or exact name.
-    pub(crate) fn find_local_service(&self, service: &str) -> Result<LocalService> {
+    pub(crate) async fn find_local_service(&self, service: &str) -> Result<LocalService> {
         let service = service.trim();
-        let all = self.local_services()?;
+        let all = self.local_services().await?;
         let mut hits: Vec<LocalService> =
             all.iter().filter(|s| s.id == service || s.name == service).cloned().collect();
         match hits.len() {
@@ -123,12 +149,12 @@ impl LocalBackend {
                 let similar =
                     if similar.is_empty() { all.iter().take(5).map(LocalService::summary).collect() } else { similar };
                 Err(Error::NotFound {
-                    kind: "service",
+                    kind: Missing::Service,
                     id: crate::backend::services::with_candidates(service, &similar),
                 })
             }
             _ => Err(Error::Ambiguous {
-                kind: "service",
+                kind: Missing::Service,
                 name: service.to_string(),
                 candidates: crate::backend::services::describe(
                     &hits.iter().map(LocalService::summary).collect::<Vec<_>>(),
@@ -150,7 +176,8 @@ fn load_service(path: &Path) -> Result<LocalService> {
         return Err(Error::invalid("fn_schema", "must be a JSON Schema object"));
     }
     let name = def.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| stem.clone());
-    Ok(LocalService { id: format!("{LOCAL_SERVICE_PREFIX}{stem}"), name, def })
+    let runner = def.runner();
+    Ok(LocalService { id: format!("{LOCAL_SERVICE_PREFIX}{stem}"), name, def, runner })
 }
 
 #[async_trait::async_trait]
@@ -160,7 +187,7 @@ impl ServicesBackend for LocalBackend {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(|s| if s.contains('%') { s.to_string() } else { format!("%{s}%") });
-        let mut services = self.local_services()?;
+        let mut services = self.local_services().await?;
         services.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()).then(a.id.cmp(&b.id)));
         let matching: Vec<ServiceSummary> = services
             .iter()
@@ -180,15 +207,15 @@ impl ServicesBackend for LocalBackend {
     /// Services whose definition has an `fn_schema` and can run; re-read only when a file in
     /// `services/` was added, removed or changed (names, sizes and modification times).
     async fn tool_services(&self) -> Result<Vec<ToolService>> {
-        let stamp = self.services_stamp()?;
-        let mut cache = self.tool_services_cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((seen, tools)) = cache.as_ref()
+        let dir = self.root().join("services");
+        let stamp = blocking(move || services_stamp(&dir)).await?;
+        if let Some((seen, tools)) = self.tool_services_cache.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
             && *seen == stamp
         {
             return Ok(tools.clone());
         }
         let mut tools = Vec::new();
-        for service in self.local_services()? {
+        for service in self.local_services().await? {
             let Some(schema) = service.def.fn_schema.clone() else { continue };
             if let Some(problem) = service.problem() {
                 tracing::warn!(service = %service.id, "local service {problem}; not offered as a tool");
@@ -202,7 +229,7 @@ impl ServicesBackend for LocalBackend {
             });
         }
         tools.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
-        *cache = Some((stamp, tools.clone()));
+        *self.tool_services_cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((stamp, tools.clone()));
         Ok(tools)
     }
 
@@ -211,8 +238,8 @@ impl ServicesBackend for LocalBackend {
     }
 
     async fn get_service(&self, service: &str) -> Result<ServiceDetail> {
-        let found = self.find_local_service(service)?;
-        let problem = found.problem();
+        let found = self.find_local_service(service).await?;
+        let problem = found.problem().map(str::to_string);
         let note = match (&problem, &found.def.fn_schema) {
             (Some(p), _) => Some(format!("this local service {p}")),
             (None, None) => Some(crate::backend::services::NO_TOOL_DEFINITION.to_string()),
@@ -222,7 +249,7 @@ impl ServicesBackend for LocalBackend {
             id: found.id,
             name: Some(found.name),
             description: found.def.description,
-            status: if problem.is_some() { "error".into() } else { "active".into() },
+            status: if problem.is_some() { ServiceStatus::Error } else { ServiceStatus::Active },
             request_schema: found.def.fn_schema,
             note,
         })

@@ -10,7 +10,7 @@
 //! never goes to another host.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -19,14 +19,16 @@ use reqwest::{Body, Method, header};
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use super::{PlatformBackend, Target, decode, enc, error_from_response, retry_after};
+use super::{Failure, PlatformBackend, Target, decode, enc};
 use crate::backend::artifacts::{
-    Artifact, ArtifactsBackend, BackgroundMd5, Downloaded, IO_BUFFER, InlineBytes, Md5Feed, TempFile, UploadRequest,
-    UploadSource, Uploaded, check_target, md5_file, parse_sidecar, sidecar_path, sidecar_text,
+    Artifact, ArtifactsBackend, BackgroundMd5, Downloaded, InlineBytes, Md5Feed, UploadRequest, UploadSource, Uploaded,
+    check_target, parse_sidecar, persist_download, sidecar_path, sidecar_text,
 };
 use crate::backend::progress::{Progress, report_bytes};
-use crate::backend::{Page, PageRequest, is_urn};
-use crate::error::{Error, Result};
+use crate::backend::{ArtifactStatus, Page, PageRequest, is_urn};
+use crate::error::{Error, Missing, Result};
+use crate::files::{IO_BUFFER, TempFile, blocking, md5_file, write_atomic};
+use crate::time::from_wire;
 
 /// TUS protocol version we speak.
 const TUS_VERSION: &str = "1.0.0";
@@ -37,7 +39,8 @@ const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// Progress is reported at most this often (in bytes) during a download.
 const DOWNLOAD_REPORT_STEP: u64 = 8 << 20;
 
-/// `ArtifactStatusRT` (read) — the fields we use.
+/// `ArtifactStatusRT` (read) and the items of `ArtifactListRT` — the fields we use; a list
+/// item has no `data-href`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 struct ArtifactStatusRt {
@@ -65,23 +68,6 @@ struct ArtifactUploadRt2 {
     data_href: Option<String>,
 }
 
-/// Item of `ArtifactListRT`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-struct ArtifactListItemRt {
-    id: String,
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    mime_type: Option<String>,
-    #[serde(default)]
-    size: Option<i64>,
-    #[serde(default)]
-    created_at: Option<String>,
-}
-
 impl From<ArtifactStatusRt> for Artifact {
     fn from(a: ArtifactStatusRt) -> Self {
         Artifact {
@@ -89,21 +75,8 @@ impl From<ArtifactStatusRt> for Artifact {
             name: a.name,
             mime_type: a.mime_type,
             size: a.size.and_then(|s| u64::try_from(s).ok()),
-            status: a.status.unwrap_or_else(|| "unknown".into()),
-            created_at: a.created_at,
-        }
-    }
-}
-
-impl From<ArtifactListItemRt> for Artifact {
-    fn from(a: ArtifactListItemRt) -> Self {
-        Artifact {
-            id: a.id,
-            name: a.name,
-            mime_type: a.mime_type,
-            size: a.size.and_then(|s| u64::try_from(s).ok()),
-            status: a.status.unwrap_or_else(|| "unknown".into()),
-            created_at: a.created_at,
+            status: a.status.as_deref().map_or(ArtifactStatus::Unknown, ArtifactStatus::parse),
+            created_at: from_wire(a.created_at.as_deref()),
         }
     }
 }
@@ -137,25 +110,18 @@ fn check_id(id: &str) -> Result<&str> {
     Ok(id)
 }
 
-/// Why one `PATCH` failed, and whether resuming can help.
-struct ChunkFailure {
-    error: Error,
-    retryable: bool,
-    delay: Option<Duration>,
-}
-
 impl PlatformBackend {
     /// The full record, `data-href` included.
     async fn artifact_record(&self, id: &str) -> Result<ArtifactStatusRt> {
         let id = check_id(id)?;
-        self.get_json(&format!("/1/artifacts/{}", enc(id)), &[], Target { kind: "artifact", id }).await
+        self.get_json(&format!("/1/artifacts/{}", enc(id)), &[], Target { kind: Missing::Artifact, id }).await
     }
 
     /// `POST /1/artifacts` with the §7.1 headers; the record is the TUS upload.
     async fn create_artifact(&self, req: &UploadRequest, total: u64) -> Result<ArtifactUploadRt2> {
         let name_id = req.name.clone().unwrap_or_default();
         let resp = self
-            .send(Target { kind: "artifact", id: &name_id }, false, || {
+            .send(Target { kind: Missing::Artifact, id: &name_id }, false, || {
                 let mut rb = self
                     .request(Method::POST, "/1/artifacts")
                     .header("X-Content-Type", &req.content_type)
@@ -180,7 +146,7 @@ impl PlatformBackend {
     /// The server's `Upload-Offset` for `blob` (TUS `HEAD`).
     async fn upload_offset(&self, blob: &str, id: &str) -> Result<u64> {
         let resp = self
-            .send(Target { kind: "artifact", id }, true, || {
+            .send(Target { kind: Missing::Artifact, id }, true, || {
                 self.request(Method::HEAD, blob).header("Tus-Resumable", TUS_VERSION)
             })
             .await?;
@@ -196,8 +162,8 @@ impl PlatformBackend {
         offset: u64,
         len: u64,
         hash: Option<Md5Feed>,
-    ) -> std::result::Result<u64, ChunkFailure> {
-        let body = chunk_body(source, offset, len, hash).await.map_err(|error| ChunkFailure {
+    ) -> std::result::Result<u64, Failure> {
+        let body = chunk_body(source, offset, len, hash).await.map_err(|error| Failure {
             error,
             retryable: false,
             delay: None,
@@ -214,23 +180,15 @@ impl PlatformBackend {
             .body(body)
             .send()
             .await;
-        let resp = match sent {
-            Ok(resp) => resp,
-            Err(e) => {
-                let error = Error::Transport(e.without_url().to_string());
-                return Err(ChunkFailure { error, retryable: true, delay: None });
-            }
-        };
+        // A chunk is safe to send again: the upload resumes from the server's offset.
+        let resp = sent.map_err(|e| Failure::from_transport(e, true))?;
         if resp.status().is_success() {
-            return offset_header(&resp).map_err(|error| ChunkFailure { error, retryable: true, delay: None });
+            return offset_header(&resp).map_err(|error| Failure { error, retryable: true, delay: None });
         }
-        let status = resp.status().as_u16();
-        let delay = retry_after(&resp);
-        let error = error_from_response(resp, Target { kind: "artifact", id }).await;
-        let retryable = status >= 500 || matches!(status, 408 | 409 | 429);
-        // 409 = offset mismatch: resync at once.
-        let delay = if status == 409 { Some(Duration::ZERO) } else { delay };
-        Err(ChunkFailure { error, retryable, delay })
+        let conflict = resp.status() == reqwest::StatusCode::CONFLICT;
+        let failure = Failure::from_response(resp, Target { kind: Missing::Artifact, id }, true).await;
+        // 409 = our offset is not the server's: resync at once.
+        Err(if conflict { Failure { retryable: true, delay: Some(Duration::ZERO), ..failure } } else { failure })
     }
 
     /// Sends `total` bytes of `source` in chunks, resuming after failures from the server's
@@ -246,40 +204,34 @@ impl PlatformBackend {
     ) -> Result<Option<String>> {
         let hash = matches!(source, UploadSource::File(_)).then(BackgroundMd5::start);
         let mut offset = 0u64;
-        let mut failures = 0u32;
+        let (mut failures, mut since) = (0u32, Instant::now());
         while offset < total {
             let len = self.chunk_size.min(total - offset);
             let feed = hash.as_ref().map(BackgroundMd5::feeder);
             match self.patch_chunk(blob, id, source, offset, len, feed).await {
                 Ok(next) if next > offset && next <= total => {
                     offset = next;
-                    failures = 0;
+                    (failures, since) = (0, Instant::now());
                     report_bytes(progress, offset, total).await;
                 }
                 Ok(next) => {
-                    return Err(Error::Protocol(format!(
+                    return Err(Error::UnexpectedAnswer(format!(
                         "the upload offset went from {offset} to {next} of {total} bytes after a PATCH"
                     )));
                 }
                 Err(failure) => {
                     failures += 1;
-                    if !failure.retryable || failures >= self.retry.max_attempts {
-                        return Err(match failure.error {
-                            Error::Transport(last) | Error::Platform { message: last, .. } if failure.retryable => {
-                                Error::Busy {
-                                    attempts: failures,
-                                    last: format!("uploading bytes {offset}..{} of {total}: {last}", offset + len),
-                                }
-                            }
-                            other => other,
-                        });
-                    }
-                    let delay = failure.delay.unwrap_or_else(|| self.retry.backoff(failures));
+                    let Some(delay) = self.retry.next_delay(&failure, failures, since) else {
+                        let context = format!("uploading bytes {offset}..{} of {total}", offset + len);
+                        return Err(failure.gave_up(failures, &context));
+                    };
                     tracing::debug!(offset, failures, ?delay, error = %failure.error, "upload chunk failed; resuming");
                     tokio::time::sleep(delay).await;
                     offset = self.upload_offset(blob, id).await?;
                     if offset > total {
-                        return Err(Error::Protocol(format!("the server reports {offset} bytes uploaded of {total}")));
+                        return Err(Error::UnexpectedAnswer(format!(
+                            "the server reports {offset} bytes uploaded of {total}"
+                        )));
                     }
                 }
             }
@@ -298,7 +250,7 @@ impl PlatformBackend {
         progress: &dyn Progress,
     ) -> Result<(u64, String)> {
         let blob = blob_path(record.data_href.as_deref(), &record.id);
-        let target = Target { kind: "artifact", id: &record.id };
+        let target = Target { kind: Missing::Artifact, id: &record.id };
         let resp = self.send(target, true, || self.request(Method::GET, &blob).timeout(DOWNLOAD_TIMEOUT)).await?;
         let total = record.size.and_then(|s| u64::try_from(s).ok()).or(resp.content_length()).unwrap_or(0);
         let mut stream = resp.bytes_stream();
@@ -326,9 +278,12 @@ impl PlatformBackend {
         {
             return Err(Error::Transport(format!("the download ended after {done} of {size} bytes; try again")));
         }
+        // Flushed here; synced to disk when the temp file is persisted.
         file.flush().await.map_err(write_err)?;
-        file.sync_all().await.map_err(write_err)?;
-        let md5 = hash.finish(done).await.ok_or_else(|| Error::Protocol("the download could not be hashed".into()))?;
+        let md5 = hash
+            .finish(done)
+            .await
+            .ok_or_else(|| Error::UnexpectedAnswer("the download could not be hashed".into()))?;
         report_bytes(progress, done, total.max(done)).await;
         Ok((done, md5))
     }
@@ -363,7 +318,7 @@ fn offset_header(resp: &reqwest::Response) -> Result<u64> {
         .get("Upload-Offset")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
-        .ok_or_else(|| Error::Protocol("the upload answer has no valid Upload-Offset header".into()))
+        .ok_or_else(|| Error::UnexpectedAnswer("the upload answer has no valid Upload-Offset header".into()))
 }
 
 /// The body of one chunk: streamed from the file (and fed to `hash` on the way) or cut
@@ -425,11 +380,11 @@ impl ArtifactsBackend for PlatformBackend {
                 Some(md5) => md5,
                 None => md5_file(path).await?,
             };
-            if let Some(sidecar) = sidecar_path(path)
-                && let Err(e) =
-                    crate::backend::local::write_file_atomic(&sidecar, sidecar_text(&md5, &artifact.id).as_bytes())
-            {
-                tracing::warn!(error = %e, "uploaded, but could not write the dedup sidecar");
+            if let Some(sidecar) = sidecar_path(path) {
+                let text = sidecar_text(&md5, &artifact.id);
+                if let Err(e) = blocking(move || write_atomic(&sidecar, text.as_bytes())).await {
+                    tracing::warn!(error = %e, "uploaded, but could not write the dedup sidecar");
+                }
             }
         }
         Ok(Uploaded { artifact, deduplicated: false })
@@ -440,8 +395,8 @@ impl ArtifactsBackend for PlatformBackend {
     }
 
     async fn list_artifacts(&self, page: &PageRequest) -> Result<Page<Artifact>> {
-        let page: Page<ArtifactListItemRt> =
-            self.get_list("/1/artifacts", &[], page, Target { kind: "artifact list", id: "" }).await?;
+        let page: Page<ArtifactStatusRt> =
+            self.get_list("/1/artifacts", &[], page, Target { kind: Missing::Resource, id: "/1/artifacts" }).await?;
         Ok(page.map(Into::into))
     }
 
@@ -452,15 +407,17 @@ impl ArtifactsBackend for PlatformBackend {
         overwrite: bool,
         progress: &dyn Progress,
     ) -> Result<Downloaded> {
-        check_target(path, overwrite)?;
+        let checked = path.to_path_buf();
+        blocking(move || check_target(&checked, overwrite)).await?;
         let record = self.artifact_record(id).await?;
-        let tmp = TempFile::beside(path)?;
-        let mut file = tokio::fs::File::create(tmp.path())
-            .await
-            .map_err(|e| Error::io(format!("cannot create a file beside {}", path.display()), e))?;
+        let (dst, create_dir) = (path.to_path_buf(), false);
+        let mut tmp = blocking(move || TempFile::beside(&dst, create_dir)).await?;
+        let handle = tmp.file().try_clone().map_err(|e| Error::io("cannot open the download's temp file", e))?;
+        let mut file = tokio::fs::File::from_std(handle);
         let (size, md5) = self.stream_blob(&record, &mut file, progress).await?;
         drop(file);
-        tmp.persist(path, overwrite)?;
+        let target = path.to_path_buf();
+        blocking(move || persist_download(tmp, &target, overwrite)).await?;
         Ok(Downloaded { artifact: record.into(), path: path.to_path_buf(), size, md5 })
     }
 
@@ -470,7 +427,7 @@ impl ArtifactsBackend for PlatformBackend {
             return Ok(InlineBytes { artifact: record.into(), bytes: None });
         }
         let blob = blob_path(record.data_href.as_deref(), &record.id);
-        let target = Target { kind: "artifact", id: &record.id };
+        let target = Target { kind: Missing::Artifact, id: &record.id };
         let resp = self.send(target, true, || self.request(Method::GET, &blob)).await?;
         let mut stream = resp.bytes_stream();
         let mut out = Vec::new();
@@ -490,6 +447,7 @@ impl ArtifactsBackend for PlatformBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::platform::{ListRt, fixtures};
 
     #[test]
     fn data_href_path_goes_on_our_base() {
@@ -506,5 +464,33 @@ mod tests {
         assert!(check_id("urn:file:///x").unwrap_err().to_string().contains("local-mode"));
         assert!(check_id("abc").unwrap_err().to_string().contains("list_artifacts"));
         assert_eq!(check_id(" urn:ivcap:artifact:1 ").unwrap(), "urn:ivcap:artifact:1");
+    }
+
+    #[test]
+    fn captured_artifact_payloads_decode() {
+        let created: ArtifactUploadRt2 = fixtures::decode("artifacts/create.json");
+        assert_eq!(blob_path(created.data_href.as_deref(), &created.id), format!("/1/artifacts/{}/blob", created.id));
+        let read: Artifact = fixtures::decode::<ArtifactStatusRt>("artifacts/read.json").into();
+        assert_eq!((read.status, read.size), (ArtifactStatus::Ready, Some(1234)));
+        assert_eq!(read.created_at.map(crate::time::format).as_deref(), Some("1996-12-20T00:39:57Z"));
+        let list: ListRt<ArtifactStatusRt> = fixtures::decode("artifacts/list.json");
+        let page = list.into_page(None).unwrap().map(Artifact::from);
+        assert_eq!(page.items[0].name.as_deref(), Some("my-file.txt"));
+    }
+
+    #[test]
+    fn a_captured_tus_head_gives_the_offset() {
+        #[derive(serde::Deserialize)]
+        struct Head {
+            status: u16,
+            headers: std::collections::BTreeMap<String, String>,
+        }
+        let head: Head = serde_json::from_slice(&fixtures::bytes("artifacts/tus-head.json")).unwrap();
+        let mut answer = axum::http::Response::builder().status(head.status);
+        for (name, value) in &head.headers {
+            answer = answer.header(name, value);
+        }
+        let resp = reqwest::Response::from(answer.body(Vec::<u8>::new()).unwrap());
+        assert_eq!(offset_header(&resp).unwrap(), 3_145_851);
     }
 }

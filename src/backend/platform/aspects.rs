@@ -17,7 +17,7 @@ use crate::backend::aspects::{
     Aspect, AspectQuery, AspectsBackend, NewAspect, Updated, already_retracted, aspect_urn, not_unique,
 };
 use crate::backend::{Page, PageRequest};
-use crate::error::{Error, Result};
+use crate::error::{Error, Missing, Result};
 
 /// `AspectIDRT`: the answer to POST and PUT.
 #[derive(Debug, Deserialize)]
@@ -25,7 +25,7 @@ struct AspectIdRt {
     id: String,
 }
 
-/// `AspectRT`, the fields we use.
+/// `AspectRT` and the items of `AspectListRT` (which lack `replaces` and `policy`), the fields we use.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 struct AspectRt {
@@ -45,22 +45,6 @@ struct AspectRt {
     policy: Option<String>,
 }
 
-/// `AspectListItemRT`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-struct AspectListItemRt {
-    id: String,
-    entity: String,
-    schema: String,
-    #[serde(default)]
-    content: Option<Value>,
-    valid_from: DateTime<Utc>,
-    #[serde(default)]
-    valid_to: Option<DateTime<Utc>>,
-    #[serde(default)]
-    asserter: Option<String>,
-}
-
 impl From<AspectRt> for Aspect {
     fn from(a: AspectRt) -> Self {
         Aspect {
@@ -77,19 +61,35 @@ impl From<AspectRt> for Aspect {
     }
 }
 
-impl From<AspectListItemRt> for Aspect {
-    fn from(a: AspectListItemRt) -> Self {
-        Aspect {
-            id: a.id,
-            entity: a.entity,
-            schema: a.schema,
-            content: a.content,
-            valid_from: a.valid_from,
-            valid_to: a.valid_to,
-            asserter: a.asserter,
-            replaces: None,
-            policy: None,
-        }
+/// An aspect list item, for its entity and content only.
+#[derive(Debug, Deserialize)]
+pub(super) struct AspectContentRt {
+    #[serde(default)]
+    pub entity: Option<String>,
+    #[serde(default)]
+    pub content: Option<Value>,
+}
+
+impl PlatformBackend {
+    /// The contents of the newest `limit` aspects of `entity` under `schema`: how the
+    /// Datafabric's records of services (tool definitions) and jobs are read.
+    pub(super) async fn aspect_contents(
+        &self,
+        entity: &str,
+        schema: &str,
+        limit: u32,
+        target: Target<'_>,
+    ) -> Result<Vec<Value>> {
+        let query = [
+            ("entity", entity.to_string()),
+            ("schema", schema.to_string()),
+            ("include-content", "true".to_string()),
+            ("limit", limit.to_string()),
+            ("order-by", "valid_from".to_string()),
+            ("order-direction", "DESC".to_string()),
+        ];
+        let list: super::ListRt<AspectContentRt> = self.get_json("/1/aspects", &query, target).await?;
+        Ok(list.items.into_iter().filter_map(|a| a.content).collect())
     }
 }
 
@@ -126,7 +126,7 @@ fn list_query(query: &AspectQuery) -> Vec<(&'static str, String)> {
         q.push(("content-path", p.clone()));
     }
     if let Some(t) = query.at_time {
-        q.push(("at-time", t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)));
+        q.push(("at-time", crate::time::format(t)));
     }
     q.push(("include-content", query.include_content.to_string()));
     q.push(("order-by", "valid_from".into()));
@@ -139,7 +139,7 @@ impl PlatformBackend {
     async fn write_aspect(&self, method: Method, new: &NewAspect) -> Result<String> {
         let body = body_of(new);
         let query = write_query(new);
-        let target = Target { kind: "aspect entity", id: &new.entity };
+        let target = Target { kind: Missing::Entity, id: &new.entity };
         let resp =
             self.send(target, false, || self.request(method.clone(), "/1/aspects").query(&query).json(&body)).await?;
         let created: AspectIdRt = decode(resp).await?;
@@ -173,14 +173,14 @@ impl AspectsBackend for PlatformBackend {
     async fn get_aspect(&self, id: &str) -> Result<Aspect> {
         let id = aspect_urn(id)?;
         let path = format!("/1/aspects/{}", enc(&id));
-        let record: AspectRt = self.get_json(&path, &[], Target { kind: "aspect", id: &id }).await?;
+        let record: AspectRt = self.get_json(&path, &[], Target { kind: Missing::Aspect, id: &id }).await?;
         Ok(record.into())
     }
 
     async fn list_aspects(&self, query: &AspectQuery, page: &PageRequest) -> Result<Page<Aspect>> {
         let filters = list_query(query);
-        let found: Page<AspectListItemRt> =
-            self.get_list("/1/aspects", &filters, page, Target { kind: "aspect list", id: "" }).await?;
+        let found: Page<AspectRt> =
+            self.get_list("/1/aspects", &filters, page, Target { kind: Missing::Resource, id: "/1/aspects" }).await?;
         Ok(found.map(Into::into))
     }
 
@@ -190,7 +190,8 @@ impl AspectsBackend for PlatformBackend {
             return Err(already_retracted(&current.id, to));
         }
         let path = format!("/1/aspects/{}", enc(&current.id));
-        self.send(Target { kind: "aspect", id: &current.id }, true, || self.request(Method::DELETE, &path)).await?;
+        self.send(Target { kind: Missing::Aspect, id: &current.id }, true, || self.request(Method::DELETE, &path))
+            .await?;
         // The SDK re-reads after a DELETE; so do we, for the valid_to the platform set.
         self.get_aspect(&current.id).await
     }
@@ -224,5 +225,19 @@ mod tests {
         assert_eq!(get("content-path"), Some("$.a ? (@ == 1)"));
         assert_eq!(get("include-content"), Some("true"));
         assert_eq!(get("order-direction"), Some("ASC"));
+    }
+
+    #[test]
+    fn captured_aspect_payloads_decode() {
+        use crate::backend::platform::{ListRt, fixtures};
+        let read: Aspect = fixtures::decode::<AspectRt>("aspects/read.json").into();
+        assert_eq!(read.replaces.as_deref(), Some("urn:ivcap:aspect:0a1b"));
+        assert_eq!(read.valid_to.map(crate::time::format).as_deref(), Some("1996-12-20T10:00:00Z"));
+        assert!(!read.valid_at(read.valid_to.unwrap()));
+        let list: ListRt<AspectRt> = fixtures::decode("aspects/list.json");
+        let item = Aspect::from(list.into_page(None).unwrap().items.remove(0));
+        assert_eq!((item.schema.as_str(), item.content, item.valid_to), ("urn:test:schema:1", None, None));
+        let created: AspectIdRt = fixtures::decode("aspects/create.json");
+        assert_eq!(created.id, "urn:ivcap:aspect:9c94ad00-1315-47fe-88e3-e8ed133bbffc");
     }
 }

@@ -7,11 +7,10 @@
 //! this server creates, reads or lists is remembered; for any other job it is read from the
 //! job's own Datafabric aspect (`urn:ivcap:schema:job.2`, as the ivcap CLI reads it).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode, header};
 use serde::Deserialize;
 use serde_json::Value;
@@ -19,8 +18,9 @@ use serde_json::Value;
 use super::{PlatformBackend, Target, decode, enc};
 use crate::backend::jobs::{Created, JobsBackend, result_value};
 use crate::backend::{Job, JobStatus, JobSummary, Page, PageRequest, is_urn};
-use crate::error::{Error, Result};
+use crate::error::{Error, Missing, Result};
 use crate::text::truncate;
+use crate::time::from_wire;
 
 /// Aspect schema of the Datafabric's record of a job.
 const JOB_ASPECT_SCHEMA: &str = "urn:ivcap:schema:job.2";
@@ -34,24 +34,50 @@ struct Known {
     retry_after: Option<Duration>,
 }
 
-/// Job URN → what we know, for every job this server has seen.
+/// Jobs remembered at most; past this the longest-known are forgotten first (a forgotten
+/// job's service is looked up again when needed).
+const MAX_KNOWN_JOBS: usize = 10_000;
+
+/// Job URN → what we know, for the jobs this server has seen most recently.
 #[derive(Debug, Default)]
-pub(crate) struct JobServices(Mutex<HashMap<String, Known>>);
+pub(crate) struct JobServices(Mutex<KnownJobs>);
+
+#[derive(Debug, Default)]
+struct KnownJobs {
+    by_id: HashMap<String, Known>,
+    /// Job URNs in the order they were first remembered, for forgetting the oldest.
+    order: VecDeque<String>,
+}
 
 impl JobServices {
+    fn lock(&self) -> std::sync::MutexGuard<'_, KnownJobs> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn remember(&self, job_id: &str, service_id: &str) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(job_id.to_string()).or_default().service_id = service_id.to_string();
+        let mut known = self.lock();
+        match known.by_id.get_mut(job_id) {
+            Some(k) => k.service_id = service_id.to_string(),
+            None => {
+                known.by_id.insert(job_id.to_string(), Known { service_id: service_id.to_string(), retry_after: None });
+                known.order.push_back(job_id.to_string());
+                while known.order.len() > MAX_KNOWN_JOBS {
+                    if let Some(oldest) = known.order.pop_front() {
+                        known.by_id.remove(&oldest);
+                    }
+                }
+            }
+        }
     }
 
     fn remember_retry(&self, job_id: &str, retry_after: Option<Duration>) {
-        if let Some(known) = self.0.lock().unwrap_or_else(|p| p.into_inner()).get_mut(job_id) {
+        if let Some(known) = self.lock().by_id.get_mut(job_id) {
             known.retry_after = retry_after;
         }
     }
 
     fn get(&self, job_id: &str) -> Option<Known> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(job_id).cloned()
+        self.lock().by_id.get(job_id).cloned()
     }
 }
 
@@ -98,18 +124,6 @@ struct JobListItemRt {
     finished_at: Option<String>,
 }
 
-/// An aspect list item with content, for the job aspect.
-#[derive(Debug, Deserialize)]
-struct JobAspectRt {
-    #[serde(default)]
-    content: Option<Value>,
-}
-
-/// An RFC 3339 time, or nothing when absent or unreadable.
-fn time(s: Option<&str>) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s?.trim()).ok().map(|t| t.with_timezone(&Utc))
-}
-
 impl JobStatusRt {
     fn into_job(self, service_id: &str) -> Job {
         Job {
@@ -118,10 +132,21 @@ impl JobStatusRt {
             result: self.result_content.filter(|v| !v.is_null()),
             result_content_type: self.result_content_type,
             error_message: self.error_message.filter(|m| !m.trim().is_empty()),
-            requested_at: time(self.requested_at.as_deref()),
-            started_at: time(self.started_at.as_deref()),
-            finished_at: time(self.finished_at.as_deref()),
+            requested_at: from_wire(self.requested_at.as_deref()),
+            started_at: from_wire(self.started_at.as_deref()),
+            finished_at: from_wire(self.finished_at.as_deref()),
             id: self.id,
+        }
+    }
+}
+
+impl From<JobListItemRt> for JobSummary {
+    fn from(j: JobListItemRt) -> Self {
+        JobSummary {
+            status: JobStatus::parse(&j.status),
+            requested_at: from_wire(j.requested_at.as_deref()),
+            finished_at: from_wire(j.finished_at.as_deref()),
+            id: j.id,
         }
     }
 }
@@ -150,21 +175,11 @@ impl PlatformBackend {
         if let Some(known) = self.jobs.get(job_id) {
             return Ok(known.service_id);
         }
-        let query = [
-            ("entity", job_id.to_string()),
-            ("schema", JOB_ASPECT_SCHEMA.to_string()),
-            ("include-content", "true".to_string()),
-            ("limit", "1".to_string()),
-        ];
-        #[derive(Deserialize)]
-        struct List {
-            items: Vec<JobAspectRt>,
-        }
-        let list: List = self.get_json("/1/aspects", &query, Target { kind: "job", id: job_id }).await?;
-        let found = list
-            .items
+        let target = Target { kind: Missing::Job, id: job_id };
+        let found = self
+            .aspect_contents(job_id, JOB_ASPECT_SCHEMA, 1, target)
+            .await?
             .into_iter()
-            .filter_map(|a| a.content)
             .find_map(|c| c.get("service-id").and_then(Value::as_str).map(str::to_string));
         match found {
             Some(sid) => {
@@ -185,7 +200,8 @@ impl PlatformBackend {
     /// The job's output (§6.4), for a finished job whose record holds no result.
     async fn job_output(&self, service_id: &str, job_id: &str) -> Result<(Option<Value>, Option<String>)> {
         let path = format!("/1/services2/{}/jobs/{}/output", enc(service_id), enc(job_id));
-        let resp = self.send(Target { kind: "job", id: job_id }, true, || self.request(Method::GET, &path)).await?;
+        let resp =
+            self.send(Target { kind: Missing::Job, id: job_id }, true, || self.request(Method::GET, &path)).await?;
         if resp.status() == StatusCode::NO_CONTENT {
             return Ok((None, None));
         }
@@ -202,7 +218,7 @@ impl JobsBackend for PlatformBackend {
         let hold_secs = hold.as_secs();
         let accept = |s: &StatusCode| s.is_success() || *s == StatusCode::TEMPORARY_REDIRECT;
         let resp = self
-            .send_accepting(Target { kind: "service", id: service_id }, false, accept, || {
+            .send_accepting(Target { kind: Missing::Service, id: service_id }, false, accept, || {
                 self.request(Method::POST, &path)
                     .timeout(Duration::from_secs(hold_secs) + CREATE_MARGIN)
                     .header("Timeout", hold_secs.to_string())
@@ -213,7 +229,7 @@ impl JobsBackend for PlatformBackend {
         let created = if status == StatusCode::TEMPORARY_REDIRECT {
             let location = resp.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
             let id = job_id_from_url(location)
-                .ok_or_else(|| Error::Protocol("a 307 job create without a job URL in Location".into()))?;
+                .ok_or_else(|| Error::UnexpectedAnswer("a 307 job create without a job URL in Location".into()))?;
             Created { job: Job::created(id, service_id, JobStatus::Pending), retry_after: None }
         } else if status == StatusCode::ACCEPTED {
             let body: JobCreateRt = decode(resp).await?;
@@ -221,12 +237,9 @@ impl JobsBackend for PlatformBackend {
                 body.retry_later.filter(|s| s.is_finite() && *s > 0.0).map(|s| Duration::from_secs_f64(s.min(3600.0)));
             Created { job: Job::created(body.job_id, service_id, JobStatus::Pending), retry_after }
         } else {
-            let id = resp
-                .headers()
-                .get("IVCAP-Job-Id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-                .ok_or_else(|| Error::Protocol(format!("a {status} job create without the IVCAP-Job-Id header")))?;
+            let id = resp.headers().get("IVCAP-Job-Id").and_then(|v| v.to_str().ok()).map(str::to_string).ok_or_else(
+                || Error::UnexpectedAnswer(format!("a {status} job create without the IVCAP-Job-Id header")),
+            )?;
             let ct = content_type(&resp);
             let body = resp.bytes().await.map_err(|e| Error::Transport(e.without_url().to_string()))?;
             let mut job = Job::created(id, service_id, JobStatus::Succeeded);
@@ -246,7 +259,7 @@ impl JobsBackend for PlatformBackend {
         };
         let path = format!("/1/services2/{}/jobs/{}", enc(&service_id), enc(job_id));
         let query = [("with-request-content", "false".to_string()), ("with-result-content", "true".to_string())];
-        let record: JobStatusRt = self.get_json(&path, &query, Target { kind: "job", id: job_id }).await?;
+        let record: JobStatusRt = self.get_json(&path, &query, Target { kind: Missing::Job, id: job_id }).await?;
         self.jobs.remember(job_id, &service_id);
         let mut job = record.into_job(&service_id);
         if job.status == JobStatus::Succeeded && job.result.is_none() {
@@ -269,18 +282,13 @@ impl JobsBackend for PlatformBackend {
         let service_id = self.service_urn(service).await?;
         let path = format!("/1/services2/{}/jobs", enc(&service_id));
         let listed: Page<JobListItemRt> =
-            self.get_list(&path, &[], page, Target { kind: "service", id: &service_id }).await?;
+            self.get_list(&path, &[], page, Target { kind: Missing::Service, id: &service_id }).await?;
         let items = listed
             .items
             .into_iter()
             .map(|j| {
                 self.jobs.remember(&j.id, &service_id);
-                JobSummary {
-                    status: JobStatus::parse(&j.status),
-                    requested_at: time(j.requested_at.as_deref()),
-                    finished_at: time(j.finished_at.as_deref()),
-                    id: j.id,
-                }
+                JobSummary::from(j)
             })
             .collect();
         Ok(Page { items, next_page: listed.next_page, note: listed.note })
@@ -294,6 +302,7 @@ impl JobsBackend for PlatformBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::platform::{ListRt, fixtures};
     use serde_json::json;
 
     #[test]
@@ -310,5 +319,40 @@ mod tests {
         let job = rt.into_job("urn:ivcap:service:s");
         assert_eq!(job.status, JobStatus::Other("paused".into()));
         assert_eq!((job.service_id.as_str(), job.finished_at), ("urn:ivcap:service:s", None));
+    }
+
+    #[test]
+    fn the_job_memory_is_bounded_and_forgets_the_oldest() {
+        let jobs = JobServices::default();
+        for i in 0..MAX_KNOWN_JOBS + 10 {
+            jobs.remember(&format!("urn:ivcap:job:{i}"), "urn:ivcap:service:s");
+        }
+        jobs.remember("urn:ivcap:job:20", "urn:ivcap:service:t");
+        let known = jobs.lock();
+        assert_eq!((known.by_id.len(), known.order.len()), (MAX_KNOWN_JOBS, MAX_KNOWN_JOBS));
+        drop(known);
+        assert!(jobs.get("urn:ivcap:job:0").is_none() && jobs.get("urn:ivcap:job:9").is_none());
+        assert_eq!(jobs.get("urn:ivcap:job:20").map(|k| k.service_id).as_deref(), Some("urn:ivcap:service:t"));
+        assert!(jobs.get(&format!("urn:ivcap:job:{}", MAX_KNOWN_JOBS + 9)).is_some());
+    }
+
+    #[test]
+    fn captured_job_payloads_decode() {
+        let created: JobCreateRt = fixtures::decode("jobs/create-202.json");
+        assert_eq!(
+            (created.job_id.as_str(), created.retry_later),
+            ("urn:ivcap:job:939f1e2a-0b7c-4d5e-8f9a-1b2c3d4e5f60", Some(10.0))
+        );
+        let read: JobStatusRt = fixtures::decode("jobs/read.json");
+        let job = read.into_job("urn:ivcap:service:other");
+        assert_eq!((job.status, job.service_id.as_str()), (JobStatus::Succeeded, "urn:ivcap:service:3678"));
+        assert_eq!(job.result.unwrap()["msg"], "CPU consumption finished.");
+        assert_eq!(job.finished_at.map(crate::time::format).as_deref(), Some("2025-10-13T02:36:02Z"));
+        let list: ListRt<JobListItemRt> = fixtures::decode("jobs/list.json");
+        let summary = JobSummary::from(list.into_page(None).unwrap().items.remove(0));
+        assert_eq!(summary.status, JobStatus::Executing);
+        let records: ListRt<super::super::aspects::AspectContentRt> = fixtures::decode("jobs/job-aspects.json");
+        let content = records.items.into_iter().next().and_then(|a| a.content).unwrap();
+        assert_eq!(content["service-id"], "urn:ivcap:service:3678");
     }
 }

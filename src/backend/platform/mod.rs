@@ -21,8 +21,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::{Page, PageRequest};
-use crate::config::{PlatformConfig, Secret};
-use crate::error::{Error, Result};
+use crate::config::{DEFAULT_CHUNK_SIZE, PlatformConfig, Secret};
+use crate::error::{Error, Missing, Result, is_transient_status};
 use crate::text::truncate;
 
 /// How hard to try again when the platform is busy or unreachable.
@@ -50,18 +50,72 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// A policy for tests: the same attempts, with delays of a few milliseconds.
+    pub fn fast() -> Self {
+        RetryPolicy {
+            initial_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(20),
+            ..RetryPolicy::default()
+        }
+    }
+
     /// The delay before attempt `attempt + 1`, with jitter.
     pub(crate) fn backoff(&self, attempt: u32) -> Duration {
         let exp = self.initial_delay.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
         let capped = exp.min(self.max_delay);
         capped.mul_f64(rand::random_range(0.5..1.5)).min(self.max_delay)
     }
+
+    /// How long to wait before trying again after `attempts` failed attempts (the first at
+    /// `start`), or `None` to give up: the failure is not retryable, the attempts are used
+    /// up, or the wait would leave the time budget.
+    pub(crate) fn next_delay(&self, failure: &Failure, attempts: u32, start: Instant) -> Option<Duration> {
+        let delay = failure.delay.unwrap_or_else(|| self.backoff(attempts));
+        (failure.retryable && attempts < self.max_attempts && start.elapsed() + delay <= self.budget).then_some(delay)
+    }
+}
+
+/// One failed attempt: the error, whether trying again is safe and can help, and the wait
+/// the platform asked for (`Retry-After`).
+pub(crate) struct Failure {
+    pub error: Error,
+    pub retryable: bool,
+    pub delay: Option<Duration>,
+}
+
+impl Failure {
+    /// A non-2xx answer; retryable when transient and `safe` (idempotent or resumable).
+    pub(crate) async fn from_response(resp: Response, target: Target<'_>, safe: bool) -> Self {
+        let delay = retry_after(&resp);
+        let error = error_from_response(resp, target).await;
+        Failure { retryable: safe && error.is_transient(), error, delay }
+    }
+
+    /// A failed exchange: retryable when nothing reached the server, or when `safe` and it
+    /// failed on the way (timeout, reset, a broken body).
+    pub(crate) fn from_transport(e: reqwest::Error, safe: bool) -> Self {
+        let retryable = e.is_connect() || (safe && (e.is_timeout() || e.is_request() || e.is_body()));
+        Failure { error: Error::Transport(e.without_url().to_string()), retryable, delay: None }
+    }
+
+    /// The error to report after `attempts` attempts: a transient failure that outlasted the
+    /// retries is "busy", with `context` (what was being done) in front of the last answer.
+    pub(crate) fn gave_up(self, attempts: u32, context: &str) -> Error {
+        let context = if context.is_empty() { String::new() } else { format!("{context}: ") };
+        match self.error {
+            Error::Platform { status, message } if is_transient_status(status) => {
+                Error::Busy { attempts, last: format!("{context}{status} {message}") }
+            }
+            Error::Transport(last) if attempts > 1 => Error::Busy { attempts, last: format!("{context}{last}") },
+            other => other,
+        }
+    }
 }
 
 /// What a 404 means for the call at hand.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Target<'a> {
-    pub kind: &'static str,
+    pub kind: Missing,
     pub id: &'a str,
 }
 
@@ -77,9 +131,6 @@ pub struct PlatformBackend {
     /// Bytes per TUS `PATCH` of an upload.
     chunk_size: u64,
 }
-
-/// Bytes per upload `PATCH` unless configured (`--chunk-size`).
-pub const DEFAULT_CHUNK_SIZE: u64 = 8 << 20;
 
 /// Connect timeout for every request.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -160,33 +211,18 @@ impl PlatformBackend {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let (err, retry_after, retryable) = match build().send().await {
+            let failure = match build().send().await {
                 Ok(resp) if accept(&resp.status()) => return Ok(resp),
-                Ok(resp) => {
-                    let retry_after = retry_after(&resp);
-                    let err = error_from_response(resp, target).await;
-                    let retryable = idempotent && err.is_transient();
-                    (err, retry_after, retryable)
-                }
-                Err(e) => {
-                    let retryable = e.is_connect() || (idempotent && (e.is_timeout() || e.is_request() || e.is_body()));
-                    (Error::Transport(e.without_url().to_string()), None, retryable)
-                }
+                Ok(resp) => Failure::from_response(resp, target, idempotent).await,
+                Err(e) => Failure::from_transport(e, idempotent),
             };
-            let delay = retry_after.unwrap_or_else(|| self.retry.backoff(attempt));
-            let in_budget = start.elapsed() + delay <= self.retry.budget;
-            if retryable && attempt < self.retry.max_attempts && in_budget {
-                tracing::debug!(attempt, ?delay, error = %err, "retrying IVCAP request");
-                tokio::time::sleep(delay).await;
-                continue;
-            }
-            return Err(match err {
-                Error::Platform { status, message } if matches!(status, 429 | 502 | 503 | 504) => {
-                    Error::Busy { attempts: attempt, last: format!("{status} {message}") }
+            match self.retry.next_delay(&failure, attempt, start) {
+                Some(delay) => {
+                    tracing::debug!(attempt, ?delay, error = %failure.error, "retrying IVCAP request");
+                    tokio::time::sleep(delay).await;
                 }
-                Error::Transport(last) if attempt > 1 => Error::Busy { attempts: attempt, last },
-                other => other,
-            });
+                None => return Err(failure.gave_up(attempt, "")),
+            }
         }
     }
 
@@ -210,24 +246,42 @@ impl PlatformBackend {
         page: &PageRequest,
         target: Target<'_>,
     ) -> Result<Page<T>> {
-        let sent = page.inner_token()?;
-        let mut query: Vec<(&str, String)> = vec![("limit", page.limit.to_string())];
-        match &sent {
-            Some(token) => query.push(("page", token.clone())),
-            None => query.extend(filters.iter().cloned()),
-        }
+        let (query, sent) = page_query(page, filters)?;
         let list: ListRt<T> = self.get_json(path, &query, target).await?;
-        let next = next_page_token(&list.links)?.filter(|t| Some(t) != sent.as_ref());
-        Ok(Page::new(list.items, next.as_deref()))
+        list.into_page(sent.as_deref())
     }
 }
 
-/// The list envelope every IVCAP list answers with.
+/// Query parameters of a request.
+pub(crate) type Query<'a> = Vec<(&'a str, String)>;
+
+/// The query of one page: `limit` and `page`, or `limit` and `filters` on the first page;
+/// with the backend token sent, if any.
+pub(crate) fn page_query<'a>(page: &PageRequest, filters: &[(&'a str, String)]) -> Result<(Query<'a>, Option<String>)> {
+    let sent = page.inner_token()?;
+    let mut query: Query<'a> = vec![("limit", page.limit.to_string())];
+    match &sent {
+        Some(token) => query.push(("page", token.clone())),
+        None => query.extend(filters.iter().cloned()),
+    }
+    Ok((query, sent))
+}
+
+/// The list envelope every IVCAP list (and search) answers with.
 #[derive(Debug, Deserialize)]
-struct ListRt<T> {
-    items: Vec<T>,
+pub(crate) struct ListRt<T> {
+    pub items: Vec<T>,
     #[serde(default)]
     links: Vec<LinkT>,
+}
+
+impl<T> ListRt<T> {
+    /// The page of this answer; a `next` link that repeats the token sent ends the list
+    /// (a loop guard).
+    pub(crate) fn into_page(self, sent: Option<&str>) -> Result<Page<T>> {
+        let next = next_page_token(&self.links)?.filter(|t| Some(t.as_str()) != sent);
+        Ok(Page::new(self.items, next.as_deref()))
+    }
 }
 
 /// `{href, rel, type}`.
@@ -241,16 +295,40 @@ struct LinkT {
 /// The `page` parameter of the `next` link, decoded; `None` when there is no next page.
 fn next_page_token(links: &[LinkT]) -> Result<Option<String>> {
     let Some(next) = links.iter().find(|l| l.rel == "next") else { return Ok(None) };
-    let url =
-        url::Url::parse(&next.href).map_err(|e| Error::Protocol(format!("the next-page link is not a URL ({e})")))?;
+    let url = url::Url::parse(&next.href)
+        .map_err(|e| Error::UnexpectedAnswer(format!("the next-page link is not a URL ({e})")))?;
     Ok(url.query_pairs().find(|(k, _)| k == "page").map(|(_, v)| v.into_owned()).filter(|v| !v.is_empty()))
 }
 
 /// Reads a JSON body as `T`, naming the failing field when the shape is wrong.
 pub(crate) async fn decode<T: DeserializeOwned>(resp: Response) -> Result<T> {
     let bytes = resp.bytes().await.map_err(|e| Error::Transport(e.without_url().to_string()))?;
-    let de = &mut serde_json::Deserializer::from_slice(&bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| Error::Protocol(format!("{} at '{}'", e.inner(), e.path())))
+    decode_bytes(&bytes)
+}
+
+/// [`decode`] of a body already read.
+fn decode_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de)
+        .map_err(|e| Error::UnexpectedAnswer(format!("{} at '{}'", e.inner(), e.path())))
+}
+
+/// Captured platform payloads (`tests/fixtures/platform/<domain>/<name>.json`, one per
+/// response type of the wire contract), for the tests that decode them into the wire types.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use serde::de::DeserializeOwned;
+
+    /// The raw bytes of fixture `rel` (e.g. `"jobs/read.json"`).
+    pub(crate) fn bytes(rel: &str) -> Vec<u8> {
+        let path = format!("{}/tests/fixtures/platform/{rel}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+    }
+
+    /// Fixture `rel` decoded as `T`, exactly as an answer from IVCAP would be.
+    pub(crate) fn decode<T: DeserializeOwned>(rel: &str) -> T {
+        super::decode_bytes(&bytes(rel)).unwrap_or_else(|e| panic!("fixture {rel}: {e}"))
+    }
 }
 
 /// Characters kept as they are in a path segment; `:` is encoded too, as the spec shows.
@@ -326,6 +404,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_captured_error_body_gives_its_message() {
+        let cases = [
+            (400, "Having problem with some of the supplied information"),
+            (403, "Not authorized to perform this action"),
+            (404, "Resource 123e4567 not found"),
+            (415, "cannot handle 'application/foo'"),
+            (422, "parameter 'timestamp': cannot parse date (value \"today\")"),
+            (424, "found 3 matches."),
+            (501, "Method 'x' not implemented"),
+        ];
+        for (status, message) in cases {
+            let body = fixtures::bytes(&format!("errors/{status}.json"));
+            let code = StatusCode::from_u16(status).unwrap();
+            assert_eq!(error_message(code, &body), message, "{status}");
+            let _: ErrorBody = fixtures::decode(&format!("errors/{status}.json"));
+        }
+    }
+
+    #[test]
+    fn a_captured_list_with_a_next_link_pages_on() {
+        let list: ListRt<serde_json::Value> = fixtures::decode("aspects/list.json");
+        let page = list.into_page(None).unwrap();
+        assert_eq!(page.items.len(), 1);
+        let token = crate::backend::paging::unwrap_token(&page.next_page.unwrap()).unwrap();
+        assert_eq!(token, "YXNwZWN0cy8y");
+        let again: ListRt<serde_json::Value> = fixtures::decode("aspects/list.json");
+        assert_eq!(again.into_page(Some("YXNwZWN0cy8y")).unwrap().next_page, None, "a repeated token ends the list");
+    }
+
+    #[test]
     fn error_messages_are_parsed_leniently() {
         let s = StatusCode::UNPROCESSABLE_ENTITY;
         assert_eq!(
@@ -365,5 +473,30 @@ mod tests {
     fn transient_errors() {
         assert!(Error::Platform { status: 503, message: String::new() }.is_transient());
         assert!(!Error::Platform { status: 400, message: String::new() }.is_transient());
+        assert!(Error::Transport("reset".into()).is_transient());
+    }
+
+    fn failure(status: u16, retryable: bool) -> Failure {
+        Failure { error: Error::Platform { status, message: "m".into() }, retryable, delay: None }
+    }
+
+    #[test]
+    fn the_policy_gives_up_on_attempts_budget_or_a_final_answer() {
+        let p = RetryPolicy::fast();
+        let start = Instant::now();
+        assert!(p.next_delay(&failure(503, true), 1, start).is_some_and(|d| d <= p.max_delay));
+        assert_eq!(p.next_delay(&failure(503, true), p.max_attempts, start), None);
+        assert_eq!(p.next_delay(&failure(400, false), 1, start), None);
+        let asked = Failure { delay: Some(Duration::from_secs(3600)), ..failure(429, true) };
+        assert_eq!(p.next_delay(&asked, 1, start), None, "a Retry-After past the budget ends it");
+    }
+
+    #[test]
+    fn giving_up_on_a_transient_failure_says_busy() {
+        let busy = failure(503, true).gave_up(5, "uploading bytes 0..10 of 20").to_string();
+        assert!(busy.contains("busy") && busy.contains("5 attempts") && busy.contains("uploading bytes"), "{busy}");
+        assert!(matches!(failure(400, false).gave_up(1, ""), Error::Platform { status: 400, .. }));
+        let once = Failure { error: Error::Transport("refused".into()), retryable: false, delay: None };
+        assert!(matches!(once.gave_up(1, ""), Error::Transport(_)));
     }
 }

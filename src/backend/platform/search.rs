@@ -2,43 +2,26 @@
 //! sent as `application/datalog+mangle`; `at-time`, `limit` and `page` are query
 //! parameters. The platform's 400/415/422 messages reach the caller unchanged.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use reqwest::{Method, header};
-use serde::Deserialize;
 use serde_json::Value;
 
-use super::{LinkT, PlatformBackend, Target, decode, next_page_token};
+use super::{ListRt, PlatformBackend, Target, decode, page_query};
 use crate::backend::{Page, PageRequest, SearchBackend};
-use crate::error::Result;
+use crate::error::{Missing, Result};
 
 /// The media type of a Mangle query.
 const MANGLE: &str = "application/datalog+mangle";
 
-/// `SearchListRT`.
-#[derive(Debug, Deserialize)]
-struct SearchListRt {
-    items: Vec<Value>,
-    #[serde(default)]
-    links: Vec<LinkT>,
-}
-
 #[async_trait::async_trait]
 impl SearchBackend for PlatformBackend {
     async fn search(&self, query: &str, at_time: Option<DateTime<Utc>>, page: &PageRequest) -> Result<Page<Value>> {
-        let sent = page.inner_token()?;
-        let mut params: Vec<(&str, String)> = vec![("limit", page.limit.to_string())];
-        match &sent {
-            Some(token) => params.push(("page", token.clone())),
-            None => {
-                if let Some(at) = at_time {
-                    params.push(("at-time", at.to_rfc3339_opts(SecondsFormat::Secs, true)));
-                }
-            }
-        }
+        let filters: Vec<(&str, String)> = at_time.map(|at| ("at-time", crate::time::format(at))).into_iter().collect();
+        let (params, sent) = page_query(page, &filters)?;
         let body = query.to_string();
         // A search changes nothing, so retrying it is safe.
         let resp = self
-            .send(Target { kind: "search", id: "/1/search" }, true, || {
+            .send(Target { kind: Missing::Resource, id: "/1/search" }, true, || {
                 self.request(Method::POST, "/1/search")
                     .query(&params)
                     .header(header::CONTENT_TYPE, MANGLE)
@@ -46,8 +29,20 @@ impl SearchBackend for PlatformBackend {
                     .body(body.clone())
             })
             .await?;
-        let list: SearchListRt = decode(resp).await?;
-        let next = next_page_token(&list.links)?.filter(|t| Some(t) != sent.as_ref());
-        Ok(Page::new(list.items, next.as_deref()))
+        let list: ListRt<Value> = decode(resp).await?;
+        list.into_page(sent.as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::platform::fixtures;
+
+    #[test]
+    fn a_captured_search_answer_decodes() {
+        let list: ListRt<Value> = fixtures::decode("search/list.json");
+        let page = list.into_page(None).unwrap();
+        assert_eq!((page.items, page.next_page), (vec![Value::from("result-1"), Value::from("result-2")], None));
     }
 }

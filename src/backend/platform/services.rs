@@ -6,10 +6,13 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::aspects::AspectContentRt;
 use super::{PlatformBackend, Target, enc};
 use crate::backend::services::{NO_TOOL_DEFINITION, describe, fn_schema, with_candidates};
-use crate::backend::{Page, PageRequest, ServiceDetail, ServiceSummary, ServicesBackend, ToolService, is_urn};
-use crate::error::{Error, Result};
+use crate::backend::{
+    Page, PageRequest, ServiceDetail, ServiceStatus, ServiceSummary, ServicesBackend, ToolService, is_urn,
+};
+use crate::error::{Error, Missing, Result};
 
 /// The aspect schema of a service's tool definition.
 pub(crate) const AI_TOOL_SCHEMA: &str = "urn:sd-core:schema.ai-tool.1";
@@ -38,15 +41,6 @@ struct ServiceStatusRt {
     status: Option<String>,
 }
 
-/// Item of `AspectListRT` with content.
-#[derive(Debug, Deserialize)]
-struct AiToolAspectRt {
-    #[serde(default)]
-    entity: Option<String>,
-    #[serde(default)]
-    content: Option<Value>,
-}
-
 impl From<ServiceListItemRt> for ServiceSummary {
     fn from(s: ServiceListItemRt) -> Self {
         ServiceSummary { id: s.id, name: s.name, description: s.description }
@@ -63,7 +57,12 @@ impl PlatformBackend {
     async fn services_named(&self, pattern: &str, limit: u32) -> Result<Vec<ServiceSummary>> {
         let filters = [("filter", name_filter(pattern)), ("order-desc", "false".into())];
         let page: Page<ServiceListItemRt> = self
-            .get_list("/1/services2", &filters, &PageRequest::first(limit), Target { kind: "service", id: pattern })
+            .get_list(
+                "/1/services2",
+                &filters,
+                &PageRequest::first(limit),
+                Target { kind: Missing::Service, id: pattern },
+            )
             .await?;
         Ok(page.items.into_iter().map(Into::into).collect())
     }
@@ -76,31 +75,20 @@ impl PlatformBackend {
             1 => Ok(exact.remove(0).id),
             0 => {
                 let similar = self.services_named(&format!("%{name}%"), 5).await.unwrap_or_default();
-                Err(Error::NotFound { kind: "service", id: with_candidates(name, &similar) })
+                Err(Error::NotFound { kind: Missing::Service, id: with_candidates(name, &similar) })
             }
-            _ => Err(Error::Ambiguous { kind: "service", name: name.to_string(), candidates: describe(&exact) }),
+            _ => Err(Error::Ambiguous { kind: Missing::Service, name: name.to_string(), candidates: describe(&exact) }),
         }
     }
 
     /// The request schema from the newest ai-tool aspect of `service_id`.
     async fn request_schema(&self, service_id: &str) -> Result<Option<Value>> {
-        let query = [
-            ("entity", service_id.to_string()),
-            ("schema", AI_TOOL_SCHEMA.to_string()),
-            ("include-content", "true".to_string()),
-            ("limit", "2".to_string()),
-            ("order-by", "valid_from".to_string()),
-            ("order-direction", "DESC".to_string()),
-        ];
-        #[derive(Deserialize)]
-        struct List {
-            items: Vec<AiToolAspectRt>,
-        }
-        let list: List = self.get_json("/1/aspects", &query, Target { kind: "service", id: service_id }).await?;
-        if list.items.len() > 1 {
+        let target = Target { kind: Missing::Service, id: service_id };
+        let contents = self.aspect_contents(service_id, AI_TOOL_SCHEMA, 2, target).await?;
+        if contents.len() > 1 {
             tracing::debug!(service_id, "service has several tool definitions; using the newest");
         }
-        Ok(list.items.into_iter().next().and_then(|a| a.content).and_then(|c| fn_schema(&c)))
+        Ok(contents.into_iter().next().and_then(|c| fn_schema(&c)))
     }
 }
 
@@ -133,8 +121,9 @@ impl ServicesBackend for PlatformBackend {
             let pattern = if search.contains('%') { search.to_string() } else { format!("%{search}%") };
             filters.push(("filter", name_filter(&pattern)));
         }
-        let page: Page<ServiceListItemRt> =
-            self.get_list("/1/services2", &filters, page, Target { kind: "service list", id: "" }).await?;
+        let page: Page<ServiceListItemRt> = self
+            .get_list("/1/services2", &filters, page, Target { kind: Missing::Resource, id: "/1/services2" })
+            .await?;
         Ok(page.map(Into::into))
     }
 
@@ -142,14 +131,14 @@ impl ServicesBackend for PlatformBackend {
         let service = service.trim();
         let id = if is_urn(service) { service.to_string() } else { self.service_id_by_name(service).await? };
         let path = format!("/1/services2/{}", enc(&id));
-        let record: ServiceStatusRt = self.get_json(&path, &[], Target { kind: "service", id: &id }).await?;
+        let record: ServiceStatusRt = self.get_json(&path, &[], Target { kind: Missing::Service, id: &id }).await?;
         let request_schema = self.request_schema(&record.id).await?;
         let note = request_schema.is_none().then(|| NO_TOOL_DEFINITION.to_string());
         Ok(ServiceDetail {
             id: record.id,
             name: record.name,
             description: record.description,
-            status: record.status.unwrap_or_else(|| "unknown".into()),
+            status: record.status.as_deref().map_or(ServiceStatus::Unknown, ServiceStatus::parse),
             request_schema,
             note,
         })
@@ -164,8 +153,8 @@ impl ServicesBackend for PlatformBackend {
             ("order-by", "valid_from".to_string()),
             ("order-direction", "DESC".to_string()),
         ];
-        let aspects: Vec<AiToolAspectRt> =
-            self.all_pages("/1/aspects", &aspect_filters, Target { kind: "tool definitions", id: "" }).await?;
+        let aspects: Vec<AspectContentRt> =
+            self.all_pages("/1/aspects", &aspect_filters, Target { kind: Missing::Resource, id: "/1/aspects" }).await?;
         let mut definitions: HashMap<String, (Value, Option<String>)> = HashMap::new();
         for aspect in aspects {
             let (Some(entity), Some(content)) = (aspect.entity, aspect.content) else { continue };
@@ -179,7 +168,7 @@ impl ServicesBackend for PlatformBackend {
         }
         let filters = [("order-by", "name".to_string()), ("order-desc", "false".to_string())];
         let services: Vec<ServiceListItemRt> =
-            self.all_pages("/1/services2", &filters, Target { kind: "service list", id: "" }).await?;
+            self.all_pages("/1/services2", &filters, Target { kind: Missing::Resource, id: "/1/services2" }).await?;
         let mut tools: Vec<ToolService> = services
             .into_iter()
             .filter_map(|s| {
@@ -197,9 +186,25 @@ impl ServicesBackend for PlatformBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::platform::{ListRt, fixtures};
 
     #[test]
     fn name_filters_escape_quotes() {
         assert_eq!(name_filter("O'Brien%"), "name~='O''Brien%'");
+    }
+
+    #[test]
+    fn captured_service_payloads_decode() {
+        let list: ListRt<ServiceListItemRt> = fixtures::decode("services/list.json");
+        let page = list.into_page(None).unwrap().map(ServiceSummary::from);
+        assert_eq!(page.items[0].id, "urn:ivcap:service:abc");
+        assert_eq!(page.items[0].name.as_deref(), Some("svc"));
+        assert!(page.next_page.is_some());
+        let read: ServiceStatusRt = fixtures::decode("services/read.json");
+        assert_eq!(ServiceStatus::parse(read.status.as_deref().unwrap()), ServiceStatus::Active);
+        assert_eq!(read.name.as_deref(), Some("Fire risk for Lot2"));
+        let tools: ListRt<super::super::aspects::AspectContentRt> = fixtures::decode("services/ai-tool-aspects.json");
+        let content = tools.items.into_iter().next().and_then(|a| a.content).unwrap();
+        assert_eq!(fn_schema(&content).unwrap()["required"], serde_json::json!(["msg"]));
     }
 }

@@ -513,7 +513,7 @@ mod tests {
                 let uuid = uuid::Uuid::new_v4();
                 let id = format!("urn:ivcap:aspect:{uuid}");
                 let bytes = render(&id, &format!("urn:e:{}", i % 2), "urn:s:1", &json!({"i": i}), at(i)).unwrap();
-                crate::backend::local::write_file_atomic(&dir.join(format!("{uuid}.json")), &bytes).unwrap();
+                crate::files::write_atomic(&dir.join(format!("{uuid}.json")), &bytes).unwrap();
                 id
             })
             .collect()
@@ -534,7 +534,7 @@ mod tests {
         // behind the snapshot's back.
         let rewritten = dir.join(format!("{}.json", ids[0].trim_start_matches("urn:ivcap:aspect:")));
         let bytes = super::super::file::with_valid_to(&std::fs::read(&rewritten).unwrap(), now_micros()).unwrap();
-        crate::backend::local::write_file_atomic(&rewritten, &bytes).unwrap();
+        crate::files::write_atomic(&rewritten, &bytes).unwrap();
         let edited = dir.join(format!("{}.json", ids[2].trim_start_matches("urn:ivcap:aspect:")));
         let text = std::fs::read_to_string(&edited).unwrap().replace("\"i\": 2", "\"i\": 22");
         std::fs::write(&edited, text).unwrap();

@@ -1,0 +1,76 @@
+//! Argument types shared by the tools: a list's `limit` and `page`, and an `at_time`. Each
+//! carries its JSON Schema and is checked in one place, so every tool that takes one
+//! accepts and refuses the same things with the same message.
+
+use chrono::{DateTime, Utc};
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::Deserialize;
+
+use crate::backend::{LIMIT_RANGE, PageRequest};
+use crate::error::Result;
+
+/// `limit`: items per page, 1 to 50; checked by [`page_request`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Limit(pub u32);
+
+impl JsonSchema for Limit {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Limit".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "integer",
+            "format": "uint32",
+            "minimum": *LIMIT_RANGE.start(),
+            "maximum": *LIMIT_RANGE.end(),
+        })
+    }
+}
+
+/// `page`: the opaque `next_page` token of a previous answer.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct PageToken(pub String);
+
+/// The page that `limit` and `page` ask for, checked (a limit outside 1..=50 is refused,
+/// a blank page is the first page).
+pub fn page_request(limit: Option<Limit>, page: Option<PageToken>) -> Result<PageRequest> {
+    PageRequest::new(limit.map(|l| l.0), page.map(|p| p.0))
+}
+
+/// `at_time`: an RFC 3339 instant with an offset, e.g. "2026-01-31T12:00:00Z".
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct AtTime(pub String);
+
+/// The instant `at_time` names; absent or blank is `None`.
+pub fn at_time(at: Option<&AtTime>) -> Result<Option<DateTime<Utc>>> {
+    crate::time::parse_optional("at_time", at.map(|a| a.0.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_and_pages_are_checked_once() {
+        assert_eq!(page_request(None, None).unwrap().limit, 10);
+        let err = page_request(Some(Limit(51)), None).unwrap_err().to_string();
+        assert!(err.contains("'limit'") && err.contains("1 to 50"), "{err}");
+        assert_eq!(page_request(Some(Limit(5)), Some(PageToken(" ".into()))).unwrap().page, None);
+    }
+
+    #[test]
+    fn at_time_is_rfc3339_with_an_offset() {
+        assert!(at_time(Some(&AtTime("2026-01-31T12:00:00Z".into()))).unwrap().is_some());
+        assert_eq!(at_time(None).unwrap(), None);
+        let err = at_time(Some(&AtTime("yesterday".into()))).unwrap_err().to_string();
+        assert!(err.contains("'at_time'") && err.contains("RFC 3339"), "{err}");
+    }
+}
