@@ -3,16 +3,18 @@
 
 use std::sync::Arc;
 
+use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::handler::server::tool::{IntoCallToolResult, ToolCallContext};
-use rmcp::handler::server::wrapper::Json;
+use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
-    CacheScope, CallToolRequestParams, CallToolResponse, CancelTaskParams, GetTaskParams, GetTaskResult,
-    Implementation, ListToolsResult, PaginatedRequestParams, ProtocolVersion, ResultType, ServerCapabilities,
-    ServerConfig, SubscriptionFilter, Tool, UpdateTaskParams,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, CompleteRequestParams,
+    CompleteResult, ContentBlock, GetTaskParams, GetTaskResult, Implementation, ListResourceTemplatesResult,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
+    ReadResourceResponse, ResultType, ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
+    Tool, UnsubscribeRequestParams, UpdateTaskParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
-use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, tool_handler};
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, prompt_handler, tool_handler};
 use serde_json::Value;
 
 use crate::backend::Backend;
@@ -38,6 +40,7 @@ store or a folder the server was started with --allow-path.
 Record facts about any entity with add_aspect / update_aspect / retract_aspect; find them with \
 list_aspects (entity, schema prefix, JSONPath, at_time) or query across artifacts, aspects, \
 services and jobs with search (Datalog, Mangle syntax).
+Every URN a tool returns is also a resource: resources/read gives an artifact's content (up to 1 MiB) or the JSON view of an aspect, job or service; resources/list lists the services, then the 100 newest artifacts. Subscribe to a job URN to be told when its status changes. Prompts: run_service, annotate_artifact, trace_provenance, explore_datafabric.
 Tools named svc_… (when the server offers them) each run one IVCAP service as a job; they may \
 appear after the first tools/list. Any service can always be run with get_service + submit_job.";
 
@@ -81,6 +84,9 @@ pub struct IvcapMcp {
     /// Which local files `path` arguments may name.
     pub(crate) paths: PathPolicy,
     tool_router: ToolRouter<IvcapMcp>,
+    prompt_router: PromptRouter<IvcapMcp>,
+    /// The jobs this session watches for `resources/subscribe`.
+    watches: crate::subscriptions::SessionWatches,
     /// Shared by every session, so all see the same list.
     service_tools: Option<Arc<ServiceTools>>,
     /// `submit_job` or service tools are offered, so calls may become tasks.
@@ -169,6 +175,8 @@ impl IvcapMcp {
             max_wait: options.max_wait,
             paths,
             tool_router,
+            prompt_router: Self::prompt_router(),
+            watches: Default::default(),
             service_tools,
             tasks,
         })
@@ -184,6 +192,11 @@ impl IvcapMcp {
     /// Every tool this server offers, sorted by name.
     pub fn tools(&self) -> Vec<Tool> {
         self.tool_router.list_all()
+    }
+
+    /// Every prompt this server offers, sorted by name.
+    pub fn prompts(&self) -> Vec<rmcp::model::Prompt> {
+        self.prompt_router.list_all()
     }
 }
 
@@ -202,9 +215,16 @@ pub(crate) fn as_object(v: serde_json::Value) -> rmcp::model::JsonObject {
 }
 
 #[tool_handler(router = self.tool_router)]
+#[prompt_handler(router = self.prompt_router)]
 impl ServerHandler for IvcapMcp {
     fn get_info(&self) -> ServerConfig {
-        let mut capabilities = ServerCapabilities::builder().enable_tools().build();
+        let mut capabilities = ServerCapabilities::builder()
+            .enable_completions()
+            .enable_prompts()
+            .enable_resources()
+            .enable_resources_subscribe()
+            .enable_tools()
+            .build();
         if self.service_tools.is_some()
             && let Some(tools) = capabilities.tools.as_mut()
         {
@@ -259,10 +279,10 @@ impl ServerHandler for IvcapMcp {
             if as_task {
                 return Ok(self.start_job_task(&tool.service_id, input).await);
             }
-            let view = self
+            let result = self
                 .run_job(&tool.service_id, input, None, &context.meta, context.peer.clone(), context.ct.clone())
                 .await;
-            return view.map(Json).into_call_tool_result().map(CallToolResponse::from);
+            return Ok(result.unwrap_or_else(|e| CallToolResult::error(vec![ContentBlock::text(e)])).into());
         }
         if as_task
             && request.name == "submit_job"
@@ -278,34 +298,6 @@ impl ServerHandler for IvcapMcp {
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         if let Some(st) = &self.service_tools {
             st.add_peer(context.peer);
-        }
-    }
-
-    fn accepted_subscription_filter(&self, requested: &SubscriptionFilter) -> Option<SubscriptionFilter> {
-        self.service_tools.as_ref().map(|_| requested.supported_by(&self.get_info().capabilities))
-    }
-
-    async fn listen(&self, context: SubscriptionContext) -> std::result::Result<(), McpError> {
-        let Some(st) = &self.service_tools else {
-            context.cancelled().await;
-            return Ok(());
-        };
-        let mut changes = st.subscribe();
-        loop {
-            tokio::select! {
-                () = context.cancelled() => return Ok(()),
-                change = changes.recv() => {
-                    if matches!(change, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
-                        context.cancelled().await;
-                        return Ok(());
-                    }
-                    if context.accepted().tools_list_changed == Some(true)
-                        && let Err(e) = context.sink().notify_tool_list_changed().await
-                    {
-                        tracing::debug!(error = %e, "cannot send tools/list_changed on a subscription");
-                    }
-                }
-            }
         }
     }
 
@@ -334,5 +326,73 @@ impl ServerHandler for IvcapMcp {
         _context: RequestContext<RoleServer>,
     ) -> std::result::Result<(), McpError> {
         self.cancel_job_task(&request.task_id).await
+    }
+
+    // Resources, subscriptions and completions (src/resources.rs, src/subscriptions.rs,
+    // src/completions.rs).
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        self.list_entities(request.as_ref().and_then(|r| r.cursor.as_deref())).await
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        Ok(crate::resources::templates())
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        self.read_entity(&request.uri).await.map(Into::into)
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.watches.subscribe(self.backend.clone(), &request.uri, self.max_wait, context.peer).await
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.watches.unsubscribe(&request.uri);
+        Ok(())
+    }
+
+    fn accepted_subscription_filter(&self, requested: &SubscriptionFilter) -> Option<SubscriptionFilter> {
+        let mut accepted = requested.supported_by(&self.get_info().capabilities);
+        accepted.resource_subscriptions = crate::subscriptions::accepted_jobs(accepted.resource_subscriptions.as_ref());
+        Some(accepted)
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        let jobs = crate::subscriptions::listen(self.backend.clone(), self.max_wait, &context);
+        match &self.service_tools {
+            Some(st) => {
+                tokio::join!(jobs, st.announce_on(&context));
+            }
+            None => jobs.await,
+        }
+        Ok(())
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        self.complete_argument(&request).await
     }
 }

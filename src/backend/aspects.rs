@@ -166,6 +166,10 @@ pub trait AspectsBackend {
     /// Sets `valid_to` of a live aspect to now and returns the record; never deletes.
     /// Retracting a retracted aspect is an error that says when it was retracted.
     async fn retract_aspect(&self, id: &str) -> Result<Aspect>;
+
+    /// Distinct schema URNs starting with `prefix` among the aspects there are (for argument
+    /// completion), sorted, at most `limit`, and whether there are more.
+    async fn schema_urns(&self, prefix: &str, limit: usize) -> Result<(Vec<String>, bool)>;
 }
 
 /// The aspect URN for `id`: a full `urn:ivcap:aspect:…` or a bare UUID (as local file names are).

@@ -62,6 +62,9 @@ pub struct Job {
     pub requested_at: Option<DateTime<Utc>>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Ids of the artifacts a succeeded job produced (the platform's `products`; locally the
+    /// stored artifacts its result names).
+    pub products: Vec<String>,
 }
 
 impl Job {
@@ -77,6 +80,7 @@ impl Job {
             requested_at: None,
             started_at: None,
             finished_at: None,
+            products: Vec::new(),
         }
     }
 }
@@ -411,7 +415,8 @@ fn kind_of(v: &Value) -> &'static str {
     }
 }
 
-fn status_message(job: &Job) -> String {
+/// "job <id> is <status>": what progress reports say while waiting.
+pub fn status_message(job: &Job) -> String {
     format!("job {} is {}", job.id, job.status.as_str())
 }
 

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::args::{Limit, PageToken, page_request};
 use super::budget::{self, Cut, Shrink};
-use super::{ListView, McpProgress, to_tool_error};
+use super::{ListView, McpProgress, linked, to_tool_error};
 use crate::backend::artifacts::{Artifact, UploadRequest, UploadSource, guess_content_type};
 use crate::backend::is_urn;
 use crate::error::{Error, Result};
@@ -182,7 +182,7 @@ async fn cancellable<T>(ct: &CancellationToken, what: &str, work: impl Future<Ou
 }
 
 /// Is this a type to show as text?
-fn is_text(mime: &str) -> bool {
+pub(crate) fn is_text(mime: &str) -> bool {
     let essence = mime.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     essence.starts_with("text/")
         || essence.ends_with("+json")
@@ -272,6 +272,8 @@ impl IvcapMcp {
     async fn download_inline(&self, id: &str, max: u64) -> Result<CallToolResult> {
         let inline = self.backend.read_artifact(id, max).await?;
         let a = inline.artifact;
+        // Not delivered inline: link the artifact, so a client can still read it as a resource.
+        let link = vec![crate::resources::artifact_link(&a)];
         let mime = a.mime_type.clone().unwrap_or_default();
         let mut view = DownloadView {
             id: a.id,
@@ -290,12 +292,12 @@ impl IvcapMcp {
             view.note = Some(format!(
                 "the artifact is larger than max_inline_bytes ({max}); {pass_path}, or raise max_inline_bytes (up to {MAX_INLINE_LIMIT})"
             ));
-            return structured(&view, None);
+            return structured(&view, None, link);
         };
         if is_image(&mime) {
             view.delivered = "image".into();
             let image = ContentBlock::image(STANDARD.encode(&bytes), mime);
-            return structured(&view, Some(image));
+            return structured(&view, Some(image), Vec::new());
         }
         let text = match String::from_utf8(bytes) {
             Ok(text) if is_text(&mime) => text,
@@ -303,12 +305,12 @@ impl IvcapMcp {
                 view.note = Some(format!(
                     "content of type '{mime}' cannot be shown inline (only text and png/jpeg/gif/webp images can); {pass_path}"
                 ));
-                return structured(&view, None);
+                return structured(&view, None, link);
             }
         };
         view.delivered = "text".into();
         view.text = Some(text);
-        structured(&budget::fit(view, self.output_budget), None)
+        structured(&budget::fit(view, self.output_budget), None, Vec::new())
     }
 }
 
@@ -334,10 +336,9 @@ impl Shrink for DownloadView {
 }
 
 /// A successful result with `view` as structured content (plus its text copy), with an
-/// extra content block (an image) in front.
-fn structured(view: &DownloadView, extra: Option<ContentBlock>) -> Result<CallToolResult> {
-    let value = serde_json::to_value(view).map_err(|e| Error::Internal(format!("cannot encode the result: {e}")))?;
-    let mut result = CallToolResult::structured(value);
+/// extra content block (an image) in front and `links` after.
+fn structured(view: &DownloadView, extra: Option<ContentBlock>, links: Vec<ContentBlock>) -> Result<CallToolResult> {
+    let mut result = linked(view, links).map_err(Error::Internal)?;
     if let Some(block) = extra {
         result.content.insert(0, block);
     }
@@ -351,6 +352,7 @@ impl IvcapMcp {
                        Large files are sent in resumable chunks with progress. Re-uploading an unchanged file returns \
                        the earlier artifact (deduplicated: true) unless force is true. In local mode a named upload \
                        replaces the stored file of that name.",
+        output_schema = schema_for_output::<UploadView>(),
         annotations(
             title = "Upload artifact",
             read_only_hint = false,
@@ -365,20 +367,22 @@ impl IvcapMcp {
         meta: RequestMetaObject,
         peer: Peer<RoleServer>,
         ct: CancellationToken,
-    ) -> Result<Json<UploadView>, String> {
+    ) -> Result<CallToolResult, String> {
         let req = self.upload_request(args).map_err(to_tool_error)?;
         let progress = McpProgress::new(&meta, peer);
         let up =
             cancellable(&ct, "upload", self.backend.upload_artifact(&req, &progress)).await?.map_err(to_tool_error)?;
         let a = up.artifact;
-        Ok(Json(UploadView {
+        let link = crate::resources::artifact_link(&a);
+        let view = UploadView {
             id: a.id,
             name: a.name,
             mime_type: a.mime_type,
             size: a.size,
             status: a.status.as_str().to_string(),
             deduplicated: up.deduplicated,
-        }))
+        };
+        linked(&view, vec![link])
     }
 
     #[tool(
@@ -432,12 +436,13 @@ impl IvcapMcp {
             truncated: None,
             note: None,
         };
-        structured(&view, None).map_err(to_tool_error)
+        structured(&view, None, Vec::new()).map_err(to_tool_error)
     }
 
     #[tool(
         description = "Get an artifact's metadata (name, MIME type, size, upload status) by id. Use to check an \
                        upload finished or before downloading.",
+        output_schema = schema_for_output::<ArtifactView>(),
         annotations(
             title = "Get artifact",
             read_only_hint = true,
@@ -446,15 +451,13 @@ impl IvcapMcp {
             open_world_hint = true
         )
     )]
-    pub async fn get_artifact(
-        &self,
-        Parameters(args): Parameters<GetArtifactArgs>,
-    ) -> Result<Json<ArtifactView>, String> {
+    pub async fn get_artifact(&self, Parameters(args): Parameters<GetArtifactArgs>) -> Result<CallToolResult, String> {
         if args.artifact_id.trim().is_empty() {
             return Err(to_tool_error(Error::invalid("artifact_id", "is empty; pass an id from list_artifacts")));
         }
         let artifact = self.backend.get_artifact(&args.artifact_id).await.map_err(to_tool_error)?;
-        Ok(Json(artifact.into()))
+        let link = crate::resources::artifact_link(&artifact);
+        linked(&ArtifactView::from(artifact), vec![link])
     }
 
     #[tool(

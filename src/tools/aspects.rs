@@ -1,7 +1,9 @@
 //! The aspects toolset: `add_aspect`, `update_aspect`, `get_aspect`, `list_aspects`,
 //! `retract_aspect` — the Datafabric, with time travel and retraction.
 
+use rmcp::handler::server::common::schema_for_output;
 use rmcp::handler::server::wrapper::{Json, Parameters};
+use rmcp::model::CallToolResult;
 use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -9,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::args::{AtTime, Limit, PageToken, at_time, page_request};
 use super::budget::{self, Cut, Shrink};
-use super::{ListView, to_tool_error};
+use super::{ListView, linked, to_tool_error};
 use crate::backend::aspects::{Aspect, AspectQuery, NewAspect, Order};
 use crate::error::Error;
 use crate::server::IvcapMcp;
@@ -154,7 +156,7 @@ impl From<Aspect> for AspectItem {
 
 impl AspectView {
     /// The view of `a`, its content left out if it would break `budget`.
-    fn bounded(a: Aspect, budget: usize) -> Self {
+    pub(crate) fn bounded(a: Aspect, budget: usize) -> Self {
         let view = AspectView {
             id: a.id,
             entity: a.entity,
@@ -199,6 +201,11 @@ fn new_aspect(a: AspectArgs) -> Result<NewAspect, String> {
     NewAspect::new(&a.entity, &a.schema, a.content, a.policy.as_deref()).map_err(to_tool_error)
 }
 
+/// The `resource_link` of a new aspect.
+fn aspect_link(id: &str, new: &NewAspect) -> rmcp::model::ContentBlock {
+    crate::resources::link(id, &format!("aspect ({}) about {}", new.schema, new.entity))
+}
+
 /// A filter argument: trimmed, empty = absent.
 fn given(s: Option<String>) -> Option<String> {
     s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
@@ -210,6 +217,7 @@ impl IvcapMcp {
         description = "Assert a new aspect: a typed JSON fact (content) about an entity URN, under a schema URN. \
                        Use to record metadata, labels or results. It adds to what is there; to replace the current \
                        (entity, schema) aspect use update_aspect.",
+        output_schema = schema_for_output::<AddedView>(),
         annotations(
             title = "Add aspect",
             read_only_hint = false,
@@ -218,16 +226,18 @@ impl IvcapMcp {
             open_world_hint = true
         )
     )]
-    pub async fn add_aspect(&self, Parameters(args): Parameters<AspectArgs>) -> Result<Json<AddedView>, String> {
+    pub async fn add_aspect(&self, Parameters(args): Parameters<AspectArgs>) -> Result<CallToolResult, String> {
         let new = new_aspect(args)?;
         let id = self.backend.add_aspect(&new).await.map_err(to_tool_error)?;
-        Ok(Json(AddedView { id }))
+        let link = aspect_link(&id, &new);
+        linked(&AddedView { id }, vec![link])
     }
 
     #[tool(
         description = "Replace the live aspect of an (entity, schema) pair: retracts it (its record stays, with \
                        valid_to set) and asserts the new content. With no live aspect it simply adds one. Fails, \
                        naming them, when several are live.",
+        output_schema = schema_for_output::<UpdatedView>(),
         annotations(
             title = "Update aspect",
             read_only_hint = false,
@@ -236,10 +246,11 @@ impl IvcapMcp {
             open_world_hint = true
         )
     )]
-    pub async fn update_aspect(&self, Parameters(args): Parameters<AspectArgs>) -> Result<Json<UpdatedView>, String> {
+    pub async fn update_aspect(&self, Parameters(args): Parameters<AspectArgs>) -> Result<CallToolResult, String> {
         let new = new_aspect(args)?;
         let done = self.backend.update_aspect(&new).await.map_err(to_tool_error)?;
-        Ok(Json(UpdatedView { id: done.id, replaced: done.replaced }))
+        let link = aspect_link(&done.id, &new);
+        linked(&UpdatedView { id: done.id, replaced: done.replaced }, vec![link])
     }
 
     #[tool(

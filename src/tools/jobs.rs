@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
+use rmcp::handler::server::common::schema_for_output;
 use rmcp::handler::server::wrapper::{Json, Parameters};
-use rmcp::model::RequestMetaObject;
+use rmcp::model::{CallToolResult, ContentBlock, RequestMetaObject};
 use rmcp::{Peer, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -14,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::args::{Limit, PageToken, page_request};
 use super::budget::{self, Cut, LARGER_BUDGET, Shrink};
-use super::{ListView, McpProgress, to_tool_error};
+use super::{ListView, McpProgress, linked, to_tool_error};
 use crate::backend::JobSummary;
 use crate::backend::jobs::{self, Wait, WaitEnd, Waited};
 use crate::server::IvcapMcp;
@@ -24,6 +25,8 @@ use crate::time::format as rfc3339;
 const MAX_WAIT_ARG: u32 = 3600;
 /// How long `submit_job` waits when `wait_seconds` is not given (capped by `--max-wait`).
 const SUBMIT_DEFAULT_WAIT: u32 = 30;
+/// Product artifacts linked from one job result at most.
+const MAX_PRODUCT_LINKS: usize = 20;
 
 /// Arguments of `submit_job`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -140,7 +143,7 @@ impl From<JobSummary> for JobItem {
 
 impl JobView {
     /// The view of a wait's outcome, with what to do next, kept within `budget` characters.
-    fn of(waited: Waited, capped_at: Option<u64>, max_wait: u64, budget: usize) -> Self {
+    pub(crate) fn of(waited: Waited, capped_at: Option<u64>, max_wait: u64, budget: usize) -> Self {
         let Waited { job, end, mut notes } = waited;
         if let Some(cap) = capped_at {
             notes.push(format!("wait_seconds was capped at {cap} s, the server's longest wait (--max-wait)"));
@@ -198,6 +201,14 @@ impl Shrink for JobView {
     }
 }
 
+/// `resource_link`s for a waited job and (when it succeeded) the artifacts it produced.
+fn job_links(waited: &Waited) -> Vec<ContentBlock> {
+    let job = &waited.job;
+    let mut links = vec![crate::resources::link(&job.id, &format!("job ({})", job.status.as_str()))];
+    links.extend(job.products.iter().take(MAX_PRODUCT_LINKS).map(|p| crate::resources::link(p, "job product")));
+    links
+}
+
 impl IvcapMcp {
     /// The one submit path of `submit_job` and the service tools: check, create, wait up to
     /// `wait_seconds` (default 30, capped by `--max-wait`) with progress and cancellation.
@@ -209,17 +220,18 @@ impl IvcapMcp {
         meta: &RequestMetaObject,
         peer: Peer<RoleServer>,
         cancel: CancellationToken,
-    ) -> Result<JobView, String> {
+    ) -> Result<CallToolResult, String> {
         let (budget, capped) = self.wait_budget(wait_seconds.unwrap_or(SUBMIT_DEFAULT_WAIT));
         let progress = McpProgress::new(meta, peer);
         let wait = Wait { budget, cancel, progress: &progress };
         let waited = jobs::submit_job(&*self.backend, service, input, &wait).await.map_err(to_tool_error)?;
-        Ok(self.job_view(waited, capped))
+        self.job_result(waited, capped)
     }
 
-    /// The answer for a wait's outcome, within the output budget.
-    pub(crate) fn job_view(&self, waited: Waited, capped: Option<u64>) -> JobView {
-        JobView::of(waited, capped, self.max_wait.as_secs(), self.output_budget)
+    /// The answer of `submit_job` / `get_job` (and a completed task): the job view and its links.
+    pub(crate) fn job_result(&self, waited: Waited, capped: Option<u64>) -> Result<CallToolResult, String> {
+        let links = job_links(&waited);
+        linked(&JobView::of(waited, capped, self.max_wait.as_secs(), self.output_budget), links)
     }
 
     /// The wait for `wait_seconds`, capped by `--max-wait`, and the cap when it applied.
@@ -237,6 +249,7 @@ impl IvcapMcp {
                        wait up to wait_seconds for its result. Invalid input is rejected with every problem listed and no \
                        job is created. Call get_service first for the schema. If the job is still running when the wait \
                        ends, the answer says so: call get_job with its job_id. Sends progress notifications while waiting.",
+        output_schema = schema_for_output::<JobView>(),
         annotations(
             title = "Submit job",
             read_only_hint = false,
@@ -251,14 +264,15 @@ impl IvcapMcp {
         meta: RequestMetaObject,
         peer: Peer<RoleServer>,
         cancel: CancellationToken,
-    ) -> Result<Json<JobView>, String> {
-        self.run_job(&args.service, args.input, args.wait_seconds, &meta, peer, cancel).await.map(Json)
+    ) -> Result<CallToolResult, String> {
+        self.run_job(&args.service, args.input, args.wait_seconds, &meta, peer, cancel).await
     }
 
     #[tool(
         description = "Get an IVCAP job's status and, when finished, its result or error message; optionally wait up \
                        to wait_seconds for it to finish. Use after submit_job said the job is still running, or for any \
                        job from list_jobs. Sends progress notifications while waiting.",
+        output_schema = schema_for_output::<JobView>(),
         annotations(
             title = "Get job",
             read_only_hint = true,
@@ -273,14 +287,14 @@ impl IvcapMcp {
         meta: RequestMetaObject,
         peer: Peer<RoleServer>,
         cancel: CancellationToken,
-    ) -> Result<Json<JobView>, String> {
+    ) -> Result<CallToolResult, String> {
         let (budget, capped) = self.wait_budget(args.wait_seconds.unwrap_or(0));
         let progress = McpProgress::new(&meta, peer);
         let wait = Wait { budget, cancel, progress: &progress };
         let waited = jobs::get_job(&*self.backend, &args.job_id, args.service_id.as_deref(), &wait)
             .await
             .map_err(to_tool_error)?;
-        Ok(Json(self.job_view(waited, capped)))
+        self.job_result(waited, capped)
     }
 
     #[tool(

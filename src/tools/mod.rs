@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use std::sync::Mutex;
 
-use rmcp::model::{ProgressNotificationParam, ProgressToken, RequestMetaObject};
+use rmcp::model::{CallToolResult, ContentBlock, ProgressNotificationParam, ProgressToken, RequestMetaObject};
 use rmcp::{Peer, RoleServer};
 
 use crate::backend::Page;
@@ -28,6 +28,15 @@ use crate::error::Error;
 /// A tool's failure as the model reads it (`isError: true`).
 pub(crate) fn to_tool_error(e: Error) -> String {
     e.for_model()
+}
+
+/// A successful result with `view` as structured content (plus its text copy) followed by
+/// `resource_link` blocks for the entities it names, so a client can read them as resources.
+pub(crate) fn linked<T: Serialize>(view: &T, links: Vec<ContentBlock>) -> Result<CallToolResult, String> {
+    let value = serde_json::to_value(view).map_err(|e| format!("cannot encode the result: {e}"))?;
+    let mut result = CallToolResult::structured(value);
+    result.content.extend(links);
+    Ok(result)
 }
 
 /// Sends MCP `notifications/progress` for one request when the client gave a progress token,

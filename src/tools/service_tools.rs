@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use rmcp::model::{JsonObject, MetaObject, Tool, ToolAnnotations};
+use rmcp::service::SubscriptionContext;
 use rmcp::{Peer, RoleServer};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
@@ -239,9 +240,26 @@ impl ServiceTools {
         self.snapshot().get(name).cloned()
     }
 
-    /// A stream that yields on every change of the set.
-    pub(crate) fn subscribe(&self) -> broadcast::Receiver<()> {
-        self.changed.subscribe()
+    /// Sends `notifications/tools/list_changed` on a `subscriptions/listen` stream (when it
+    /// asked for them) on every change, until the client closes it.
+    pub(crate) async fn announce_on(&self, cx: &SubscriptionContext) {
+        if cx.accepted().tools_list_changed != Some(true) {
+            return;
+        }
+        let mut changes = self.changed.subscribe();
+        loop {
+            tokio::select! {
+                () = cx.cancelled() => return,
+                change = changes.recv() => {
+                    if matches!(change, Err(broadcast::error::RecvError::Closed)) {
+                        return;
+                    }
+                    if let Err(e) = cx.sink().notify_tool_list_changed().await {
+                        tracing::debug!(error = %e, "cannot send tools/list_changed on a subscription");
+                    }
+                }
+            }
+        }
     }
 
     /// Remembers a session to tell about changes.

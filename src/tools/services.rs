@@ -72,7 +72,7 @@ impl From<ServiceSummary> for ServiceItem {
 
 impl ServiceView {
     /// The view of `s`, kept within `budget` characters.
-    fn bounded(s: ServiceDetail, budget: usize) -> Self {
+    pub(crate) fn bounded(s: ServiceDetail, budget: usize) -> Self {
         let view = ServiceView {
             id: s.id,
             name: s.name,

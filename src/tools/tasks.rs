@@ -8,8 +8,6 @@
 
 use chrono::Utc;
 use rmcp::ErrorData as McpError;
-use rmcp::handler::server::tool::IntoCallToolResult;
-use rmcp::handler::server::wrapper::Json;
 use rmcp::model::{
     CallToolResponse, CallToolResult, ContentBlock, CreateTaskResult, DetailedTask, ErrorCode, JsonObject, Task,
     TaskPayload, TaskStatus,
@@ -136,11 +134,8 @@ impl IvcapMcp {
 
     /// The `tools/call` result the job's view makes, as a JSON object.
     fn tool_result(&self, waited: Waited) -> JsonObject {
-        let result = match Json(self.job_view(waited, None)).into_call_tool_result() {
-            Ok(CallToolResponse::Complete(r)) => r,
-            Ok(_) => CallToolResult::error(vec![ContentBlock::text("the job view is not a tool result")]),
-            Err(e) => CallToolResult::error(vec![ContentBlock::text(e.message)]),
-        };
+        let result =
+            self.job_result(waited, None).unwrap_or_else(|e| CallToolResult::error(vec![ContentBlock::text(e)]));
         as_object(serde_json::to_value(result).unwrap_or(Value::Null))
     }
 }

@@ -9,6 +9,7 @@ mod http;
 mod jobs;
 mod lifecycle;
 mod readme;
+mod resources;
 mod search;
 mod secrets;
 mod service_tools;

@@ -1,4 +1,5 @@
-//! Tool definitions are a contract: `tool-schemas/<tool>.json` must match what the code
+//! Tool definitions are a contract: `tool-schemas/<tool>.json` (and the prompts and resource
+//! templates in `tool-schemas/prompts/`, `tool-schemas/resource-templates/`) must match what the code
 //! generates (regenerate with `UPDATE_TOOL_SCHEMAS=1 cargo test --test it tool_schemas`),
 //! and every tool passes the portability lint of mcp-notes.md §12.
 
@@ -29,36 +30,55 @@ fn render(tool: &Tool) -> String {
     text
 }
 
-#[test]
-fn tool_schemas_match_the_checked_in_files() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tool-schemas");
+/// A prompt or resource template, as checked in: its JSON with sorted keys.
+fn render_value(v: &impl serde::Serialize) -> String {
+    let mut text = serde_json::to_string_pretty(&serde_json::to_value(v).unwrap()).unwrap();
+    text.push('\n');
+    text
+}
+
+/// Compares (or with `UPDATE_TOOL_SCHEMAS=1` rewrites) the files of `dir` against `expected`
+/// `(file name, content)`; files in `dir` that are not expected are stale. Sub-folders are
+/// left to their own check.
+fn check_snapshots(dir: &Path, expected: Vec<(String, String)>, problems: &mut Vec<String>) {
     let update = std::env::var("UPDATE_TOOL_SCHEMAS").is_ok_and(|v| v == "1");
     if update {
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(dir).unwrap();
     }
-    let mut problems = Vec::new();
-    let mut expected_files = BTreeSet::new();
-    for tool in tools() {
-        let file = format!("{}.json", tool.name);
+    let names: BTreeSet<String> = expected.iter().map(|(f, _)| f.clone()).collect();
+    for (file, rendered) in expected {
         let path = dir.join(&file);
-        expected_files.insert(file.clone());
-        let rendered = render(&tool);
         if update {
             std::fs::write(&path, &rendered).unwrap();
         } else if std::fs::read_to_string(&path).ok().as_deref() != Some(rendered.as_str()) {
-            problems.push(format!("{file} differs from the code"));
+            problems.push(format!("{} differs from the code", path.display()));
         }
     }
-    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !expected_files.contains(&name) {
+        if entry.path().is_file() && !names.contains(&name) {
             if update {
                 std::fs::remove_file(entry.path()).unwrap();
             } else {
-                problems.push(format!("{name} is stale: no such tool"));
+                problems.push(format!("{} is stale: not in the code", entry.path().display()));
             }
         }
     }
+}
+
+#[test]
+fn tool_schemas_match_the_checked_in_files() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tool-schemas");
+    let mut problems = Vec::new();
+    let tools = tools().iter().map(|t| (format!("{}.json", t.name), render(t))).collect();
+    check_snapshots(&dir, tools, &mut problems);
+    let store = tempfile::tempdir().unwrap();
+    let server = IvcapMcp::new(Arc::new(LocalBackend::new(store.path()).unwrap()), &ServerOptions::default()).unwrap();
+    let prompts = server.prompts().iter().map(|p| (format!("{}.json", p.name), render_value(p))).collect();
+    check_snapshots(&dir.join("prompts"), prompts, &mut problems);
+    let templates = ivcap_mcp::resources::templates().resource_templates;
+    let templates = templates.iter().map(|t| (format!("{}.json", t.name), render_value(t))).collect();
+    check_snapshots(&dir.join("resource-templates"), templates, &mut problems);
     assert!(
         problems.is_empty(),
         "{}\nregenerate with: UPDATE_TOOL_SCHEMAS=1 cargo test --test it tool_schemas, then review the diff",

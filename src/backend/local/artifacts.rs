@@ -105,6 +105,23 @@ fn artifact_of(dir: &Path, file: &Path) -> Result<Artifact> {
 }
 
 impl LocalBackend {
+    /// The stored artifacts a job result names (any JSON string that is an artifact id), in
+    /// the order they appear, each once: a local job's products.
+    pub(crate) fn artifacts_named_in(&self, result: &serde_json::Value) -> Vec<String> {
+        fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::String(s) if s.starts_with(URN_PREFIX) && !out.contains(s) => out.push(s.clone()),
+                serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+                serde_json::Value::Object(map) => map.values().for_each(|i| walk(i, out)),
+                _ => {}
+            }
+        }
+        let mut named = Vec::new();
+        walk(result, &mut named);
+        named.retain(|id| artifact_file(self.root(), id).is_ok());
+        named
+    }
+
     /// Every local artifact with its id, name and mime type, sorted by name. Hidden files
     /// (temp files among them) and symlinks are skipped. An absent folder is empty.
     pub async fn local_artifacts(&self) -> Result<Vec<Artifact>> {
@@ -189,7 +206,9 @@ impl ArtifactsBackend for LocalBackend {
     }
 
     async fn list_artifacts(&self, page: &PageRequest) -> Result<Page<Artifact>> {
-        let all = self.local_artifacts().await?;
+        let mut all = self.local_artifacts().await?;
+        // Newest first, as on the platform; files of the same instant by name.
+        all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.name.cmp(&b.name)));
         let empty = all.is_empty();
         let mut page = page_of(all, page)?;
         if empty {

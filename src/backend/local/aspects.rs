@@ -284,6 +284,12 @@ impl AspectsBackend for LocalBackend {
         blocking(move || store.update(&new)).await
     }
 
+    async fn schema_urns(&self, prefix: &str, limit: usize) -> Result<(Vec<String>, bool)> {
+        let store = self.aspects.clone();
+        let prefix = prefix.to_string();
+        blocking(move || Ok(store.current()?.schemas_with_prefix(&prefix, limit))).await
+    }
+
     async fn get_aspect(&self, id: &str) -> Result<Aspect> {
         let id = aspect_urn(id)?;
         let store = self.aspects.clone();

@@ -93,6 +93,7 @@ impl From<JobRecord> for Job {
             requested_at: Some(r.requested_at),
             started_at: r.started_at,
             finished_at: r.finished_at,
+            products: Vec::new(),
         }
     }
 }
@@ -175,6 +176,18 @@ impl Records {
 }
 
 impl LocalBackend {
+    /// The job of a record; a succeeded job's products are the stored artifacts its result
+    /// names, as a platform job lists its products.
+    fn job_of(&self, record: JobRecord) -> Job {
+        let mut job: Job = record.into();
+        if job.status == JobStatus::Succeeded
+            && let Some(result) = &job.result
+        {
+            job.products = self.artifacts_named_in(result);
+        }
+        job
+    }
+
     /// The record file of `job_id`, or `NotFound` for anything that is not a local job URN.
     fn job_path(&self, job_id: &str) -> Result<PathBuf> {
         let not_found = || Error::not_found(Missing::Job, job_id);
@@ -395,7 +408,7 @@ impl JobsBackend for LocalBackend {
         if !hold.is_zero() {
             let _ = tokio::time::timeout(hold, done_rx).await;
         }
-        Ok(Created { job: self.current_record(&path, &id).await?.into(), retry_after: None })
+        Ok(Created { job: self.job_of(self.current_record(&path, &id).await?), retry_after: None })
     }
 
     async fn read_job(&self, job_id: &str, service_id: Option<&str>) -> Result<Job> {
@@ -410,7 +423,7 @@ impl JobsBackend for LocalBackend {
                 format!("job {job_id} ran on {}, not on '{sid}'; omit service_id or pass that one", record.service_id),
             ));
         }
-        Ok(record.into())
+        Ok(self.job_of(record))
     }
 
     async fn list_jobs(&self, service: &str, page: &PageRequest) -> Result<Page<JobSummary>> {

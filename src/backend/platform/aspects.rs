@@ -184,6 +184,19 @@ impl AspectsBackend for PlatformBackend {
         Ok(found.map(Into::into))
     }
 
+    async fn schema_urns(&self, prefix: &str, limit: usize) -> Result<(Vec<String>, bool)> {
+        // The platform has no schema listing: one page of the newest matching aspects.
+        let pattern = format!("{}%", prefix.replace('%', ""));
+        let query = AspectQuery { schema: Some(pattern), ..AspectQuery::default() };
+        let page = self.list_aspects(&query, &PageRequest::first(*crate::backend::LIMIT_RANGE.end())).await?;
+        let mut names: Vec<String> = page.items.into_iter().map(|a| a.schema).collect();
+        names.sort();
+        names.dedup();
+        let more = names.len() > limit || page.next_page.is_some();
+        names.truncate(limit);
+        Ok((names, more))
+    }
+
     async fn retract_aspect(&self, id: &str) -> Result<Aspect> {
         let current = self.get_aspect(id).await?;
         if let Some(to) = current.valid_to {

@@ -110,6 +110,20 @@ struct JobStatusRt {
     result_content: Option<Value>,
     #[serde(default)]
     result_content_type: Option<String>,
+    #[serde(default)]
+    products: Option<ProductsRt>,
+}
+
+/// `products` of `JobStatusRT`: the artifacts the job made.
+#[derive(Debug, Deserialize)]
+struct ProductsRt {
+    #[serde(default)]
+    items: Vec<ProductRt>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ProductRt {
+    id: String,
 }
 
 /// Item of `JobListRT`.
@@ -135,6 +149,7 @@ impl JobStatusRt {
             requested_at: from_wire(self.requested_at.as_deref()),
             started_at: from_wire(self.started_at.as_deref()),
             finished_at: from_wire(self.finished_at.as_deref()),
+            products: self.products.map(|p| p.items.into_iter().map(|i| i.id).collect()).unwrap_or_default(),
             id: self.id,
         }
     }

@@ -51,6 +51,8 @@ pub struct JobScript {
     pub content_type: String,
     /// Answer creates with a 307 to the job instead of 200/202.
     pub redirect: bool,
+    /// Artifact ids a succeeded job lists as its `products`.
+    pub products: Vec<String>,
 }
 
 impl Default for JobScript {
@@ -62,6 +64,7 @@ impl Default for JobScript {
             result_in_record: true,
             content_type: "application/json".into(),
             redirect: false,
+            products: Vec::new(),
         }
     }
 }
@@ -99,6 +102,11 @@ impl JobScript {
     }
     pub fn redirect(mut self) -> Self {
         self.redirect = true;
+        self
+    }
+    /// A succeeded job lists these artifacts as its `products`.
+    pub fn products(mut self, ids: &[&str]) -> Self {
+        self.products = ids.iter().map(|i| i.to_string()).collect();
         self
     }
 }
@@ -325,6 +333,20 @@ async fn read(
     }
     if flag("with-request-content") == Some(true) {
         record["request-content"] = job.request.clone();
+    }
+    if status == "succeeded" && !job.script.products.is_empty() {
+        let d = lock(&s.data);
+        let items: Vec<Value> = job
+            .script
+            .products
+            .iter()
+            .filter_map(|id| d.artifacts.iter().find(|a| &a.id == id))
+            .map(|a| {
+                json!({"id": a.id, "status": a.status, "href": format!("{origin}/1/artifacts/{}", a.id),
+                       "name": a.name, "mime-type": a.mime_type, "size": a.size})
+            })
+            .collect();
+        record["products"] = json!({"items": items, "links": []});
     }
     axum::Json(record).into_response()
 }

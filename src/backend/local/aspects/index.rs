@@ -350,6 +350,13 @@ impl Index {
         self.by_id.get(id).and_then(|&s| self.slots.get(s)?.as_ref())
     }
 
+    /// Schema URNs starting with `prefix`, sorted, at most `limit`, and whether there are more.
+    pub(crate) fn schemas_with_prefix(&self, prefix: &str, limit: usize) -> (Vec<String>, bool) {
+        let mut matching = self.by_schema.range(prefix.to_string()..).take_while(|(k, _)| k.starts_with(prefix));
+        let names: Vec<String> = matching.by_ref().take(limit).map(|(k, _)| k.clone()).collect();
+        (names, matching.next().is_some())
+    }
+
     /// Slots whose schema matches the `%` pattern, from the schema lists.
     fn schema_slots(&self, pattern: &str) -> Vec<usize> {
         let prefix = pattern.split('%').next().unwrap_or("");
