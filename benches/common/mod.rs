@@ -14,6 +14,8 @@ pub struct Server {
     next_id: u64,
 }
 
+// Each bench compiles this module on its own and uses only part of it.
+#[allow(dead_code)]
 impl Server {
     pub fn spawn(store: &Path) -> Server {
         Server::spawn_with(&["--local".as_ref(), store.as_os_str()], &[])
