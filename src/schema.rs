@@ -1,7 +1,8 @@
 //! JSON Schema normalisation for MCP clients and LLM providers.
 //!
 //! Several clients drop a whole tool list over an unresolved `$ref`, a `type` array or a
-//! top-level `anyOf`, and providers reject unknown `format`s (mcp-notes.md §12). One
+//! top-level `anyOf`, and providers reject unknown `format`s (docs/architecture.md, "Tool
+//! schemas"). One
 //! function, [`normalise`], is applied to our own tool schemas and to the request schemas
 //! services publish (pydantic output, with `$defs`), so both are equally portable:
 //! local `$ref`s inlined, `$schema`/`$defs` dropped, `type` arrays made single, nullable

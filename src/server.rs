@@ -202,7 +202,7 @@ impl IvcapMcp {
 
 /// Output schemas keep their `null`s (results do carry nulls) but lose `$ref`s, `$schema`,
 /// titles and descriptions: the tool description and input schema already explain the
-/// fields, and `tools/list` must stay small (mcp-notes.md §12).
+/// fields, and `tools/list` must stay small (docs/architecture.md, "Tool schemas").
 fn portable_output(schema: &rmcp::model::JsonObject) -> serde_json::Value {
     strip_keywords(&inline_refs(&serde_json::Value::Object(schema.clone())), &["title", "description"])
 }

@@ -1,7 +1,7 @@
 //! Times, written once: the RFC 3339 parser for every `at_time` argument, the lenient reader
 //! for times in platform payloads, and the one format every result uses.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Timelike, Utc};
 
 use crate::error::{Error, Result};
 
@@ -25,6 +25,13 @@ pub fn parse_optional(arg: &str, s: Option<&str>) -> Result<Option<DateTime<Utc>
 /// with an odd time is still worth showing).
 pub fn from_wire(s: Option<&str>) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s?.trim()).ok().map(|t| t.with_timezone(&Utc))
+}
+
+/// Now, to the microsecond: what the store's files hold, so a time written and read back
+/// (and shown, and passed back as an `at_time`) is the same instant.
+pub fn now() -> DateTime<Utc> {
+    let now = Utc::now();
+    now.with_nanosecond(now.nanosecond() / 1_000 * 1_000).unwrap_or(now)
 }
 
 /// The one way results show a time: RFC 3339 in UTC with `Z`, fractions of a second only
@@ -52,5 +59,6 @@ mod tests {
         assert_eq!(format(t), "2026-01-31T12:00:00.123456Z");
         assert_eq!(parse_rfc3339("t", &format(t)).unwrap(), t);
         assert_eq!(from_wire(Some("garbage")), None);
+        assert_eq!(now().nanosecond() % 1_000, 0);
     }
 }

@@ -149,7 +149,7 @@ pub fn extension_for(content_type: &str) -> Option<String> {
         .map(|e| format!(".{e}"))
 }
 
-/// The dedup sidecar of `file`: `<dir of file>/.ivcap-<basename>.txt` (ivcap-api.md §7.6).
+/// The dedup sidecar of `file`: `<dir of file>/.ivcap-<basename>.txt` (docs/ivcap-wire.md §7.6).
 pub fn sidecar_path(file: &Path) -> Option<PathBuf> {
     let name = file.file_name()?.to_string_lossy();
     Some(file.with_file_name(format!(".ivcap-{name}.txt")))

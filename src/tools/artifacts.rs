@@ -209,7 +209,7 @@ fn is_image(mime: &str) -> bool {
 
 impl IvcapMcp {
     /// The backend request for `upload_artifact` arguments, checked.
-    fn upload_request(&self, args: UploadArtifactArgs) -> Result<UploadRequest> {
+    async fn upload_request(&self, args: UploadArtifactArgs) -> Result<UploadRequest> {
         let given = [args.path.is_some(), args.content.is_some(), args.content_base64.is_some()];
         if given.iter().filter(|g| **g).count() != 1 {
             return Err(Error::invalid(
@@ -232,7 +232,7 @@ impl IvcapMcp {
         }
         let (source, fallback_type) = match (args.path, args.content, args.content_base64) {
             (Some(path), _, _) => {
-                let file = self.paths.check(&path, "path", true)?;
+                let file = self.checked_path(path, true).await?;
                 let guessed = guess_content_type(&file.to_string_lossy());
                 (UploadSource::File(file), guessed)
             }
@@ -266,6 +266,13 @@ impl IvcapMcp {
             policy: args.policy,
             force: args.force,
         })
+    }
+
+    /// The `path` argument checked against the path policy, on the blocking pool (it
+    /// resolves symlinks). `existing`: the file must exist (uploads).
+    async fn checked_path(&self, path: String, existing: bool) -> Result<std::path::PathBuf> {
+        let policy = self.paths.clone();
+        crate::files::blocking(move || policy.check(&path, "path", existing)).await
     }
 
     /// The inline answer of `download_artifact` without a path.
@@ -338,7 +345,7 @@ impl Shrink for DownloadView {
 /// A successful result with `view` as structured content (plus its text copy), with an
 /// extra content block (an image) in front and `links` after.
 fn structured(view: &DownloadView, extra: Option<ContentBlock>, links: Vec<ContentBlock>) -> Result<CallToolResult> {
-    let mut result = linked(view, links).map_err(Error::Internal)?;
+    let mut result = linked(view, links)?;
     if let Some(block) = extra {
         result.content.insert(0, block);
     }
@@ -368,7 +375,7 @@ impl IvcapMcp {
         peer: Peer<RoleServer>,
         ct: CancellationToken,
     ) -> Result<CallToolResult, String> {
-        let req = self.upload_request(args).map_err(to_tool_error)?;
+        let req = self.upload_request(args).await.map_err(to_tool_error)?;
         let progress = McpProgress::new(&meta, peer);
         let up =
             cancellable(&ct, "upload", self.backend.upload_artifact(&req, &progress)).await?.map_err(to_tool_error)?;
@@ -382,7 +389,7 @@ impl IvcapMcp {
             status: a.status.as_str().to_string(),
             deduplicated: up.deduplicated,
         };
-        linked(&view, vec![link])
+        linked(&view, vec![link]).map_err(to_tool_error)
     }
 
     #[tool(
@@ -420,7 +427,7 @@ impl IvcapMcp {
                 .await?
                 .map_err(to_tool_error);
         };
-        let target = self.paths.check(&path, "path", false).map_err(to_tool_error)?;
+        let target = self.checked_path(path, false).await.map_err(to_tool_error)?;
         let progress = McpProgress::new(&meta, peer);
         let work = self.backend.download_artifact(&args.artifact_id, &target, args.overwrite, &progress);
         let done = cancellable(&ct, "download", work).await?.map_err(to_tool_error)?;
@@ -457,7 +464,7 @@ impl IvcapMcp {
         }
         let artifact = self.backend.get_artifact(&args.artifact_id).await.map_err(to_tool_error)?;
         let link = crate::resources::artifact_link(&artifact);
-        linked(&ArtifactView::from(artifact), vec![link])
+        linked(&ArtifactView::from(artifact), vec![link]).map_err(to_tool_error)
     }
 
     #[tool(

@@ -230,7 +230,7 @@ impl IvcapMcp {
         let new = new_aspect(args)?;
         let id = self.backend.add_aspect(&new).await.map_err(to_tool_error)?;
         let link = aspect_link(&id, &new);
-        linked(&AddedView { id }, vec![link])
+        linked(&AddedView { id }, vec![link]).map_err(to_tool_error)
     }
 
     #[tool(
@@ -250,7 +250,7 @@ impl IvcapMcp {
         let new = new_aspect(args)?;
         let done = self.backend.update_aspect(&new).await.map_err(to_tool_error)?;
         let link = aspect_link(&done.id, &new);
-        linked(&UpdatedView { id: done.id, replaced: done.replaced }, vec![link])
+        linked(&UpdatedView { id: done.id, replaced: done.replaced }, vec![link]).map_err(to_tool_error)
     }
 
     #[tool(

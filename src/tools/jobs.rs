@@ -231,7 +231,7 @@ impl IvcapMcp {
     /// The answer of `submit_job` / `get_job` (and a completed task): the job view and its links.
     pub(crate) fn job_result(&self, waited: Waited, capped: Option<u64>) -> Result<CallToolResult, String> {
         let links = job_links(&waited);
-        linked(&JobView::of(waited, capped, self.max_wait.as_secs(), self.output_budget), links)
+        linked(&JobView::of(waited, capped, self.max_wait.as_secs(), self.output_budget), links).map_err(to_tool_error)
     }
 
     /// The wait for `wait_seconds`, capped by `--max-wait`, and the cap when it applied.

@@ -32,8 +32,8 @@ pub(crate) fn to_tool_error(e: Error) -> String {
 
 /// A successful result with `view` as structured content (plus its text copy) followed by
 /// `resource_link` blocks for the entities it names, so a client can read them as resources.
-pub(crate) fn linked<T: Serialize>(view: &T, links: Vec<ContentBlock>) -> Result<CallToolResult, String> {
-    let value = serde_json::to_value(view).map_err(|e| format!("cannot encode the result: {e}"))?;
+pub(crate) fn linked<T: Serialize>(view: &T, links: Vec<ContentBlock>) -> crate::error::Result<CallToolResult> {
+    let value = serde_json::to_value(view).map_err(|e| Error::Internal(format!("cannot encode the result: {e}")))?;
     let mut result = CallToolResult::structured(value);
     result.content.extend(links);
     Ok(result)

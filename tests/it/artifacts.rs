@@ -447,7 +447,7 @@ async fn uploads_report_progress_per_chunk() {
     assert_eq!(seen, [(mib, total), (2.0 * mib, total), (3.0 * mib, total), ((3 * MIB + 10) as f64, total)]);
 }
 
-/// The stand-in itself is as strict as ivcap-api.md §7/§14 asks: offset checks, content
+/// The stand-in itself is as strict as docs/ivcap-wire.md §7/§14 asks: offset checks, content
 /// type, deferred length, status progression, HEAD headers.
 #[tokio::test]
 async fn standin_speaks_tus_strictly() {

@@ -1,7 +1,7 @@
 //! Tool definitions are a contract: `tool-schemas/<tool>.json` (and the prompts and resource
 //! templates in `tool-schemas/prompts/`, `tool-schemas/resource-templates/`) must match what the code
 //! generates (regenerate with `UPDATE_TOOL_SCHEMAS=1 cargo test --test it tool_schemas`),
-//! and every tool passes the portability lint of mcp-notes.md §12.
+//! and every tool passes the portability lint of docs/architecture.md ("Tool schemas").
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -184,7 +184,7 @@ fn default_tool_list_stays_small() {
     let tools = tools();
     let size = serde_json::to_string(&json!({"tools": tools})).unwrap().len();
     assert!(tools.len() <= 25, "{} tools", tools.len());
-    // mcp-notes.md §12 asks for ~20 KB (≈ 5k tokens); 22 KB keeps that with 16 tools.
+    // docs/architecture.md ("Tool schemas") asks for ~20 KB (≈ 5k tokens); 22 KB keeps that with 16 tools.
     assert!(size <= 22_000, "tools/list is {size} bytes");
 }
 

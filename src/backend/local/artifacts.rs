@@ -1,4 +1,4 @@
-//! Local artifacts, laid out exactly as the Python SDK's `LocalIVCAP` does (ivcap-api.md
+//! Local artifacts, laid out exactly as the Python SDK's `LocalIVCAP` does (docs/ivcap-wire.md
 //! §13), so files written by either are read by the other:
 //!
 //! - bytes at `<store>/artifacts/<name>` (`<name>` may contain sub-folders); unnamed
@@ -104,22 +104,27 @@ fn artifact_of(dir: &Path, file: &Path) -> Result<Artifact> {
     })
 }
 
+/// The strings anywhere in `result` that `is_id` accepts, in the order they appear, each
+/// once: how a local job's products (the stored artifacts its result names) are found.
+pub(crate) fn named_ids(result: &serde_json::Value, is_id: impl Fn(&str) -> bool) -> Vec<String> {
+    fn walk(v: &serde_json::Value, is_id: &dyn Fn(&str) -> bool, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::String(s) if !out.contains(s) && is_id(s) => out.push(s.clone()),
+            serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, is_id, out)),
+            serde_json::Value::Object(map) => map.values().for_each(|i| walk(i, is_id, out)),
+            _ => {}
+        }
+    }
+    let mut named = Vec::new();
+    walk(result, &is_id, &mut named);
+    named
+}
+
 impl LocalBackend {
     /// The stored artifacts a job result names (any JSON string that is an artifact id), in
     /// the order they appear, each once: a local job's products.
     pub(crate) fn artifacts_named_in(&self, result: &serde_json::Value) -> Vec<String> {
-        fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
-            match v {
-                serde_json::Value::String(s) if s.starts_with(URN_PREFIX) && !out.contains(s) => out.push(s.clone()),
-                serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
-                serde_json::Value::Object(map) => map.values().for_each(|i| walk(i, out)),
-                _ => {}
-            }
-        }
-        let mut named = Vec::new();
-        walk(result, &mut named);
-        named.retain(|id| artifact_file(self.root(), id).is_ok());
-        named
+        named_ids(result, |s| s.starts_with(URN_PREFIX) && artifact_file(self.root(), s).is_ok())
     }
 
     /// Every local artifact with its id, name and mime type, sorted by name. Hidden files

@@ -142,7 +142,7 @@ impl AspectStore {
         let name = format!("{uuid}.json");
         let path = self.path(&Path::new("aspects").join(&name), "entity")?;
         let bytes = file::render(&id, &new.entity, &new.schema, &new.content, t)
-            .map_err(|e| Error::io("cannot encode the aspect", e))?;
+            .map_err(|e| Error::Internal(format!("cannot encode the aspect: {e}")))?;
         self.write_indexed(name, &path, &bytes)?;
         Ok(id)
     }
@@ -150,7 +150,7 @@ impl AspectStore {
     /// Replaces the live (entity, schema) aspect with `new`, under the directory lock.
     fn update(&self, new: &NewAspect) -> Result<Updated> {
         let _lock = self.lock_aspects()?;
-        let t = file::now_micros();
+        let t = crate::time::now();
         let live: Vec<Aspect> = {
             let index = self.current()?;
             let f = Filter {
@@ -195,7 +195,7 @@ impl AspectStore {
             return Err(Error::not_found(Missing::Aspect, id));
         }
         let _lock = self.lock_aspects()?;
-        self.retract_locked(id, file::now_micros())
+        self.retract_locked(id, crate::time::now())
     }
 
     /// Builds the index, and snapshots it when that meant reading many files.
@@ -275,7 +275,7 @@ fn to_aspect(f: &file::AspectFile) -> Aspect {
 impl AspectsBackend for LocalBackend {
     async fn add_aspect(&self, new: &NewAspect) -> Result<String> {
         let (store, new) = (self.aspects.clone(), new.clone());
-        blocking(move || store.add_at(&new, file::now_micros())).await
+        blocking(move || store.add_at(&new, crate::time::now())).await
     }
 
     async fn update_aspect(&self, new: &NewAspect) -> Result<Updated> {
@@ -352,7 +352,7 @@ impl AspectsBackend for LocalBackend {
                     after_from,
                     after_id,
                 })
-                .map_err(|e| Error::io("cannot encode a page token", std::io::Error::other(e)))?,
+                .map_err(|e| Error::Internal(format!("cannot encode a page token: {e}")))?,
             ),
         };
         Ok(Page::new(items, next.as_deref()))

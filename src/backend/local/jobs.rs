@@ -140,11 +140,16 @@ fn tail(text: &str) -> String {
 /// jobs this process runs.
 #[derive(Clone)]
 struct Records {
-    dir: PathBuf,
+    root: PathBuf,
     running: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Records {
+    /// The record file of `job_id` in the store (see [`job_file`]).
+    fn path(&self, job_id: &str) -> Result<PathBuf> {
+        files::under_root(&self.root, &job_file(job_id)?, "job_id")
+    }
+
     /// The record at `path`, with a job that no running server owns marked as `error`.
     /// Check the running set before reading, so a job finishing in between is read finished.
     fn current(&self, path: &Path, persist: bool) -> Result<JobRecord> {
@@ -165,7 +170,7 @@ impl Records {
     /// Every record in the store, each file read once; unreadable ones are skipped with a warning.
     fn all(&self) -> Result<Vec<JobRecord>> {
         let mut records = Vec::new();
-        for path in files::files_with_extension(&self.dir, "json")? {
+        for path in files::files_with_extension(&self.root.join("jobs"), "json")? {
             match self.current(&path, false) {
                 Ok(r) => records.push(r),
                 Err(e) => tracing::warn!(path = %path.display(), error = %e, "skipping a local job record"),
@@ -173,6 +178,15 @@ impl Records {
         }
         Ok(records)
     }
+}
+
+/// `jobs/<uuid>.json` of `job_id` (relative to the store), or `NotFound` for anything that is
+/// not a local job URN.
+fn job_file(job_id: &str) -> Result<PathBuf> {
+    let not_found = || Error::not_found(Missing::Job, job_id);
+    let uuid = job_id.strip_prefix(JOB_PREFIX).ok_or_else(not_found)?;
+    let uuid = uuid::Uuid::parse_str(uuid).map_err(|_| not_found())?;
+    Ok(Path::new("jobs").join(format!("{}.json", uuid.hyphenated())))
 }
 
 impl LocalBackend {
@@ -188,23 +202,16 @@ impl LocalBackend {
         job
     }
 
-    /// The record file of `job_id`, or `NotFound` for anything that is not a local job URN.
-    fn job_path(&self, job_id: &str) -> Result<PathBuf> {
-        let not_found = || Error::not_found(Missing::Job, job_id);
-        let uuid = job_id.strip_prefix(JOB_PREFIX).ok_or_else(not_found)?;
-        let uuid = uuid::Uuid::parse_str(uuid).map_err(|_| not_found())?;
-        self.store_path(Path::new(&format!("jobs/{}.json", uuid.hyphenated())), "job_id")
-    }
-
     fn records(&self) -> Records {
-        Records { dir: self.root().join("jobs"), running: self.jobs.running.clone() }
+        Records { root: self.root().to_path_buf(), running: self.jobs.running.clone() }
     }
 
-    /// The current record at `path` (see [`Records::current`]), saved when it changed.
-    async fn current_record(&self, path: &Path, job_id: &str) -> Result<JobRecord> {
-        let (records, path) = (self.records(), path.to_path_buf());
+    /// The current record of `job_id` (see [`Records::current`]), saved when it changed.
+    async fn current_record(&self, job_id: &str) -> Result<JobRecord> {
+        let (records, id) = (self.records(), job_id.to_string());
         blocking(move || {
-            if !path.exists() {
+            let path = records.path(&id)?;
+            if !path.is_file() {
                 return Ok(None);
             }
             records.current(&path, true).map(Some)
@@ -244,7 +251,7 @@ async fn run(
     input: Value,
 ) {
     record.status = JobStatus::Executing;
-    record.started_at = Some(Utc::now());
+    record.started_at = Some(crate::time::now());
     save_in_background(&path, &record).await;
     let timeout = service.def.timeout_seconds.map_or(DEFAULT_TIMEOUT, Duration::from_secs);
     let outcome = match &service.runner {
@@ -252,7 +259,7 @@ async fn run(
         Ok(Runner::Url(url)) => post(&http, url.as_str(), &input, timeout).await,
         Err(problem) => Outcome::Error(format!("the local service {problem}")),
     };
-    record.finished_at = Some(Utc::now());
+    record.finished_at = Some(crate::time::now());
     match outcome {
         Outcome::Succeeded { result, content_type } => {
             record.status = JobStatus::Succeeded;
@@ -378,26 +385,30 @@ impl JobsBackend for LocalBackend {
             ));
         }
         let id = format!("{JOB_PREFIX}{}", uuid::Uuid::new_v4());
-        let path = self.job_path(&id)?;
         let record = JobRecord {
             id: id.clone(),
             service_id: service.id.clone(),
             status: JobStatus::Pending,
-            requested_at: Utc::now(),
+            requested_at: crate::time::now(),
             started_at: None,
             finished_at: None,
             error_message: None,
             result_content_type: None,
             result: None,
         };
-        let (saved_path, saved) = (path.clone(), record.clone());
-        blocking(move || save(&saved_path, &saved)).await?;
+        let (records, saved) = (self.records(), record.clone());
+        let path = blocking(move || {
+            let path = records.path(&saved.id)?;
+            save(&path, &saved)?;
+            Ok(path)
+        })
+        .await?;
         let http = self.http()?;
         lock(&self.jobs.running).insert(id.clone());
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
         let running = self.jobs.running.clone();
         let dir = self.root().join("services");
-        let task_path = path.clone();
+        let task_path = path;
         let input = input.clone();
         tokio::spawn(async move {
             let job_id = record.id.clone();
@@ -408,12 +419,11 @@ impl JobsBackend for LocalBackend {
         if !hold.is_zero() {
             let _ = tokio::time::timeout(hold, done_rx).await;
         }
-        Ok(Created { job: self.job_of(self.current_record(&path, &id).await?), retry_after: None })
+        Ok(Created { job: self.job_of(self.current_record(&id).await?), retry_after: None })
     }
 
     async fn read_job(&self, job_id: &str, service_id: Option<&str>) -> Result<Job> {
-        let path = self.job_path(job_id)?;
-        let record = self.current_record(&path, job_id).await?;
+        let record = self.current_record(job_id).await?;
         if let Some(sid) = service_id
             && sid != record.service_id
             && !self.find_local_service(sid).await.is_ok_and(|s| s.id == record.service_id)
@@ -467,9 +477,9 @@ mod tests {
     fn job_paths_need_a_job_urn_with_a_uuid() {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalBackend::new(dir.path()).unwrap();
-        assert!(store.job_path("urn:ivcap:job:../../etc").is_err());
-        assert!(store.job_path("urn:ivcap:service:x").is_err());
+        assert!(store.records().path("urn:ivcap:job:../../etc").is_err());
+        assert!(store.records().path("urn:ivcap:service:x").is_err());
         let id = format!("{JOB_PREFIX}{}", uuid::Uuid::new_v4());
-        assert!(store.job_path(&id).unwrap().starts_with(dir.path()));
+        assert!(store.records().path(&id).unwrap().starts_with(dir.path()));
     }
 }

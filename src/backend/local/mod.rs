@@ -1,5 +1,5 @@
 //! The local store: a filesystem-backed IVCAP under one directory, compatible with the
-//! Python SDK's `LocalIVCAP` (design.md §4).
+//! Python SDK's `LocalIVCAP` (docs/architecture.md, "Local store").
 //!
 //! Every path the store touches goes through [`LocalBackend::store_path`], which keeps it
 //! inside the store (no `..`, no absolute paths, no symlinks out). Every write is atomic

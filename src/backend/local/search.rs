@@ -26,6 +26,7 @@ pub use mangle::MangleEngine;
 use syntax::{LoadAspect, extract_load_aspects};
 
 use super::LocalBackend;
+use super::artifacts::named_ids;
 use crate::backend::paging::offset_page;
 use crate::backend::{JobStatus, Page, PageRequest, SearchBackend, like_match};
 use crate::error::{Error, Result};
@@ -107,7 +108,8 @@ impl LocalBackend {
             for job in self.job_records().await?.into_iter().filter(|j| j.requested_at <= at) {
                 let finished = job.status == JobStatus::Succeeded && job.finished_at.is_none_or(|t| t <= at);
                 if finished && !artifact_ids.is_empty() {
-                    for artifact in named_artifacts(job.result.as_ref(), &artifact_ids) {
+                    let named = job.result.as_ref().map(|r| named_ids(r, |s| artifact_ids.contains(s)));
+                    for artifact in named.unwrap_or_default() {
                         facts.add(
                             "ivcap_artifact_produced_by",
                             vec![Value::String(artifact), Value::String(job.id.clone())],
@@ -254,23 +256,4 @@ impl SearchBackend for LocalBackend {
         let answers: Vec<Value> = answers.into_iter().map(Value::Object).collect();
         Ok(offset_page(answers, page, &resume, &crate::time::format(at), &scope))
     }
-}
-
-/// The stored artifact ids that `result` names anywhere in its JSON, each once.
-fn named_artifacts(result: Option<&Value>, ids: &HashSet<&str>) -> BTreeSet<String> {
-    fn walk(v: &Value, ids: &HashSet<&str>, out: &mut BTreeSet<String>) {
-        match v {
-            Value::String(s) if ids.contains(s.as_str()) => {
-                out.insert(s.clone());
-            }
-            Value::Array(items) => items.iter().for_each(|i| walk(i, ids, out)),
-            Value::Object(map) => map.values().for_each(|i| walk(i, ids, out)),
-            _ => {}
-        }
-    }
-    let mut out = BTreeSet::new();
-    if let Some(v) = result {
-        walk(v, ids, &mut out);
-    }
-    out
 }

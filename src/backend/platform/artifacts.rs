@@ -1,4 +1,4 @@
-//! Artifacts on the platform (ivcap-api.md §7): create with `POST /1/artifacts`, upload the
+//! Artifacts on the platform (docs/ivcap-wire.md §7): create with `POST /1/artifacts`, upload the
 //! bytes with TUS `PATCH` chunks on the `data-href` path (resuming from the server's
 //! `Upload-Offset` after a failed or interrupted chunk), read and list records, and stream
 //! the blob down. The dedup sidecar (§7.6) is checked before and written after an upload

@@ -1,4 +1,4 @@
-//! Aspects on the platform (ivcap-api.md §8): `POST`/`PUT /1/aspects` with `$schema` and
+//! Aspects on the platform (docs/ivcap-wire.md §8): `POST`/`PUT /1/aspects` with `$schema` and
 //! `$entity` injected into the body the way the Python SDK does, `GET /1/aspects[/{id}]`,
 //! and `DELETE /1/aspects/{id}` followed by a re-read.
 //!

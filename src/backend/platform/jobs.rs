@@ -1,4 +1,4 @@
-//! Jobs on the platform (ivcap-api.md §6): `POST /1/services2/{id}/jobs` with an integer
+//! Jobs on the platform (docs/ivcap-wire.md §6): `POST /1/services2/{id}/jobs` with an integer
 //! `Timeout` (200 with the result inline and the id in `IVCAP-Job-Id`, 202 with `job-id` and
 //! `retry-later`, or 307 to the job), `GET …/jobs/{id}`, the `…/output` fallback for a
 //! finished job whose record holds no result, and `GET …/jobs`.

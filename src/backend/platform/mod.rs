@@ -1,7 +1,7 @@
 //! The IVCAP REST client: base URL, bearer auth, timeouts, retries, error mapping and
 //! paging, written once here; `<domain>.rs` files hold the calls and their wire types.
 //!
-//! Follows `ivcap-api.md`: no redirects are followed, path parameters are
+//! Follows `docs/ivcap-wire.md`: no redirects are followed, path parameters are
 //! percent-encoded, `next` links are parsed as URLs, and only idempotent requests (or
 //! requests that never reached the server) are retried. The token is only ever put in the
 //! `Authorization` header of requests to the configured base URL.
@@ -349,7 +349,7 @@ pub(crate) fn retry_after(resp: &Response) -> Option<Duration> {
     (when.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().ok()
 }
 
-/// Error body keys IVCAP uses (ivcap-api.md §4); all optional.
+/// Error body keys IVCAP uses (docs/ivcap-wire.md §4); all optional.
 #[derive(Debug, Default, Deserialize)]
 struct ErrorBody {
     #[serde(default)]

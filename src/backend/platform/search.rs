@@ -1,4 +1,4 @@
-//! Search on the platform: `POST /1/search` (ivcap-api.md §9). The query text is the body,
+//! Search on the platform: `POST /1/search` (docs/ivcap-wire.md §9). The query text is the body,
 //! sent as `application/datalog+mangle`; `at-time`, `limit` and `page` are query
 //! parameters. The platform's 400/415/422 messages reach the caller unchanged.
 

@@ -1,4 +1,4 @@
-//! Secret names on the platform: `GET /1/secrets/list` (ivcap-api.md §10). The endpoint
+//! Secret names on the platform: `GET /1/secrets/list` (docs/ivcap-wire.md §10). The endpoint
 //! that returns a secret's value is never called.
 
 use serde::Deserialize;

@@ -1,5 +1,5 @@
 //! Services on the platform: `GET /1/services2`, `GET /1/services2/{id}` and the service's
-//! `urn:sd-core:schema.ai-tool.1` aspect, which carries its request schema (ivcap-api.md §5).
+//! `urn:sd-core:schema.ai-tool.1` aspect, which carries its request schema (docs/ivcap-wire.md §5).
 
 use std::collections::HashMap;
 

@@ -1,4 +1,4 @@
-//! Artifacts (ivcap-api.md §7, §14): `POST /1/artifacts` reading the §7.1 headers, the TUS
+//! Artifacts (docs/ivcap-wire.md §7, §14): `POST /1/artifacts` reading the §7.1 headers, the TUS
 //! blob at `/1/artifacts/{id}/blob` (`PATCH` with offset checks, `HEAD`, creation `POST`
 //! with `Upload-Defer-Length`, `GET` of the bytes), and `GET /1/artifacts[/{id}]`.
 //!

@@ -1,4 +1,4 @@
-//! Aspects (ivcap-api.md §8): `GET /1/aspects` with the `entity`, `schema` (`%` prefix),
+//! Aspects (docs/ivcap-wire.md §8): `GET /1/aspects` with the `entity`, `schema` (`%` prefix),
 //! `content-path` (PostgreSQL JSONPath, `content @? path`), `at-time`, `include-content` and
 //! `order-direction` filters; `GET /1/aspects/{id}`, where retracted aspects stay readable;
 //! `POST`/`PUT /1/aspects` (JSON object bodies stored verbatim, 415 for other content types,

@@ -1,4 +1,4 @@
-//! Jobs (ivcap-api.md §6): create with the `Timeout` long-poll (200 with the result inline,
+//! Jobs (docs/ivcap-wire.md §6): create with the `Timeout` long-poll (200 with the result inline,
 //! 202 with `job-id`/`retry-later`, or a scripted 307), read, list with paging, and the
 //! output endpoint. Each service runs a scripted state machine that tests choose with
 //! [`StandIn::script_jobs`]: the outcome (succeed with a result or an echo of the request,

@@ -1,4 +1,4 @@
-//! A stand-in IVCAP server for tests and benchmarks, built from `shared/ivcap-api.md` §14.
+//! A stand-in IVCAP server for tests and benchmarks, built from `docs/ivcap-wire.md` §14.
 //!
 //! It is strict where real clients are strict, so tests catch wire bugs: bearer auth with an
 //! empty-body 401 on every `/1/*` route, percent-decoded paths in both `urn:` and `%3A`

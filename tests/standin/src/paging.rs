@@ -1,4 +1,4 @@
-//! List envelopes and paging (ivcap-api.md §3, §14 rule 4): `limit` 1..50, opaque URL-safe
+//! List envelopes and paging (docs/ivcap-wire.md §3, §14 rule 4): `limit` 1..50, opaque URL-safe
 //! tokens that carry the original filters, `next` = `<base><path>?page=<token>`, absent on
 //! the last page.
 

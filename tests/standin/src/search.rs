@@ -1,4 +1,4 @@
-//! `POST /1/search` (ivcap-api.md §9): 415 unless the body is `application/datalog+mangle`,
+//! `POST /1/search` (docs/ivcap-wire.md §9): 415 unless the body is `application/datalog+mangle`,
 //! 400 for a query that does not parse (a cheap check: balanced brackets and quotes, and a
 //! final `.`), otherwise the canned answers a test registered for that exact query text,
 //! paged like every list, with `at-time` echoed. An unregistered query answers no items.

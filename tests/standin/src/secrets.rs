@@ -1,4 +1,4 @@
-//! `GET /1/secrets/list` (ivcap-api.md §10): names and expiry, paging, a name `filter`
+//! `GET /1/secrets/list` (docs/ivcap-wire.md §10): names and expiry, paging, a name `filter`
 //! (a regular-expression-like pattern; `.*` is the wildcard we honour). No `at-time`.
 
 use axum::Router;

@@ -1,4 +1,4 @@
-//! `GET /1/services2` and `GET /1/services2/{id}` (ivcap-api.md §5). Seeding a service
+//! `GET /1/services2` and `GET /1/services2/{id}` (docs/ivcap-wire.md §5). Seeding a service
 //! also asserts one `urn:sd-core:schema.ai-tool.1` aspect per request schema it is given
 //! (§5.3), so a test can make services with one, two or no tool definitions, and
 //! [`StandIn::change_service`] / [`StandIn::remove_service`] change them while a server runs.

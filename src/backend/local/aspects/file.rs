@@ -1,5 +1,5 @@
 //! One aspect file, byte for byte as the Python SDK's `LocalIVCAP` writes it
-//! (ivcap-api.md §13): `json.dumps(record, indent=2)` of
+//! (docs/ivcap-wire.md §13): `json.dumps(record, indent=2)` of
 //! `{id, entity, schema, content, valid_from, valid_to}` in that order, with Python's
 //! defaults — two-space indent, `", "`/`": "` separators, non-ASCII escaped as `\uXXXX`,
 //! floats in `repr()` form — and times as UTC `datetime.isoformat()`
@@ -100,12 +100,6 @@ pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         return Some(t.with_timezone(&Utc));
     }
     NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok().map(|n| n.and_utc())
-}
-
-/// Now, to the microsecond (what a file can hold).
-pub(crate) fn now_micros() -> DateTime<Utc> {
-    let now = Utc::now();
-    now.with_nanosecond(now.nanosecond() / 1_000 * 1_000).unwrap_or(now)
 }
 
 fn de_time<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {

@@ -504,7 +504,8 @@ fn par_map<T: Send, U: Send>(items: Vec<T>, f: impl Fn(T) -> U + Sync) -> Vec<U>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::local::aspects::file::{now_micros, render};
+    use crate::backend::local::aspects::file::render;
+    use crate::time::now as now_micros;
     use serde_json::json;
     use std::io::Write;
 
