@@ -26,7 +26,7 @@ pub struct ServiceRec {
     pub status: String,
 }
 
-/// The content of a tool-definition aspect (ivcap-api.md §5.3).
+/// The content of a tool-definition aspect (docs/ivcap-wire.md §5).
 fn tool_definition(id: &str, name: &str, description: &str, schema: &Value) -> Value {
     json!({
         "$schema": AI_TOOL_SCHEMA, "id": format!("urn:sd-core:ai-tool.{name}"), "name": name,
