@@ -6,13 +6,16 @@
 //! - **raw**: reqwest directly — `POST /1/artifacts`, TUS `PATCH`es of 8 MiB streamed from the
 //!   file (the server's default chunk size), then `GET` of the blob streamed to a file and
 //!   fsynced;
+//! - **equal work**: the same plain client doing the work the server must do: MD5 of every
+//!   byte while it sends (the dedup sidecar), and MD5 of every byte received before the fsync
+//!   (the result's MD5);
 //! - **server**: the release `ivcap-mcp` binary in platform mode over stdio, timed around the
 //!   `upload_artifact {path, force: true}` and `download_artifact {path, overwrite: true}`
 //!   tool calls (which also hash the bytes for the dedup sidecar and the result's MD5, check
 //!   the path rule, and fsync the download).
 //!
 //! Each run's artifacts are removed from the stand-in afterwards. Prints the median
-//! throughput of each, the server/raw ratio, and the server process's peak RSS (VmHWM from
+//! throughput of each, the server/equal-work and server/raw ratios, and the server process's peak RSS (VmHWM from
 //! /proc/<pid>/status) after all transfers. Targets: ratio >= 80 %, peak RSS < 64 MiB.
 //! Also prints the speed of MD5 alone over the same bytes (one thread, in memory): the
 //! server must hash every byte it uploads (for the dedup sidecar) and downloads (for the
@@ -49,9 +52,10 @@ fn write_data(path: &Path) {
     std::fs::write(path, &buf).unwrap();
 }
 
-/// Plain reqwest upload: create, then 8 MiB PATCHes streamed from the file. Returns the
-/// artifact id and the blob URL.
-async fn raw_upload(http: &reqwest::Client, base: &str, file: &Path) -> (String, String) {
+/// Plain reqwest upload: create, then 8 MiB PATCHes streamed from the file, hashing every
+/// byte sent with MD5 when `hash`. Returns the artifact id and the blob URL.
+async fn raw_upload(http: &reqwest::Client, base: &str, file: &Path, hash: bool) -> (String, String) {
+    let hasher = std::sync::Arc::new(std::sync::Mutex::new(md5::Md5::default()));
     let created: Value = http
         .post(format!("{base}/1/artifacts"))
         .bearer_auth(TOKEN)
@@ -72,7 +76,14 @@ async fn raw_upload(http: &reqwest::Client, base: &str, file: &Path) -> (String,
         let len = CHUNK.min(SIZE - offset);
         let mut f = tokio::fs::File::open(file).await.unwrap();
         f.seek(std::io::SeekFrom::Start(offset)).await.unwrap();
-        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(f.take(len), 256 << 10));
+        let hashing = hasher.clone();
+        let chunks = tokio_util::io::ReaderStream::with_capacity(f.take(len), 256 << 10).map(move |piece| {
+            if hash && let Ok(bytes) = &piece {
+                md5::Digest::update(&mut *hashing.lock().unwrap(), bytes);
+            }
+            piece
+        });
+        let body = reqwest::Body::wrap_stream(chunks);
         let resp = http
             .patch(&href)
             .bearer_auth(TOKEN)
@@ -87,20 +98,30 @@ async fn raw_upload(http: &reqwest::Client, base: &str, file: &Path) -> (String,
         assert_eq!(resp.status().as_u16(), 204);
         offset += len;
     }
+    if hash {
+        let digest = md5::Digest::finalize(std::mem::take(&mut *hasher.lock().unwrap()));
+        assert_eq!(digest.len(), 16);
+    }
     (id, href)
 }
 
-/// Plain reqwest download of the blob, streamed to `dest` and fsynced.
-async fn raw_download(http: &reqwest::Client, href: &str, dest: &Path) {
+/// Plain reqwest download of the blob, streamed to `dest` (hashing every byte with MD5 when
+/// `hash`) and fsynced.
+async fn raw_download(http: &reqwest::Client, href: &str, dest: &Path, hash: bool) {
     let resp = http.get(href).bearer_auth(TOKEN).send().await.unwrap();
     let mut out = tokio::fs::File::create(dest).await.unwrap();
     let mut stream = resp.bytes_stream();
     let mut n = 0u64;
+    let mut hasher = md5::Md5::default();
     while let Some(piece) = stream.next().await {
         let piece = piece.unwrap();
         n += piece.len() as u64;
+        if hash {
+            md5::Digest::update(&mut hasher, &piece);
+        }
         out.write_all(&piece).await.unwrap();
     }
+    assert_eq!(md5::Digest::finalize(hasher).len(), 16);
     out.sync_all().await.unwrap();
     assert_eq!(n, SIZE);
 }
@@ -144,14 +165,17 @@ async fn main() {
     };
 
     let (mut raw_up, mut raw_down, mut srv_up, mut srv_down) = (vec![], vec![], vec![], vec![]);
+    let (mut eq_up, mut eq_down) = (vec![], vec![]);
     for run in 0..RUNS {
-        let t = Instant::now();
-        let (id, href) = raw_upload(&http, standin.base_url(), &data).await;
-        raw_up.push(t.elapsed());
-        let t = Instant::now();
-        raw_download(&http, &href, &dir.path().join("raw-copy.bin")).await;
-        raw_down.push(t.elapsed());
-        standin.remove_artifact(&id);
+        for (hash, up, down) in [(false, &mut raw_up, &mut raw_down), (true, &mut eq_up, &mut eq_down)] {
+            let t = Instant::now();
+            let (id, href) = raw_upload(&http, standin.base_url(), &data, hash).await;
+            up.push(t.elapsed());
+            let t = Instant::now();
+            raw_download(&http, &href, &dir.path().join("raw-copy.bin"), hash).await;
+            down.push(t.elapsed());
+            standin.remove_artifact(&id);
+        }
 
         let t = Instant::now();
         let up = call("upload_artifact", json!({"path": "data.bin", "force": true})).await.unwrap();
@@ -180,18 +204,24 @@ async fn main() {
     client.cancel().await.unwrap();
 
     let (ru, rd, su, sd) = (median(raw_up), median(raw_down), median(srv_up), median(srv_down));
+    let (eu, ed) = (median(eq_up), median(eq_down));
+    let ratio = |base: Duration, server: Duration| 100.0 * base.as_secs_f64() / server.as_secs_f64();
     println!("artifact transfer, 256 MiB over loopback, median of {RUNS} runs:");
     println!(
-        "  upload:   server {:.0} MiB/s, raw reqwest {:.0} MiB/s, ratio {:.0} %",
+        "  upload:   server {:.0} MiB/s; equal work (MD5 while sending) {:.0} MiB/s, ratio {:.0} %; raw reqwest {:.0} MiB/s, ratio {:.0} %",
         mib_per_s(su),
+        mib_per_s(eu),
+        ratio(eu, su),
         mib_per_s(ru),
-        100.0 * ru.as_secs_f64() / su.as_secs_f64()
+        ratio(ru, su)
     );
     println!(
-        "  download: server {:.0} MiB/s, raw reqwest {:.0} MiB/s, ratio {:.0} %",
+        "  download: server {:.0} MiB/s; equal work (MD5 + fsync) {:.0} MiB/s, ratio {:.0} %; raw reqwest (fsync) {:.0} MiB/s, ratio {:.0} %",
         mib_per_s(sd),
+        mib_per_s(ed),
+        ratio(ed, sd),
         mib_per_s(rd),
-        100.0 * rd.as_secs_f64() / sd.as_secs_f64()
+        ratio(rd, sd)
     );
     println!("  server peak RSS (VmHWM): {:.1} MiB", hwm as f64 / 1024.0);
     println!("  MD5 alone over the same bytes (one thread): {:.0} MiB/s", mib_per_s(md5_time));

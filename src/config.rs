@@ -131,6 +131,11 @@ pub struct Cli {
     /// Seconds between re-reads of the services for --service-tools (1 to 86400).
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_SERVICE_TOOLS_REFRESH)]
     pub service_tools_refresh: u64,
+
+    /// Largest JSON-RPC message accepted, on stdio and as an HTTP body, e.g. 8MiB (the
+    /// default); larger ones are refused with an error and never held in memory.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_message_size: Option<u64>,
 }
 
 /// Default `--service-tools-max`.
@@ -215,8 +220,8 @@ pub enum Transport {
     Http(HttpConfig),
 }
 
-/// Largest HTTP request body accepted, in bytes (413 above).
-pub const MAX_REQUEST_BODY_BYTES: usize = 4 << 20;
+/// Default `--max-message-size`: the largest JSON-RPC message, on stdio or as an HTTP body.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 8 << 20;
 
 /// The HTTP listener and its security rules.
 #[derive(Debug, Clone, PartialEq)]
@@ -250,6 +255,8 @@ pub struct Config {
     pub transport: Transport,
     /// `--service-tools` and its limits; `None` when off.
     pub service_tools: Option<crate::tools::service_tools::ServiceToolsConfig>,
+    /// Largest JSON-RPC message (stdio line or HTTP body), in bytes.
+    pub max_message_size: usize,
 }
 
 impl Config {
@@ -338,6 +345,9 @@ impl Config {
             allow_paths: cli.allow_path.clone(),
             transport,
             service_tools,
+            max_message_size: cli
+                .max_message_size
+                .map_or(DEFAULT_MAX_MESSAGE_SIZE, |size| usize::try_from(size).unwrap_or(usize::MAX)),
         })
     }
 }

@@ -114,22 +114,26 @@ pub async fn md5_file(path: &Path) -> Result<String> {
 }
 
 /// `path` with its deepest existing ancestor resolved (symlinks followed) and the rest
-/// appended, so a path that does not exist yet is judged by where it would be.
+/// appended, so a path that does not exist yet is judged by where it would be. The rest does
+/// not exist, so it holds no symlinks and its `.` and `..` are resolved by name: a download
+/// may create those folders, and `new/../../x` must not climb out of an allowed root.
 pub fn resolve_lenient(path: &Path) -> PathBuf {
-    let mut existing = path;
-    let mut rest = Vec::new();
-    loop {
-        if let Ok(resolved) = existing.canonicalize() {
-            return rest.iter().rev().fold(resolved, |acc: PathBuf, part| acc.join(part));
-        }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_os_string());
-                existing = parent;
+    use std::path::Component;
+    let parts: Vec<Component> = path.components().collect();
+    for split in (1..=parts.len()).rev() {
+        let Ok(resolved) = parts[..split].iter().collect::<PathBuf>().canonicalize() else { continue };
+        return parts[split..].iter().fold(resolved, |mut acc, part| {
+            match part {
+                Component::CurDir => {}
+                Component::ParentDir => {
+                    acc.pop();
+                }
+                other => acc.push(other),
             }
-            _ => return path.to_path_buf(),
-        }
+            acc
+        });
     }
+    path.to_path_buf()
 }
 
 /// `rel` inside `root`, refusing anything that would leave it: absolute paths, `..`, and

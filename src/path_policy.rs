@@ -38,7 +38,8 @@ impl PathPolicy {
     }
 
     /// `path` resolved (symlinks followed) if it lies under an allowed folder. `existing`:
-    /// the file must exist (uploads); else its folder must (downloads).
+    /// the file must exist (uploads); else it is a download target, whose missing folders
+    /// the download creates.
     pub fn check(&self, path: &str, arg: &str, existing: bool) -> Result<PathBuf> {
         if path.trim().is_empty() {
             return Err(Error::invalid(arg, "is empty; pass a file path"));
@@ -91,6 +92,14 @@ mod tests {
         assert!(err.to_string().contains("outside"), "{err}");
         let err = policy.check(allowed.path().join("link/new.txt").to_str().unwrap(), "path", false).unwrap_err();
         assert!(err.to_string().contains("outside"), "{err}");
+        let err = policy.check(allowed.path().join("link/a/b/new.txt").to_str().unwrap(), "path", false).unwrap_err();
+        assert!(err.to_string().contains("outside"), "missing folders under a symlink out: {err}");
+        // Folders that don't exist yet cannot climb out with `..`.
+        let climb = allowed.path().join("new/../../escape/x.txt");
+        let err = policy.check(climb.to_str().unwrap(), "path", false).unwrap_err();
+        assert!(err.to_string().contains("outside"), "{err}");
+        let inside = policy.check(allowed.path().join("new/../kept/./x.txt").to_str().unwrap(), "path", false).unwrap();
+        assert_eq!(inside, allowed.path().canonicalize().unwrap().join("kept/x.txt"));
         assert!(PathPolicy::new(&[allowed.path().join("missing")], None).is_err());
     }
 }

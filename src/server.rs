@@ -143,6 +143,7 @@ impl IvcapMcp {
             }
         }
         for route in tool_router.map.values_mut() {
+            crate::tools::arguments::check_arguments(route);
             // Field descriptions stay (they are the argument docs); titles repeat the type name.
             let input = normalise(&serde_json::Value::Object((*route.attr.input_schema).clone()));
             route.attr.input_schema = Arc::new(as_object(strip_keywords(&input, &["title"])));

@@ -4,8 +4,8 @@
 //! while, as the platform's `Timeout` header does), read a job once, list a service's jobs —
 //! and everything both modes share is written once here: resolving the service and checking
 //! the input against its request schema before anything is sent ([`prepare_input`]), and
-//! waiting ([`submit_job`], [`get_job`]): adaptive polling that never asks more often than the
-//! platform's `retry-later`, progress on every status change and at least every
+//! waiting ([`submit_job`], [`get_job`]): the platform's `retry-later` as the first delay,
+//! then a short growing backoff, progress on every status change and at least every
 //! [`HEARTBEAT`], cancellation, and a cap so a call returns before common client timeouts.
 
 use std::time::Duration;
@@ -265,12 +265,18 @@ pub async fn get_job<B: JobsBackend + ?Sized>(
     wait_for(backend, job, backend.poll_hint(job_id), start, wait).await
 }
 
-/// The delay before poll number `attempt` (0-based): fast at first, then slower, capped at
-/// [`HEARTBEAT`], and never below the platform's `retry-later`.
+/// The delay before poll number `attempt` (0-based). The platform's `retry-later` is the
+/// first delay only (the wire contract says so); after it, and from the start when there is
+/// none, a short delay growing to [`HEARTBEAT`]. Using the hint as the floor of every poll
+/// would make a job that ends just after it wait a whole extra interval.
 pub fn poll_delay(attempt: u32, retry_after: Option<Duration>) -> Duration {
     const SCHEDULE_MS: [u64; 8] = [500, 1_000, 1_000, 2_000, 3_000, 5_000, 8_000, 10_000];
-    let base = Duration::from_millis(SCHEDULE_MS[(attempt as usize).min(SCHEDULE_MS.len() - 1)]);
-    base.max(retry_after.unwrap_or_default())
+    let step = match retry_after.filter(|first| !first.is_zero()) {
+        Some(first) if attempt == 0 => return first,
+        Some(_) => attempt - 1,
+        None => attempt,
+    };
+    Duration::from_millis(SCHEDULE_MS[(step as usize).min(SCHEDULE_MS.len() - 1)])
 }
 
 /// The delay [`wait_for`] would use next for a job it had been waiting on for `age`: how
@@ -480,12 +486,16 @@ mod tests {
     }
 
     #[test]
-    fn polling_slows_down_and_honours_retry_later() {
+    fn retry_later_is_the_first_delay_then_polling_starts_short_and_slows_down() {
         assert_eq!(poll_delay(0, None), Duration::from_millis(500));
         assert!(poll_delay(3, None) > poll_delay(1, None));
         assert_eq!(poll_delay(100, None), HEARTBEAT);
-        assert_eq!(poll_delay(0, Some(Duration::from_secs(4))), Duration::from_secs(4));
-        assert_eq!(poll_delay(100, Some(Duration::from_secs(30))), Duration::from_secs(30));
+        let hint = Some(Duration::from_secs(10));
+        assert_eq!(poll_delay(0, hint), Duration::from_secs(10));
+        assert_eq!(poll_delay(1, hint), Duration::from_millis(500));
+        assert_eq!(poll_delay(2, hint), Duration::from_secs(1));
+        assert_eq!(poll_delay(100, Some(Duration::from_secs(30))), HEARTBEAT);
+        assert_eq!(poll_delay(0, Some(Duration::ZERO)), Duration::from_millis(500));
     }
 
     /// A backend whose job goes through `statuses`, one per read (the last repeats).
@@ -608,7 +618,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn retry_later_is_honoured_and_heartbeats_fill_the_gaps() {
+    async fn retry_later_is_the_first_delay_and_heartbeats_fill_the_gaps() {
         let fake = Fake::new(&["executing"], Some(Duration::from_secs(25)));
         let recorder = Recorder::default();
         let wait = Wait { budget: Duration::from_secs(50), cancel: CancellationToken::new(), progress: &recorder };
@@ -617,8 +627,12 @@ mod tests {
         assert_eq!(waited.end, WaitEnd::StillRunning);
         assert_eq!(start.elapsed(), Duration::from_secs(50), "returns at the budget");
         let reads = fake.reads.lock().unwrap().clone();
-        assert_eq!(reads.len(), 2, "polls at 25 s and 50 s only");
-        assert!(gaps(&reads).iter().all(|g| *g >= Duration::from_secs(25)));
+        assert_eq!(reads[0] - start, Duration::from_secs(25), "the first poll waits for retry-later");
+        let gaps = gaps(&reads);
+        assert_eq!(gaps[0], Duration::from_millis(500), "then short: {gaps:?}");
+        // (the last gap ends at the budget)
+        assert!(gaps[..gaps.len() - 1].windows(2).all(|w| w[1] >= w[0]), "and growing: {gaps:?}");
+        assert!(reads.len() <= 9, "{} polls in 50 s", reads.len());
         let reports: Vec<Duration> = recorder.0.lock().unwrap().iter().map(|(t, _)| *t).collect();
         let mut last = Duration::ZERO;
         for t in &reports {

@@ -3,6 +3,7 @@
 //! ([`budget`]), the list view, and the mapping of library errors to `isError` text.
 
 pub mod args;
+pub(crate) mod arguments;
 pub mod artifacts;
 pub mod aspects;
 pub(crate) mod budget;

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::args::{AtTime, Limit, PageToken, at_time, page_request};
 use super::{ListView, to_tool_error};
+use crate::backend::search::check_query_size;
 use crate::error::Error;
 use crate::server::IvcapMcp;
 
@@ -48,6 +49,7 @@ impl IvcapMcp {
         )
     )]
     pub async fn search(&self, Parameters(args): Parameters<SearchArgs>) -> Result<Json<ListView<Value>>, String> {
+        check_query_size(&args.query).map_err(to_tool_error)?;
         let at_time = at_time(args.at_time.as_ref()).map_err(to_tool_error)?;
         let page = page_request(args.limit, args.page).map_err(to_tool_error)?;
         if args.query.trim().is_empty() {

@@ -1,6 +1,7 @@
 //! The HTTP listener: Streamable HTTP at `/mcp` (rmcp's [`StreamableHttpService`]), the
 //! legacy HTTP+SSE transport at `/sse` + `/message` ([`super::sse`]) and `GET /healthz`,
-//! behind one [`Guard`] layer (Host/Origin allow-lists, bearer token) and one body limit.
+//! behind one [`Guard`] layer (Host/Origin allow-lists, bearer token), with every POSTed
+//! message checked as JSON-RPC first ([`check_message`]).
 //!
 //! Shutdown on SIGTERM/SIGINT: stop accepting connections, let in-flight calls finish for
 //! up to [`SHUTDOWN_GRACE`], then end every session and stream. A call counts as in flight
@@ -13,9 +14,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::Method;
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::StreamExt;
 use rmcp::transport::streamable_http_server::SessionManager;
@@ -26,8 +27,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::guard::{Guard, guard};
+use super::jsonrpc::{self, Checked, Parsed};
 use super::sse;
-use crate::config::{HttpConfig, MAX_REQUEST_BODY_BYTES};
+use crate::config::HttpConfig;
 use crate::server::IvcapMcp;
 
 /// How long in-flight calls may run on after a shutdown signal.
@@ -40,6 +42,7 @@ const CLOSE_GRACE: Duration = Duration::from_secs(3);
 pub(super) async fn serve(
     server: IvcapMcp,
     config: &HttpConfig,
+    max_message_size: usize,
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(config.addr)
@@ -63,7 +66,7 @@ pub(super) async fn serve(
 
     let streams = CancellationToken::new();
     let calls = TaskTracker::new();
-    let app = router(server, config, streams.clone(), calls.clone());
+    let app = router(server, config, max_message_size, streams.clone(), calls.clone());
 
     let stop_accepting = CancellationToken::new();
     let http = axum::serve(listener, app).with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
@@ -98,13 +101,19 @@ pub(super) async fn serve(
 
 /// The routes and layers; `streams` ends every session and event stream, `calls` tracks
 /// calls in flight.
-fn router(server: IvcapMcp, config: &HttpConfig, streams: CancellationToken, calls: TaskTracker) -> Router {
+fn router(
+    server: IvcapMcp,
+    config: &HttpConfig,
+    max_message_size: usize,
+    streams: CancellationToken,
+    calls: TaskTracker,
+) -> Router {
     // The Guard layer below checks Host and Origin for every route, so rmcp's own copies of
     // those checks are off: one rule set, one implementation.
     let mcp_config = StreamableHttpServerConfig::default()
         .disable_allowed_hosts()
         .disable_allowed_origins()
-        .with_max_request_body_bytes(MAX_REQUEST_BODY_BYTES)
+        .with_max_request_body_bytes(max_message_size)
         .with_legacy_session_mode(!config.stateless)
         .with_json_response(config.stateless)
         .with_cancellation_token(streams.clone());
@@ -117,13 +126,76 @@ fn router(server: IvcapMcp, config: &HttpConfig, streams: CancellationToken, cal
     mcp.route_layer(middleware::from_fn_with_state(calls.clone(), track_call))
         .merge(sse::router(server, streams, calls))
         .route("/healthz", get(|| async { "ok" }))
-        .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(max_message_size))
+        .layer(middleware::from_fn_with_state(max_message_size, check_message))
         .layer(middleware::from_fn_with_state(guard_state, guard))
 }
 
 fn mcp_router<M: SessionManager>(server: IvcapMcp, sessions: Arc<M>, config: StreamableHttpServerConfig) -> Router {
     let service = StreamableHttpService::new(move || Ok(server.clone()), sessions, config);
     Router::new().route_service("/mcp", service)
+}
+
+/// The JSON-RPC checks of [`jsonrpc`] for a message POSTed to `/mcp` or `/message`, answered
+/// with an HTTP status and a JSON-RPC error body: 415 for a Content-Type that is not JSON, 413
+/// over `--max-message-size`, 400 for a body that is not JSON (`-32700`) or not a JSON-RPC
+/// message (`-32600`, `-32602`), and for a batch where the protocol version has none. rmcp
+/// parses the body again; that costs little next to a tool call and keeps its handling whole.
+async fn check_message(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    if request.method() != Method::POST || !matches!(request.uri().path(), "/mcp" | "/message") {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    // Streamable HTTP requires the header; legacy SSE clients (2024-11-05) may leave it out.
+    let is_json = match headers.get(header::CONTENT_TYPE) {
+        None => request.uri().path() == "/message",
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json")),
+    };
+    if !is_json {
+        let message = "Invalid Request: Content-Type must be application/json (one JSON-RPC message per POST)";
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            jsonrpc::error_response(None, jsonrpc::INVALID_REQUEST, message),
+        );
+    }
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return too_large(limit);
+    }
+    let version = headers.get("mcp-protocol-version").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        return too_large(limit);
+    };
+    let answer = match jsonrpc::parse(&bytes) {
+        Err(answer) => Some(answer),
+        Ok(Parsed::Batch(_)) => jsonrpc::refuse_batch(version.as_deref()),
+        Ok(Parsed::Single(value)) => match jsonrpc::check(value) {
+            Checked::Answer(answer) => Some(answer),
+            Checked::Message(_) | Checked::Ignored => None,
+        },
+    };
+    match answer {
+        Some(answer) => refuse(StatusCode::BAD_REQUEST, answer),
+        None => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+    }
+}
+
+fn too_large(limit: usize) -> Response {
+    let message = format!(
+        "Invalid Request: message of more than {limit} bytes (--max-message-size); send large data as a file \
+         (upload_artifact with path), or restart the server with a larger --max-message-size"
+    );
+    refuse(StatusCode::PAYLOAD_TOO_LARGE, jsonrpc::error_response(None, jsonrpc::INVALID_REQUEST, &message))
+}
+
+fn refuse(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, axum::Json(body)).into_response()
 }
 
 /// Counts a POST to `/mcp` as a call in flight until its response body is finished or dropped.

@@ -9,6 +9,7 @@
 
 mod guard;
 mod http;
+mod jsonrpc;
 mod sse;
 mod stdio;
 
@@ -35,8 +36,8 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let server = IvcapMcp::new(backend, &options).map_err(|e| e.to_string())?;
     server.start_background();
     match config.transport {
-        Transport::Stdio => stdio::serve(server, signal).await,
-        Transport::Http(http) => http::serve(server, &http, signal).await,
+        Transport::Stdio => stdio::serve(server, config.max_message_size, signal).await,
+        Transport::Http(http) => http::serve(server, &http, config.max_message_size, signal).await,
     }
 }
 

@@ -503,3 +503,33 @@ async fn standin_speaks_tus_strictly() {
     assert_eq!(got.bytes().await.unwrap().as_ref(), b"abcde");
     assert_eq!(http.get(&blob).send().await.unwrap().status().as_u16(), 401, "bearer required on the blob");
 }
+
+#[tokio::test]
+async fn downloads_create_missing_folders_but_only_under_the_allowed_roots() {
+    let s = StandIn::start().await;
+    let id = s.add_artifact("x.bin", "application/octet-stream", b"payload");
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).unwrap();
+
+    let client = platform(&s, dir.path()).await;
+    let done = ok(&call(&client, "download_artifact", json!({"artifact_id": id, "path": "out/data/copy.bin"})).await);
+    assert_eq!(std::fs::read(dir.path().join("out/data/copy.bin")).unwrap(), b"payload", "{done}");
+    for path in ["link/new/copy.bin", "out/../../escape/copy.bin"] {
+        let refused = err(&call(&client, "download_artifact", json!({"artifact_id": id, "path": path})).await);
+        assert!(refused.contains("invalid argument 'path'") && refused.contains("--allow-path"), "{path}: {refused}");
+    }
+    assert!(!outside.path().join("new").exists(), "no folder made through the symlink");
+    assert!(!dir.path().parent().unwrap().join("escape").exists());
+    client.cancel().await.unwrap();
+
+    let store = dir.path().join("store");
+    std::fs::create_dir_all(store.join("artifacts")).unwrap();
+    std::fs::write(store.join("artifacts/local.txt"), b"local bytes").unwrap();
+    let client = local(&store).await;
+    let listed = ok(&call(&client, "list_artifacts", json!({})).await);
+    let local_id = listed["items"][0]["id"].clone();
+    ok(&call(&client, "download_artifact", json!({"artifact_id": local_id, "path": "store/../fresh/a/b.txt"})).await);
+    assert_eq!(std::fs::read(dir.path().join("fresh/a/b.txt")).unwrap(), b"local bytes");
+    client.cancel().await.unwrap();
+}

@@ -409,12 +409,68 @@ async fn bearer_token_is_required_and_never_forwarded() {
 }
 
 #[tokio::test]
-async fn oversized_bodies_are_refused() {
-    let server = Server::local(&[], &[]).await;
-    let big = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"pad": "x".repeat(5 << 20)}});
-    assert_eq!(mcp_post(&server, &big).send().await.unwrap().status(), 413);
+async fn malformed_posts_get_status_codes_with_json_rpc_bodies() {
+    let server = Server::local(&["--max-message-size", "1MiB"], &[]).await;
     let sse = SseSession::open(&server, None).await;
-    assert_eq!(sse.post(&big, None).await.status(), 413);
+    let big = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"pad": "x".repeat(2 << 20)}});
+    // (case, Content-Type, body, HTTP status, JSON-RPC code, id)
+    type Case<'a> = (&'a str, &'a str, Vec<u8>, u16, i64, Value);
+    let cases: Vec<Case> = vec![
+        ("not JSON", "application/json", b"hello".to_vec(), 400, -32700, Value::Null),
+        (
+            "not a request",
+            "application/json",
+            br#"{"jsonrpc":"2.0","id":5,"method":7}"#.to_vec(),
+            400,
+            -32600,
+            json!(5),
+        ),
+        (
+            "id an object",
+            "application/json",
+            br#"{"jsonrpc":"2.0","id":{},"method":"ping"}"#.to_vec(),
+            400,
+            -32600,
+            Value::Null,
+        ),
+        ("empty batch", "application/json", b"[]".to_vec(), 400, -32600, Value::Null),
+        (
+            "wrong Content-Type",
+            "text/plain",
+            br#"{"jsonrpc":"2.0","id":6,"method":"ping"}"#.to_vec(),
+            415,
+            -32600,
+            Value::Null,
+        ),
+        ("over the limit", "application/json", big.to_string().into_bytes(), 413, -32600, Value::Null),
+    ];
+    for (case, content_type, body, status, code, id) in cases {
+        let mcp = http()
+            .post(server.url("/mcp"))
+            .header("content-type", content_type)
+            .header("accept", "application/json, text/event-stream")
+            .body(body.clone());
+        let legacy = http().post(&sse.endpoint).header("content-type", content_type).body(body);
+        for (route, request) in [("/mcp", mcp), ("/message", legacy)] {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), status, "{route} {case}");
+            let answer: Value = response.json().await.unwrap_or_else(|e| panic!("{route} {case}: not JSON ({e})"));
+            assert_eq!(answer["jsonrpc"], "2.0", "{route} {case}: {answer}");
+            assert_eq!(
+                (answer["error"]["code"].as_i64(), answer.get("id")),
+                (Some(code), Some(&id)),
+                "{route} {case}: {answer}"
+            );
+        }
+    }
+    let batch = json!([{"jsonrpc": "2.0", "id": 9, "method": "ping"}]);
+    let response = mcp_post(&server, &batch).header("mcp-protocol-version", "2025-11-25").send().await.unwrap();
+    assert_eq!(response.status(), 400, "no batches in 2025-11-25");
+    let answer: Value = response.json().await.unwrap();
+    assert!(answer["error"]["message"].as_str().unwrap().contains("batches"), "{answer}");
+    // Valid messages still pass.
+    let response = mcp_post(&server, &initialize(10)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ mod artifacts;
 mod aspects;
 mod common;
 mod config;
+mod framing;
 mod http;
 mod jobs;
 mod lifecycle;

@@ -386,3 +386,21 @@ async fn local_artifacts_jobs_and_aspects_join() {
     assert_eq!(before["items"], json!([]), "no artifact existed in 2000");
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn queries_over_64_kib_are_refused_in_both_modes_before_any_work() {
+    let query = format!(":- ivcap_service(Id, Name), Name = \"{}\".", "x".repeat(1 << 20));
+    let s = StandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = platform(&s, dir.path()).await;
+    let refused = err(&call(&client, "search", json!({"query": query})).await);
+    assert!(refused.contains("invalid argument 'query'") && refused.contains("65536 bytes"), "{refused}");
+    assert!(s.requests_to(Method::POST, "/1/search").is_empty(), "nothing was sent");
+    client.cancel().await.unwrap();
+
+    std::fs::create_dir_all(dir.path().join("store")).unwrap();
+    let client = local(&dir.path().join("store")).await;
+    let refused = err(&call(&client, "search", json!({"query": query})).await);
+    assert!(refused.contains("invalid argument 'query'") && refused.contains("65536 bytes"), "{refused}");
+    client.cancel().await.unwrap();
+}

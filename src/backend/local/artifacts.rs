@@ -236,7 +236,7 @@ impl ArtifactsBackend for LocalBackend {
         let (artifact, size, md5) = blocking(move || {
             check_target(&target, overwrite)?;
             let (src, artifact) = find_artifact(&root, &id)?;
-            let mut tmp = TempFile::beside(&target, false)?;
+            let mut tmp = TempFile::beside(&target, true)?;
             let input =
                 std::fs::File::open(&src).map_err(|e| Error::io(format!("cannot read {}", src.display()), e))?;
             let (size, md5) = copy_hashing(input, tmp.file())

@@ -410,8 +410,8 @@ impl ArtifactsBackend for PlatformBackend {
         let checked = path.to_path_buf();
         blocking(move || check_target(&checked, overwrite)).await?;
         let record = self.artifact_record(id).await?;
-        let (dst, create_dir) = (path.to_path_buf(), false);
-        let mut tmp = blocking(move || TempFile::beside(&dst, create_dir)).await?;
+        let dst = path.to_path_buf();
+        let mut tmp = blocking(move || TempFile::beside(&dst, true)).await?;
         let handle = tmp.file().try_clone().map_err(|e| Error::io("cannot open the download's temp file", e))?;
         let mut file = tokio::fs::File::from_std(handle);
         let (size, md5) = self.stream_blob(&record, &mut file, progress).await?;

@@ -1,0 +1,302 @@
+//! Argument errors for every tool, in one place. rmcp's `Parameters<T>` extractor answers a
+//! bad argument with serde's text (``invalid type: string "ten", expected u32``); instead each
+//! tool's route is wrapped ([`check_arguments`]) so its arguments are first checked against
+//! the schema they were generated from, and every problem is answered in the house style:
+//! `invalid argument 'limit': expected an integer 1 to 50, got the string "ten"`, naming the
+//! argument, what was expected in JSON terms, what came, and for an unknown name the closest
+//! valid one. The answer is an `isError` result, so the model corrects itself.
+
+use std::sync::Arc;
+
+use futures::FutureExt;
+use rmcp::handler::server::router::tool::ToolRoute;
+use rmcp::handler::server::tool::ToolCallContext;
+use rmcp::model::{CallToolResult, ContentBlock, ErrorCode, JsonObject};
+use serde_json::Value;
+
+use crate::schema::inline_refs;
+use crate::server::IvcapMcp;
+use crate::text::describe_json;
+
+/// The prefix of rmcp's own message when arguments do not deserialise.
+const RMCP_ARGUMENT_ERROR: &str = "failed to deserialize parameters: ";
+
+/// The checks for one tool, built from its generated input schema.
+struct ArgumentCheck {
+    tool: String,
+    validator: jsonschema::Validator,
+    /// The schema with `$ref`s inlined, to describe each argument.
+    schema: Value,
+    names: Vec<String>,
+}
+
+/// Wraps `route` so arguments that do not fit its input schema are answered in the house
+/// style before the handler runs. Call it before the schema is normalised for publishing:
+/// the generated schema is the one serde agrees with (nullable types, `$ref`s).
+pub(crate) fn check_arguments(route: &mut ToolRoute<IvcapMcp>) {
+    let schema = Value::Object((*route.attr.input_schema).clone());
+    let validator = match jsonschema::validator_for(&schema) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(tool = %route.attr.name, error = %e, "tool input schema does not compile; arguments unchecked");
+            return;
+        }
+    };
+    let schema = inline_refs(&schema);
+    let names =
+        schema.get("properties").and_then(Value::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default();
+    let check = Arc::new(ArgumentCheck { tool: route.attr.name.to_string(), validator, schema, names });
+    let inner = route.call.clone();
+    route.call = Arc::new(move |mut context: ToolCallContext<'_, IvcapMcp>| {
+        let arguments = Value::Object(context.arguments.take().unwrap_or_default());
+        let problems = check.problems(&arguments);
+        if let Value::Object(arguments) = arguments {
+            context.arguments = Some(arguments);
+        }
+        if let Some(message) = problems {
+            return std::future::ready(Ok(CallToolResult::error(vec![ContentBlock::text(message)]).into())).boxed();
+        }
+        let call = inner(context);
+        let tool = check.tool.clone();
+        async move {
+            call.await.or_else(|e| match e.message.strip_prefix(RMCP_ARGUMENT_ERROR) {
+                // The schema let these through but serde did not: still say it in our words.
+                Some(serde) if e.code == ErrorCode::INVALID_PARAMS => {
+                    Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+                        "invalid arguments for {tool}: {serde}; see the tool's input schema in tools/list"
+                    ))])
+                    .into())
+                }
+                _ => Err(e),
+            })
+        }
+        .boxed()
+    });
+}
+
+impl ArgumentCheck {
+    /// Every problem with `arguments`, one per argument, or `None` when they fit.
+    fn problems(&self, arguments: &Value) -> Option<String> {
+        let mut seen: Vec<String> = Vec::new();
+        let mut problems = Vec::new();
+        for error in self.validator.iter_errors(arguments) {
+            let path: Vec<String> = error.instance_path().iter().map(|p| p.to_string()).collect();
+            let found = match (error.kind(), path.first()) {
+                (jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected }, None) => {
+                    unexpected.iter().map(|name| (name.clone(), self.unknown(name))).collect()
+                }
+                (jsonschema::error::ValidationErrorKind::Required { property }, None) => {
+                    let name = property.as_str().unwrap_or_default().to_string();
+                    let message = format!("missing; it is required ({})", self.expected_of(&name));
+                    vec![(name, message)]
+                }
+                (_, Some(name)) if path.len() == 1 => {
+                    let got = describe_json(error.instance());
+                    vec![(name.clone(), format!("expected {}, got {got}", self.expected_of(name)))]
+                }
+                (_, Some(name)) => vec![(name.clone(), format!("at /{}: {error}", path.join("/")))],
+                (_, None) => vec![("arguments".to_string(), error.to_string())],
+            };
+            for (name, message) in found {
+                if !seen.contains(&name) {
+                    problems.push(format!("invalid argument '{name}': {message}"));
+                    seen.push(name);
+                }
+            }
+        }
+        (!problems.is_empty()).then(|| problems.join("; "))
+    }
+
+    fn unknown(&self, name: &str) -> String {
+        let valid = self.names.join(", ");
+        match closest(name, &self.names) {
+            Some(close) => {
+                format!("{} has no such argument; did you mean '{close}'? Its arguments: {valid}", self.tool)
+            }
+            None => format!("{} has no such argument; its arguments: {valid}", self.tool),
+        }
+    }
+
+    fn expected_of(&self, name: &str) -> String {
+        self.schema
+            .pointer(&format!("/properties/{}", name.replace('~', "~0").replace('/', "~1")))
+            .map_or_else(|| "a value".to_string(), expected)
+    }
+}
+
+/// What a schema accepts, in JSON terms: "an integer 1 to 50", "one of \"a\", \"b\"" …
+/// `null` is left out where something else is accepted: omitting an optional argument is
+/// the better advice.
+fn expected(schema: &Value) -> String {
+    let Value::Object(node) = schema else { return "any JSON value".into() };
+    if let Some(options) = node.get("enum").and_then(Value::as_array) {
+        let options: Vec<String> = options.iter().filter(|o| !o.is_null()).map(Value::to_string).collect();
+        return format!("one of {}", options.join(", "));
+    }
+    if let Some(constant) = node.get("const") {
+        return constant.to_string();
+    }
+    if let Some(alternatives) = node.get("anyOf").or_else(|| node.get("oneOf")).and_then(Value::as_array) {
+        let mut described: Vec<String> = Vec::new();
+        for alternative in alternatives.iter().filter(|a| a.get("type").and_then(Value::as_str) != Some("null")) {
+            let text = expected(alternative);
+            if !described.contains(&text) {
+                described.push(text);
+            }
+        }
+        return if described.is_empty() { "null".into() } else { described.join(" or ") };
+    }
+    let types: Vec<&str> = match node.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).filter(|t| *t != "null").collect(),
+        _ => return "any JSON value".into(),
+    };
+    if types.is_empty() {
+        return "null".into();
+    }
+    types.iter().map(|t| one_type(t, node)).collect::<Vec<_>>().join(" or ")
+}
+
+fn one_type(kind: &str, node: &JsonObject) -> String {
+    let bound = |key: &str| node.get(key).filter(|v| v.is_number()).map(Value::to_string);
+    let range = |low: Option<String>, high: Option<String>, unit: &str| match (low, high) {
+        (Some(low), Some(high)) => format!(" {low} to {high}{unit}"),
+        (Some(low), None) => format!(" of at least {low}{unit}"),
+        (None, Some(high)) => format!(" of at most {high}{unit}"),
+        (None, None) => String::new(),
+    };
+    match kind {
+        "integer" => format!("an integer{}", range(bound("minimum"), bound("maximum"), "")),
+        "number" => format!("a number{}", range(bound("minimum"), bound("maximum"), "")),
+        "string" => format!("a string{}", range(bound("minLength"), bound("maxLength"), " characters")),
+        "boolean" => "true or false".into(),
+        "object" => "a JSON object".into(),
+        "array" => match node.get("items") {
+            Some(items) => format!("an array of {}", plural(&expected(items))),
+            None => "an array".into(),
+        },
+        other => format!("a JSON {other}"),
+    }
+}
+
+/// "a string" → "strings", "an integer 1 to 5" → "integers 1 to 5".
+fn plural(single: &str) -> String {
+    let bare = single.strip_prefix("an ").or_else(|| single.strip_prefix("a ")).unwrap_or(single);
+    match bare.split_once(' ') {
+        Some((noun, rest)) => format!("{noun}s {rest}"),
+        None => format!("{bare}s"),
+    }
+}
+
+/// The valid name closest to `name`: one containing it (or contained in it), else the one
+/// within a third of its length in edits.
+fn closest<'a>(name: &str, valid: &'a [String]) -> Option<&'a str> {
+    let lower = name.to_ascii_lowercase();
+    if let Some(hit) = valid.iter().find(|v| v.contains(lower.as_str()) || lower.contains(v.as_str())) {
+        return Some(hit);
+    }
+    valid
+        .iter()
+        .map(|v| (edit_distance(&lower, v), v))
+        .filter(|(d, _)| *d <= (name.chars().count() / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Levenshtein distance.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(schema: Value) -> ArgumentCheck {
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let schema = inline_refs(&schema);
+        let names = schema["properties"].as_object().unwrap().keys().cloned().collect();
+        ArgumentCheck { tool: "get_artifact".into(), validator, schema, names }
+    }
+
+    fn schema() -> Value {
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["artifact_id"],
+            "properties": {
+                "artifact_id": {"type": "string"},
+                "limit": {"type": ["integer", "null"], "format": "uint32", "minimum": 1, "maximum": 50},
+                "order": {"anyOf": [{"$ref": "#/$defs/Order"}, {"type": "null"}]},
+                "tags": {"type": "array", "items": {"type": "string"}},
+                "force": {"type": "boolean"}
+            },
+            "$defs": {"Order": {"type": "string", "enum": ["asc", "desc"]}}
+        })
+    }
+
+    #[test]
+    fn type_and_range_problems_name_the_argument_the_expectation_and_what_came() {
+        let c = check(schema());
+        assert_eq!(
+            c.problems(&json!({"artifact_id": "a", "limit": "ten"})).unwrap(),
+            "invalid argument 'limit': expected an integer 1 to 50, got the string \"ten\""
+        );
+        assert_eq!(
+            c.problems(&json!({"artifact_id": "a", "limit": 500})).unwrap(),
+            "invalid argument 'limit': expected an integer 1 to 50, got the integer 500"
+        );
+        assert_eq!(
+            c.problems(&json!({"artifact_id": "a", "order": "up"})).unwrap(),
+            "invalid argument 'order': expected one of \"asc\", \"desc\", got the string \"up\""
+        );
+        assert_eq!(
+            c.problems(&json!({"artifact_id": 5, "tags": "x", "force": "yes"})).unwrap(),
+            concat!(
+                "invalid argument 'artifact_id': expected a string, got the integer 5; ",
+                "invalid argument 'force': expected true or false, got the string \"yes\"; ",
+                "invalid argument 'tags': expected an array of strings, got the string \"x\""
+            )
+        );
+        assert_eq!(c.problems(&json!({"artifact_id": "a", "limit": null})), None, "null is an omitted option");
+    }
+
+    #[test]
+    fn unknown_and_missing_arguments_are_named_with_the_fix() {
+        let c = check(schema());
+        let text = c.problems(&json!({"id": "x"})).unwrap();
+        assert!(
+            text.contains(
+                "invalid argument 'id': get_artifact has no such argument; did you mean 'artifact_id'? Its arguments: \
+                 artifact_id, force, limit, order, tags"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("invalid argument 'artifact_id': missing; it is required (a string)"), "{text}");
+        let text = c.problems(&json!({"artifact_id": "a", "limt": 5})).unwrap();
+        assert!(text.contains("did you mean 'limit'?"), "{text}");
+        let text = c.problems(&json!({"artifact_id": "a", "zzzzzz": 5})).unwrap();
+        assert!(!text.contains("did you mean"), "{text}");
+    }
+
+    #[test]
+    fn closest_names_prefer_containment_then_few_edits() {
+        let names = vec!["artifact_id".to_string(), "path".to_string(), "overwrite".to_string()];
+        assert_eq!(closest("id", &names), Some("artifact_id"));
+        assert_eq!(closest("overwirte", &names), Some("overwrite"));
+        assert_eq!(closest("colour", &names), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}
