@@ -60,6 +60,9 @@ pub struct ServerOptions {
     pub allow_paths: Vec<std::path::PathBuf>,
     /// Services to offer as tools of their own (`--service-tools`); `None` = none.
     pub service_tools: Option<ServiceToolsConfig>,
+    /// The transport keeps no sessions (`--stateless` HTTP): there is no channel to send
+    /// `resources/subscribe` updates on, so subscribing is refused with a clear error.
+    pub sessionless: bool,
 }
 
 impl Default for ServerOptions {
@@ -71,6 +74,7 @@ impl Default for ServerOptions {
             max_wait: std::time::Duration::from_secs(crate::config::DEFAULT_MAX_WAIT),
             allow_paths: Vec::new(),
             service_tools: None,
+            sessionless: false,
         }
     }
 }
@@ -91,6 +95,8 @@ pub struct IvcapMcp {
     service_tools: Option<Arc<ServiceTools>>,
     /// `submit_job` or service tools are offered, so calls may become tasks.
     tasks: bool,
+    /// See [`ServerOptions::sessionless`].
+    sessionless: bool,
 }
 
 impl IvcapMcp {
@@ -180,6 +186,7 @@ impl IvcapMcp {
             watches: Default::default(),
             service_tools,
             tasks,
+            sessionless: options.sessionless,
         })
     }
 
@@ -360,6 +367,12 @@ impl ServerHandler for IvcapMcp {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
+        if self.sessionless {
+            return Err(McpError::invalid_request(
+                "this server runs --stateless, so it has no channel to send resource updates on; use                  subscriptions/listen (protocol 2026-07-28), a session-mode server, or poll the job with get_job",
+                Some(serde_json::json!({ "uri": request.uri })),
+            ));
+        }
         self.watches.subscribe(self.backend.clone(), &request.uri, self.max_wait, context.peer).await
     }
 

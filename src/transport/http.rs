@@ -139,7 +139,7 @@ fn mcp_router<M: SessionManager>(server: IvcapMcp, sessions: Arc<M>, config: Str
 /// The JSON-RPC checks of [`jsonrpc`] for a message POSTed to `/mcp` or `/message`, answered
 /// with an HTTP status and a JSON-RPC error body: 415 for a Content-Type that is not JSON, 413
 /// over `--max-message-size`, 400 for a body that is not JSON (`-32700`) or not a JSON-RPC
-/// message (`-32600`, `-32602`), and for a batch where the protocol version has none. rmcp
+/// message (`-32600`), and for a batch where the protocol version has none. rmcp
 /// parses the body again; that costs little next to a tool call and keeps its handling whole.
 async fn check_message(State(limit): State<usize>, request: Request, next: Next) -> Response {
     if request.method() != Method::POST || !matches!(request.uri().path(), "/mcp" | "/message") {
@@ -175,9 +175,11 @@ async fn check_message(State(limit): State<usize>, request: Request, next: Next)
     let answer = match jsonrpc::parse(&bytes) {
         Err(answer) => Some(answer),
         Ok(Parsed::Batch(_)) => jsonrpc::refuse_batch(version.as_deref()),
+        // Params that don't fit a method are rmcp's to answer over HTTP: which methods exist
+        // depends on the protocol era of the request (2026-07-28 has no `initialize`).
         Ok(Parsed::Single(value)) => match jsonrpc::check(value) {
-            Checked::Answer(answer) => Some(answer),
-            Checked::Message(_) | Checked::Ignored => None,
+            Checked::Answer(answer) if answer["error"]["code"] != jsonrpc::INVALID_PARAMS => Some(answer),
+            Checked::Answer(_) | Checked::Message(_) | Checked::Ignored => None,
         },
     };
     match answer {

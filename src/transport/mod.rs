@@ -32,6 +32,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         max_wait: config.max_wait,
         allow_paths: config.allow_paths.clone(),
         service_tools: config.service_tools.clone(),
+        sessionless: matches!(&config.transport, Transport::Http(http) if http.stateless),
     };
     let server = IvcapMcp::new(backend, &options).map_err(|e| e.to_string())?;
     server.start_background();

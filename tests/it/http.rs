@@ -234,6 +234,17 @@ async fn stateless_mode_answers_without_a_session() {
     client.cancel().await.unwrap();
 }
 
+#[tokio::test]
+#[allow(deprecated)] // resources/subscribe is the handshake era's way, which this tests.
+async fn stateless_mode_refuses_resource_subscriptions() {
+    let server = Server::local(&["--stateless"], &[]).await;
+    let client = server.client(None).await;
+    let job = "urn:ivcap:job:00000000-0000-0000-0000-000000000000";
+    let e = client.subscribe(rmcp::model::SubscribeRequestParams::new(job)).await.unwrap_err();
+    assert!(e.to_string().contains("--stateless") && e.to_string().contains("subscriptions/listen"), "{e}");
+    client.cancel().await.unwrap();
+}
+
 /// A legacy SSE session: the stream and the POST endpoint it names.
 struct SseSession {
     events: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<axum::body::Bytes>> + Send>>,

@@ -495,6 +495,13 @@ async fn prompts_and_completions(on_platform: bool) {
     let artifacts = client.complete_prompt_argument("annotate_artifact", "artifact", "", None).await.unwrap();
     assert!(artifacts.values.len() == ARTIFACTS + 3 && artifacts.has_more == Some(false), "{artifacts:?}");
     assert!(artifacts.values.contains(&w.text_artifact));
+    // The artifact template's variable is the part after urn:ivcap:artifact:, which local
+    // urn:file:// ids do not have.
+    let bare = client.complete_resource_argument("urn:ivcap:artifact:{id}", "id", "", None).await.unwrap();
+    match w.text_artifact.strip_prefix("urn:ivcap:artifact:") {
+        Some(id) => assert!(bare.values.iter().any(|v| v == id), "{bare:?}"),
+        None => assert!(bare.values.is_empty(), "{bare:?}"),
+    }
     call(&client, "add_aspect", json!({"entity": w.text_artifact, "schema": SCHEMA, "content": {"label": "x"}})).await;
     call(
         &client,

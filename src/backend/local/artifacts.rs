@@ -121,10 +121,15 @@ pub(crate) fn named_ids(result: &serde_json::Value, is_id: impl Fn(&str) -> bool
 }
 
 impl LocalBackend {
-    /// The stored artifacts a job result names (any JSON string that is an artifact id), in
-    /// the order they appear, each once: a local job's products.
-    pub(crate) fn artifacts_named_in(&self, result: &serde_json::Value) -> Vec<String> {
-        named_ids(result, |s| s.starts_with(URN_PREFIX) && artifact_file(self.root(), s).is_ok())
+    /// The stored artifacts a job result names (any JSON string that is a local artifact id),
+    /// in the order they appear, each once: a local job's products.
+    pub(crate) async fn artifacts_named_in(&self, result: &serde_json::Value) -> Result<Vec<String>> {
+        let named = named_ids(result, |s| s.starts_with(URN_PREFIX));
+        if named.is_empty() {
+            return Ok(named);
+        }
+        let root = self.root().to_path_buf();
+        blocking(move || Ok(named.into_iter().filter(|id| artifact_file(&root, id).is_ok()).collect())).await
     }
 
     /// Every local artifact with its id, name and mime type, sorted by name. Hidden files

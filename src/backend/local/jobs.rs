@@ -192,14 +192,14 @@ fn job_file(job_id: &str) -> Result<PathBuf> {
 impl LocalBackend {
     /// The job of a record; a succeeded job's products are the stored artifacts its result
     /// names, as a platform job lists its products.
-    fn job_of(&self, record: JobRecord) -> Job {
+    async fn job_of(&self, record: JobRecord) -> Result<Job> {
         let mut job: Job = record.into();
         if job.status == JobStatus::Succeeded
             && let Some(result) = &job.result
         {
-            job.products = self.artifacts_named_in(result);
+            job.products = self.artifacts_named_in(result).await?;
         }
-        job
+        Ok(job)
     }
 
     fn records(&self) -> Records {
@@ -419,7 +419,7 @@ impl JobsBackend for LocalBackend {
         if !hold.is_zero() {
             let _ = tokio::time::timeout(hold, done_rx).await;
         }
-        Ok(Created { job: self.job_of(self.current_record(&id).await?), retry_after: None })
+        Ok(Created { job: self.job_of(self.current_record(&id).await?).await?, retry_after: None })
     }
 
     async fn read_job(&self, job_id: &str, service_id: Option<&str>) -> Result<Job> {
@@ -433,7 +433,7 @@ impl JobsBackend for LocalBackend {
                 format!("job {job_id} ran on {}, not on '{sid}'; omit service_id or pass that one", record.service_id),
             ));
         }
-        Ok(self.job_of(record))
+        self.job_of(record).await
     }
 
     async fn list_jobs(&self, service: &str, page: &PageRequest) -> Result<Page<JobSummary>> {
