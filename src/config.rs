@@ -31,6 +31,7 @@ ENVIRONMENT (a .env file in the working directory is loaded first; --env-file na
   IVCAP_BASE_URL      base URL inside a platform container (used only without IVCAP_URL); no auth header
   IVCAP_LOCAL_DIR     local-mode store directory (default ./ivcap-artifacts)
   IVCAP_MCP_TOKEN     bearer token HTTP clients must present (same as --auth-token); never logged
+  IVCAP_MCP_SERVICE_TOOLS  services to offer as tools (same as --service-tools)
   RUST_LOG            log filter for stderr, e.g. info or ivcap_mcp=debug (default warn)
 
 MODE SELECTION, first match wins:
@@ -65,7 +66,8 @@ pub struct Cli {
     #[arg(long, value_name = "PATH")]
     pub env_file: Option<PathBuf>,
 
-    /// Offer only these toolsets (comma-separated): services, jobs, artifacts, aspects, search, secrets.
+    /// Offer only these toolsets (comma-separated): services, jobs, artifacts, aspects, search, secrets,
+    /// service_tools.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub toolsets: Option<Vec<String>>,
 
@@ -116,11 +118,30 @@ pub struct Cli {
     #[arg(long, value_name = "TOKEN", value_parser = parse_secret)]
     pub auth_token: Option<Secret>,
 
+    /// Offer these IVCAP services as tools of their own (svc_…): comma-separated service
+    /// names, URNs or name patterns with % wildcards; % alone = every service with a request
+    /// schema. Off by default.
+    #[arg(long, value_name = "SELECTION", env = "IVCAP_MCP_SERVICE_TOOLS", value_delimiter = ',')]
+    pub service_tools: Option<Vec<String>>,
+
+    /// Most service tools offered (1 to 1000); the services beyond it are left out with a warning.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_SERVICE_TOOLS_MAX)]
+    pub service_tools_max: usize,
+
+    /// Seconds between re-reads of the services for --service-tools (1 to 86400).
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_SERVICE_TOOLS_REFRESH)]
+    pub service_tools_refresh: u64,
+
     /// Largest JSON-RPC message accepted, on stdio and as an HTTP body, e.g. 8MiB (the
     /// default); larger ones are refused with an error and never held in memory.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_message_size: Option<u64>,
 }
+
+/// Default `--service-tools-max`.
+pub const DEFAULT_SERVICE_TOOLS_MAX: usize = 32;
+/// Default `--service-tools-refresh`, in seconds.
+pub const DEFAULT_SERVICE_TOOLS_REFRESH: u64 = 300;
 
 fn parse_secret(value: &str) -> std::result::Result<Secret, String> {
     Ok(Secret::new(value))
@@ -232,6 +253,8 @@ pub struct Config {
     pub allow_paths: Vec<PathBuf>,
     /// How MCP clients reach the server.
     pub transport: Transport,
+    /// `--service-tools` and its limits; `None` when off.
+    pub service_tools: Option<crate::tools::service_tools::ServiceToolsConfig>,
     /// Largest JSON-RPC message (stdio line or HTTP body), in bytes.
     pub max_message_size: usize,
 }
@@ -291,6 +314,7 @@ impl Config {
                 cli.max_wait
             )));
         }
+        let service_tools = service_tools_config(cli)?;
         let transport = match &cli.http {
             None => Transport::Stdio,
             Some(addr) => {
@@ -323,6 +347,7 @@ impl Config {
             chunk_size: cli.chunk_size.unwrap_or(DEFAULT_CHUNK_SIZE),
             allow_paths: cli.allow_path.clone(),
             transport,
+            service_tools,
             max_message_size: cli
                 .max_message_size
                 .map_or(DEFAULT_MAX_MESSAGE_SIZE, |size| usize::try_from(size).unwrap_or(usize::MAX)),
@@ -340,6 +365,32 @@ fn check_store_dir(dir: &std::path::Path) -> Result<()> {
         ))),
         _ => Ok(()),
     }
+}
+
+/// `--service-tools*` checked; `None` when no service is selected.
+fn service_tools_config(cli: &Cli) -> Result<Option<crate::tools::service_tools::ServiceToolsConfig>> {
+    let selection: Vec<String> =
+        cli.service_tools.iter().flatten().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    if selection.is_empty() {
+        return Ok(None);
+    }
+    if !(1..=1000).contains(&cli.service_tools_max) {
+        return Err(Error::Config(format!(
+            "--service-tools-max {} is out of range: use 1 to 1000 (default {DEFAULT_SERVICE_TOOLS_MAX})",
+            cli.service_tools_max
+        )));
+    }
+    if !(1..=86_400).contains(&cli.service_tools_refresh) {
+        return Err(Error::Config(format!(
+            "--service-tools-refresh {} is out of range: use 1 to 86400 seconds (default {DEFAULT_SERVICE_TOOLS_REFRESH})",
+            cli.service_tools_refresh
+        )));
+    }
+    Ok(Some(crate::tools::service_tools::ServiceToolsConfig {
+        selection,
+        max: cli.service_tools_max,
+        refresh: std::time::Duration::from_secs(cli.service_tools_refresh),
+    }))
 }
 
 /// `Host` names always accepted over HTTP.
@@ -605,6 +656,19 @@ mod tests {
         assert!(run("old").unwrap_err().to_string().contains("ivcap context login"));
         assert!(run("none").unwrap_err().to_string().contains("ivcap context login"));
         assert!(run("missing").unwrap_err().to_string().contains("ivcap context list"));
+    }
+
+    #[test]
+    fn service_tools_flags_are_checked() {
+        assert_eq!(resolve(&[], &[]).unwrap().service_tools, None);
+        let c = resolve(&["--service-tools", "alpha, fire%,", "--service-tools-refresh", "60"], &[]).unwrap();
+        let st = c.service_tools.unwrap();
+        assert_eq!(st.selection, ["alpha", "fire%"]);
+        assert_eq!((st.max, st.refresh.as_secs()), (DEFAULT_SERVICE_TOOLS_MAX, 60));
+        let err = resolve(&["--service-tools", "%", "--service-tools-max", "0"], &[]).unwrap_err().to_string();
+        assert!(err.contains("--service-tools-max 0 is out of range"), "{err}");
+        let err = resolve(&["--service-tools", "%", "--service-tools-refresh", "0"], &[]).unwrap_err().to_string();
+        assert!(err.contains("--service-tools-refresh 0"), "{err}");
     }
 
     #[test]

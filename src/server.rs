@@ -5,18 +5,24 @@ use std::sync::Arc;
 
 use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
-    CompleteRequestParams, CompleteResult, Implementation, ListResourceTemplatesResult, ListResourcesResult,
-    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
-    SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, CompleteRequestParams,
+    CompleteResult, ContentBlock, GetTaskParams, GetTaskResult, Implementation, ListResourceTemplatesResult,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
+    ReadResourceResponse, ResultType, ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
+    Tool, UnsubscribeRequestParams, UpdateTaskParams,
 };
-use rmcp::service::{RequestContext, SubscriptionContext};
+use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, prompt_handler, tool_handler};
+use serde_json::Value;
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::path_policy::PathPolicy;
 use crate::schema::{inline_refs, normalise, strip_keywords};
+use crate::tools::jobs::SubmitJobArgs;
+use crate::tools::service_tools::{ServiceTools, ServiceToolsConfig};
 
 /// What the server tells an agent when it connects.
 const INSTRUCTIONS: &str = "\
@@ -34,7 +40,9 @@ store or a folder the server was started with --allow-path.
 Record facts about any entity with add_aspect / update_aspect / retract_aspect; find them with \
 list_aspects (entity, schema prefix, JSONPath, at_time) or query across artifacts, aspects, \
 services and jobs with search (Datalog, Mangle syntax).
-Every URN a tool returns is also a resource: resources/read gives an artifact's content (up to 1 MiB) or the JSON view of an aspect, job or service; resources/list lists the services, then the 100 newest artifacts. Subscribe to a job URN to be told when its status changes. Prompts: run_service, annotate_artifact, trace_provenance, explore_datafabric.";
+Every URN a tool returns is also a resource: resources/read gives an artifact's content (up to 1 MiB) or the JSON view of an aspect, job or service; resources/list lists the services, then the 100 newest artifacts. Subscribe to a job URN to be told when its status changes. Prompts: run_service, annotate_artifact, trace_provenance, explore_datafabric.
+Tools named svc_… (when the server offers them) each run one IVCAP service as a job; they may \
+appear after the first tools/list. Any service can always be run with get_service + submit_job.";
 
 /// Options that shape the tool surface.
 #[derive(Debug, Clone)]
@@ -50,6 +58,8 @@ pub struct ServerOptions {
     /// Folders, besides the working directory and the local store, that `path` arguments
     /// may point into (`--allow-path`).
     pub allow_paths: Vec<std::path::PathBuf>,
+    /// Services to offer as tools of their own (`--service-tools`); `None` = none.
+    pub service_tools: Option<ServiceToolsConfig>,
     /// The transport keeps no sessions (`--stateless` HTTP): there is no channel to send
     /// `resources/subscribe` updates on, so subscribing is refused with a clear error.
     pub sessionless: bool,
@@ -63,6 +73,7 @@ impl Default for ServerOptions {
             output_budget: crate::config::DEFAULT_OUTPUT_BUDGET,
             max_wait: std::time::Duration::from_secs(crate::config::DEFAULT_MAX_WAIT),
             allow_paths: Vec::new(),
+            service_tools: None,
             sessionless: false,
         }
     }
@@ -80,6 +91,10 @@ pub struct IvcapMcp {
     prompt_router: PromptRouter<IvcapMcp>,
     /// The jobs this session watches for `resources/subscribe`.
     watches: crate::subscriptions::SessionWatches,
+    /// Shared by every session, so all see the same list.
+    service_tools: Option<Arc<ServiceTools>>,
+    /// `submit_job` or service tools are offered, so calls may become tasks.
+    tasks: bool,
     /// See [`ServerOptions::sessionless`].
     sessionless: bool,
 }
@@ -94,6 +109,8 @@ impl IvcapMcp {
             ("artifacts", Self::artifacts_router()),
             ("search", Self::search_router()),
             ("secrets", Self::secrets_router()),
+            // Filled at run time from --service-tools (tools::service_tools).
+            ("service_tools", ToolRouter::new()),
         ]
     }
 
@@ -141,6 +158,24 @@ impl IvcapMcp {
             }
         }
         let paths = PathPolicy::new(&options.allow_paths, backend.local_store())?;
+        let service_tools = options.service_tools.clone().and_then(|config| {
+            let selected = options.toolsets.as_ref().is_none_or(|w| w.iter().any(|t| t.trim() == "service_tools"));
+            if options.read_only {
+                tracing::warn!("--service-tools is ignored with --read-only: running a service changes state");
+                return None;
+            }
+            if !selected {
+                tracing::warn!("--service-tools is ignored: --toolsets leaves out service_tools");
+                return None;
+            }
+            // The same job view as submit_job, made portable the same way.
+            let output_schema = Self::jobs_router()
+                .get("submit_job")
+                .and_then(|t| t.output_schema.as_deref().map(portable_output))
+                .map(|v| Arc::new(as_object(v)));
+            Some(Arc::new(ServiceTools::new(config, output_schema)))
+        });
+        let tasks = service_tools.is_some() || tool_router.has_route("submit_job");
         Ok(IvcapMcp {
             backend,
             output_budget: options.output_budget,
@@ -149,8 +184,17 @@ impl IvcapMcp {
             tool_router,
             prompt_router: Self::prompt_router(),
             watches: Default::default(),
+            service_tools,
+            tasks,
             sessionless: options.sessionless,
         })
+    }
+
+    /// Starts what runs beside the sessions: the service tools' loader. Needs a Tokio runtime.
+    pub fn start_background(&self) {
+        if let Some(st) = &self.service_tools {
+            st.start(self.backend.clone());
+        }
     }
 
     /// Every tool this server offers, sorted by name.
@@ -171,7 +215,7 @@ fn portable_output(schema: &rmcp::model::JsonObject) -> serde_json::Value {
     strip_keywords(&inline_refs(&serde_json::Value::Object(schema.clone())), &["title", "description"])
 }
 
-fn as_object(v: serde_json::Value) -> rmcp::model::JsonObject {
+pub(crate) fn as_object(v: serde_json::Value) -> rmcp::model::JsonObject {
     match v {
         serde_json::Value::Object(map) => map,
         _ => rmcp::model::JsonObject::new(),
@@ -182,16 +226,114 @@ fn as_object(v: serde_json::Value) -> rmcp::model::JsonObject {
 #[prompt_handler(router = self.prompt_router)]
 impl ServerHandler for IvcapMcp {
     fn get_info(&self) -> ServerConfig {
-        let capabilities = ServerCapabilities::builder()
+        let mut capabilities = ServerCapabilities::builder()
             .enable_completions()
             .enable_prompts()
             .enable_resources()
             .enable_resources_subscribe()
             .enable_tools()
             .build();
+        if self.service_tools.is_some()
+            && let Some(tools) = capabilities.tools.as_mut()
+        {
+            tools.list_changed = Some(true);
+        }
+        if self.tasks {
+            capabilities.extensions = ServerCapabilities::builder().enable_tasks().build().extensions;
+        }
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("ivcap-mcp", env!("CARGO_PKG_VERSION")))
             .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> std::result::Result<ListToolsResult, McpError> {
+        let mut tools = self.tool_router.list_all();
+        if let Some(st) = &self.service_tools {
+            tools.extend(st.list());
+            tools.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        let cache_hints = context.protocol_version().is_some_and(|v| v >= ProtocolVersion::V_2026_07_28);
+        Ok(ListToolsResult {
+            result_type: Some(ResultType::COMPLETE),
+            tools,
+            meta: None,
+            next_cursor: None,
+            ttl_ms: cache_hints.then_some(0),
+            cache_scope: cache_hints.then_some(CacheScope::Public),
+        })
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.tool_router
+            .get(name)
+            .cloned()
+            .or_else(|| self.service_tools.as_ref().and_then(|st| st.get(name)).map(|t| t.tool))
+    }
+
+    /// Service tools run the `submit_job` path; a client that declared the tasks extension
+    /// gets a task (the job) at once from `submit_job` and service tools instead of a wait.
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> std::result::Result<CallToolResponse, McpError> {
+        let as_task = self.tasks && context.client_capabilities().is_some_and(|c| c.supports_tasks());
+        if let Some(tool) = self.service_tools.as_ref().and_then(|st| st.get(&request.name)) {
+            let input = Value::Object(request.arguments.unwrap_or_default());
+            if as_task {
+                return Ok(self.start_job_task(&tool.service_id, input).await);
+            }
+            let result = self
+                .run_job(&tool.service_id, input, None, &context.meta, context.peer.clone(), context.ct.clone())
+                .await;
+            return Ok(result.unwrap_or_else(|e| CallToolResult::error(vec![ContentBlock::text(e)])).into());
+        }
+        if as_task
+            && request.name == "submit_job"
+            && self.tool_router.has_route("submit_job")
+            && let Some(args) = request.arguments.clone().map(Value::Object)
+            && let Ok(args) = serde_json::from_value::<SubmitJobArgs>(args)
+        {
+            return Ok(self.start_job_task(&args.service, args.input).await);
+        }
+        self.tool_router.call(ToolCallContext::new(self, request, context)).await
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        if let Some(st) = &self.service_tools {
+            st.add_peer(context.peer);
+        }
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> std::result::Result<GetTaskResult, McpError> {
+        self.job_task(&request.task_id).await.map(GetTaskResult::new)
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> std::result::Result<(), McpError> {
+        Err(McpError::invalid_params(
+            format!("task {} never asks for input; poll it with tasks/get", request.task_id),
+            None,
+        ))
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> std::result::Result<(), McpError> {
+        self.cancel_job_task(&request.task_id).await
     }
 
     // Resources, subscriptions and completions (src/resources.rs, src/subscriptions.rs,
@@ -250,7 +392,13 @@ impl ServerHandler for IvcapMcp {
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
-        crate::subscriptions::listen(self.backend.clone(), self.max_wait, &context).await;
+        let jobs = crate::subscriptions::listen(self.backend.clone(), self.max_wait, &context);
+        match &self.service_tools {
+            Some(st) => {
+                tokio::join!(jobs, st.announce_on(&context));
+            }
+            None => jobs.await,
+        }
         Ok(())
     }
 

@@ -14,14 +14,22 @@ pub struct Server {
     next_id: u64,
 }
 
+// Each bench compiles this module on its own and uses only part of it.
+#[allow(dead_code)]
 impl Server {
     pub fn spawn(store: &Path) -> Server {
+        Server::spawn_with(&["--local".as_ref(), store.as_os_str()], &[])
+    }
+
+    /// The binary with `args` and `envs` (no IVCAP variables inherited).
+    pub fn spawn_with(args: &[&std::ffi::OsStr], envs: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ivcap-mcp"))
-            .arg("--local")
-            .arg(store)
+            .args(args)
             .env_remove("IVCAP_URL")
             .env_remove("IVCAP_JWT")
             .env_remove("IVCAP_BASE_URL")
+            .env_remove("IVCAP_MCP_SERVICE_TOOLS")
+            .envs(envs.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -44,6 +52,18 @@ impl Server {
             let v: serde_json::Value = serde_json::from_str(&answer).expect("a JSON-RPC line");
             if v["id"] == id {
                 return v;
+            }
+        }
+    }
+
+    /// Reads messages until a notification `method` arrives.
+    pub fn wait_for_notification(&mut self, method: &str) {
+        loop {
+            let mut line = String::new();
+            assert!(self.stdout.read_line(&mut line).unwrap() > 0, "server closed stdout");
+            let v: serde_json::Value = serde_json::from_str(&line).expect("a JSON-RPC line");
+            if v["method"] == method {
+                return;
             }
         }
     }

@@ -196,7 +196,7 @@ pub fn prepare_input(schema: Option<&Value>, input: Map<String, Value>) -> Resul
         "input",
         format!(
             "does not match the service's request schema, so no job was created ({} problem{}): {}. \
-             Fix the input and call submit_job again; get_service shows the schema",
+             Fix the input and call again; get_service shows the schema",
             problems.len(),
             if problems.len() == 1 { "" } else { "s" },
             problems.join("; ")
@@ -277,6 +277,21 @@ pub fn poll_delay(attempt: u32, retry_after: Option<Duration>) -> Duration {
         None => attempt,
     };
     Duration::from_millis(SCHEDULE_MS[(step as usize).min(SCHEDULE_MS.len() - 1)])
+}
+
+/// The delay [`wait_for`] would use next for a job it had been waiting on for `age`: how
+/// often a client that polls a job itself (an MCP task) should ask.
+pub fn poll_delay_at_age(age: Duration, retry_after: Option<Duration>) -> Duration {
+    let mut waited = Duration::ZERO;
+    let mut attempt = 0u32;
+    loop {
+        let delay = poll_delay(attempt, retry_after);
+        waited += delay;
+        if waited > age || attempt >= 64 {
+            return delay;
+        }
+        attempt += 1;
+    }
 }
 
 /// The one wait loop: polls `job` until it is finished, the budget is spent or the client
@@ -506,6 +521,16 @@ mod tests {
         }
     }
 
+    #[test]
+    fn poll_delay_at_age_follows_the_wait_loop() {
+        assert_eq!(poll_delay_at_age(Duration::ZERO, None), poll_delay(0, None));
+        // 0.5 + 1 + 1 = 2.5 s of waiting: the loop's fourth delay comes next.
+        assert_eq!(poll_delay_at_age(Duration::from_millis(2_600), None), poll_delay(3, None));
+        assert_eq!(poll_delay_at_age(Duration::from_secs(3_600), None), poll_delay(100, None));
+        let later = Some(Duration::from_secs(7));
+        assert_eq!(poll_delay_at_age(Duration::ZERO, later), Duration::from_secs(7));
+    }
+
     #[async_trait::async_trait]
     impl crate::backend::ServicesBackend for Fake {
         async fn list_services(
@@ -524,6 +549,9 @@ mod tests {
                 request_schema: Some(json!({"type": "object"})),
                 note: None,
             })
+        }
+        async fn tool_services(&self) -> Result<Vec<crate::backend::ToolService>> {
+            Ok(vec![])
         }
     }
 

@@ -36,6 +36,19 @@ pub struct ServiceDetail {
     pub note: Option<String>,
 }
 
+/// A service that can be offered as an MCP tool: one with a request schema.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolService {
+    /// Service URN.
+    pub id: String,
+    /// The service's name (what `--service-tools` selects by).
+    pub name: String,
+    /// What it does: the tool definition's description, else the service's.
+    pub description: Option<String>,
+    /// The JSON Schema of a job request, as published (not yet normalised).
+    pub request_schema: Value,
+}
+
 /// Service discovery.
 #[async_trait::async_trait]
 pub trait ServicesBackend {
@@ -45,6 +58,15 @@ pub trait ServicesBackend {
     /// One service by URN or exact name. An unknown name is `NotFound` with candidates in
     /// its id; a name shared by several services is `Ambiguous`.
     async fn get_service(&self, service: &str) -> Result<ServiceDetail>;
+
+    /// Every service with a request schema, sorted by name then URN.
+    async fn tool_services(&self) -> Result<Vec<ToolService>>;
+
+    /// How often [`Self::tool_services`] is worth re-reading to notice a change sooner than
+    /// `--service-tools-refresh`: a local folder is cheap to look at, the platform is not.
+    fn tool_services_watch(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// `fn_schema` of an ai-tool aspect's content, or the CLI's `fn-schema`.

@@ -203,8 +203,26 @@ fn job_links(waited: &Waited) -> Vec<ContentBlock> {
 }
 
 impl IvcapMcp {
-    /// The answer of `submit_job` / `get_job`: the job view and its links.
-    fn job_result(&self, waited: Waited, capped: Option<u64>) -> Result<CallToolResult, String> {
+    /// The one submit path of `submit_job` and the service tools: check, create, wait up to
+    /// `wait_seconds` (default 30, capped by `--max-wait`) with progress and cancellation.
+    pub(crate) async fn run_job(
+        &self,
+        service: &str,
+        input: Value,
+        wait_seconds: Option<u32>,
+        meta: &RequestMetaObject,
+        peer: Peer<RoleServer>,
+        cancel: CancellationToken,
+    ) -> Result<CallToolResult, String> {
+        let (budget, capped) = self.wait_budget(wait_seconds.unwrap_or(SUBMIT_DEFAULT_WAIT));
+        let progress = McpProgress::new(meta, peer);
+        let wait = Wait { budget, cancel, progress: &progress };
+        let waited = jobs::submit_job(&*self.backend, service, input, &wait).await.map_err(to_tool_error)?;
+        self.job_result(waited, capped)
+    }
+
+    /// The answer of `submit_job` / `get_job` (and a completed task): the job view and its links.
+    pub(crate) fn job_result(&self, waited: Waited, capped: Option<u64>) -> Result<CallToolResult, String> {
         let links = job_links(&waited);
         linked(&JobView::of(waited, capped, self.max_wait.as_secs(), self.output_budget), links).map_err(to_tool_error)
     }
@@ -240,11 +258,7 @@ impl IvcapMcp {
         peer: Peer<RoleServer>,
         cancel: CancellationToken,
     ) -> Result<CallToolResult, String> {
-        let (budget, capped) = self.wait_budget(args.wait_seconds.unwrap_or(SUBMIT_DEFAULT_WAIT));
-        let progress = McpProgress::new(&meta, peer);
-        let wait = Wait { budget, cancel, progress: &progress };
-        let waited = jobs::submit_job(&*self.backend, &args.service, args.input, &wait).await.map_err(to_tool_error)?;
-        self.job_result(waited, capped)
+        self.run_job(&args.service, args.input, args.wait_seconds, &meta, peer, cancel).await
     }
 
     #[tool(

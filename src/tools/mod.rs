@@ -10,7 +10,9 @@ pub(crate) mod budget;
 pub mod jobs;
 pub mod search;
 pub mod secrets;
+pub mod service_tools;
 pub mod services;
+pub mod tasks;
 
 use schemars::JsonSchema;
 use serde::Serialize;

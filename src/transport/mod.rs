@@ -31,9 +31,11 @@ pub async fn serve(config: Config) -> Result<(), String> {
         output_budget: config.output_budget,
         max_wait: config.max_wait,
         allow_paths: config.allow_paths.clone(),
+        service_tools: config.service_tools.clone(),
         sessionless: matches!(&config.transport, Transport::Http(http) if http.stateless),
     };
     let server = IvcapMcp::new(backend, &options).map_err(|e| e.to_string())?;
+    server.start_background();
     match config.transport {
         Transport::Stdio => stdio::serve(server, config.max_message_size, signal).await,
         Transport::Http(http) => http::serve(server, &http, config.max_message_size, signal).await,

@@ -21,8 +21,15 @@ use serde_json::Value;
 pub const BIN: &str = env!("CARGO_BIN_EXE_ivcap-mcp");
 
 /// Variables of the developer's environment that would change the mode.
-const IVCAP_VARS: &[&str] =
-    &["IVCAP_URL", "IVCAP_JWT", "IVCAP_ACCESS_TOKEN", "IVCAP_BASE_URL", "IVCAP_LOCAL_DIR", "RUST_LOG"];
+const IVCAP_VARS: &[&str] = &[
+    "IVCAP_URL",
+    "IVCAP_JWT",
+    "IVCAP_ACCESS_TOKEN",
+    "IVCAP_BASE_URL",
+    "IVCAP_LOCAL_DIR",
+    "IVCAP_MCP_SERVICE_TOOLS",
+    "RUST_LOG",
+];
 
 /// A client connected to a running server.
 pub type Client = RunningService<RoleClient, ()>;
@@ -46,6 +53,31 @@ pub async fn spawn(args: &[&str], envs: &[(&str, &str)], cwd: &Path) -> Client {
     let (transport, _) =
         TokioChildProcess::builder(command(args, envs, cwd)).stderr(Stdio::inherit()).spawn().expect("spawn ivcap-mcp");
     ().serve(transport).await.expect("MCP handshake with ivcap-mcp")
+}
+
+/// Spawns the binary and connects `handler` over its stdio, with `initialize` (`lifecycle`
+/// `None`) or the 2026-07-28 `server/discover` lifecycle.
+pub async fn spawn_with<C: rmcp::ClientHandler>(
+    args: &[&str],
+    envs: &[(&str, &str)],
+    cwd: &Path,
+    handler: C,
+    lifecycle: Option<rmcp::service::ClientLifecycleMode>,
+) -> RunningService<RoleClient, C> {
+    use rmcp::service::ClientServiceExt;
+    let (transport, _) =
+        TokioChildProcess::builder(command(args, envs, cwd)).stderr(Stdio::inherit()).spawn().expect("spawn ivcap-mcp");
+    match lifecycle {
+        None => handler.serve(transport).await.expect("MCP handshake with ivcap-mcp"),
+        Some(mode) => handler.serve_with_lifecycle(transport, mode).await.expect("server/discover with ivcap-mcp"),
+    }
+}
+
+/// The 2026-07-28 lifecycle, without `initialize`.
+pub fn discover() -> rmcp::service::ClientLifecycleMode {
+    rmcp::service::ClientLifecycleMode::Discover {
+        preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
+    }
 }
 
 /// The binary in platform mode against `standin`.

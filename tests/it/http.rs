@@ -42,7 +42,7 @@ impl Server {
     }
 
     /// Platform mode against `standin`.
-    async fn platform(standin: &StandIn, extra: &[&str], envs: &[(&str, &str)]) -> Server {
+    pub(crate) async fn platform(standin: &StandIn, extra: &[&str], envs: &[(&str, &str)]) -> Server {
         let mut envs = envs.to_vec();
         envs.extend([("IVCAP_URL", standin.base_url()), ("IVCAP_JWT", TOKEN)]);
         Server::start(extra, &envs, tempfile::tempdir().unwrap()).await
@@ -87,6 +87,20 @@ impl Server {
         ().serve(StreamableHttpClientTransport::with_client(ivcap_mcp::http_client().build().unwrap(), config))
             .await
             .expect("MCP over Streamable HTTP")
+    }
+
+    /// An rmcp Streamable HTTP client with `handler`, on the 2026-07-28 lifecycle.
+    pub(crate) async fn discover_client<C: rmcp::ClientHandler>(
+        &self,
+        handler: C,
+    ) -> rmcp::service::RunningService<rmcp::RoleClient, C> {
+        use rmcp::service::ClientServiceExt;
+        let transport =
+            StreamableHttpClientTransport::from_config(StreamableHttpClientTransportConfig::with_uri(self.url("/mcp")));
+        handler
+            .serve_with_lifecycle(transport, crate::common::discover())
+            .await
+            .expect("server/discover over Streamable HTTP")
     }
 
     fn sigterm(&self) {

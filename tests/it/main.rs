@@ -15,6 +15,8 @@ mod readme;
 mod resources;
 mod search;
 mod secrets;
+mod service_tools;
 mod services;
 mod stdio;
+mod tasks;
 mod tool_schemas;

@@ -130,7 +130,7 @@ fn unknown_formats(schema: &Value, path: &str, problems: &mut Vec<String>) {
 }
 
 /// Portability problems in one (sub)schema at `path`.
-fn lint_schema(s: &Value, path: &str, problems: &mut Vec<String>) {
+pub(crate) fn lint_schema(s: &Value, path: &str, problems: &mut Vec<String>) {
     let Some(obj) = s.as_object() else {
         problems.push(format!("{path}: not an object schema"));
         return;

@@ -27,6 +27,8 @@ pub struct LocalBackend {
     aspects: Arc<aspects::AspectStore>,
     /// The jobs this process runs.
     jobs: jobs::LocalJobs,
+    /// The last `tool_services` answer and the state of `services/` it was read from.
+    tool_services_cache: std::sync::Mutex<Option<(services::ServicesStamp, Vec<crate::backend::ToolService>)>>,
 }
 
 impl LocalBackend {
@@ -34,7 +36,7 @@ impl LocalBackend {
     pub fn new(dir: &Path) -> Result<Self> {
         let root = std::path::absolute(dir).map_err(|e| Error::io(format!("cannot resolve {}", dir.display()), e))?;
         let aspects = Arc::new(aspects::AspectStore::new(&root));
-        Ok(LocalBackend { root, aspects, jobs: jobs::LocalJobs::default() })
+        Ok(LocalBackend { root, aspects, jobs: jobs::LocalJobs::default(), tool_services_cache: Default::default() })
     }
 
     /// The store directory.

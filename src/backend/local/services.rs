@@ -15,7 +15,9 @@ use serde_json::Value;
 
 use super::LocalBackend;
 use crate::backend::paging::page_of;
-use crate::backend::{Page, PageRequest, ServiceDetail, ServiceStatus, ServiceSummary, ServicesBackend, like_match};
+use crate::backend::{
+    Page, PageRequest, ServiceDetail, ServiceStatus, ServiceSummary, ServicesBackend, ToolService, like_match,
+};
 use crate::error::{Error, Missing, Result};
 use crate::files::{blocking, files_with_extension};
 
@@ -85,6 +87,24 @@ impl LocalService {
     fn summary(&self) -> ServiceSummary {
         ServiceSummary { id: self.id.clone(), name: Some(self.name.clone()), description: self.def.description.clone() }
     }
+}
+
+/// How often `services/` is looked at for changes while service tools are on.
+const SERVICES_WATCH: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What `services/` holds, cheaply: each definition file's path, size and modification time.
+pub(crate) type ServicesStamp = Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>)>;
+
+fn services_stamp(dir: &Path) -> Result<ServicesStamp> {
+    Ok(files_with_extension(dir, "json")?
+        .into_iter()
+        .map(|path| {
+            let meta = std::fs::metadata(&path).ok();
+            let len = meta.as_ref().map_or(0, std::fs::Metadata::len);
+            let modified = meta.and_then(|m| m.modified().ok());
+            (path, len, modified)
+        })
+        .collect())
 }
 
 /// Is a file stem usable inside a URN?
@@ -182,6 +202,39 @@ impl ServicesBackend for LocalBackend {
             ));
         }
         Ok(page)
+    }
+
+    /// Services whose definition has an `fn_schema` and can run; re-read only when a file in
+    /// `services/` was added, removed or changed (names, sizes and modification times).
+    async fn tool_services(&self) -> Result<Vec<ToolService>> {
+        let dir = self.root().join("services");
+        let stamp = blocking(move || services_stamp(&dir)).await?;
+        if let Some((seen, tools)) = self.tool_services_cache.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
+            && *seen == stamp
+        {
+            return Ok(tools.clone());
+        }
+        let mut tools = Vec::new();
+        for service in self.local_services().await? {
+            let Some(schema) = service.def.fn_schema.clone() else { continue };
+            if let Some(problem) = service.problem() {
+                tracing::warn!(service = %service.id, "local service {problem}; not offered as a tool");
+                continue;
+            }
+            tools.push(ToolService {
+                id: service.id,
+                name: service.name,
+                description: service.def.description,
+                request_schema: schema,
+            });
+        }
+        tools.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        *self.tool_services_cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((stamp, tools.clone()));
+        Ok(tools)
+    }
+
+    fn tool_services_watch(&self) -> Option<std::time::Duration> {
+        Some(SERVICES_WATCH)
     }
 
     async fn get_service(&self, service: &str) -> Result<ServiceDetail> {

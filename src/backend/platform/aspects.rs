@@ -61,9 +61,11 @@ impl From<AspectRt> for Aspect {
     }
 }
 
-/// An aspect list item, for its content only.
+/// An aspect list item, for its entity and content only.
 #[derive(Debug, Deserialize)]
 pub(super) struct AspectContentRt {
+    #[serde(default)]
+    pub entity: Option<String>,
     #[serde(default)]
     pub content: Option<Value>,
 }

@@ -1,12 +1,17 @@
 //! Services on the platform: `GET /1/services2`, `GET /1/services2/{id}` and the service's
 //! `urn:sd-core:schema.ai-tool.1` aspect, which carries its request schema (docs/ivcap-wire.md §5).
 
+use std::collections::HashMap;
+
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::aspects::AspectContentRt;
 use super::{PlatformBackend, Target, enc};
 use crate::backend::services::{NO_TOOL_DEFINITION, describe, fn_schema, with_candidates};
-use crate::backend::{Page, PageRequest, ServiceDetail, ServiceStatus, ServiceSummary, ServicesBackend, is_urn};
+use crate::backend::{
+    Page, PageRequest, ServiceDetail, ServiceStatus, ServiceSummary, ServicesBackend, ToolService, is_urn,
+};
 use crate::error::{Error, Missing, Result};
 
 /// The aspect schema of a service's tool definition.
@@ -87,6 +92,27 @@ impl PlatformBackend {
     }
 }
 
+impl PlatformBackend {
+    /// Every item of the list at `path`, page by page (50 a page).
+    async fn all_pages<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        filters: &[(&str, String)],
+        target: Target<'_>,
+    ) -> Result<Vec<T>> {
+        let mut items = Vec::new();
+        let mut page = PageRequest::first(50);
+        loop {
+            let got: Page<T> = self.get_list(path, filters, &page, target).await?;
+            items.extend(got.items);
+            match got.next_page {
+                Some(next) => page = PageRequest { limit: 50, page: Some(next) },
+                None => return Ok(items),
+            }
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl ServicesBackend for PlatformBackend {
     async fn list_services(&self, search: Option<&str>, page: &PageRequest) -> Result<Page<ServiceSummary>> {
@@ -116,6 +142,44 @@ impl ServicesBackend for PlatformBackend {
             request_schema,
             note,
         })
+    }
+
+    /// Two paged lists, however many services there are: every live ai-tool aspect (newest
+    /// first, so the first per service wins, as in `get_service`) and every service.
+    async fn tool_services(&self) -> Result<Vec<ToolService>> {
+        let aspect_filters = [
+            ("schema", AI_TOOL_SCHEMA.to_string()),
+            ("include-content", "true".to_string()),
+            ("order-by", "valid_from".to_string()),
+            ("order-direction", "DESC".to_string()),
+        ];
+        let aspects: Vec<AspectContentRt> =
+            self.all_pages("/1/aspects", &aspect_filters, Target { kind: Missing::Resource, id: "/1/aspects" }).await?;
+        let mut definitions: HashMap<String, (Value, Option<String>)> = HashMap::new();
+        for aspect in aspects {
+            let (Some(entity), Some(content)) = (aspect.entity, aspect.content) else { continue };
+            if definitions.contains_key(&entity) {
+                continue;
+            }
+            if let Some(schema) = fn_schema(&content) {
+                let description = content.get("description").and_then(Value::as_str).map(str::to_string);
+                definitions.insert(entity, (schema, description));
+            }
+        }
+        let filters = [("order-by", "name".to_string()), ("order-desc", "false".to_string())];
+        let services: Vec<ServiceListItemRt> =
+            self.all_pages("/1/services2", &filters, Target { kind: Missing::Resource, id: "/1/services2" }).await?;
+        let mut tools: Vec<ToolService> = services
+            .into_iter()
+            .filter_map(|s| {
+                let (request_schema, description) = definitions.remove(&s.id)?;
+                let name = s.name.filter(|n| !n.trim().is_empty())?;
+                let description = description.filter(|d| !d.trim().is_empty()).or(s.description);
+                Some(ToolService { id: s.id, name, description, request_schema })
+            })
+            .collect();
+        tools.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        Ok(tools)
     }
 }
 

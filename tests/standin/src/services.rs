@@ -1,6 +1,7 @@
 //! `GET /1/services2` and `GET /1/services2/{id}` (docs/ivcap-wire.md §5). Seeding a service
 //! also asserts one `urn:sd-core:schema.ai-tool.1` aspect per request schema it is given
-//! (§5.3), so a test can make services with one, two or no tool definitions.
+//! (§5.3), so a test can make services with one, two or no tool definitions, and
+//! [`StandIn::change_service`] / [`StandIn::remove_service`] change them while a server runs.
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
@@ -25,6 +26,15 @@ pub struct ServiceRec {
     pub status: String,
 }
 
+/// The content of a tool-definition aspect (docs/ivcap-wire.md §5).
+fn tool_definition(id: &str, name: &str, description: &str, schema: &Value) -> Value {
+    json!({
+        "$schema": AI_TOOL_SCHEMA, "id": format!("urn:sd-core:ai-tool.{name}"), "name": name,
+        "service-id": id, "description": description, "fn_signature": format!("{name}(…)"),
+        "fn_schema": schema,
+    })
+}
+
 impl StandIn {
     /// Seeds a service with one tool-definition aspect per entry of `fn_schemas`.
     pub fn add_service(&self, id: &str, name: &str, description: &str, fn_schemas: &[Value]) {
@@ -36,12 +46,41 @@ impl StandIn {
                 status: "active".into(),
             });
             for schema in fn_schemas {
-                let content = json!({
-                    "$schema": AI_TOOL_SCHEMA, "id": format!("urn:sd-core:ai-tool.{name}"), "name": name,
-                    "service-id": id, "description": description, "fn_signature": format!("{name}(…)"),
-                    "fn_schema": schema,
-                });
-                d.aspects.push(AspectRec::new(id, AI_TOOL_SCHEMA, content));
+                d.aspects.push(AspectRec::new(id, AI_TOOL_SCHEMA, tool_definition(id, name, description, schema)));
+            }
+        });
+    }
+
+    /// Changes a running service: a new description and a new tool definition that replaces
+    /// (retracts) the live ones, as re-deploying a tool service does.
+    pub fn change_service(&self, id: &str, description: &str, fn_schema: &Value) {
+        self.with_data(|d| {
+            let Some(svc) = d.services.iter_mut().find(|s| s.id == id) else { return };
+            svc.description = description.to_string();
+            let name = svc.name.clone();
+            let t = now();
+            let mut replaced = None;
+            for a in
+                d.aspects.iter_mut().filter(|a| a.entity == id && a.schema == AI_TOOL_SCHEMA && a.valid_to.is_none())
+            {
+                a.valid_to = Some(t.clone());
+                replaced = Some(a.id.clone());
+            }
+            let mut rec = AspectRec::new(id, AI_TOOL_SCHEMA, tool_definition(id, &name, description, fn_schema));
+            rec.replaces = replaced;
+            d.aspects.push(rec);
+        });
+    }
+
+    /// Removes a service and retracts its tool definitions.
+    pub fn remove_service(&self, id: &str) {
+        self.with_data(|d| {
+            d.services.retain(|s| s.id != id);
+            let t = now();
+            for a in
+                d.aspects.iter_mut().filter(|a| a.entity == id && a.schema == AI_TOOL_SCHEMA && a.valid_to.is_none())
+            {
+                a.valid_to = Some(t.clone());
             }
         });
     }

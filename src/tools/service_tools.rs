@@ -1,0 +1,401 @@
+//! Service tools: IVCAP services that publish a request schema, offered as MCP tools of their
+//! own (`--service-tools`). The set is chosen by the server's configuration, never by a
+//! conversation, so `tools/list` is the same for every connection (2026-07-28).
+//!
+//! Loading never delays `initialize`: [`ServiceTools::start`] reads the services in the
+//! background, then every `--service-tools-refresh` seconds (every second for a local store's
+//! `services/` folder, which is cheap to look at), and announces a change — only a real
+//! one — with `notifications/tools/list_changed` to every session and `subscriptions/listen`
+//! stream. A call runs the same submit path as `submit_job` (see `tools::jobs`).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use rmcp::model::{JsonObject, MetaObject, Tool, ToolAnnotations};
+use rmcp::service::SubscriptionContext;
+use rmcp::{Peer, RoleServer};
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+use crate::backend::{Backend, ToolService, is_urn, like_match};
+use crate::schema::normalise;
+
+/// Every service tool's name starts with this, so none can be mistaken for a built-in tool.
+pub const PREFIX: &str = "svc_";
+/// Longest tool name: `^[a-z][a-z0-9_]{0,47}$` is valid for every major client and LLM API.
+const MAX_NAME: usize = 48;
+/// Longest part of a service's own description kept in its tool's description.
+const DESCRIPTION_CHARS: usize = 400;
+/// The key of a service tool's `_meta` that names its service.
+pub const META_KEY: &str = "io.ivcap/service";
+/// Longest a `list_changed` notification may take to one session before it is given up.
+const NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How soon a failed load is tried again (sooner than the refresh, if that is longer).
+const RETRY_FAILED_LOAD: Duration = Duration::from_secs(30);
+
+/// `--service-tools`, `--service-tools-max`, `--service-tools-refresh`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceToolsConfig {
+    /// Service names, URNs or `%` patterns.
+    pub selection: Vec<String>,
+    /// Most service tools offered.
+    pub max: usize,
+    /// How often the platform is asked again.
+    pub refresh: Duration,
+}
+
+/// One way of naming services in `--service-tools`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Selector {
+    Urn(String),
+    Name(String),
+    /// A name pattern, `%` matching any run of characters, case-insensitive.
+    Pattern(String),
+}
+
+impl Selector {
+    fn parse(raw: &str) -> Self {
+        let raw = raw.trim();
+        if is_urn(raw) {
+            Selector::Urn(raw.to_string())
+        } else if raw.contains('%') {
+            Selector::Pattern(raw.to_string())
+        } else {
+            Selector::Name(raw.to_string())
+        }
+    }
+
+    fn matches(&self, s: &ToolService) -> bool {
+        match self {
+            Selector::Urn(urn) => s.id == *urn,
+            Selector::Name(name) => s.name == *name,
+            Selector::Pattern(p) => like_match(p, &s.name, true),
+        }
+    }
+
+    fn text(&self) -> &str {
+        match self {
+            Selector::Urn(t) | Selector::Name(t) | Selector::Pattern(t) => t,
+        }
+    }
+}
+
+/// The services `config` selects from `all` (sorted by name), at most `config.max`, and a
+/// warning for each selector that matched nothing and for the services left out.
+fn select(config: &ServiceToolsConfig, all: &[ToolService]) -> (Vec<ToolService>, Vec<String>) {
+    let selectors: Vec<Selector> =
+        config.selection.iter().filter(|s| !s.trim().is_empty()).map(|s| Selector::parse(s)).collect();
+    let mut warnings = Vec::new();
+    for selector in &selectors {
+        if !all.iter().any(|s| selector.matches(s)) {
+            warnings.push(format!(
+                "--service-tools: '{}' matches no service with a request schema (ai-tool aspect or local fn_schema)",
+                selector.text()
+            ));
+        }
+    }
+    let mut chosen: Vec<ToolService> = all.iter().filter(|s| selectors.iter().any(|x| x.matches(s))).cloned().collect();
+    if chosen.len() > config.max {
+        let left_out: Vec<String> = chosen[config.max..].iter().map(|s| format!("{} ({})", s.name, s.id)).collect();
+        warnings.push(format!(
+            "--service-tools selects {} services but --service-tools-max is {}; left out: {}",
+            chosen.len(),
+            config.max,
+            left_out.join(", ")
+        ));
+        chosen.truncate(config.max);
+    }
+    (chosen, warnings)
+}
+
+/// `svc_` and the service name in lower case, other characters as `_`, cut to fit.
+fn base_name(service_name: &str) -> String {
+    let mut slug = String::new();
+    for c in service_name.chars() {
+        let c = if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' };
+        if !(c == '_' && (slug.is_empty() || slug.ends_with('_'))) {
+            slug.push(c);
+        }
+    }
+    let slug = slug.trim_end_matches('_');
+    let slug = if slug.is_empty() { "service" } else { slug };
+    format!("{PREFIX}{slug}")
+}
+
+/// The first eight hex digits of the MD5 of `urn`: the same on every start.
+fn urn_tag(urn: &str) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(urn.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect()
+}
+
+fn cut_name(name: &str, max: usize) -> String {
+    name.chars().take(max).collect::<String>().trim_end_matches('_').to_string()
+}
+
+/// A unique tool name for each service, in the same order. A name two services would share
+/// (or that a cut makes shared) gets `_` and a tag from the URN on all of them, so no name
+/// depends on which service happened to be listed first.
+fn tool_names(services: &[ToolService]) -> Vec<String> {
+    let bases: Vec<String> = services.iter().map(|s| cut_name(&base_name(&s.name), MAX_NAME)).collect();
+    bases
+        .iter()
+        .zip(services)
+        .map(|(base, s)| {
+            if bases.iter().filter(|b| *b == base).count() == 1 {
+                base.clone()
+            } else {
+                let tag = urn_tag(&s.id);
+                format!("{}_{tag}", cut_name(base, MAX_NAME - tag.len() - 1))
+            }
+        })
+        .collect()
+}
+
+/// The input schema as `get_service` shows it, made an object schema with `properties`.
+fn input_schema(request_schema: &Value) -> JsonObject {
+    let mut schema = crate::server::as_object(normalise(request_schema));
+    schema.entry("type").or_insert_with(|| json!("object"));
+    schema.entry("properties").or_insert_with(|| json!({}));
+    schema
+}
+
+fn description(s: &ToolService) -> String {
+    let own = s.description.as_deref().map(str::trim).filter(|d| !d.is_empty()).unwrap_or("(no description)");
+    format!(
+        "{}\nRuns IVCAP service {} ({}) as a job and waits for its result, as submit_job does.",
+        crate::text::truncate(own, DESCRIPTION_CHARS),
+        s.name,
+        s.id
+    )
+}
+
+/// A service tool: its definition and the service it runs.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ServiceTool {
+    pub(crate) tool: Tool,
+    pub(crate) service_id: String,
+}
+
+fn build(services: &[ToolService], output_schema: Option<&Arc<JsonObject>>) -> BTreeMap<String, ServiceTool> {
+    tool_names(services)
+        .into_iter()
+        .zip(services)
+        .map(|(name, s)| {
+            let mut tool = Tool::new(name.clone(), description(s), Arc::new(input_schema(&s.request_schema)))
+                .with_annotations(
+                    ToolAnnotations::with_title(s.name.clone())
+                        .read_only(false)
+                        .destructive(false)
+                        .idempotent(false)
+                        .open_world(true),
+                );
+            tool.output_schema = output_schema.cloned();
+            let mut meta = JsonObject::new();
+            meta.insert(META_KEY.into(), json!({"id": s.id, "name": s.name}));
+            let tool = tool.with_title(s.name.clone()).with_meta(MetaObject(meta));
+            (name, ServiceTool { tool, service_id: s.id.clone() })
+        })
+        .collect()
+}
+
+/// The service tools of one server, shared by all its sessions.
+pub(crate) struct ServiceTools {
+    config: ServiceToolsConfig,
+    /// `submit_job`'s output schema: a service tool answers with the same job view.
+    output_schema: Option<Arc<JsonObject>>,
+    current: RwLock<Arc<BTreeMap<String, ServiceTool>>>,
+    /// Fires on every real change, for `subscriptions/listen` streams.
+    changed: broadcast::Sender<()>,
+    /// Sessions (handshake era) to send `notifications/tools/list_changed` to.
+    peers: Mutex<Vec<Peer<RoleServer>>>,
+    started: std::sync::Once,
+    /// Set by the first successful load (whose warnings are always logged).
+    loaded: std::sync::atomic::AtomicBool,
+}
+
+impl ServiceTools {
+    pub(crate) fn new(config: ServiceToolsConfig, output_schema: Option<Arc<JsonObject>>) -> Self {
+        ServiceTools {
+            config,
+            output_schema,
+            current: RwLock::new(Arc::new(BTreeMap::new())),
+            changed: broadcast::channel(16).0,
+            peers: Mutex::new(Vec::new()),
+            started: std::sync::Once::new(),
+            loaded: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn snapshot(&self) -> Arc<BTreeMap<String, ServiceTool>> {
+        self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The service tools now, sorted by name.
+    pub(crate) fn list(&self) -> Vec<Tool> {
+        self.snapshot().values().map(|t| t.tool.clone()).collect()
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<ServiceTool> {
+        self.snapshot().get(name).cloned()
+    }
+
+    /// Sends `notifications/tools/list_changed` on a `subscriptions/listen` stream (when it
+    /// asked for them) on every change, until the client closes it.
+    pub(crate) async fn announce_on(&self, cx: &SubscriptionContext) {
+        if cx.accepted().tools_list_changed != Some(true) {
+            return;
+        }
+        let mut changes = self.changed.subscribe();
+        loop {
+            tokio::select! {
+                () = cx.cancelled() => return,
+                change = changes.recv() => {
+                    if matches!(change, Err(broadcast::error::RecvError::Closed)) {
+                        return;
+                    }
+                    if let Err(e) = cx.sink().notify_tool_list_changed().await {
+                        tracing::debug!(error = %e, "cannot send tools/list_changed on a subscription");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Remembers a session to tell about changes.
+    pub(crate) fn add_peer(&self, peer: Peer<RoleServer>) {
+        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        peers.retain(|p| !p.is_transport_closed());
+        peers.push(peer);
+    }
+
+    /// Reads the services once; true when the set of tools changed.
+    async fn refresh(&self, backend: &dyn Backend) -> crate::error::Result<bool> {
+        let all = backend.tool_services().await?;
+        let (chosen, warnings) = select(&self.config, &all);
+        let next = build(&chosen, self.output_schema.as_ref());
+        let first = !self.loaded.swap(true, std::sync::atomic::Ordering::SeqCst);
+        let changed = *self.snapshot() != next;
+        if first || changed {
+            for w in &warnings {
+                tracing::warn!("{w}");
+            }
+        }
+        if !changed {
+            return Ok(false);
+        }
+        tracing::info!(count = next.len(), "service tools changed");
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
+        Ok(true)
+    }
+
+    /// Tells every listener the list changed. The lock is released before any send, and a
+    /// session that does not take the notification in time is skipped, so one stuck client
+    /// cannot hold up the others.
+    async fn announce(&self) {
+        let _ = self.changed.send(());
+        let peers: Vec<Peer<RoleServer>> = {
+            let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+            peers.retain(|p| !p.is_transport_closed());
+            peers.clone()
+        };
+        let sends = peers.iter().map(|peer| async move {
+            match tokio::time::timeout(NOTIFY_TIMEOUT, peer.notify_tool_list_changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, "cannot send tools/list_changed"),
+                Err(_) => tracing::debug!("tools/list_changed timed out for one session"),
+            }
+        });
+        futures::future::join_all(sends).await;
+    }
+
+    /// Starts the background loader (once; later calls do nothing).
+    pub(crate) fn start(self: &Arc<Self>, backend: Arc<dyn Backend>) {
+        self.started.call_once(|| {
+            let me = Arc::clone(self);
+            tokio::spawn(async move { me.run(backend).await });
+        });
+    }
+
+    async fn run(self: Arc<Self>, backend: Arc<dyn Backend>) {
+        let period = backend.tool_services_watch().map_or(self.config.refresh, |w| w.min(self.config.refresh));
+        loop {
+            let wait = match self.refresh(&*backend).await {
+                Ok(true) => {
+                    self.announce().await;
+                    period
+                }
+                Ok(false) => period,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot load the service tools; trying again later");
+                    period.min(RETRY_FAILED_LOAD)
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn svc(id: &str, name: &str) -> ToolService {
+        ToolService { id: id.into(), name: name.into(), description: None, request_schema: json!({"type": "object"}) }
+    }
+
+    fn config(selection: &[&str], max: usize) -> ServiceToolsConfig {
+        ServiceToolsConfig {
+            selection: selection.iter().map(|s| s.to_string()).collect(),
+            max,
+            refresh: Duration::from_secs(300),
+        }
+    }
+
+    fn valid(name: &str) -> bool {
+        let mut chars = name.chars();
+        name.len() <= MAX_NAME
+            && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    }
+
+    #[test]
+    fn names_are_valid_prefixed_and_unique() {
+        let services = [
+            svc("urn:ivcap:service:1", "Fire risk for Lot2"),
+            svc("urn:ivcap:service:2", "fire-risk for lot2"),
+            svc("urn:ivcap:service:3", "42"),
+            svc("urn:ivcap:service:4", "ünïcode ✓"),
+            svc("urn:ivcap:service:5", &"very long name ".repeat(10)),
+        ];
+        let names = tool_names(&services);
+        assert!(names.iter().all(|n| valid(n) && n.starts_with(PREFIX)), "{names:?}");
+        assert_eq!(names.iter().collect::<std::collections::BTreeSet<_>>().len(), names.len(), "{names:?}");
+        assert!(names[0].starts_with("svc_fire_risk_for_lot2_") && names[1].starts_with("svc_fire_risk_for_lot2_"));
+        assert_eq!(names[2], "svc_42");
+        // The same services give the same names on every start.
+        assert_eq!(names, tool_names(&services));
+    }
+
+    #[test]
+    fn selection_by_name_urn_and_pattern_capped() {
+        let all = [svc("urn:ivcap:service:a", "alpha"), svc("urn:ivcap:service:b", "beta"), svc("urn:x:y:c", "gamma")];
+        let names = |sel: &[&str], max| {
+            let (chosen, warnings) = select(&config(sel, max), &all);
+            (chosen.into_iter().map(|s| s.name).collect::<Vec<_>>(), warnings)
+        };
+        assert_eq!(names(&["beta", "urn:x:y:c"], 32).0, ["beta", "gamma"]);
+        assert_eq!(names(&["%A%"], 32).0, ["alpha", "beta", "gamma"]);
+        let (chosen, warnings) = names(&["%", "nope"], 2);
+        assert_eq!(chosen, ["alpha", "beta"]);
+        assert!(warnings.iter().any(|w| w.contains("'nope'")), "{warnings:?}");
+        assert!(warnings.iter().any(|w| w.contains("gamma (urn:x:y:c)") && w.contains("--service-tools-max")));
+    }
+
+    #[test]
+    fn schemas_become_portable_objects() {
+        let schema =
+            input_schema(&json!({"$defs": {"M": {"type": "string"}}, "properties": {"m": {"$ref": "#/$defs/M"}}}));
+        assert_eq!(Value::Object(schema), json!({"type": "object", "properties": {"m": {"type": "string"}}}));
+    }
+}
