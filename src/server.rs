@@ -275,7 +275,8 @@ impl ServerHandler for IvcapMcp {
     }
 
     /// Service tools run the `submit_job` path; a client that declared the tasks extension
-    /// gets a task (the job) at once from `submit_job` and service tools instead of a wait.
+    /// gets a task (the job) at once from `submit_job` (unless it gave `wait_seconds`) and
+    /// service tools instead of a wait.
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
@@ -297,6 +298,8 @@ impl ServerHandler for IvcapMcp {
             && self.tool_router.has_route("submit_job")
             && let Some(args) = request.arguments.clone().map(Value::Object)
             && let Ok(args) = serde_json::from_value::<SubmitJobArgs>(args)
+            // An explicit wait_seconds asks this call to wait for the result: answer inline.
+            && args.wait_seconds.is_none()
         {
             return Ok(self.start_job_task(&args.service, args.input).await);
         }

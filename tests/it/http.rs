@@ -95,8 +95,9 @@ impl Server {
         handler: C,
     ) -> rmcp::service::RunningService<rmcp::RoleClient, C> {
         use rmcp::service::ClientServiceExt;
-        let transport =
-            StreamableHttpClientTransport::from_config(StreamableHttpClientTransportConfig::with_uri(self.url("/mcp")));
+        // The client must use the process's TLS provider like every other client here.
+        let config = StreamableHttpClientTransportConfig::with_uri(self.url("/mcp"));
+        let transport = StreamableHttpClientTransport::with_client(ivcap_mcp::http_client().build().unwrap(), config);
         handler
             .serve_with_lifecycle(transport, crate::common::discover())
             .await

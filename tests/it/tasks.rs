@@ -118,6 +118,20 @@ async fn a_failed_job_is_a_failed_task() {
 }
 
 #[tokio::test]
+async fn submit_job_with_wait_seconds_answers_inline_even_for_task_clients() {
+    let s = seeded().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = platform_with(&s, &[], dir.path(), Watcher::with_tasks(), None).await;
+    let response =
+        call_once(&client, "submit_job", json!({"service": ALPHA, "input": {"msg": "inline"}, "wait_seconds": 30}))
+            .await;
+    let CallToolResponse::Complete(result) = response else { panic!("expected an inline result, got {response:?}") };
+    assert_eq!(result.is_error, Some(false), "{result:?}");
+    assert_eq!(result.structured_content.as_ref().unwrap()["status"], "succeeded", "{result:?}");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_task_outlives_the_server_that_made_it() {
     let s = seeded().await;
     s.script_jobs(ALPHA, JobScript { run_for: Duration::from_millis(1_000), ..JobScript::echo() });
