@@ -308,12 +308,7 @@ impl Config {
                 cli.output_budget
             )));
         }
-        if !(1..=3600).contains(&cli.max_wait) {
-            return Err(Error::Config(format!(
-                "--max-wait {} is out of range: use 1 to 3600 seconds (default {DEFAULT_MAX_WAIT})",
-                cli.max_wait
-            )));
-        }
+        check_range("--max-wait", cli.max_wait, 1..=3600, " seconds", DEFAULT_MAX_WAIT)?;
         let service_tools = service_tools_config(cli)?;
         let transport = match &cli.http {
             None => Transport::Stdio,
@@ -367,6 +362,21 @@ fn check_store_dir(dir: &std::path::Path) -> Result<()> {
     }
 }
 
+/// A numeric flag outside its range: one message form for every such flag.
+fn check_range<T: PartialOrd + std::fmt::Display>(
+    flag: &str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+    unit: &str,
+    default: T,
+) -> Result<()> {
+    if range.contains(&value) {
+        return Ok(());
+    }
+    let (low, high) = range.into_inner();
+    Err(Error::Config(format!("{flag} {value} is out of range: use {low} to {high}{unit} (default {default})")))
+}
+
 /// `--service-tools*` checked; `None` when no service is selected.
 fn service_tools_config(cli: &Cli) -> Result<Option<crate::tools::service_tools::ServiceToolsConfig>> {
     let selection: Vec<String> =
@@ -374,18 +384,14 @@ fn service_tools_config(cli: &Cli) -> Result<Option<crate::tools::service_tools:
     if selection.is_empty() {
         return Ok(None);
     }
-    if !(1..=1000).contains(&cli.service_tools_max) {
-        return Err(Error::Config(format!(
-            "--service-tools-max {} is out of range: use 1 to 1000 (default {DEFAULT_SERVICE_TOOLS_MAX})",
-            cli.service_tools_max
-        )));
-    }
-    if !(1..=86_400).contains(&cli.service_tools_refresh) {
-        return Err(Error::Config(format!(
-            "--service-tools-refresh {} is out of range: use 1 to 86400 seconds (default {DEFAULT_SERVICE_TOOLS_REFRESH})",
-            cli.service_tools_refresh
-        )));
-    }
+    check_range("--service-tools-max", cli.service_tools_max, 1..=1000, "", DEFAULT_SERVICE_TOOLS_MAX)?;
+    check_range(
+        "--service-tools-refresh",
+        cli.service_tools_refresh,
+        1..=86_400,
+        " seconds",
+        DEFAULT_SERVICE_TOOLS_REFRESH,
+    )?;
     Ok(Some(crate::tools::service_tools::ServiceToolsConfig {
         selection,
         max: cli.service_tools_max,
