@@ -11,6 +11,7 @@ mod http;
 mod jobs;
 mod lifecycle;
 mod packaging;
+mod python_sdk;
 mod readme;
 mod resources;
 mod search;
