@@ -16,6 +16,7 @@ mod readme;
 mod resources;
 mod search;
 mod secrets;
+mod service_parameters;
 mod service_tools;
 mod services;
 mod stdio;
