@@ -10,6 +10,7 @@ mod framing;
 mod http;
 mod jobs;
 mod lifecycle;
+mod local_url_services;
 mod packaging;
 mod python_sdk;
 mod readme;

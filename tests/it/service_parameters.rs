@@ -43,7 +43,10 @@ async fn parameters_describe_a_service_and_check_its_input(on_platform: bool) {
     assert_eq!(svc["id"].as_str(), Some(id.as_str()));
     let listed: Vec<&str> = svc["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(listed, ["msg", "times", "mode", "image", "set"], "{svc}");
-    assert_eq!(svc["parameters"][1], json!({"name": "times", "type": "int", "description": "How often", "optional": true, "default": "2"}));
+    assert_eq!(
+        svc["parameters"][1],
+        json!({"name": "times", "type": "int", "description": "How often", "optional": true, "default": "2"})
+    );
     assert_eq!(svc["parameters"][2]["options"], json!(["fast", "slow"]));
     assert_eq!(svc["parameters"][0]["optional"], false);
     let schema = &svc["request_schema"];
@@ -67,7 +70,8 @@ async fn parameters_describe_a_service_and_check_its_input(on_platform: bool) {
     let jobs = ok(&call(c, "list_jobs", json!({"service": "params"})).await);
     assert_eq!(jobs["items"], json!([]), "nothing was sent");
 
-    let input = json!({"msg": "hi", "mode": "fast", "image": "urn:ivcap:artifact:0000", "set": "urn:ivcap:collection:1"});
+    let input =
+        json!({"msg": "hi", "mode": "fast", "image": "urn:ivcap:artifact:0000", "set": "urn:ivcap:collection:1"});
     let job = ok(&call(c, "submit_job", json!({"service": id, "input": input, "wait_seconds": 20})).await);
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["result"], input, "sent as given");
@@ -85,9 +89,12 @@ async fn parameter_services_become_service_tools(on_platform: bool) {
             )
             .await
         }
-        None => spawn(&["--local", env.store.to_str().unwrap(), "--service-tools", "params"], &[], env.dir.path()).await,
+        None => {
+            spawn(&["--local", env.store.to_str().unwrap(), "--service-tools", "params"], &[], env.dir.path()).await
+        }
     };
-    let tools = crate::service_tools::service_tools_when(&client, |names| names.iter().any(|n| n == "svc_params")).await;
+    let tools =
+        crate::service_tools::service_tools_when(&client, |names| names.iter().any(|n| n == "svc_params")).await;
     let tool = tools.iter().find(|t| t.name == "svc_params").unwrap();
     let schema = Value::Object((*tool.input_schema).clone());
     assert_eq!(schema["required"], json!(["msg", "mode"]), "{schema}");

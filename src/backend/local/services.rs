@@ -106,7 +106,7 @@ pub struct LocalService {
 enum Discovery {
     /// Its tool definition.
     Found { name: Option<String>, description: Option<String>, fn_schema: Option<Value> },
-    /// It did not answer with one: why, and how to start it.
+    /// Nothing answers: why, and how to start it.
     Down(String),
 }
 
@@ -116,7 +116,7 @@ impl LocalService {
         self.runner.as_ref().err().map(String::as_str)
     }
 
-    /// Why a `url` service is not available now (not running, no tool definition at its URL).
+    /// Why a `url` service is not available now (not running).
     pub(crate) fn down(&self) -> Option<&str> {
         match &self.discovered {
             Some(Discovery::Down(why)) => Some(why),
@@ -209,19 +209,20 @@ fn how_to_start(service: &LocalService, url: &url::Url) -> String {
     )
 }
 
-/// Asks `url` for its tool definition (`GET /` of an ivcap-lambda service).
+/// Asks `url` for its tool definition (`GET /` of an ivcap-lambda service). A service that
+/// answers with something else is running but undescribed: nothing is found, nothing is down.
 async fn discover(http: &reqwest::Client, service: &LocalService, url: &url::Url) -> Discovery {
-    let down = |why: String| Discovery::Down(format!("{why}: {}", how_to_start(service, url)));
+    let nothing = Discovery::Found { name: None, description: None, fn_schema: None };
     let resp = match http.get(url.as_str()).timeout(DISCOVERY_TIMEOUT).send().await {
         Ok(resp) => resp,
-        Err(e) if e.is_connect() => return down(format!("not running: nothing answers at {url}")),
-        Err(e) => return down(format!("no tool definition from {url} ({})", e.without_url())),
+        Err(e) => {
+            let why = if e.is_connect() { "nothing answers".to_string() } else { e.without_url().to_string() };
+            return Discovery::Down(format!("not running at {url} ({why}): {}", how_to_start(service, url)));
+        }
     };
-    let status = resp.status();
-    if !status.is_success() {
-        return down(format!(
-            "GET {url} answered {status}, not a tool definition; is the url that of an ivcap-lambda service"
-        ));
+    if !resp.status().is_success() {
+        tracing::debug!(service = %service.id, status = %resp.status(), "GET of a url service gave no tool definition");
+        return nothing;
     }
     match resp.json::<Value>().await {
         Ok(definition) => {
@@ -230,7 +231,10 @@ async fn discover(http: &reqwest::Client, service: &LocalService, url: &url::Url
             };
             Discovery::Found { name: text("name"), description: text("description"), fn_schema: fn_schema(&definition) }
         }
-        Err(e) => down(format!("GET {url} did not answer a JSON tool definition ({})", e.without_url())),
+        Err(e) => {
+            tracing::debug!(service = %service.id, error = %e.without_url(), "GET of a url service is not a JSON tool definition");
+            nothing
+        }
     }
 }
 
