@@ -9,6 +9,7 @@ mod examples;
 mod framing;
 mod http;
 mod jobs;
+mod lambda_interop;
 mod lifecycle;
 mod local_url_services;
 mod packaging;
