@@ -169,8 +169,9 @@ impl ServicesBackend for PlatformBackend {
         })
     }
 
-    /// Two paged lists, however many services there are: every live ai-tool aspect (newest
-    /// first, so the first per service wins, as in `get_service`) and every service.
+    /// Two paged lists: every live ai-tool aspect (newest first, so the first per service
+    /// wins, as in `get_service`) and every service; then the record of each service without
+    /// a tool definition, for a request schema its parameters describe.
     async fn tool_services(&self) -> Result<Vec<ToolService>> {
         let aspect_filters = [
             ("schema", AI_TOOL_SCHEMA.to_string()),
