@@ -347,7 +347,8 @@ async fn cancelling_stops_the_wait_but_not_the_job() {
     assert_eq!(done["status"], "succeeded", "{done}");
 }
 
-fn write_service(store: &Path, name: &str, def: Value) {
+/// Writes `<store>/services/<name>.json`.
+pub(crate) fn write_service(store: &Path, name: &str, def: Value) {
     std::fs::create_dir_all(store.join("services")).unwrap();
     std::fs::write(store.join("services").join(format!("{name}.json")), def.to_string()).unwrap();
 }

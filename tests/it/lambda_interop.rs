@@ -14,7 +14,7 @@ use rmcp::service::{PeerRequestOptions, RoleClient, RunningService};
 use serde_json::{Value, json};
 
 use crate::common::{call, err, ok, spawn_with};
-use crate::jobs::{ProgressClient, tool_request};
+use crate::jobs::{ProgressClient, tool_request, write_service};
 use crate::python_sdk;
 
 /// `python lambda_service.py --port PORT`, stopped when dropped; its log in a file.
@@ -74,11 +74,6 @@ impl LambdaService {
     fn requests(&self, method: &str, path: &str) -> usize {
         self.log().lines().filter(|l| l.contains(&format!("\"{method} {path}"))).count()
     }
-}
-
-fn write_service(store: &Path, name: &str, def: Value) {
-    std::fs::create_dir_all(store.join("services")).unwrap();
-    std::fs::write(store.join("services").join(format!("{name}.json")), def.to_string()).unwrap();
 }
 
 /// Calls `tool` with a progress token; the result and the progress messages sent for it.

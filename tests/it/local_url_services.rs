@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::common::{call, err, local, ok, spawn};
+use crate::jobs::write_service;
 
 /// What the service saw and does.
 #[derive(Default)]
@@ -162,11 +163,6 @@ async fn job(State(s): State<Lambda>, Path(id): Path<String>) -> Response {
         Some((ready, _)) if Instant::now() < *ready => try_later(&id),
         Some(_) => seen.jobs.remove(&id).map(|(_, r)| r).unwrap_or_else(|| StatusCode::NOT_FOUND.into_response()),
     }
-}
-
-fn write_service(store: &std::path::Path, name: &str, def: Value) {
-    std::fs::create_dir_all(store.join("services")).unwrap();
-    std::fs::write(store.join("services").join(format!("{name}.json")), def.to_string()).unwrap();
 }
 
 /// A port nothing listens on.
