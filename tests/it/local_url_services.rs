@@ -322,6 +322,13 @@ async fn local_service_flag_adds_a_service_without_a_file() {
     assert_eq!(job["result"], json!({"echo": "hi"}), "{job}");
     client.cancel().await.unwrap();
 
+    let both = format!("one={url},two={url}", url = service.url());
+    let client = spawn(&["--local", store.to_str().unwrap()], &[("IVCAP_MCP_LOCAL_SERVICES", &both)], dir.path()).await;
+    let listed = ok(&call(&client, "list_services", json!({})).await);
+    let names: Vec<&str> = listed["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["one", "two"], "the variable takes a comma-separated list");
+    client.cancel().await.unwrap();
+
     let out =
         crate::common::command(&["--local", "x", "--local-service", "mine"], &[], dir.path()).output().await.unwrap();
     assert!(!out.status.success());
