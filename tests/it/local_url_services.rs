@@ -318,10 +318,15 @@ async fn local_service_flag_adds_a_service_without_a_file() {
     let service = Service::start(0, "Echoes").await;
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
+    write_service(&store, "mine", json!({"description": "From a file", "command": ["cat"]}));
     let flag = format!("mine={}", service.url());
     let client = spawn(&["--local", store.to_str().unwrap(), "--local-service", &flag], &[], dir.path()).await;
     let listed = ok(&call(&client, "list_services", json!({})).await);
-    assert_eq!(listed["items"], json!([{"id": "urn:ivcap:service:mine", "name": "mine", "description": "Echoes"}]));
+    assert_eq!(
+        listed["items"],
+        json!([{"id": "urn:ivcap:service:mine", "name": "mine", "description": "Echoes"}]),
+        "the flag is used instead of the file of that name"
+    );
     let job =
         ok(&call(&client, "submit_job", json!({"service": "mine", "input": {"msg": "hi"}, "wait_seconds": 10})).await);
     assert_eq!(job["result"], json!({"echo": "hi"}), "{job}");
@@ -331,7 +336,7 @@ async fn local_service_flag_adds_a_service_without_a_file() {
     let client = spawn(&["--local", store.to_str().unwrap()], &[("IVCAP_MCP_LOCAL_SERVICES", &both)], dir.path()).await;
     let listed = ok(&call(&client, "list_services", json!({})).await);
     let names: Vec<&str> = listed["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["one", "two"], "the variable takes a comma-separated list");
+    assert_eq!(names, ["mine", "one", "two"], "the variable takes a comma-separated list");
     client.cancel().await.unwrap();
 
     let out =
