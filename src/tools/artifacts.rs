@@ -16,7 +16,6 @@ use super::args::{Limit, PageToken, page_request};
 use super::budget::{self, Cut, Shrink};
 use super::{ListView, McpProgress, linked, to_tool_error};
 use crate::backend::artifacts::{Artifact, UploadRequest, UploadSource, guess_content_type};
-use crate::backend::is_urn;
 use crate::error::{Error, Result};
 use crate::server::IvcapMcp;
 
@@ -217,12 +216,11 @@ impl IvcapMcp {
                 "give exactly one of path (a local file), content (text) or content_base64 (binary)",
             ));
         }
-        if let Some(c) = args.collection.as_deref().filter(|c| !is_urn(c)) {
-            return Err(Error::invalid(
-                "collection",
-                format!("'{c}' is not a URN; pass one like urn:ivcap:collection:…"),
-            ));
-        }
+        let collection = match args.collection.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+            // Into a collection that exists: an upload into a misspelt one would be lost from view.
+            Some(c) => Some(self.backend.collection(c).await?.id),
+            None => None,
+        };
         if let Some(p) = args.policy.as_deref().filter(|p| !p.starts_with("urn:ivcap:policy:")) {
             return Err(Error::invalid("policy", format!("'{p}' must start with urn:ivcap:policy:")));
         }
@@ -258,14 +256,7 @@ impl IvcapMcp {
             Some(t) => t,
             None => from_name.unwrap_or(fallback_type),
         };
-        Ok(UploadRequest {
-            source,
-            name,
-            content_type,
-            collection: args.collection,
-            policy: args.policy,
-            force: args.force,
-        })
+        Ok(UploadRequest { source, name, content_type, collection, policy: args.policy, force: args.force })
     }
 
     /// The `path` argument checked against the path policy, on the blocking pool (it

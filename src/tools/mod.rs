@@ -7,6 +7,7 @@ pub(crate) mod arguments;
 pub mod artifacts;
 pub mod aspects;
 pub(crate) mod budget;
+pub mod collections;
 pub mod jobs;
 pub mod search;
 pub mod secrets;

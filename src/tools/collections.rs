@@ -1,0 +1,338 @@
+//! The collections toolset: `create_collection`, `list_collections`, `get_collection`,
+//! `update_collection`, `retract_collection` — named groups of entity URNs, stored as aspects
+//! the way the Python SDK stores them, so either side sees the other's collections.
+
+use rmcp::handler::server::common::schema_for_output;
+use rmcp::handler::server::wrapper::{Json, Parameters};
+use rmcp::{tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::args::{Limit, PageToken, page_request};
+use super::budget::{self, Cut, Shrink};
+use super::{ListView, to_tool_error};
+use crate::backend::collections::{Changes, Collection, CollectionPage, NewCollection, collection_urn, member_urns};
+use crate::error::Error;
+use crate::server::IvcapMcp;
+
+/// Arguments of `create_collection`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCollectionArgs {
+    /// Name, e.g. "Field trip June".
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// URN to create or replace; omit for a new urn:ivcap:collection:<uuid>.
+    #[serde(default)]
+    pub collection: Option<String>,
+    /// Policy URN, starting with "urn:ivcap:policy:".
+    #[serde(default)]
+    pub policy: Option<String>,
+}
+
+/// Arguments of `list_collections`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListCollectionsArgs {
+    /// Only names matching this, case-insensitive; % is a wildcard, e.g. "trip%".
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Items per page, 1 to 50 (default 10).
+    #[serde(default)]
+    pub limit: Option<Limit>,
+    /// next_page of the previous answer.
+    #[serde(default)]
+    pub page: Option<PageToken>,
+}
+
+/// Arguments of `get_collection`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetCollectionArgs {
+    /// Collection URN.
+    pub collection: String,
+    /// Members per page, 1 to 50 (default 10).
+    #[serde(default)]
+    pub limit: Option<Limit>,
+    /// next_page of the previous answer.
+    #[serde(default)]
+    pub page: Option<PageToken>,
+}
+
+/// Arguments of `update_collection`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCollectionArgs {
+    /// Collection URN.
+    pub collection: String,
+    /// URNs to add (up to 100), e.g. ["urn:ivcap:artifact:…"].
+    #[serde(default)]
+    pub add: Vec<String>,
+    /// URNs to remove (up to 100).
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+/// Arguments of `retract_collection`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetractCollectionArgs {
+    /// Collection URN.
+    pub collection: String,
+}
+
+/// A collection's definition.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CollectionItem {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+}
+
+impl From<Collection> for CollectionItem {
+    fn from(c: Collection) -> Self {
+        CollectionItem { id: c.id, name: c.name, description: c.description }
+    }
+}
+
+/// The definition written.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CreatedView {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// An existing definition was replaced.
+    pub replaced: bool,
+}
+
+/// A definition and a page of its members.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CollectionView {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// Member URNs, oldest membership first.
+    pub members: Vec<String>,
+    pub next_page: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Members on the page before any were cut.
+    #[serde(skip)]
+    total: usize,
+}
+
+impl From<CollectionPage> for CollectionView {
+    fn from(p: CollectionPage) -> Self {
+        let c = p.collection;
+        CollectionView {
+            id: c.id,
+            name: c.name,
+            description: c.description,
+            total: p.members.items.len(),
+            members: p.members.items,
+            next_page: p.members.next_page,
+            truncated: None,
+            note: p.members.note,
+        }
+    }
+}
+
+impl Shrink for CollectionView {
+    /// Drops members from the end until about `excess` characters are gone; one stays.
+    fn shrink(&mut self, excess: usize) -> Option<Cut> {
+        let mut freed = 0;
+        while freed < excess && self.members.len() > 1 {
+            freed += self.members.pop().map_or(0, |m| m.len() + 3);
+        }
+        let shown = self.members.len();
+        (shown < self.total).then(|| Cut {
+            part: "members",
+            what: format!("only {shown} of the {} members on this page are shown", self.total),
+            remedy: format!("call again with limit={shown} to page through all of them"),
+        })
+    }
+
+    fn note(&mut self) -> &mut Option<String> {
+        &mut self.note
+    }
+
+    fn truncated(&mut self) -> &mut Option<bool> {
+        &mut self.truncated
+    }
+}
+
+/// What update_collection did, URN by URN.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ChangesView {
+    pub id: String,
+    pub added: Vec<String>,
+    pub already_members: Vec<String>,
+    /// Their memberships were retracted.
+    pub removed: Vec<String>,
+    pub not_members: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Shrink for ChangesView {
+    /// Cuts the longest list from the end; the note gives every list's full length.
+    fn shrink(&mut self, excess: usize) -> Option<Cut> {
+        let lists = [&mut self.added, &mut self.already_members, &mut self.removed, &mut self.not_members];
+        let longest = lists.into_iter().max_by_key(|l| l.len()).filter(|l| l.len() > 1)?;
+        let mut freed = 0;
+        while freed < excess && longest.len() > 1 {
+            freed += longest.pop().map_or(0, |u| u.len() + 3);
+        }
+        Some(Cut {
+            part: "lists",
+            what: "some URN lists are cut short".into(),
+            remedy: "call get_collection to see the members, or change fewer URNs per call".into(),
+        })
+    }
+
+    fn note(&mut self) -> &mut Option<String> {
+        &mut self.note
+    }
+
+    fn truncated(&mut self) -> &mut Option<bool> {
+        &mut self.truncated
+    }
+}
+
+/// What retract_collection did.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RetractedView {
+    pub id: String,
+    /// Membership aspects retracted.
+    pub memberships_retracted: usize,
+    /// Whether there was a definition to retract.
+    pub definition_retracted: bool,
+}
+
+#[tool_router(router = collections_router, vis = "pub(crate)")]
+impl IvcapMcp {
+    #[tool(
+        description = "Create a collection (a named group of URNs, e.g. artifacts), or with collection replace its \
+                       name and description. Members: update_collection, or upload_artifact with collection.",
+        output_schema = schema_for_output::<CreatedView>(),
+        annotations(
+            title = "Create collection",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn create_collection(
+        &self,
+        Parameters(args): Parameters<CreateCollectionArgs>,
+    ) -> Result<Json<CreatedView>, String> {
+        let new = NewCollection::new(
+            args.collection.as_deref(),
+            &args.name,
+            args.description.as_deref(),
+            args.policy.as_deref(),
+        )
+        .map_err(to_tool_error)?;
+        let done = self.backend.create_collection(&new).await.map_err(to_tool_error)?;
+        let c = done.collection;
+        Ok(Json(CreatedView { id: c.id, name: c.name, description: c.description, replaced: done.replaced }))
+    }
+
+    #[tool(
+        description = "List collections, newest first, optionally by name pattern.",
+        annotations(
+            title = "List collections",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn list_collections(
+        &self,
+        Parameters(args): Parameters<ListCollectionsArgs>,
+    ) -> Result<Json<ListView<CollectionItem>>, String> {
+        let page = page_request(args.limit, args.page).map_err(to_tool_error)?;
+        let name = args.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+        let found = self.backend.list_collections(name, &page).await.map_err(to_tool_error)?;
+        Ok(Json(ListView::bounded(found, CollectionItem::from, self.output_budget)))
+    }
+
+    #[tool(
+        description = "Get a collection's name, description and a page of its member URNs.",
+        annotations(
+            title = "Get collection",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn get_collection(
+        &self,
+        Parameters(args): Parameters<GetCollectionArgs>,
+    ) -> Result<Json<CollectionView>, String> {
+        let page = page_request(args.limit, args.page).map_err(to_tool_error)?;
+        let found = self.backend.get_collection(&args.collection, &page).await.map_err(to_tool_error)?;
+        Ok(Json(budget::fit(CollectionView::from(found), self.output_budget)))
+    }
+
+    #[tool(
+        description = "Add and remove members of a collection; idempotent. Says what was added, already a member, \
+                       removed, or not a member.",
+        annotations(
+            title = "Update collection",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn update_collection(
+        &self,
+        Parameters(args): Parameters<UpdateCollectionArgs>,
+    ) -> Result<Json<ChangesView>, String> {
+        let id = collection_urn(&args.collection).map_err(to_tool_error)?;
+        let add = member_urns("add", &args.add).map_err(to_tool_error)?;
+        let remove = member_urns("remove", &args.remove).map_err(to_tool_error)?;
+        if add.is_empty() && remove.is_empty() {
+            return Err(to_tool_error(Error::invalid("add", "add and remove are both empty; pass URNs in either")));
+        }
+        if let Some(both) = add.iter().find(|u| remove.contains(u)) {
+            return Err(to_tool_error(Error::invalid(
+                "remove",
+                format!("'{both}' is in both add and remove; pass it in one of them"),
+            )));
+        }
+        let changes = self.backend.update_collection(&id, &add, &remove).await.map_err(to_tool_error)?;
+        let Changes { added, already_members, removed, not_members } = changes;
+        let view = ChangesView { id, added, already_members, removed, not_members, truncated: None, note: None };
+        Ok(Json(budget::fit(view, self.output_budget)))
+    }
+
+    #[tool(
+        description = "Retract a collection: its definition and every membership stop being valid (the member \
+                       entities stay). Says how many memberships were retracted.",
+        annotations(
+            title = "Retract collection",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    pub async fn retract_collection(
+        &self,
+        Parameters(args): Parameters<RetractCollectionArgs>,
+    ) -> Result<Json<RetractedView>, String> {
+        let id = collection_urn(&args.collection).map_err(to_tool_error)?;
+        let done = self.backend.retract_collection(&id).await.map_err(to_tool_error)?;
+        Ok(Json(RetractedView { id, memberships_retracted: done.memberships, definition_retracted: done.definition }))
+    }
+}
