@@ -19,14 +19,14 @@ use crate::server::IvcapMcp;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCollectionArgs {
-    /// Name, e.g. "Field trip June".
+    /// e.g. "Field trip June".
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
-    /// URN to create or replace; omit for a new urn:ivcap:collection:<uuid>.
+    /// URN of one to replace; omit for a new one.
     #[serde(default)]
     pub collection: Option<String>,
-    /// Policy URN, starting with "urn:ivcap:policy:".
+    /// "urn:ivcap:policy:…"; omit for the default.
     #[serde(default)]
     pub policy: Option<String>,
 }
@@ -35,13 +35,11 @@ pub struct CreateCollectionArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListCollectionsArgs {
-    /// Only names matching this, case-insensitive; % is a wildcard, e.g. "trip%".
+    /// Name pattern, case-insensitive, % = any text, e.g. "trip%".
     #[serde(default)]
     pub name: Option<String>,
-    /// Items per page, 1 to 50 (default 10).
     #[serde(default)]
     pub limit: Option<Limit>,
-    /// next_page of the previous answer.
     #[serde(default)]
     pub page: Option<PageToken>,
 }
@@ -50,35 +48,29 @@ pub struct ListCollectionsArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GetCollectionArgs {
-    /// Collection URN.
     pub collection: String,
-    /// Members per page, 1 to 50 (default 10).
     #[serde(default)]
     pub limit: Option<Limit>,
-    /// next_page of the previous answer.
     #[serde(default)]
     pub page: Option<PageToken>,
 }
 
-/// Arguments of `update_collection`.
+/// Arguments of `update_collection`. The fields say what they are; descriptions here would only
+/// repeat the tool's and cost `tools/list` bytes (as in `get_collection`, `retract_collection`).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateCollectionArgs {
-    /// Collection URN.
     pub collection: String,
-    /// URNs to add (up to 100), e.g. ["urn:ivcap:artifact:…"].
     #[serde(default)]
-    pub add: Vec<String>,
-    /// URNs to remove (up to 100).
+    pub add: Option<Vec<String>>,
     #[serde(default)]
-    pub remove: Vec<String>,
+    pub remove: Option<Vec<String>>,
 }
 
 /// Arguments of `retract_collection`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetractCollectionArgs {
-    /// Collection URN.
     pub collection: String,
 }
 
@@ -217,8 +209,7 @@ pub struct RetractedView {
 #[tool_router(router = collections_router, vis = "pub(crate)")]
 impl IvcapMcp {
     #[tool(
-        description = "Create a collection (a named group of URNs, e.g. artifacts), or with collection replace its \
-                       name and description. Members: update_collection, or upload_artifact with collection.",
+        description = "Create a collection (a named group of URNs), or replace the name and description of one.",
         output_schema = schema_for_output::<CreatedView>(),
         annotations(
             title = "Create collection",
@@ -245,7 +236,7 @@ impl IvcapMcp {
     }
 
     #[tool(
-        description = "List collections, newest first, optionally by name pattern.",
+        description = "List collections, newest first.",
         annotations(
             title = "List collections",
             read_only_hint = true,
@@ -265,7 +256,7 @@ impl IvcapMcp {
     }
 
     #[tool(
-        description = "Get a collection's name, description and a page of its member URNs.",
+        description = "A collection's name, description and a page of member URNs.",
         annotations(
             title = "Get collection",
             read_only_hint = true,
@@ -284,8 +275,7 @@ impl IvcapMcp {
     }
 
     #[tool(
-        description = "Add and remove members of a collection; idempotent. Says what was added, already a member, \
-                       removed, or not a member.",
+        description = "Add or remove members (URNs, up to 100 each); idempotent.",
         annotations(
             title = "Update collection",
             read_only_hint = false,
@@ -299,8 +289,8 @@ impl IvcapMcp {
         Parameters(args): Parameters<UpdateCollectionArgs>,
     ) -> Result<Json<ChangesView>, String> {
         let id = collection_urn(&args.collection).map_err(to_tool_error)?;
-        let add = member_urns("add", &args.add).map_err(to_tool_error)?;
-        let remove = member_urns("remove", &args.remove).map_err(to_tool_error)?;
+        let add = member_urns("add", &args.add.unwrap_or_default()).map_err(to_tool_error)?;
+        let remove = member_urns("remove", &args.remove.unwrap_or_default()).map_err(to_tool_error)?;
         if add.is_empty() && remove.is_empty() {
             return Err(to_tool_error(Error::invalid("add", "add and remove are both empty; pass URNs in either")));
         }
@@ -317,8 +307,7 @@ impl IvcapMcp {
     }
 
     #[tool(
-        description = "Retract a collection: its definition and every membership stop being valid (the member \
-                       entities stay). Says how many memberships were retracted.",
+        description = "Retract a collection: its definition and memberships (not the members).",
         annotations(
             title = "Retract collection",
             read_only_hint = false,
