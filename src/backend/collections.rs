@@ -1,5 +1,5 @@
 //! Collections: named groups of entities (usually artifacts), kept entirely in the
-//! Datafabric the way the Python SDK keeps them (docs/ivcap-wire.md, "Collections"): a
+//! Datafabric the way the Python SDK keeps them (docs/ivcap-wire.md §8.1): a
 //! definition aspect [`COLLECTION_SCHEMA`] `{name, description?}` and one membership aspect
 //! [`COLLECTION_ITEM_SCHEMA`] `{collection, item}` per member, both about the collection URN.
 //! So collections made by the SDK are seen here and the other way round.
@@ -360,7 +360,7 @@ mod tests {
     fn new_collections_are_checked_and_get_a_urn() {
         let c = NewCollection::new(None, " Trip ", Some(""), None).unwrap();
         assert!(c.id.starts_with(COLLECTION_PREFIX) && uuid::Uuid::parse_str(&c.id[COLLECTION_PREFIX.len()..]).is_ok());
-        assert_eq!((c.name.as_str(), c.description), ("Trip", None));
+        assert_eq!((c.name.as_str(), c.description.as_deref()), ("Trip", None));
         assert_eq!(c.aspect().content, json!({"name": "Trip"}));
         let e = NewCollection::new(None, " ", None, None).unwrap_err().to_string();
         assert!(e.contains("'name'"), "{e}");

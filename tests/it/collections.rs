@@ -107,6 +107,12 @@ async fn add_and_remove_are_idempotent(on_platform: bool) {
     assert_eq!(strings(&second["added"]), ["urn:ex:a:3"]);
     assert_eq!(strings(&second["already_members"]), ["urn:ex:a:2"]);
     assert_eq!(strings(&second["not_members"]), ["urn:ex:a:9"]);
+    if let Some(s) = &env.standin {
+        // Membership lookups as the SDK makes them: by content-path on the item.
+        let lookups = s.requests_to(Method::GET, "/1/aspects");
+        let paths: Vec<String> = lookups.iter().filter_map(|r| r.query_param("content-path")).collect();
+        assert!(paths.contains(&r#"$.item ? (@ == "urn:ex:a:3")"#.to_string()), "{paths:?}");
+    }
     let items = ok(&call(c, "list_aspects", json!({"entity": id, "schema": ITEM_SCHEMA, "limit": 50})).await);
     assert_eq!(items["items"].as_array().unwrap().len(), 3, "one membership aspect per member: {items}");
 
@@ -166,7 +172,7 @@ async fn upload_into_a_collection(on_platform: bool) {
     let id = create(c, json!({"name": "Uploads"})).await["id"].as_str().unwrap().to_string();
     let up = ok(&call(c, "upload_artifact", json!({"content": "a,b\n1,2\n", "name": "t.csv", "collection": id})).await);
     let artifact = up["id"].as_str().unwrap().to_string();
-    assert_eq!(members(c, &id).await, [artifact.clone()]);
+    assert_eq!(members(c, &id).await, [artifact.as_str()]);
     let membership =
         ok(&call(c, "list_aspects", json!({"entity": id, "schema": ITEM_SCHEMA, "include_content": true})).await);
     assert_eq!(membership["items"][0]["content"], json!({"collection": id, "item": artifact}), "the SDK's shape");

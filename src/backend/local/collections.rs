@@ -21,3 +21,31 @@ impl CollectionsBackend for LocalBackend {
         blocking(move || Ok(store.retract_matching(&collection, COLLECTION_ITEM_SCHEMA, &path)? > 0)).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::AspectsBackend;
+    use crate::backend::aspects::AspectQuery;
+
+    #[tokio::test]
+    async fn concurrent_adds_of_one_item_make_one_membership() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(LocalBackend::new(dir.path()).unwrap());
+        let adds = (0..8).map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.add_member("urn:ex:c:1", "urn:ex:a:1").await.unwrap() })
+        });
+        let added: Vec<bool> = futures::future::join_all(adds).await.into_iter().map(Result::unwrap).collect();
+        assert_eq!(added.iter().filter(|a| **a).count(), 1, "{added:?}");
+        let q = AspectQuery {
+            entity: Some("urn:ex:c:1".into()),
+            schema: Some(COLLECTION_ITEM_SCHEMA.into()),
+            ..AspectQuery::default()
+        };
+        let live = store.list_aspects(&q, &crate::backend::PageRequest::first(50)).await.unwrap();
+        assert_eq!(live.items.len(), 1);
+        assert!(store.remove_member("urn:ex:c:1", "urn:ex:a:1").await.unwrap());
+        assert!(!store.remove_member("urn:ex:c:1", "urn:ex:a:1").await.unwrap());
+    }
+}

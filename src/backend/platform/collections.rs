@@ -1,4 +1,4 @@
-//! Collections on the platform (docs/ivcap-wire.md, "Collections"): the aspect calls the
+//! Collections on the platform (docs/ivcap-wire.md §8.1): the aspect calls the
 //! Python SDK makes — definition lists with `limit=2`, membership lookups by `content-path`
 //! `$.item ? (@ == "<item>")`, `POST`/`PUT /1/aspects`. What differs from the shared
 //! operations: a membership or definition a list just returned is retracted with one

@@ -181,7 +181,7 @@ async fn create(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let mut data = lock(&s.data);
     if let Some(collection) = &rec.collection {
         // X-Collection makes the artifact a member: the membership aspect the SDK's
-        // add_item_to_collection would write (docs/ivcap-wire.md, "Collections").
+        // add_item_to_collection would write (docs/ivcap-wire.md §8.1).
         let content = json!({"collection": collection, "item": rec.id});
         data.aspects.push(crate::AspectRec::new(collection, "urn:ivcap:schema:collection-item.1", content));
     }
