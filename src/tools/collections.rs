@@ -133,18 +133,9 @@ impl From<CollectionPage> for CollectionView {
 }
 
 impl Shrink for CollectionView {
-    /// Drops members from the end until about `excess` characters are gone; one stays.
+    /// Drops members from the end; one stays.
     fn shrink(&mut self, excess: usize) -> Option<Cut> {
-        let mut freed = 0;
-        while freed < excess && self.members.len() > 1 {
-            freed += self.members.pop().map_or(0, |m| m.len() + 3);
-        }
-        let shown = self.members.len();
-        (shown < self.total).then(|| Cut {
-            part: "members",
-            what: format!("only {shown} of the {} members on this page are shown", self.total),
-            remedy: format!("call again with limit={shown} to page through all of them"),
-        })
+        budget::cut_items(&mut self.members, self.total, excess, "members")
     }
 
     fn note(&mut self) -> &mut Option<String> {
@@ -323,5 +314,42 @@ impl IvcapMcp {
         let id = collection_urn(&args.collection).map_err(to_tool_error)?;
         let done = self.backend.retract_collection(&id).await.map_err(to_tool_error)?;
         Ok(Json(RetractedView { id, memberships_retracted: done.memberships, definition_retracted: done.definition }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Page;
+
+    #[test]
+    fn a_large_page_of_members_is_cut_to_the_budget_and_says_how_to_page() {
+        let members: Vec<String> = (0..50).map(|i| format!("urn:ivcap:artifact:{i:04}-{}", "x".repeat(60))).collect();
+        let collection = Collection { id: "urn:ivcap:collection:1".into(), name: "Big".into(), description: None };
+        let page = CollectionPage { collection, members: Page::new(members, Some("t")) };
+        let view = budget::fit(CollectionView::from(page), 1_000);
+        assert!(budget::json_len(&view) <= 1_000, "{}", budget::json_len(&view));
+        assert_eq!(view.truncated, Some(true));
+        let note = view.note.unwrap_or_default();
+        assert!(note.contains(&format!("only {} of the 50 members", view.members.len())), "{note}");
+        assert!(note.contains(&format!("limit={}", view.members.len())), "{note}");
+    }
+
+    #[test]
+    fn long_change_lists_are_cut_and_marked() {
+        let urns: Vec<String> = (0..100).map(|i| format!("urn:ex:item:{i:04}-{}", "y".repeat(40))).collect();
+        let view = ChangesView {
+            id: "urn:ivcap:collection:1".into(),
+            added: urns.clone(),
+            already_members: vec![],
+            removed: urns,
+            not_members: vec![],
+            truncated: None,
+            note: None,
+        };
+        let view = budget::fit(view, 2_000);
+        assert!(budget::json_len(&view) <= 2_000);
+        assert_eq!(view.truncated, Some(true));
+        assert!(view.note.unwrap_or_default().contains("get_collection"));
     }
 }
