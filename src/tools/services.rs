@@ -17,13 +17,11 @@ use crate::server::IvcapMcp;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListServicesArgs {
-    /// Only services whose name contains this text (case-insensitive; `%` is a wildcard). Omit to list all.
+    /// Text the name contains (case-insensitive; % = any text).
     #[serde(default)]
     pub search: Option<String>,
-    /// Items per page, 1 to 50 (default 10).
     #[serde(default)]
     pub limit: Option<Limit>,
-    /// The next_page token of the previous answer; omit for the first page.
     #[serde(default)]
     pub page: Option<PageToken>,
 }
@@ -150,8 +148,8 @@ impl Shrink for ServiceView {
 #[tool_router(router = services_router, vis = "pub(crate)")]
 impl IvcapMcp {
     #[tool(
-        description = "List the IVCAP services (analytics tools) you can run, with their URN, name and description. \
-                       Start here to find a service; then call get_service for its request schema.",
+        description = "List the IVCAP services you can run (URN, name, description); then get_service for its \
+                       request schema.",
         annotations(
             title = "List services",
             read_only_hint = true,
