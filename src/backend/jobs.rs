@@ -547,6 +547,7 @@ mod tests {
                 description: None,
                 status: crate::backend::ServiceStatus::Active,
                 request_schema: Some(json!({"type": "object"})),
+                parameters: Vec::new(),
                 note: None,
             })
         }

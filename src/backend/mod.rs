@@ -39,6 +39,7 @@ macro_rules! wire_status {
 
 pub mod artifacts;
 pub mod aspects;
+pub mod collections;
 pub mod jobs;
 pub mod local;
 pub mod paging;
@@ -50,20 +51,37 @@ pub mod services;
 
 pub use artifacts::{Artifact, ArtifactStatus, ArtifactsBackend};
 pub use aspects::{Aspect, AspectQuery, AspectsBackend, NewAspect};
+pub use collections::CollectionsBackend;
 pub use jobs::{Job, JobStatus, JobSummary, JobsBackend};
 pub use paging::{DEFAULT_LIMIT, LIMIT_RANGE, Page, PageRequest};
 pub use search::SearchBackend;
 pub use secrets::{SecretInfo, SecretsBackend};
-pub use services::{ServiceDetail, ServiceStatus, ServiceSummary, ServicesBackend, ToolService};
+pub use services::{ServiceDetail, ServiceParameter, ServiceStatus, ServiceSummary, ServicesBackend, ToolService};
 
 /// Everything a tool can ask of IVCAP, whichever IVCAP it is.
 pub trait Backend:
-    ServicesBackend + JobsBackend + ArtifactsBackend + AspectsBackend + SearchBackend + SecretsBackend + Send + Sync
+    ServicesBackend
+    + JobsBackend
+    + ArtifactsBackend
+    + AspectsBackend
+    + CollectionsBackend
+    + SearchBackend
+    + SecretsBackend
+    + Send
+    + Sync
 {
 }
 
 impl<
-    T: ServicesBackend + JobsBackend + ArtifactsBackend + AspectsBackend + SearchBackend + SecretsBackend + Send + Sync,
+    T: ServicesBackend
+        + JobsBackend
+        + ArtifactsBackend
+        + AspectsBackend
+        + CollectionsBackend
+        + SearchBackend
+        + SecretsBackend
+        + Send
+        + Sync,
 > Backend for T
 {
 }

@@ -32,14 +32,13 @@ const MAX_PRODUCT_LINKS: usize = 20;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitJobArgs {
-    /// Service URN (urn:ivcap:service:…) or exact service name, as list_services shows.
+    /// Service URN or exact name.
     pub service: String,
-    /// The job request: a JSON object matching the service's request_schema (see get_service),
-    /// e.g. {"message": "hello"}. A "$schema" default in the schema is filled in when missing.
+    /// JSON object matching the service's request_schema, e.g. {"message": "hello"}; a "$schema" default is filled
+    /// in.
     #[schemars(with = "Map<String, Value>")]
     pub input: Value,
-    /// Seconds to wait for the result, 0 to 3600; 0 returns at once with the job_id. Default 30.
-    /// Waits are capped by the server (default 50 s); a job still running then can be awaited with get_job.
+    /// 0 to 3600 (default 30; 0 returns at once); capped by the server (default 50 s).
     #[serde(default)]
     #[schemars(range(min = 0, max = 3600))]
     pub wait_seconds: Option<u32>,
@@ -49,14 +48,12 @@ pub struct SubmitJobArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GetJobArgs {
-    /// Job URN, e.g. urn:ivcap:job:6f1c…, as submit_job or list_jobs returned it.
+    /// Job URN, from submit_job or list_jobs.
     pub job_id: String,
-    /// URN of the service the job runs on. Usually not needed: the server knows it for jobs it
-    /// submitted or listed, and otherwise looks it up.
+    /// Its service URN; rarely needed.
     #[serde(default)]
     pub service_id: Option<String>,
-    /// Seconds to wait for the job to finish, 0 to 3600 (default 0: just read its status).
-    /// Waits are capped by the server (default 50 s).
+    /// 0 to 3600 (default 0); capped by the server (default 50 s).
     #[serde(default)]
     #[schemars(range(min = 0, max = 3600))]
     pub wait_seconds: Option<u32>,
@@ -66,12 +63,10 @@ pub struct GetJobArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListJobsArgs {
-    /// Service URN (urn:ivcap:service:…) or exact service name whose jobs to list.
+    /// Service URN or exact name.
     pub service: String,
-    /// Items per page, 1 to 50 (default 10).
     #[serde(default)]
     pub limit: Option<Limit>,
-    /// The next_page token of the previous answer; omit for the first page.
     #[serde(default)]
     pub page: Option<PageToken>,
 }
@@ -238,10 +233,9 @@ impl IvcapMcp {
 #[tool_router(router = jobs_router, vis = "pub(crate)")]
 impl IvcapMcp {
     #[tool(
-        description = "Run an IVCAP service: check the input against the service's request schema, create a job and \
-                       wait up to wait_seconds for its result. Invalid input is rejected with every problem listed and no \
-                       job is created. Call get_service first for the schema. If the job is still running when the wait \
-                       ends, the answer says so: call get_job with its job_id. Sends progress notifications while waiting.",
+        description = "Run a service: check input against its request schema (get_service), create a job, wait up to \
+                       wait_seconds for the result. Bad input lists every problem; no job is made. Still running: \
+                       call get_job. Sends progress.",
         output_schema = schema_for_output::<JobView>(),
         annotations(
             title = "Submit job",
@@ -262,9 +256,8 @@ impl IvcapMcp {
     }
 
     #[tool(
-        description = "Get an IVCAP job's status and, when finished, its result or error message; optionally wait up \
-                       to wait_seconds for it to finish. Use after submit_job said the job is still running, or for any \
-                       job from list_jobs. Sends progress notifications while waiting.",
+        description = "A job's status and, when finished, its result or error; optionally waits up to wait_seconds. \
+                       Sends progress while waiting.",
         output_schema = schema_for_output::<JobView>(),
         annotations(
             title = "Get job",
@@ -291,8 +284,7 @@ impl IvcapMcp {
     }
 
     #[tool(
-        description = "List the jobs of one IVCAP service, newest first, with their status and times. Use get_job \
-                       with a job_id for its result.",
+        description = "A service's jobs, newest first, with status and times; get_job gives a result.",
         annotations(
             title = "List jobs",
             read_only_hint = true,

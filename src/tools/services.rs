@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::args::{Limit, PageToken, page_request};
 use super::budget::{self, Cut, LARGER_BUDGET, Shrink};
 use super::{ListView, to_tool_error};
-use crate::backend::{ServiceDetail, ServiceSummary};
+use crate::backend::{ServiceDetail, ServiceParameter, ServiceSummary};
 use crate::schema::normalise;
 use crate::server::IvcapMcp;
 
@@ -17,13 +17,11 @@ use crate::server::IvcapMcp;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListServicesArgs {
-    /// Only services whose name contains this text (case-insensitive; `%` is a wildcard). Omit to list all.
+    /// Text the name contains (case-insensitive; % = any text).
     #[serde(default)]
     pub search: Option<String>,
-    /// Items per page, 1 to 50 (default 10).
     #[serde(default)]
     pub limit: Option<Limit>,
-    /// The next_page token of the previous answer; omit for the first page.
     #[serde(default)]
     pub page: Option<PageToken>,
 }
@@ -43,6 +41,39 @@ pub struct ServiceItem {
     pub id: String,
     pub name: Option<String>,
     pub description: Option<String>,
+    /// E.g. that a local service is not running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// One declared parameter of a service.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ParameterView {
+    pub name: String,
+    /// string, int, float, bool, option, artifact (a URN) or collection (a URN).
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub optional: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// The allowed values of an option parameter.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+}
+
+impl From<ServiceParameter> for ParameterView {
+    fn from(p: ServiceParameter) -> Self {
+        ParameterView {
+            optional: p.is_optional(),
+            name: p.name,
+            kind: p.kind,
+            description: p.description,
+            default: p.default,
+            options: p.options.into_iter().map(|o| o.value).collect(),
+        }
+    }
 }
 
 /// One service with its request schema.
@@ -56,6 +87,9 @@ pub struct ServiceView {
     pub status: String,
     /// JSON Schema of a job request (the `input` of submit_job), normalised for portability.
     pub request_schema: Option<Value>,
+    /// The parameters the service declares, when it has some.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<ParameterView>,
     /// Anything the caller should know, e.g. why request_schema is missing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -66,7 +100,7 @@ pub struct ServiceView {
 
 impl From<ServiceSummary> for ServiceItem {
     fn from(s: ServiceSummary) -> Self {
-        ServiceItem { id: s.id, name: s.name, description: s.description }
+        ServiceItem { id: s.id, name: s.name, description: s.description, note: s.note }
     }
 }
 
@@ -79,6 +113,7 @@ impl ServiceView {
             description: s.description,
             status: s.status.as_str().to_string(),
             request_schema: s.request_schema.as_ref().map(normalise),
+            parameters: s.parameters.into_iter().map(ParameterView::from).collect(),
             note: s.note,
             truncated: None,
         };
@@ -113,8 +148,8 @@ impl Shrink for ServiceView {
 #[tool_router(router = services_router, vis = "pub(crate)")]
 impl IvcapMcp {
     #[tool(
-        description = "List the IVCAP services (analytics tools) you can run, with their URN, name and description. \
-                       Start here to find a service; then call get_service for its request schema.",
+        description = "List the IVCAP services you can run (URN, name, description); then get_service for its \
+                       request schema.",
         annotations(
             title = "List services",
             read_only_hint = true,

@@ -3,19 +3,23 @@
 
 mod artifacts;
 mod aspects;
+mod collections;
 mod common;
 mod config;
 mod examples;
 mod framing;
 mod http;
 mod jobs;
+mod lambda_interop;
 mod lifecycle;
+mod local_url_services;
 mod packaging;
 mod python_sdk;
 mod readme;
 mod resources;
 mod search;
 mod secrets;
+mod service_parameters;
 mod service_tools;
 mod services;
 mod stdio;
