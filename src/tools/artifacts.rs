@@ -12,11 +12,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use super::args::{Limit, PageToken, page_request};
+use super::args::{AtTime, Limit, PageToken, list_options, page_request};
 use super::budget::{self, Cut, Shrink};
 use super::{ListView, McpProgress, linked, to_tool_error};
 use crate::backend::artifacts::{Artifact, UploadRequest, UploadSource, guess_content_type};
 use crate::backend::is_urn;
+use crate::backend::listing::ARTIFACT_FIELDS;
 use crate::error::{Error, Result};
 use crate::server::IvcapMcp;
 
@@ -92,6 +93,18 @@ pub struct GetArtifactArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListArtifactsArgs {
+    /// e.g. size > 9
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// Sort field(s).
+    #[serde(default)]
+    pub order_by: Option<String>,
+    /// Descending.
+    #[serde(default)]
+    pub order_desc: Option<bool>,
+    /// As of (RFC 3339).
+    #[serde(default)]
+    pub at_time: Option<AtTime>,
     /// Items per page, 1 to 50 (default 10).
     #[serde(default)]
     pub limit: Option<Limit>,
@@ -468,8 +481,8 @@ impl IvcapMcp {
     }
 
     #[tool(
-        description = "List artifacts (id, name, MIME type, size, status), a page at a time. Use to find an \
-                       artifact's id for download_artifact or a job input.",
+        description = "List artifacts (id, name, MIME type, size, status). Use to find an artifact's id for \
+                       download_artifact or a job input.",
         annotations(
             title = "List artifacts",
             read_only_hint = true,
@@ -483,7 +496,10 @@ impl IvcapMcp {
         Parameters(args): Parameters<ListArtifactsArgs>,
     ) -> Result<Json<ListView<ArtifactView>>, String> {
         let page = page_request(args.limit, args.page).map_err(to_tool_error)?;
-        let found = self.backend.list_artifacts(&page).await.map_err(to_tool_error)?;
+        let options =
+            list_options(args.filter, args.order_by, args.order_desc, args.at_time.as_ref(), &ARTIFACT_FIELDS)
+                .map_err(to_tool_error)?;
+        let found = self.backend.list_artifacts(&options, &page).await.map_err(to_tool_error)?;
         Ok(Json(ListView::bounded(found, ArtifactView::from, self.output_budget)))
     }
 }

@@ -13,6 +13,7 @@ use super::args::{AtTime, Limit, PageToken, at_time, page_request};
 use super::budget::{self, Cut, Shrink};
 use super::{ListView, linked, to_tool_error};
 use crate::backend::aspects::{Aspect, AspectQuery, NewAspect, Order};
+use crate::backend::listing::{ASPECT_FIELDS, ListOptions};
 use crate::error::Error;
 use crate::server::IvcapMcp;
 use crate::time::format as time;
@@ -51,25 +52,28 @@ pub struct ListAspectsArgs {
     /// Only aspects whose schema URN matches; % matches any run of characters, e.g. "urn:example:schema:%".
     #[serde(default)]
     pub schema: Option<String>,
-    /// PostgreSQL JSONPath filter on the content; an aspect matches when the path selects something,
-    /// e.g. `$.label ? (@ == "cat")`, `$.size ? (@ > 10000)`, `$.items[*] ? (@.size > 10000)`.
+    /// PostgreSQL JSONPath the content must match, e.g. `$.items[*] ? (@.size > 10000)`.
     #[serde(default)]
     pub content_path: Option<String>,
-    /// RFC 3339 instant, e.g. "2026-01-31T12:00:00Z": list what was valid then (time travel).
-    /// Omit for what is valid now; retracted aspects are left out.
+    /// As of (RFC 3339); default now, live aspects only.
     #[serde(default)]
     pub at_time: Option<AtTime>,
     /// Also return each aspect's content (default false; get_aspect gives one in full).
     #[serde(default)]
     pub include_content: Option<bool>,
-    /// "DESC" (newest first, the default) or "ASC" (oldest first), by valid_from.
+    /// e.g. entity = 'urn:x:1'
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// Sort field(s), default valid_from.
+    #[serde(default)]
+    pub order_by: Option<String>,
+    /// "DESC" (the default) or "ASC".
     #[serde(default)]
     pub order_direction: Option<String>,
     /// Items per page, 1 to 50 (default 10).
     #[serde(default)]
     pub limit: Option<Limit>,
-    /// The next_page token of the previous answer; omit for the first page. With it, the other filters are
-    /// taken from the token.
+    /// The next_page token of the previous answer; omit for the first page.
     #[serde(default)]
     pub page: Option<PageToken>,
 }
@@ -270,9 +274,8 @@ impl IvcapMcp {
     }
 
     #[tool(
-        description = "Query aspects by entity, schema prefix (% wildcards) and a PostgreSQL JSONPath on the content, \
-                       as valid now or at a past instant (at_time), newest first, with paging. Use to find facts \
-                       about an entity or all entities with some fact.",
+        description = "Query aspects by entity, schema (% wildcards), JSONPath on the content and filter, as valid \
+                       now or at_time, newest first. Use to find facts about an entity, or entities with a fact.",
         annotations(
             title = "List aspects",
             read_only_hint = true,
@@ -297,12 +300,16 @@ impl IvcapMcp {
         }
         let at_time = at_time(args.at_time.as_ref()).map_err(to_tool_error)?;
         let order = given(args.order_direction).map(|o| Order::parse(&o)).transpose().map_err(to_tool_error)?;
+        let options =
+            ListOptions::new(args.filter, args.order_by, None, at_time, &ASPECT_FIELDS).map_err(to_tool_error)?;
         let query = AspectQuery {
             entity,
             schema: given(args.schema),
             content_path: given(args.content_path),
             at_time,
             include_content: args.include_content.unwrap_or(false),
+            filter: options.filter,
+            order_by: options.order_by,
             order: order.unwrap_or_default(),
         };
         let found = self.backend.list_aspects(&query, &page).await.map_err(to_tool_error)?;

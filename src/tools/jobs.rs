@@ -13,11 +13,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::args::{Limit, PageToken, page_request};
+use super::args::{AtTime, Limit, PageToken, list_options, page_request};
 use super::budget::{self, Cut, LARGER_BUDGET, Shrink};
 use super::{ListView, McpProgress, linked, to_tool_error};
 use crate::backend::JobSummary;
 use crate::backend::jobs::{self, Wait, WaitEnd, Waited};
+use crate::backend::listing::JOB_FIELDS;
 use crate::server::IvcapMcp;
 use crate::time::format as rfc3339;
 
@@ -51,8 +52,7 @@ pub struct SubmitJobArgs {
 pub struct GetJobArgs {
     /// Job URN, e.g. urn:ivcap:job:6f1c…, as submit_job or list_jobs returned it.
     pub job_id: String,
-    /// URN of the service the job runs on. Usually not needed: the server knows it for jobs it
-    /// submitted or listed, and otherwise looks it up.
+    /// URN of the job's service; rarely needed (the server looks it up).
     #[serde(default)]
     pub service_id: Option<String>,
     /// Seconds to wait for the job to finish, 0 to 3600 (default 0: just read its status).
@@ -68,6 +68,18 @@ pub struct GetJobArgs {
 pub struct ListJobsArgs {
     /// Service URN (urn:ivcap:service:…) or exact service name whose jobs to list.
     pub service: String,
+    /// e.g. status = 'failed'
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// Sort field(s).
+    #[serde(default)]
+    pub order_by: Option<String>,
+    /// Descending.
+    #[serde(default)]
+    pub order_desc: Option<bool>,
+    /// As of (RFC 3339).
+    #[serde(default)]
+    pub at_time: Option<AtTime>,
     /// Items per page, 1 to 50 (default 10).
     #[serde(default)]
     pub limit: Option<Limit>,
@@ -312,7 +324,9 @@ impl IvcapMcp {
             )));
         }
         let page = page_request(args.limit, args.page).map_err(to_tool_error)?;
-        let found = self.backend.list_jobs(&args.service, &page).await.map_err(to_tool_error)?;
+        let options = list_options(args.filter, args.order_by, args.order_desc, args.at_time.as_ref(), &JOB_FIELDS)
+            .map_err(to_tool_error)?;
+        let found = self.backend.list_jobs(&args.service, &options, &page).await.map_err(to_tool_error)?;
         Ok(Json(ListView::bounded(found, JobItem::from, self.output_budget)))
     }
 }

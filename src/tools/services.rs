@@ -6,9 +6,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::args::{Limit, PageToken, page_request};
+use super::args::{AtTime, Limit, PageToken, list_options, page_request};
 use super::budget::{self, Cut, LARGER_BUDGET, Shrink};
 use super::{ListView, to_tool_error};
+use crate::backend::listing::SERVICE_FIELDS;
 use crate::backend::{ServiceDetail, ServiceSummary};
 use crate::schema::normalise;
 use crate::server::IvcapMcp;
@@ -17,9 +18,21 @@ use crate::server::IvcapMcp;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListServicesArgs {
-    /// Only services whose name contains this text (case-insensitive; `%` is a wildcard). Omit to list all.
+    /// Only names containing this text (case-insensitive; % wildcard).
     #[serde(default)]
     pub search: Option<String>,
+    /// e.g. name ~= 'a%'
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// Sort field(s).
+    #[serde(default)]
+    pub order_by: Option<String>,
+    /// Descending.
+    #[serde(default)]
+    pub order_desc: Option<bool>,
+    /// As of (RFC 3339).
+    #[serde(default)]
+    pub at_time: Option<AtTime>,
     /// Items per page, 1 to 50 (default 10).
     #[serde(default)]
     pub limit: Option<Limit>,
@@ -113,8 +126,8 @@ impl Shrink for ServiceView {
 #[tool_router(router = services_router, vis = "pub(crate)")]
 impl IvcapMcp {
     #[tool(
-        description = "List the IVCAP services (analytics tools) you can run, with their URN, name and description. \
-                       Start here to find a service; then call get_service for its request schema.",
+        description = "List the IVCAP services (analytics tools) you can run. Start here to find a service; then \
+                       call get_service for its request schema.",
         annotations(
             title = "List services",
             read_only_hint = true,
@@ -128,7 +141,9 @@ impl IvcapMcp {
         Parameters(args): Parameters<ListServicesArgs>,
     ) -> Result<Json<ListView<ServiceItem>>, String> {
         let page = page_request(args.limit, args.page).map_err(to_tool_error)?;
-        let found = self.backend.list_services(args.search.as_deref(), &page).await.map_err(to_tool_error)?;
+        let options = list_options(args.filter, args.order_by, args.order_desc, args.at_time.as_ref(), &SERVICE_FIELDS)
+            .map_err(to_tool_error)?;
+        let found = self.backend.list_services(args.search.as_deref(), &options, &page).await.map_err(to_tool_error)?;
         Ok(Json(ListView::bounded(found, ServiceItem::from, self.output_budget)))
     }
 
