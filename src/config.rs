@@ -32,6 +32,7 @@ ENVIRONMENT (a .env file in the working directory is loaded first; --env-file na
   IVCAP_LOCAL_DIR     local-mode store directory (default ./ivcap-artifacts)
   IVCAP_MCP_TOKEN     bearer token HTTP clients must present (same as --auth-token); never logged
   IVCAP_MCP_SERVICE_TOOLS  services to offer as tools (same as --service-tools)
+  IVCAP_MCP_LOCAL_SERVICES local services NAME=URL,… (same as --local-service)
   RUST_LOG            log filter for stderr, e.g. info or ivcap_mcp=debug (default warn)
 
 MODE SELECTION, first match wins:
@@ -131,6 +132,11 @@ pub struct Cli {
     /// Seconds between re-reads of the services for --service-tools (1 to 86400).
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_SERVICE_TOOLS_REFRESH)]
     pub service_tools_refresh: u64,
+
+    /// Local mode: add a running ivcap-lambda service as NAME for this run, without a file in
+    /// <store>/services (repeatable; IVCAP_MCP_LOCAL_SERVICES takes a comma-separated list).
+    #[arg(long = "local-service", value_name = "NAME=URL", env = "IVCAP_MCP_LOCAL_SERVICES", value_delimiter = ',')]
+    pub local_service: Vec<String>,
 
     /// Largest JSON-RPC message accepted, on stdio and as an HTTP body, e.g. 8MiB (the
     /// default); larger ones are refused with an error and never held in memory.
@@ -257,6 +263,8 @@ pub struct Config {
     pub service_tools: Option<crate::tools::service_tools::ServiceToolsConfig>,
     /// Largest JSON-RPC message (stdio line or HTTP body), in bytes.
     pub max_message_size: usize,
+    /// `--local-service NAME=URL`s (local mode only).
+    pub local_services: Vec<(String, url::Url)>,
 }
 
 impl Config {
@@ -310,6 +318,7 @@ impl Config {
         }
         check_range("--max-wait", cli.max_wait, 1..=3600, " seconds", DEFAULT_MAX_WAIT)?;
         let service_tools = service_tools_config(cli)?;
+        let local_services = local_services(cli, &mode)?;
         let transport = match &cli.http {
             None => Transport::Stdio,
             Some(addr) => {
@@ -346,6 +355,7 @@ impl Config {
             max_message_size: cli
                 .max_message_size
                 .map_or(DEFAULT_MAX_MESSAGE_SIZE, |size| usize::try_from(size).unwrap_or(usize::MAX)),
+            local_services,
         })
     }
 }
@@ -375,6 +385,42 @@ fn check_range<T: PartialOrd + std::fmt::Display>(
     }
     let (low, high) = range.into_inner();
     Err(Error::Config(format!("{flag} {value} is out of range: use {low} to {high}{unit} (default {default})")))
+}
+
+/// `--local-service NAME=URL`s checked: local mode only, NAME usable in a URN and given once,
+/// URL an http(s) URL.
+fn local_services(cli: &Cli, mode: &Mode) -> Result<Vec<(String, url::Url)>> {
+    let given: Vec<&str> = cli.local_service.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect();
+    if given.is_empty() {
+        return Ok(Vec::new());
+    }
+    if matches!(mode, Mode::Platform(_)) {
+        return Err(Error::Config(
+            "--local-service (IVCAP_MCP_LOCAL_SERVICES) works in local mode only: pass --local, or drop it".into(),
+        ));
+    }
+    let mut out: Vec<(String, url::Url)> = Vec::new();
+    for entry in given {
+        let bad = |why: &str| {
+            Error::Config(format!(
+                "--local-service '{entry}' {why}: use NAME=URL, e.g. --local-service echo=http://127.0.0.1:8090/"
+            ))
+        };
+        let Some((name, raw)) = entry.split_once('=') else { return Err(bad("has no '='")) };
+        let name = name.trim();
+        if !crate::backend::local::services::valid_stem(name) {
+            return Err(bad("has a NAME that is empty or not only letters, digits, '-', '_' and '.'"));
+        }
+        let url = url::Url::parse(raw.trim()).map_err(|_| bad("has a URL that does not parse"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(bad("needs an http:// or https:// URL with a host"));
+        }
+        if out.iter().any(|(n, _)| n == name) {
+            return Err(bad("repeats a NAME given before"));
+        }
+        out.push((name.to_string(), url));
+    }
+    Ok(out)
 }
 
 /// `--service-tools*` checked; `None` when no service is selected.
@@ -584,6 +630,31 @@ mod tests {
         assert_eq!(c.unwrap().mode, Mode::Local { dir: "x".into() });
         let c = resolve(&["--local"], &[("IVCAP_LOCAL_DIR", "/s")]).unwrap();
         assert_eq!(c.mode, Mode::Local { dir: "/s".into() });
+    }
+
+    #[test]
+    fn local_services_are_checked() {
+        let c = resolve(
+            &["--local-service", "echo=http://127.0.0.1:8090/", "--local-service", "b=http://localhost:1"],
+            &[],
+        )
+        .unwrap();
+        let names: Vec<(&str, &str)> = c.local_services.iter().map(|(n, u)| (n.as_str(), u.as_str())).collect();
+        assert_eq!(names, [("echo", "http://127.0.0.1:8090/"), ("b", "http://localhost:1/")]);
+        for (arg, says) in [
+            ("echo", "has no '='"),
+            ("=http://x", "NAME that is empty"),
+            ("a b=http://x", "NAME that is empty or not only"),
+            ("a=not a url", "does not parse"),
+            ("a=ftp://x/", "http:// or https://"),
+        ] {
+            let e = resolve(&["--local-service", arg], &[]).unwrap_err().to_string();
+            assert!(e.contains(says) && e.contains("NAME=URL"), "{arg}: {e}");
+        }
+        let e = resolve(&["--local-service", "a=http://x", "--local-service", "a=http://y"], &[]).unwrap_err();
+        assert!(e.to_string().contains("repeats"), "{e}");
+        let e = resolve(&["--local-service", "a=http://x"], &[("IVCAP_URL", "https://a.b"), ("IVCAP_JWT", "t")]);
+        assert!(e.unwrap_err().to_string().contains("local mode only"));
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub fn http_client() -> reqwest::ClientBuilder {
 pub fn backend_for(config: &Config) -> error::Result<Arc<dyn Backend>> {
     Ok(match &config.mode {
         Mode::Local { dir } => {
-            let local = backend::local::LocalBackend::new(dir)?;
+            let local = backend::local::LocalBackend::new(dir)?.with_services(config.local_services.clone());
             local.preload_aspects();
             Arc::new(local)
         }

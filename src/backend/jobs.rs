@@ -563,6 +563,7 @@ mod tests {
                 description: None,
                 status: crate::backend::ServiceStatus::Active,
                 request_schema: Some(json!({"type": "object"})),
+                parameters: Vec::new(),
                 note: None,
             })
         }

@@ -57,7 +57,7 @@ pub use jobs::{Job, JobStatus, JobSummary, JobsBackend};
 pub use paging::{DEFAULT_LIMIT, LIMIT_RANGE, Page, PageRequest};
 pub use search::SearchBackend;
 pub use secrets::{SecretInfo, SecretsBackend};
-pub use services::{ServiceDetail, ServiceStatus, ServiceSummary, ServicesBackend, ToolService};
+pub use services::{ServiceDetail, ServiceParameter, ServiceStatus, ServiceSummary, ServicesBackend, ToolService};
 
 /// Everything a tool can ask of IVCAP, whichever IVCAP it is.
 pub trait Backend:

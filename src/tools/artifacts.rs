@@ -99,7 +99,6 @@ pub struct ListArtifactsArgs {
     /// Sort field(s).
     #[serde(default)]
     pub order_by: Option<String>,
-    /// Descending.
     #[serde(default)]
     pub order_desc: Option<bool>,
     /// As of (RFC 3339).
@@ -406,9 +405,9 @@ impl IvcapMcp {
     }
 
     #[tool(
-        description = "Get an artifact's content. With path: save it to that local file (streamed; returns size and \
-                       MD5). Without path: small text comes back as text and small images as image content, so you \
-                       can read or look at them; anything larger or binary says to pass path.",
+        description = "Get an artifact's content. With path: save it to that local file (streamed; returns size and MD5). \
+                       Without: small text comes back as text and small images as images; larger or binary content needs \
+                       path.",
         output_schema = schema_for_output::<DownloadView>(),
         annotations(
             title = "Download artifact",

@@ -258,8 +258,8 @@ impl IvcapMcp {
     }
 
     #[tool(
-        description = "Get one aspect by URN: entity, schema, content and validity (valid_from, valid_to). \
-                       Retracted aspects stay readable. Use after list_aspects to read one in full.",
+        description = "Get one aspect by URN: entity, schema, content, valid_from and valid_to. Retracted aspects stay \
+                       readable.",
         annotations(
             title = "Get aspect",
             read_only_hint = true,
@@ -317,8 +317,8 @@ impl IvcapMcp {
     }
 
     #[tool(
-        description = "Retract an aspect: it stops being valid now (valid_to is set) but is never deleted, and stays \
-                       readable with get_aspect and with list_aspects at_time. Retracting twice is a harmless error.",
+        description = "Retract an aspect: it stops being valid now (valid_to is set) but is never deleted; \
+                       get_aspect and list_aspects at_time still read it. Retracting twice is a harmless error.",
         annotations(
             title = "Retract aspect",
             read_only_hint = false,

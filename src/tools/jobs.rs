@@ -74,7 +74,6 @@ pub struct ListJobsArgs {
     /// Sort field(s).
     #[serde(default)]
     pub order_by: Option<String>,
-    /// Descending.
     #[serde(default)]
     pub order_desc: Option<bool>,
     /// As of (RFC 3339).
@@ -250,10 +249,10 @@ impl IvcapMcp {
 #[tool_router(router = jobs_router, vis = "pub(crate)")]
 impl IvcapMcp {
     #[tool(
-        description = "Run an IVCAP service: check the input against the service's request schema, create a job and \
-                       wait up to wait_seconds for its result. Invalid input is rejected with every problem listed and no \
-                       job is created. Call get_service first for the schema. If the job is still running when the wait \
-                       ends, the answer says so: call get_job with its job_id. Sends progress notifications while waiting.",
+        description = "Run an IVCAP service: check the input against its request schema (from get_service), create a job \
+                       and wait up to wait_seconds for the result. Invalid input is rejected with every problem listed and \
+                       no job is created. If the job is still running when the wait ends, call get_job with its job_id. \
+                       Sends progress while waiting.",
         output_schema = schema_for_output::<JobView>(),
         annotations(
             title = "Submit job",
@@ -274,9 +273,9 @@ impl IvcapMcp {
     }
 
     #[tool(
-        description = "Get an IVCAP job's status and, when finished, its result or error message; optionally wait up \
-                       to wait_seconds for it to finish. Use after submit_job said the job is still running, or for any \
-                       job from list_jobs. Sends progress notifications while waiting.",
+        description = "Get an IVCAP job's status and, when finished, its result or error; optionally wait up to \
+                       wait_seconds for it to finish. Use after submit_job said it is still running, or for a job from \
+                       list_jobs. Sends progress while waiting.",
         output_schema = schema_for_output::<JobView>(),
         annotations(
             title = "Get job",

@@ -34,12 +34,12 @@ pub struct SearchArgs {
 #[tool_router(router = search_router, vis = "pub(crate)")]
 impl IvcapMcp {
     #[tool(
-        description = "Query the IVCAP Datafabric with Datalog (Google's Mangle language): joins, recursion, negation \
-                       and aggregation over artifacts, aspects, services and jobs, optionally as of a past at_time. Use it \
-                       when one list call is not enough. Each answer is an object of the query's variables. Predicates: \
-                       ivcap_artifact(Id, Name, MimeType), ivcap_aspect(Entity, Schema, Content) (read fields with \
-                       :match_field(Content, /field, V)), ivcap_service(Id, Name), ivcap_job(Id, Status, ServiceId), \
-                       ivcap_artifact_produced_by(ArtifactId, JobId).",
+        description = "Query the IVCAP Datafabric with Datalog (Google's Mangle): joins, recursion, negation and \
+                       aggregation over artifacts, aspects, services and jobs, optionally at a past at_time. Each answer is \
+                       an object of the query's variables. Predicates: ivcap_artifact(Id, Name, MimeType), \
+                       ivcap_aspect(Entity, Schema, Content) (fields via :match_field(Content, /field, V)), \
+                       ivcap_service(Id, Name), ivcap_job(Id, Status, ServiceId), ivcap_artifact_produced_by(ArtifactId, \
+                       JobId).",
         annotations(
             title = "Search (Datalog)",
             read_only_hint = true,

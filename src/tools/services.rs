@@ -10,7 +10,7 @@ use super::args::{AtTime, Limit, PageToken, list_options, page_request};
 use super::budget::{self, Cut, LARGER_BUDGET, Shrink};
 use super::{ListView, to_tool_error};
 use crate::backend::listing::SERVICE_FIELDS;
-use crate::backend::{ServiceDetail, ServiceSummary};
+use crate::backend::{ServiceDetail, ServiceParameter, ServiceSummary};
 use crate::schema::normalise;
 use crate::server::IvcapMcp;
 
@@ -27,7 +27,6 @@ pub struct ListServicesArgs {
     /// Sort field(s).
     #[serde(default)]
     pub order_by: Option<String>,
-    /// Descending.
     #[serde(default)]
     pub order_desc: Option<bool>,
     /// As of (RFC 3339).
@@ -56,6 +55,39 @@ pub struct ServiceItem {
     pub id: String,
     pub name: Option<String>,
     pub description: Option<String>,
+    /// E.g. that a local service is not running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// One declared parameter of a service.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ParameterView {
+    pub name: String,
+    /// string, int, float, bool, option, artifact (a URN) or collection (a URN).
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub optional: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// The allowed values of an option parameter.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+}
+
+impl From<ServiceParameter> for ParameterView {
+    fn from(p: ServiceParameter) -> Self {
+        ParameterView {
+            optional: p.is_optional(),
+            name: p.name,
+            kind: p.kind,
+            description: p.description,
+            default: p.default,
+            options: p.options.into_iter().map(|o| o.value).collect(),
+        }
+    }
 }
 
 /// One service with its request schema.
@@ -69,6 +101,9 @@ pub struct ServiceView {
     pub status: String,
     /// JSON Schema of a job request (the `input` of submit_job), normalised for portability.
     pub request_schema: Option<Value>,
+    /// The parameters the service declares, when it has some.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<ParameterView>,
     /// Anything the caller should know, e.g. why request_schema is missing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -79,7 +114,7 @@ pub struct ServiceView {
 
 impl From<ServiceSummary> for ServiceItem {
     fn from(s: ServiceSummary) -> Self {
-        ServiceItem { id: s.id, name: s.name, description: s.description }
+        ServiceItem { id: s.id, name: s.name, description: s.description, note: s.note }
     }
 }
 
@@ -92,6 +127,7 @@ impl ServiceView {
             description: s.description,
             status: s.status.as_str().to_string(),
             request_schema: s.request_schema.as_ref().map(normalise),
+            parameters: s.parameters.into_iter().map(ParameterView::from).collect(),
             note: s.note,
             truncated: None,
         };

@@ -28,6 +28,7 @@ const IVCAP_VARS: &[&str] = &[
     "IVCAP_BASE_URL",
     "IVCAP_LOCAL_DIR",
     "IVCAP_MCP_SERVICE_TOOLS",
+    "IVCAP_MCP_LOCAL_SERVICES",
     "RUST_LOG",
 ];
 

@@ -6,8 +6,12 @@
 //!   shell, in `<store>/services`; its stdout is the result (JSON when it parses, else text).
 //!   A non-zero exit makes the job `failed` with the tail of stderr as the message; running
 //!   past `timeout_seconds` (default 300) kills it and makes the job `error`.
-//! - `url` services: the input JSON is POSTed to the URL (a service built with an IVCAP
-//!   service SDK, running on this machine); the response body is the result.
+//! - `url` services (a service written with ivcap-lambda, running on this machine): the input
+//!   JSON is POSTed to the URL as the platform's sidecar does it (docs/ivcap-wire.md, "A
+//!   service on a developer's machine"): with the job URN in `job-id` and the caller's wait
+//!   as `Timeout`. A `200` body is the result; a `204` try-later is followed to its
+//!   `Location`, polled with [`poll_delay`] (its `Retry-Later` the first delay, as for
+//!   platform jobs); an error status makes the job `failed` with the service's `message`.
 //!
 //! Records go `pending → executing → succeeded | failed | error`, each write atomic. A record
 //! left unfinished by a server that stopped is reported (and saved) as `error`.
@@ -24,7 +28,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::LocalBackend;
 use super::services::{LocalService, Runner};
-use crate::backend::jobs::{Created, JOB_PREFIX, JobsBackend, result_value};
+use crate::backend::jobs::{Created, JOB_PREFIX, JobsBackend, poll_delay, result_value};
 use crate::backend::listing::{ListOptions, page_from, resume};
 use crate::backend::{Job, JobStatus, JobSummary, Page, PageRequest};
 use crate::error::{Error, Missing, Result};
@@ -34,6 +38,9 @@ use crate::files::{self, blocking};
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 /// How much of stderr (or an error body) becomes the error message.
 const TAIL_CHARS: usize = 2_000;
+/// Polls of a try-later `Location` in a row that may fail to connect before the job is
+/// given up as lost (the service stopped).
+const LOST_POLLS: u32 = 3;
 
 /// The jobs running in this process, and the HTTP client for `url` services.
 #[derive(Debug, Default)]
@@ -228,7 +235,7 @@ impl LocalBackend {
         Ok(all)
     }
 
-    fn http(&self) -> Result<reqwest::Client> {
+    pub(crate) fn http(&self) -> Result<reqwest::Client> {
         if let Some(c) = self.jobs.http.get() {
             return Ok(c.clone());
         }
@@ -249,6 +256,7 @@ async fn run(
     dir: PathBuf,
     http: reqwest::Client,
     input: Value,
+    hold: Duration,
 ) {
     record.status = JobStatus::Executing;
     record.started_at = Some(crate::time::now());
@@ -256,7 +264,7 @@ async fn run(
     let timeout = service.def.timeout_seconds.map_or(DEFAULT_TIMEOUT, Duration::from_secs);
     let outcome = match &service.runner {
         Ok(Runner::Command(argv)) => run_command(argv, &dir, &input, timeout).await,
-        Ok(Runner::Url(url)) => post(&http, url.as_str(), &input, timeout).await,
+        Ok(Runner::Url(url)) => post(&http, url, &record.id, &input, hold, timeout).await,
         Err(problem) => Outcome::Error(format!("the local service {problem}")),
     };
     record.finished_at = Some(crate::time::now());
@@ -339,16 +347,36 @@ async fn run_command(argv: &[String], dir: &Path, input: &Value, timeout: Durati
     }
 }
 
-/// POSTs `input` to a locally running service.
-async fn post(http: &reqwest::Client, url: &str, input: &Value, timeout: Duration) -> Outcome {
-    let resp = match http.post(url).timeout(timeout).json(input).send().await {
+/// Runs a job on a locally running service the way the platform's sidecar does: POST with
+/// `job-id` and `Timeout` (the caller's `hold`), then follow a `204` try-later until the
+/// result, an error status, or `timeout` since the start.
+async fn post(
+    http: &reqwest::Client,
+    url: &url::Url,
+    job_id: &str,
+    input: &Value,
+    hold: Duration,
+    timeout: Duration,
+) -> Outcome {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let too_long = || {
+        Outcome::Error(format!(
+            "{url} did not finish the job within {} s; raise timeout_seconds in the service definition",
+            timeout.as_secs()
+        ))
+    };
+    let hold_secs = hold.as_secs().min(timeout.as_secs());
+    let sent = http
+        .post(url.as_str())
+        .timeout(timeout)
+        .header("Timeout", hold_secs.to_string())
+        .header("job-id", job_id)
+        .json(input)
+        .send()
+        .await;
+    let mut resp = match sent {
         Ok(resp) => resp,
-        Err(e) if e.is_timeout() => {
-            return Outcome::Error(format!(
-                "{url} gave no answer within {} s; raise timeout_seconds in the service definition",
-                timeout.as_secs()
-            ));
-        }
+        Err(e) if e.is_timeout() => return too_long(),
         Err(e) => {
             return Outcome::Error(format!(
                 "cannot reach the local service at {url} ({}); is it running?",
@@ -356,23 +384,121 @@ async fn post(http: &reqwest::Client, url: &str, input: &Value, timeout: Duratio
             ));
         }
     };
-    let status = resp.status();
-    let content_type =
-        resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let body = match resp.bytes().await {
-        Ok(b) => b,
-        Err(e) => return Outcome::Error(format!("lost the answer of {url}: {}", e.without_url())),
-    };
-    if !status.is_success() {
-        return Outcome::Failed(format!("{url} answered {status}: {}", tail(&String::from_utf8_lossy(&body))));
+    let retry_later = header(&resp, "retry-later")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(3600.0)));
+    let (mut attempt, mut lost) = (0u32, 0u32);
+    let mut polling = false;
+    loop {
+        let status = resp.status();
+        if status == reqwest::StatusCode::NO_CONTENT {
+            let Some(location) = header(&resp, "location") else {
+                return Outcome::Error(format!(
+                    "{url} answered 204 without a Location, so the result cannot be fetched"
+                ));
+            };
+            let Ok(location) = url.join(&location) else {
+                return Outcome::Error(format!("{url} answered 204 with a Location that does not parse: {location}"));
+            };
+            loop {
+                let poll_at = tokio::time::Instant::now() + poll_delay(attempt, retry_later);
+                if poll_at >= deadline {
+                    return too_long();
+                }
+                tokio::time::sleep_until(poll_at).await;
+                attempt += 1;
+                match http.get(location.as_str()).timeout(deadline - tokio::time::Instant::now()).send().await {
+                    Ok(next) => {
+                        resp = next;
+                        break;
+                    }
+                    Err(e) if e.is_timeout() => return too_long(),
+                    Err(e) => {
+                        lost += 1;
+                        if lost >= LOST_POLLS {
+                            return Outcome::Error(format!(
+                                "the local service at {url} stopped answering while running the job ({}); \
+                                 restart it and submit the job again",
+                                e.without_url()
+                            ));
+                        }
+                    }
+                }
+            }
+            lost = 0;
+            polling = true;
+            continue;
+        }
+        let content_type = header(&resp, "content-type");
+        let body = match resp.bytes().await {
+            Ok(b) => b,
+            Err(e) => return Outcome::Error(format!("lost the answer of {url}: {}", e.without_url())),
+        };
+        if status.is_success() {
+            return Outcome::Succeeded { result: result_value(content_type.as_deref(), &body), content_type };
+        }
+        if polling && status == reqwest::StatusCode::NOT_FOUND {
+            return Outcome::Error(format!(
+                "the local service at {url} no longer knows this job (it restarted, or the result left its cache); \
+                 submit the job again"
+            ));
+        }
+        return Outcome::Failed(format!("{url} answered {status}: {}", service_message(&body)));
     }
-    Outcome::Succeeded { result: result_value(content_type.as_deref(), &body), content_type }
+}
+
+/// A response header as text.
+fn header(resp: &reqwest::Response, name: &str) -> Option<String> {
+    resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+/// What an error body says: ivcap-lambda's `message`, FastAPI's `detail`, else the text.
+fn service_message(body: &[u8]) -> String {
+    if let Ok(v) = serde_json::from_slice::<Value>(body) {
+        if let Some(message) = v.get("message").and_then(Value::as_str) {
+            return tail(message);
+        }
+        match v.get("detail") {
+            Some(Value::String(detail)) => return tail(detail),
+            Some(Value::Array(problems)) => {
+                let each: Vec<String> = problems
+                    .iter()
+                    .map(|p| {
+                        let at: Vec<String> = p
+                            .get("loc")
+                            .and_then(Value::as_array)
+                            .map(|l| {
+                                l.iter().map(|s| s.as_str().map_or_else(|| s.to_string(), str::to_string)).collect()
+                            })
+                            .unwrap_or_default();
+                        let msg = p.get("msg").and_then(Value::as_str).unwrap_or("invalid");
+                        format!("{}: {msg}", at.join("."))
+                    })
+                    .collect();
+                return tail(&each.join("; "));
+            }
+            _ => {}
+        }
+    }
+    tail(&String::from_utf8_lossy(body))
 }
 
 #[async_trait::async_trait]
 impl JobsBackend for LocalBackend {
     async fn create_job(&self, service_id: &str, input: &Value, hold: Duration) -> Result<Created> {
-        let service = self.find_local_service(service_id).await?;
+        let mut service = self.find_local_service(service_id).await?;
+        if service.down().is_some() {
+            // Perhaps started since it was last looked at.
+            self.discovery.forget(&service.id);
+            service = self.find_local_service(service_id).await?;
+        }
+        if let Some(down) = service.down() {
+            return Err(Error::invalid(
+                "service",
+                format!("the local service {} is {down}; no job was created", service.id),
+            ));
+        }
         if let Some(problem) = service.problem() {
             return Err(Error::invalid(
                 "service",
@@ -412,7 +538,7 @@ impl JobsBackend for LocalBackend {
         let input = input.clone();
         tokio::spawn(async move {
             let job_id = record.id.clone();
-            run(task_path, record, service, dir, http, input).await;
+            run(task_path, record, service, dir, http, input, hold).await;
             lock(&running).remove(&job_id);
             let _ = done_tx.send(());
         });
@@ -465,6 +591,15 @@ impl JobRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_bodies_give_the_services_message() {
+        assert_eq!(service_message(br#"{"message": "bad msg", "code": 400}"#), "bad msg");
+        assert_eq!(service_message(br#"{"message": "boom", "traceback": "..."}"#), "boom");
+        let fastapi = br#"{"detail": [{"loc": ["body", "msg"], "msg": "Field required", "type": "missing"}]}"#;
+        assert_eq!(service_message(fastapi), "body.msg: Field required");
+        assert_eq!(service_message(b"plain text\n"), "plain text");
+    }
 
     #[test]
     fn tails_keep_the_end() {

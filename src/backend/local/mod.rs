@@ -29,6 +29,10 @@ pub struct LocalBackend {
     jobs: jobs::LocalJobs,
     /// The last `tool_services` answer and the state of `services/` it was read from.
     tool_services_cache: std::sync::Mutex<Option<(services::ServicesStamp, Vec<crate::backend::ToolService>)>>,
+    /// `--local-service NAME=URL` services, in the order given.
+    flag_services: Vec<(String, url::Url)>,
+    /// What running `url` services said about themselves (`GET /`).
+    discovery: services::DiscoveryCache,
 }
 
 impl LocalBackend {
@@ -36,7 +40,20 @@ impl LocalBackend {
     pub fn new(dir: &Path) -> Result<Self> {
         let root = std::path::absolute(dir).map_err(|e| Error::io(format!("cannot resolve {}", dir.display()), e))?;
         let aspects = Arc::new(aspects::AspectStore::new(&root));
-        Ok(LocalBackend { root, aspects, jobs: jobs::LocalJobs::default(), tool_services_cache: Default::default() })
+        Ok(LocalBackend {
+            root,
+            aspects,
+            jobs: jobs::LocalJobs::default(),
+            tool_services_cache: Default::default(),
+            flag_services: Vec::new(),
+            discovery: Default::default(),
+        })
+    }
+
+    /// Adds `url` services by name for this run (`--local-service NAME=URL`), without files.
+    pub fn with_services(mut self, services: Vec<(String, url::Url)>) -> Self {
+        self.flag_services = services;
+        self
     }
 
     /// The store directory.

@@ -8,15 +8,21 @@ use serde_json::Value;
 
 use super::aspects::AspectContentRt;
 use super::{PlatformBackend, Target, enc};
+use futures::StreamExt;
+
 use crate::backend::listing::{ListOptions, name_filter};
-use crate::backend::services::{NO_TOOL_DEFINITION, describe, fn_schema, with_candidates};
+use crate::backend::services::{describe, fn_schema, request_schema_of, schema_from_parameters, with_candidates};
 use crate::backend::{
-    Page, PageRequest, ServiceDetail, ServiceStatus, ServiceSummary, ServicesBackend, ToolService, is_urn,
+    Page, PageRequest, ServiceDetail, ServiceParameter, ServiceStatus, ServiceSummary, ServicesBackend, ToolService,
+    is_urn,
 };
 use crate::error::{Error, Missing, Result};
 
 /// The aspect schema of a service's tool definition.
 pub(crate) const AI_TOOL_SCHEMA: &str = "urn:sd-core:schema.ai-tool.1";
+
+/// How many service records `tool_services` reads at once for their parameters.
+const PARAMETER_READS: usize = 4;
 
 /// Item of `ServiceListRT`.
 #[derive(Debug, Deserialize)]
@@ -40,11 +46,29 @@ struct ServiceStatusRt {
     description: Option<String>,
     #[serde(default)]
     status: Option<String>,
+    /// `ParameterDefT` entries, read one by one so one odd entry does not hide the rest.
+    #[serde(default, deserialize_with = "crate::backend::services::null_as_empty")]
+    parameters: Vec<Value>,
+}
+
+impl ServiceStatusRt {
+    fn parameters(&self) -> Vec<ServiceParameter> {
+        self.parameters
+            .iter()
+            .filter_map(|p| match serde_json::from_value(p.clone()) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    tracing::warn!(service = %self.id, error = %e, "skipping a service parameter that does not parse");
+                    None
+                }
+            })
+            .collect()
+    }
 }
 
 impl From<ServiceListItemRt> for ServiceSummary {
     fn from(s: ServiceListItemRt) -> Self {
-        ServiceSummary { id: s.id, name: s.name, description: s.description }
+        ServiceSummary { id: s.id, name: s.name, description: s.description, note: None }
     }
 }
 
@@ -133,20 +157,22 @@ impl ServicesBackend for PlatformBackend {
         let id = if is_urn(service) { service.to_string() } else { self.service_id_by_name(service).await? };
         let path = format!("/1/services2/{}", enc(&id));
         let record: ServiceStatusRt = self.get_json(&path, &[], Target { kind: Missing::Service, id: &id }).await?;
-        let request_schema = self.request_schema(&record.id).await?;
-        let note = request_schema.is_none().then(|| NO_TOOL_DEFINITION.to_string());
+        let parameters = record.parameters();
+        let (request_schema, note) = request_schema_of(self.request_schema(&record.id).await?, &parameters);
         Ok(ServiceDetail {
             id: record.id,
             name: record.name,
             description: record.description,
             status: record.status.as_deref().map_or(ServiceStatus::Unknown, ServiceStatus::parse),
             request_schema,
+            parameters,
             note,
         })
     }
 
-    /// Two paged lists, however many services there are: every live ai-tool aspect (newest
-    /// first, so the first per service wins, as in `get_service`) and every service.
+    /// Two paged lists: every live ai-tool aspect (newest first, so the first per service
+    /// wins, as in `get_service`) and every service; then the record of each service without
+    /// a tool definition, for a request schema its parameters describe.
     async fn tool_services(&self) -> Result<Vec<ToolService>> {
         let aspect_filters = [
             ("schema", AI_TOOL_SCHEMA.to_string()),
@@ -170,15 +196,38 @@ impl ServicesBackend for PlatformBackend {
         let filters = [("order-by", "name".to_string()), ("order-desc", "false".to_string())];
         let services: Vec<ServiceListItemRt> =
             self.all_pages("/1/services2", &filters, Target { kind: Missing::Resource, id: "/1/services2" }).await?;
-        let mut tools: Vec<ToolService> = services
+        let (described, undescribed): (Vec<_>, Vec<_>) = services
+            .into_iter()
+            .filter(|s| s.name.as_deref().is_some_and(|n| !n.trim().is_empty()))
+            .partition(|s| definitions.contains_key(&s.id));
+        let mut tools: Vec<ToolService> = described
             .into_iter()
             .filter_map(|s| {
                 let (request_schema, description) = definitions.remove(&s.id)?;
-                let name = s.name.filter(|n| !n.trim().is_empty())?;
                 let description = description.filter(|d| !d.trim().is_empty()).or(s.description);
-                Some(ToolService { id: s.id, name, description, request_schema })
+                Some(ToolService { id: s.id, name: s.name?, description, request_schema })
             })
             .collect();
+        // A service without a tool definition is a tool when its parameters describe a request;
+        // only its own record lists them.
+        let from_parameters: Vec<Option<ToolService>> = futures::stream::iter(undescribed)
+            .map(|s| async move {
+                let path = format!("/1/services2/{}", enc(&s.id));
+                let record: ServiceStatusRt =
+                    match self.get_json(&path, &[], Target { kind: Missing::Service, id: &s.id }).await {
+                        Ok(record) => record,
+                        Err(e) => {
+                            tracing::debug!(service = %s.id, error = %e, "cannot read a service for its parameters");
+                            return None;
+                        }
+                    };
+                let request_schema = schema_from_parameters(&record.parameters())?;
+                Some(ToolService { id: s.id, name: s.name?, description: s.description, request_schema })
+            })
+            .buffer_unordered(PARAMETER_READS)
+            .collect()
+            .await;
+        tools.extend(from_parameters.into_iter().flatten());
         tools.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
         Ok(tools)
     }

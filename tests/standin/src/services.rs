@@ -24,6 +24,8 @@ pub struct ServiceRec {
     pub description: String,
     /// `active`, `inactive` or `error`.
     pub status: String,
+    /// `ParameterDefT` entries (`[]` for tool services).
+    pub parameters: Value,
 }
 
 /// The content of a tool-definition aspect (docs/ivcap-wire.md §5).
@@ -44,9 +46,20 @@ impl StandIn {
                 name: name.to_string(),
                 description: description.to_string(),
                 status: "active".into(),
+                parameters: json!([]),
             });
             for schema in fn_schemas {
                 d.aspects.push(AspectRec::new(id, AI_TOOL_SCHEMA, tool_definition(id, name, description, schema)));
+            }
+        });
+    }
+
+    /// Gives a seeded service these `ParameterDefT` entries (a service described by
+    /// parameters rather than a tool definition).
+    pub fn set_service_parameters(&self, id: &str, parameters: Value) {
+        self.with_data(|d| {
+            if let Some(svc) = d.services.iter_mut().find(|s| s.id == id) {
+                svc.parameters = parameters;
             }
         });
     }
@@ -135,7 +148,7 @@ async fn read(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<Stri
         "account": "urn:ivcap:account:00000000-0000-0000-0000-000000000001",
         "controller-schema": "urn:ivcap:schema.service.rest.1",
         "controller": [{"$schema": "urn:ivcap:schema.service.rest.1", "image": "img:latest", "port": 8090}],
-        "parameters": [], "policy": "urn:ivcap:policy:ivcap.open.metadata", "tags": [],
+        "parameters": svc.parameters, "policy": "urn:ivcap:policy:ivcap.open.metadata", "tags": [],
         "links": self_link(&href),
     }))
     .into_response()
