@@ -167,4 +167,13 @@ async fn an_ivcap_lambda_service_runs_through_local_mode() {
         service.log()
     );
     client.cancel().await.unwrap();
+
+    // The discovered schema is a service tool's input schema, and calling the tool runs a job.
+    let args = ["--local", store.to_str().unwrap(), "--service-tools", "greet"];
+    let client = spawn_with(&args, &[], dir.path(), ProgressClient::default(), None).await;
+    let tools = crate::service_tools::service_tools_when(&client, |names| names == ["svc_greet"]).await;
+    assert_eq!(tools[0].input_schema.get("required"), Some(&json!(["name"])), "{:?}", tools[0].input_schema);
+    let greeted = ok(&call(&client, "svc_greet", json!({"name": "Bo"})).await);
+    assert_eq!(greeted["result"]["greeting"], "hello Bo", "{greeted}");
+    client.cancel().await.unwrap();
 }

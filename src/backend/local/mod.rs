@@ -52,6 +52,12 @@ impl LocalBackend {
 
     /// Adds `url` services by name for this run (`--local-service NAME=URL`), without files.
     pub fn with_services(mut self, services: Vec<(String, url::Url)>) -> Self {
+        for (name, _) in &services {
+            let file = self.root.join("services").join(format!("{name}.json"));
+            if file.is_file() {
+                tracing::warn!(file = %file.display(), "--local-service {name} is used instead of this definition file");
+            }
+        }
         self.flag_services = services;
         self
     }

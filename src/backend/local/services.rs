@@ -285,13 +285,7 @@ impl LocalBackend {
             Ok(out)
         })
         .await?;
-        for service in files {
-            if flagged.contains(&service.id) {
-                tracing::warn!(service = %service.id, "--local-service overrides the definition file of the same name");
-            } else {
-                services.push(service);
-            }
-        }
+        services.extend(files.into_iter().filter(|s| !flagged.contains(&s.id)));
         let http = self.http()?;
         let cache = &self.discovery;
         futures::future::join_all(services.iter_mut().filter(|s| s.wants_discovery()).map(|service| {
