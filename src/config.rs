@@ -67,8 +67,8 @@ pub struct Cli {
     #[arg(long, value_name = "PATH")]
     pub env_file: Option<PathBuf>,
 
-    /// Offer only these toolsets (comma-separated): services, jobs, artifacts, aspects, search, secrets,
-    /// service_tools.
+    /// Offer only these toolsets (comma-separated): services, jobs, aspects, artifacts, collections, search,
+    /// secrets, service_tools.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub toolsets: Option<Vec<String>>,
 

@@ -70,6 +70,8 @@ pub enum Missing {
     Aspect,
     /// The entity an aspect is about.
     Entity,
+    /// A collection (no live definition aspect).
+    Collection,
     /// Any other platform resource (a list, the search endpoint).
     Resource,
 }
@@ -83,6 +85,7 @@ impl Missing {
             Missing::Artifact => "call list_artifacts to find the right id",
             Missing::Aspect => "call list_aspects to find the right id",
             Missing::Entity => "check the entity URN",
+            Missing::Collection => "call list_collections to find it, or create_collection to make it",
             Missing::Resource => "check the identifier; this IVCAP may not offer it",
         }
     }
@@ -96,6 +99,7 @@ impl std::fmt::Display for Missing {
             Missing::Artifact => "artifact",
             Missing::Aspect => "aspect",
             Missing::Entity => "entity",
+            Missing::Collection => "collection",
             Missing::Resource => "resource",
         })
     }

@@ -107,6 +107,7 @@ impl IvcapMcp {
             ("jobs", Self::jobs_router()),
             ("aspects", Self::aspects_router()),
             ("artifacts", Self::artifacts_router()),
+            ("collections", Self::collections_router()),
             ("search", Self::search_router()),
             ("secrets", Self::secrets_router()),
             // Filled at run time from --service-tools (tools::service_tools).

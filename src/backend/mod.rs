@@ -39,6 +39,7 @@ macro_rules! wire_status {
 
 pub mod artifacts;
 pub mod aspects;
+pub mod collections;
 pub mod filter;
 pub mod jobs;
 pub mod listing;
@@ -52,6 +53,7 @@ pub mod services;
 
 pub use artifacts::{Artifact, ArtifactStatus, ArtifactsBackend};
 pub use aspects::{Aspect, AspectQuery, AspectsBackend, NewAspect};
+pub use collections::CollectionsBackend;
 pub use filter::like_match;
 pub use jobs::{Job, JobStatus, JobSummary, JobsBackend};
 pub use paging::{DEFAULT_LIMIT, LIMIT_RANGE, Page, PageRequest};
@@ -61,12 +63,28 @@ pub use services::{ServiceDetail, ServiceParameter, ServiceStatus, ServiceSummar
 
 /// Everything a tool can ask of IVCAP, whichever IVCAP it is.
 pub trait Backend:
-    ServicesBackend + JobsBackend + ArtifactsBackend + AspectsBackend + SearchBackend + SecretsBackend + Send + Sync
+    ServicesBackend
+    + JobsBackend
+    + ArtifactsBackend
+    + AspectsBackend
+    + CollectionsBackend
+    + SearchBackend
+    + SecretsBackend
+    + Send
+    + Sync
 {
 }
 
 impl<
-    T: ServicesBackend + JobsBackend + ArtifactsBackend + AspectsBackend + SearchBackend + SecretsBackend + Send + Sync,
+    T: ServicesBackend
+        + JobsBackend
+        + ArtifactsBackend
+        + AspectsBackend
+        + CollectionsBackend
+        + SearchBackend
+        + SecretsBackend
+        + Send
+        + Sync,
 > Backend for T
 {
 }

@@ -7,10 +7,11 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 
 use crate::backend::listing::{ListFields, ListOptions};
-use crate::backend::{LIMIT_RANGE, PageRequest};
+use crate::backend::{DEFAULT_LIMIT, LIMIT_RANGE, PageRequest};
 use crate::error::Result;
 
-/// `limit`: items per page, 1 to 50; checked by [`page_request`].
+/// `limit`: items per page, 1 to 50 (default 10); checked by [`page_request`]. Its schema says
+/// all that, so the fields that use it need no description (`tools/list` stays small).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
 pub struct Limit(pub u32);
@@ -30,14 +31,30 @@ impl JsonSchema for Limit {
             "format": "uint32",
             "minimum": *LIMIT_RANGE.start(),
             "maximum": *LIMIT_RANGE.end(),
+            "default": DEFAULT_LIMIT,
         })
     }
 }
 
-/// `page`: the opaque `next_page` token of a previous answer.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+/// `page`: the opaque `next_page` token of a previous answer. The name says it, so its schema
+/// is a bare string and fields that use it carry no description.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
 pub struct PageToken(pub String);
+
+impl JsonSchema for PageToken {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PageToken".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string"})
+    }
+}
 
 /// The page that `limit` and `page` ask for, checked (a limit outside 1..=50 is refused,
 /// a blank page is the first page).
@@ -45,10 +62,25 @@ pub fn page_request(limit: Option<Limit>, page: Option<PageToken>) -> Result<Pag
     PageRequest::new(limit.map(|l| l.0), page.map(|p| p.0))
 }
 
-/// `at_time`: an RFC 3339 instant with an offset, e.g. "2026-01-31T12:00:00Z".
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+/// `at_time`: an RFC 3339 instant with an offset, e.g. "2026-01-31T12:00:00Z" (what was valid
+/// then; absent = now). Its schema's `date-time` format says so, without a description.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
 pub struct AtTime(pub String);
+
+impl JsonSchema for AtTime {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "AtTime".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", "format": "date-time"})
+    }
+}
 
 /// The instant `at_time` names; absent or blank is `None`.
 pub fn at_time(at: Option<&AtTime>) -> Result<Option<DateTime<Utc>>> {

@@ -16,7 +16,6 @@ use super::args::{AtTime, Limit, PageToken, list_options, page_request};
 use super::budget::{self, Cut, Shrink};
 use super::{ListView, McpProgress, linked, to_tool_error};
 use crate::backend::artifacts::{Artifact, UploadRequest, UploadSource, guess_content_type};
-use crate::backend::is_urn;
 use crate::backend::listing::ARTIFACT_FIELDS;
 use crate::error::{Error, Result};
 use crate::server::IvcapMcp;
@@ -30,33 +29,29 @@ const MAX_INLINE_LIMIT: u64 = 8 << 20;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UploadArtifactArgs {
-    /// Local file to upload, e.g. "data/report.csv" (relative to the server's working directory). Must lie under
-    /// the working directory, the local store or an --allow-path folder. Give exactly one of path, content,
+    /// Local file under the working directory, the store or an --allow-path folder; one of path, content,
     /// content_base64.
     #[serde(default)]
     pub path: Option<String>,
-    /// The artifact's content as UTF-8 text, e.g. "a,b\n1,2\n".
+    /// UTF-8 text, e.g. "a,b\n1,2\n".
     #[serde(default)]
     pub content: Option<String>,
-    /// The artifact's content as standard base64, for binary data.
+    /// Binary content, standard base64.
     #[serde(default)]
     pub content_base64: Option<String>,
-    /// Artifact name, e.g. "report.csv" (default: the file name of path). In local mode it is the file name under
-    /// <store>/artifacts; sub-folders like "runs/1/out.csv" are allowed.
+    /// Default: path's file name; locally the file under <store>/artifacts (replaced if there).
     #[serde(default)]
     pub name: Option<String>,
-    /// MIME type, e.g. "text/csv" (default: from the extension of name or path, else application/octet-stream;
-    /// text/plain for content).
+    /// MIME type (default: from name or path; text/plain for content).
     #[serde(default)]
     pub content_type: Option<String>,
-    /// Collection URN to add the artifact to, e.g. "urn:ivcap:collection:…".
+    /// Collection URN to add it to.
     #[serde(default)]
     pub collection: Option<String>,
-    /// Policy URN, starting with "urn:ivcap:policy:".
+    /// "urn:ivcap:policy:…".
     #[serde(default)]
     pub policy: Option<String>,
-    /// Upload even if this unchanged file was uploaded before (default false: the earlier artifact is returned,
-    /// with deduplicated: true).
+    /// Upload even if unchanged since its last upload.
     #[serde(default)]
     pub force: bool,
 }
@@ -65,18 +60,16 @@ pub struct UploadArtifactArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DownloadArtifactArgs {
-    /// Artifact id, as upload_artifact or list_artifacts give it (urn:ivcap:artifact:… or, in local mode,
-    /// urn:file://…).
+    /// urn:ivcap:artifact:… (locally urn:file://…), from list_artifacts.
     pub artifact_id: String,
-    /// Save to this local file, e.g. "downloads/report.csv" (its folder must exist; under the working directory,
-    /// the local store or an --allow-path folder). Omit to get small text or images inline.
+    /// File to save to (its folder must exist) under the working directory, the store or an --allow-path folder.
     #[serde(default)]
     pub path: Option<String>,
-    /// Without path: largest artifact returned inline, in bytes, 1 to 8388608 (default 1048576).
+    /// Without path: largest inline size (default 1048576).
     #[serde(default)]
     #[schemars(range(min = 1, max = 8388608))]
     pub max_inline_bytes: Option<u64>,
-    /// Replace an existing file at path (default false).
+    /// Replace an existing file (default false).
     #[serde(default)]
     pub overwrite: bool,
 }
@@ -85,7 +78,7 @@ pub struct DownloadArtifactArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GetArtifactArgs {
-    /// Artifact id (urn:ivcap:artifact:… or, in local mode, urn:file://…).
+    /// urn:ivcap:artifact:… (locally urn:file://…).
     pub artifact_id: String,
 }
 
@@ -96,18 +89,14 @@ pub struct ListArtifactsArgs {
     /// e.g. size > 9
     #[serde(default)]
     pub filter: Option<String>,
-    /// Sort field(s).
     #[serde(default)]
     pub order_by: Option<String>,
     #[serde(default)]
     pub order_desc: Option<bool>,
-    /// As of (RFC 3339).
     #[serde(default)]
     pub at_time: Option<AtTime>,
-    /// Items per page, 1 to 50 (default 10).
     #[serde(default)]
     pub limit: Option<Limit>,
-    /// The next_page token of the previous answer; omit for the first page.
     #[serde(default)]
     pub page: Option<PageToken>,
 }
@@ -229,12 +218,11 @@ impl IvcapMcp {
                 "give exactly one of path (a local file), content (text) or content_base64 (binary)",
             ));
         }
-        if let Some(c) = args.collection.as_deref().filter(|c| !is_urn(c)) {
-            return Err(Error::invalid(
-                "collection",
-                format!("'{c}' is not a URN; pass one like urn:ivcap:collection:…"),
-            ));
-        }
+        let collection = match args.collection.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+            // Into a collection that exists: an upload into a misspelt one would be lost from view.
+            Some(c) => Some(self.backend.collection(c).await?.id),
+            None => None,
+        };
         if let Some(p) = args.policy.as_deref().filter(|p| !p.starts_with("urn:ivcap:policy:")) {
             return Err(Error::invalid("policy", format!("'{p}' must start with urn:ivcap:policy:")));
         }
@@ -270,14 +258,7 @@ impl IvcapMcp {
             Some(t) => t,
             None => from_name.unwrap_or(fallback_type),
         };
-        Ok(UploadRequest {
-            source,
-            name,
-            content_type,
-            collection: args.collection,
-            policy: args.policy,
-            force: args.force,
-        })
+        Ok(UploadRequest { source, name, content_type, collection, policy: args.policy, force: args.force })
     }
 
     /// The `path` argument checked against the path policy, on the blocking pool (it
@@ -367,10 +348,9 @@ fn structured(view: &DownloadView, extra: Option<ContentBlock>, links: Vec<Conte
 #[tool_router(router = artifacts_router, vis = "pub(crate)")]
 impl IvcapMcp {
     #[tool(
-        description = "Upload a local file (path) or inline content as an IVCAP artifact, to pass to a job or share. \
-                       Large files are sent in resumable chunks with progress. Re-uploading an unchanged file returns \
-                       the earlier artifact (deduplicated: true) unless force is true. In local mode a named upload \
-                       replaces the stored file of that name.",
+        description = "Upload a local file (path) or inline content as an artifact. Large files go in resumable \
+                       chunks with progress; an unchanged file returns its earlier artifact (deduplicated: true) \
+                       unless force.",
         output_schema = schema_for_output::<UploadView>(),
         annotations(
             title = "Upload artifact",
@@ -405,9 +385,8 @@ impl IvcapMcp {
     }
 
     #[tool(
-        description = "Get an artifact's content. With path: save it to that local file (streamed; returns size and MD5). \
-                       Without: small text comes back as text and small images as images; larger or binary content needs \
-                       path.",
+        description = "Get an artifact's content: with path, save it to that file (streamed; size and MD5); without, \
+                       small text or images inline, else a note to pass path.",
         output_schema = schema_for_output::<DownloadView>(),
         annotations(
             title = "Download artifact",
@@ -459,8 +438,7 @@ impl IvcapMcp {
     }
 
     #[tool(
-        description = "Get an artifact's metadata (name, MIME type, size, upload status) by id. Use to check an \
-                       upload finished or before downloading.",
+        description = "An artifact's metadata: name, MIME type, size, upload status.",
         output_schema = schema_for_output::<ArtifactView>(),
         annotations(
             title = "Get artifact",
@@ -480,8 +458,7 @@ impl IvcapMcp {
     }
 
     #[tool(
-        description = "List artifacts (id, name, MIME type, size, status). Use to find an artifact's id for \
-                       download_artifact or a job input.",
+        description = "List artifacts (id, name, MIME type, size, status).",
         annotations(
             title = "List artifacts",
             read_only_hint = true,

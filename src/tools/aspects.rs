@@ -22,14 +22,14 @@ use crate::time::format as time;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AspectArgs {
-    /// URN of the entity the aspect is about, e.g. "urn:ivcap:artifact:…" or "urn:example:site:42".
+    /// Entity URN, e.g. "urn:ivcap:artifact:…".
     pub entity: String,
-    /// Schema URN of the content, e.g. "urn:example:schema:label.1" (exact, no % wildcards).
+    /// Schema URN, e.g. "urn:example:schema:label.1" (no %).
     pub schema: String,
-    /// The assertion: a JSON object, e.g. {"label": "cat", "confidence": 0.9}.
+    /// JSON object, e.g. {"label": "cat"}.
     #[schemars(with = "Map<String, Value>")]
     pub content: Value,
-    /// Access policy URN starting with "urn:ivcap:policy:"; omit for the platform default.
+    /// "urn:ivcap:policy:…"; omit for the default.
     #[serde(default)]
     pub policy: Option<String>,
 }
@@ -38,7 +38,7 @@ pub struct AspectArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AspectIdArgs {
-    /// Aspect URN "urn:ivcap:aspect:<uuid>" (the bare uuid works too), as add_aspect or list_aspects returned it.
+    /// Aspect URN (or its uuid), from add_aspect or list_aspects.
     pub aspect_id: String,
 }
 
@@ -46,34 +46,32 @@ pub struct AspectIdArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListAspectsArgs {
-    /// Only aspects about this entity URN (exact match).
+    /// Entity URN (exact).
     #[serde(default)]
     pub entity: Option<String>,
-    /// Only aspects whose schema URN matches; % matches any run of characters, e.g. "urn:example:schema:%".
+    /// Schema URN; % = any text, e.g. "urn:example:schema:%".
     #[serde(default)]
     pub schema: Option<String>,
     /// PostgreSQL JSONPath the content must match, e.g. `$.items[*] ? (@.size > 10000)`.
     #[serde(default)]
     pub content_path: Option<String>,
-    /// As of (RFC 3339); default now, live aspects only.
+    /// RFC 3339; default now (live only).
     #[serde(default)]
     pub at_time: Option<AtTime>,
-    /// Also return each aspect's content (default false; get_aspect gives one in full).
+    /// Return the content too (default false).
     #[serde(default)]
     pub include_content: Option<bool>,
     /// e.g. entity = 'urn:x:1'
     #[serde(default)]
     pub filter: Option<String>,
-    /// Sort field(s), default valid_from.
+    /// Default valid_from.
     #[serde(default)]
     pub order_by: Option<String>,
-    /// "DESC" (the default) or "ASC".
+    /// "DESC" (newest first, default) or "ASC".
     #[serde(default)]
     pub order_direction: Option<String>,
-    /// Items per page, 1 to 50 (default 10).
     #[serde(default)]
     pub limit: Option<Limit>,
-    /// The next_page token of the previous answer; omit for the first page.
     #[serde(default)]
     pub page: Option<PageToken>,
 }
@@ -218,9 +216,8 @@ fn given(s: Option<String>) -> Option<String> {
 #[tool_router(router = aspects_router, vis = "pub(crate)")]
 impl IvcapMcp {
     #[tool(
-        description = "Assert a new aspect: a typed JSON fact (content) about an entity URN, under a schema URN. \
-                       Use to record metadata, labels or results. It adds to what is there; to replace the current \
-                       (entity, schema) aspect use update_aspect.",
+        description = "Assert a JSON fact (content) about an entity URN under a schema URN; it adds (update_aspect \
+                       replaces).",
         output_schema = schema_for_output::<AddedView>(),
         annotations(
             title = "Add aspect",
@@ -238,9 +235,8 @@ impl IvcapMcp {
     }
 
     #[tool(
-        description = "Replace the live aspect of an (entity, schema) pair: retracts it (its record stays, with \
-                       valid_to set) and asserts the new content. With no live aspect it simply adds one. Fails, \
-                       naming them, when several are live.",
+        description = "Retract the live (entity, schema) aspect (its record stays) and assert new content; adds if \
+                       none is live; fails if several are.",
         output_schema = schema_for_output::<UpdatedView>(),
         annotations(
             title = "Update aspect",
@@ -258,8 +254,7 @@ impl IvcapMcp {
     }
 
     #[tool(
-        description = "Get one aspect by URN: entity, schema, content, valid_from and valid_to. Retracted aspects stay \
-                       readable.",
+        description = "One aspect by URN: entity, schema, content, valid_from, valid_to; retracted ones too.",
         annotations(
             title = "Get aspect",
             read_only_hint = true,
@@ -274,8 +269,8 @@ impl IvcapMcp {
     }
 
     #[tool(
-        description = "Query aspects by entity, schema (% wildcards), JSONPath on the content and filter, as valid \
-                       now or at_time, newest first. Use to find facts about an entity, or entities with a fact.",
+        description = "Query aspects by entity, schema (% wildcards) and a JSONPath on the content, as valid now or \
+                       at a past at_time, newest first.",
         annotations(
             title = "List aspects",
             read_only_hint = true,
@@ -317,8 +312,8 @@ impl IvcapMcp {
     }
 
     #[tool(
-        description = "Retract an aspect: it stops being valid now (valid_to is set) but is never deleted; \
-                       get_aspect and list_aspects at_time still read it. Retracting twice is a harmless error.",
+        description = "Retract an aspect: valid_to is set now; the record stays readable (get_aspect, list_aspects \
+                       at_time). Twice is a harmless error.",
         annotations(
             title = "Retract aspect",
             read_only_hint = false,

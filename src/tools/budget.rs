@@ -74,6 +74,26 @@ pub(crate) fn cut_text(text: &mut String, excess: usize) -> Option<usize> {
     Some(keep)
 }
 
+/// Drops `items` from the end until about `excess` characters are gone (one stays); the cut,
+/// when fewer than the `total` the page had are left (`noun`: "items", "members").
+pub(crate) fn cut_items<T: Serialize>(
+    items: &mut Vec<T>,
+    total: usize,
+    excess: usize,
+    noun: &'static str,
+) -> Option<Cut> {
+    let mut freed = 0;
+    while freed < excess && items.len() > 1 {
+        freed += items.pop().map_or(0, |item| json_len(&item) + 1);
+    }
+    let shown = items.len();
+    (shown < total).then(|| Cut {
+        part: noun,
+        what: format!("only {shown} of the {total} {noun} on this page are shown"),
+        remedy: format!("call again with limit={shown} to page through all of them"),
+    })
+}
+
 /// The usual remedy when only a larger budget shows everything.
 pub(crate) const LARGER_BUDGET: &str = "restart the server with a larger --output-budget to see all of it";
 

@@ -33,14 +33,12 @@ const MAX_PRODUCT_LINKS: usize = 20;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitJobArgs {
-    /// Service URN (urn:ivcap:service:…) or exact service name, as list_services shows.
+    /// Service URN or exact name.
     pub service: String,
-    /// The job request: a JSON object matching the service's request_schema (see get_service),
-    /// e.g. {"message": "hello"}. A "$schema" default in the schema is filled in when missing.
+    /// JSON object matching the request_schema; a "$schema" default is filled in.
     #[schemars(with = "Map<String, Value>")]
     pub input: Value,
-    /// Seconds to wait for the result, 0 to 3600; 0 returns at once with the job_id. Default 30.
-    /// Waits are capped by the server (default 50 s); a job still running then can be awaited with get_job.
+    /// Default 30, 0 = at once; capped by the server (default 50 s).
     #[serde(default)]
     #[schemars(range(min = 0, max = 3600))]
     pub wait_seconds: Option<u32>,
@@ -50,13 +48,12 @@ pub struct SubmitJobArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GetJobArgs {
-    /// Job URN, e.g. urn:ivcap:job:6f1c…, as submit_job or list_jobs returned it.
+    /// Job URN, from submit_job or list_jobs.
     pub job_id: String,
-    /// URN of the job's service; rarely needed (the server looks it up).
+    /// Its service URN; rarely needed.
     #[serde(default)]
     pub service_id: Option<String>,
-    /// Seconds to wait for the job to finish, 0 to 3600 (default 0: just read its status).
-    /// Waits are capped by the server (default 50 s).
+    /// 0 to 3600 (default 0); capped by the server (default 50 s).
     #[serde(default)]
     #[schemars(range(min = 0, max = 3600))]
     pub wait_seconds: Option<u32>,
@@ -66,23 +63,19 @@ pub struct GetJobArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListJobsArgs {
-    /// Service URN (urn:ivcap:service:…) or exact service name whose jobs to list.
+    /// Service URN or exact name.
     pub service: String,
     /// e.g. status = 'failed'
     #[serde(default)]
     pub filter: Option<String>,
-    /// Sort field(s).
     #[serde(default)]
     pub order_by: Option<String>,
     #[serde(default)]
     pub order_desc: Option<bool>,
-    /// As of (RFC 3339).
     #[serde(default)]
     pub at_time: Option<AtTime>,
-    /// Items per page, 1 to 50 (default 10).
     #[serde(default)]
     pub limit: Option<Limit>,
-    /// The next_page token of the previous answer; omit for the first page.
     #[serde(default)]
     pub page: Option<PageToken>,
 }
@@ -249,10 +242,9 @@ impl IvcapMcp {
 #[tool_router(router = jobs_router, vis = "pub(crate)")]
 impl IvcapMcp {
     #[tool(
-        description = "Run an IVCAP service: check the input against its request schema (from get_service), create a job \
-                       and wait up to wait_seconds for the result. Invalid input is rejected with every problem listed and \
-                       no job is created. If the job is still running when the wait ends, call get_job with its job_id. \
-                       Sends progress while waiting.",
+        description = "Run a service: check input against its request schema (get_service), create a job, wait up to \
+                       wait_seconds for the result. Bad input lists every problem; no job is made. Still running: \
+                       call get_job. Sends progress.",
         output_schema = schema_for_output::<JobView>(),
         annotations(
             title = "Submit job",
@@ -273,9 +265,8 @@ impl IvcapMcp {
     }
 
     #[tool(
-        description = "Get an IVCAP job's status and, when finished, its result or error; optionally wait up to \
-                       wait_seconds for it to finish. Use after submit_job said it is still running, or for a job from \
-                       list_jobs. Sends progress while waiting.",
+        description = "A job's status and, when finished, its result or error; optionally waits up to wait_seconds. \
+                       Sends progress while waiting.",
         output_schema = schema_for_output::<JobView>(),
         annotations(
             title = "Get job",
@@ -302,8 +293,7 @@ impl IvcapMcp {
     }
 
     #[tool(
-        description = "List the jobs of one IVCAP service, newest first, with their status and times. Use get_job \
-                       with a job_id for its result.",
+        description = "A service's jobs, newest first, with status and times; get_job gives a result.",
         annotations(
             title = "List jobs",
             read_only_hint = true,

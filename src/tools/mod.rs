@@ -7,6 +7,7 @@ pub(crate) mod arguments;
 pub mod artifacts;
 pub mod aspects;
 pub(crate) mod budget;
+pub mod collections;
 pub mod jobs;
 pub mod search;
 pub mod secrets;
@@ -105,16 +106,7 @@ impl<T: Serialize> ListView<T> {
 impl<T: Serialize> budget::Shrink for ListView<T> {
     /// Drops items from the end until about `excess` characters are gone; one item stays.
     fn shrink(&mut self, excess: usize) -> Option<budget::Cut> {
-        let mut freed = 0;
-        while freed < excess && self.items.len() > 1 {
-            freed += self.items.pop().map_or(0, |item| budget::json_len(&item) + 1);
-        }
-        let shown = self.items.len();
-        (shown < self.total).then(|| budget::Cut {
-            part: "items",
-            what: format!("only {shown} of the {} items on this page are shown", self.total),
-            remedy: format!("call again with limit={shown} to page through all of them"),
-        })
+        budget::cut_items(&mut self.items, self.total, excess, "items")
     }
 
     fn note(&mut self) -> &mut Option<String> {

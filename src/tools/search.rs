@@ -16,17 +16,13 @@ use crate::server::IvcapMcp;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchArgs {
-    /// Mangle query: headless, e.g. `:- ivcap_artifact(Id, Name, Mime), Mime = "image/jpeg".`, or rules with a
-    /// `query(...)` rule, e.g. `query(E) :- ivcap_aspect(E, "urn:ex:schema:doc.1", _).` Tables from aspects:
-    /// `:load_aspect(/t, "<schema urn>", [".a", ".list[*]"]).` Resend the same query with page.
+    /// Mangle, e.g. `:- ivcap_artifact(Id, Name, Mime), Mime = "image/jpeg".` or a `query(E) :- …` rule;
+    /// aspect tables: `:load_aspect(/t, "<schema urn>", [".a", ".list[*]"]).`
     pub query: String,
-    /// Evaluate as of this RFC 3339 time, e.g. "2026-01-31T12:00:00Z"; omit for now.
     #[serde(default)]
     pub at_time: Option<AtTime>,
-    /// Answers per page, 1 to 50 (default 10).
     #[serde(default)]
     pub limit: Option<Limit>,
-    /// The next_page token of the previous answer to the same query; omit for the first page.
     #[serde(default)]
     pub page: Option<PageToken>,
 }
@@ -34,12 +30,11 @@ pub struct SearchArgs {
 #[tool_router(router = search_router, vis = "pub(crate)")]
 impl IvcapMcp {
     #[tool(
-        description = "Query the IVCAP Datafabric with Datalog (Google's Mangle): joins, recursion, negation and \
-                       aggregation over artifacts, aspects, services and jobs, optionally at a past at_time. Each answer is \
-                       an object of the query's variables. Predicates: ivcap_artifact(Id, Name, MimeType), \
-                       ivcap_aspect(Entity, Schema, Content) (fields via :match_field(Content, /field, V)), \
-                       ivcap_service(Id, Name), ivcap_job(Id, Status, ServiceId), ivcap_artifact_produced_by(ArtifactId, \
-                       JobId).",
+        description = "Datalog (Mangle) over the Datafabric: joins, recursion, negation, aggregation; optionally at \
+                       a past at_time. Answers are objects of the query's variables. Predicates: ivcap_artifact(Id, Name, MimeType), \
+                       ivcap_aspect(Entity, Schema, Content) (fields: :match_field(Content, /field, V)), \
+                       ivcap_service(Id, Name), ivcap_job(Id, Status, ServiceId), \
+                       ivcap_artifact_produced_by(ArtifactId, JobId).",
         annotations(
             title = "Search (Datalog)",
             read_only_hint = true,

@@ -14,13 +14,11 @@ use crate::server::IvcapMcp;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListSecretsArgs {
-    /// Only secrets whose name matches this pattern, e.g. "openai.*". Omit to list all.
+    /// Name pattern, e.g. "openai.*".
     #[serde(default)]
     pub filter: Option<String>,
-    /// Items per page, 1 to 50 (default 10).
     #[serde(default)]
     pub limit: Option<Limit>,
-    /// The next_page token of the previous answer; omit for the first page.
     #[serde(default)]
     pub page: Option<PageToken>,
 }
@@ -36,8 +34,7 @@ pub struct SecretItem {
 #[tool_router(router = secrets_router, vis = "pub(crate)")]
 impl IvcapMcp {
     #[tool(
-        description = "List the names and expiry times of the secrets stored in IVCAP for your account \
-                       (never their values). Use to check that a secret a service needs exists.",
+        description = "Names and expiry times of your IVCAP secrets (never values).",
         annotations(
             title = "List secrets",
             read_only_hint = true,

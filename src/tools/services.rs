@@ -18,24 +18,20 @@ use crate::server::IvcapMcp;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListServicesArgs {
-    /// Only names containing this text (case-insensitive; % wildcard).
+    /// Text the name contains (case-insensitive; % = any text).
     #[serde(default)]
     pub search: Option<String>,
     /// e.g. name ~= 'a%'
     #[serde(default)]
     pub filter: Option<String>,
-    /// Sort field(s).
     #[serde(default)]
     pub order_by: Option<String>,
     #[serde(default)]
     pub order_desc: Option<bool>,
-    /// As of (RFC 3339).
     #[serde(default)]
     pub at_time: Option<AtTime>,
-    /// Items per page, 1 to 50 (default 10).
     #[serde(default)]
     pub limit: Option<Limit>,
-    /// The next_page token of the previous answer; omit for the first page.
     #[serde(default)]
     pub page: Option<PageToken>,
 }
@@ -44,7 +40,7 @@ pub struct ListServicesArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GetServiceArgs {
-    /// Service URN (urn:ivcap:service:…) or exact service name, as list_services shows.
+    /// Service URN or exact name, from list_services.
     pub service: String,
 }
 
@@ -162,8 +158,7 @@ impl Shrink for ServiceView {
 #[tool_router(router = services_router, vis = "pub(crate)")]
 impl IvcapMcp {
     #[tool(
-        description = "List the IVCAP services (analytics tools) you can run. Start here to find a service; then \
-                       call get_service for its request schema.",
+        description = "List the IVCAP services you can run; then get_service for one's request schema.",
         annotations(
             title = "List services",
             read_only_hint = true,
@@ -184,8 +179,8 @@ impl IvcapMcp {
     }
 
     #[tool(
-        description = "Get one IVCAP service by URN or exact name: its description, status and the JSON Schema \
-                       its job requests must match. Call before submit_job to build a valid input.",
+        description = "One IVCAP service by URN or exact name: description, status, parameters and the JSON Schema \
+                       a submit_job input must match.",
         annotations(
             title = "Get service",
             read_only_hint = true,

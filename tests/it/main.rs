@@ -3,6 +3,7 @@
 
 mod artifacts;
 mod aspects;
+mod collections;
 mod common;
 mod config;
 mod examples;

@@ -19,7 +19,7 @@ use crate::backend::artifacts::{
 };
 use crate::backend::listing::{ListOptions, page_from, resume};
 use crate::backend::progress::{Progress, report_bytes};
-use crate::backend::{Page, PageRequest};
+use crate::backend::{CollectionsBackend, Page, PageRequest};
 use crate::error::{Error, Missing, Result};
 use crate::files::{TempFile, blocking, copy_hashing, write_atomic, write_atomic_from};
 
@@ -206,6 +206,10 @@ impl ArtifactsBackend for LocalBackend {
             Ok((size, artifact_of(&dir, &file)?))
         })
         .await?;
+        if let Some(collection) = &req.collection {
+            // Where the platform acts on X-Collection, the local store writes the membership.
+            self.add_member(collection, &artifact.id).await?;
+        }
         report_bytes(progress, size, size).await;
         Ok(Uploaded { artifact, deduplicated: false })
     }

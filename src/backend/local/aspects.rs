@@ -175,6 +175,56 @@ impl AspectStore {
         Ok(Updated { id, replaced })
     }
 
+    /// The ids of the live `(entity, schema)` aspects whose content matches `path`, at most `limit`.
+    fn live_matching(&self, entity: &str, schema: &str, path: &ContentPath, limit: usize) -> Result<Vec<String>> {
+        let index = self.current()?;
+        let f = Filter {
+            entity: Some(entity),
+            schema: Some(schema),
+            content_path: Some(path),
+            expr: None,
+            at: crate::time::now(),
+            order: Order::Asc,
+            after: None,
+        };
+        // `schema` is exact here, but the index matches it as a `%` pattern.
+        Ok(index
+            .query(&f, limit)
+            .0
+            .into_iter()
+            .filter(|e| e.aspect.schema == schema)
+            .map(|e| e.aspect.id.clone())
+            .collect())
+    }
+
+    /// Adds `new` unless a live aspect of its `(entity, schema)` matches `path`, checked and
+    /// written under the directory lock so two writers cannot both add it; true when added.
+    pub(super) fn add_unless_matching(&self, new: &NewAspect, path: &str) -> Result<bool> {
+        let path = ContentPath::compile(path)?;
+        let _lock = self.lock_aspects()?;
+        if !self.live_matching(&new.entity, &new.schema, &path, 1)?.is_empty() {
+            return Ok(false);
+        }
+        self.add_at(new, crate::time::now())?;
+        Ok(true)
+    }
+
+    /// Retracts every live `(entity, schema)` aspect whose content matches `path`, under the
+    /// directory lock; how many there were.
+    pub(super) fn retract_matching(&self, entity: &str, schema: &str, path: &str) -> Result<usize> {
+        let path = ContentPath::compile(path)?;
+        if !self.dir.is_dir() {
+            return Ok(0);
+        }
+        let _lock = self.lock_aspects()?;
+        let live = self.live_matching(entity, schema, &path, usize::MAX - 1)?;
+        let t = crate::time::now();
+        for id in &live {
+            self.retract_locked(id, t)?;
+        }
+        Ok(live.len())
+    }
+
     /// Aspect `id` (a full URN): from its `<uuid>.json` when that holds it, else the index.
     fn get(&self, id: String) -> Result<Aspect> {
         if let Some(uuid) = id.strip_prefix(ASPECT_PREFIX).filter(|u| uuid::Uuid::try_parse(u).is_ok()) {

@@ -9,6 +9,7 @@
 
 mod artifacts;
 pub mod aspects;
+mod collections;
 mod jobs;
 pub mod search;
 mod secrets;

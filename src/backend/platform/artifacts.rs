@@ -26,7 +26,7 @@ use crate::backend::artifacts::{
 };
 use crate::backend::listing::ListOptions;
 use crate::backend::progress::{Progress, report_bytes};
-use crate::backend::{ArtifactStatus, Page, PageRequest, is_urn};
+use crate::backend::{ArtifactStatus, CollectionsBackend, Page, PageRequest, is_urn};
 use crate::error::{Error, Missing, Result};
 use crate::files::{IO_BUFFER, TempFile, blocking, md5_file, write_atomic};
 use crate::time::from_wire;
@@ -365,7 +365,13 @@ impl ArtifactsBackend for PlatformBackend {
                     .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
                 if !req.force {
                     match self.deduplicate(path).await? {
-                        Ok(artifact) => return Ok(Uploaded { artifact, deduplicated: true }),
+                        Ok(artifact) => {
+                            // No POST, so no X-Collection: add the membership the way the SDK does.
+                            if let Some(collection) = &req.collection {
+                                self.add_member(collection, &artifact.id).await?;
+                            }
+                            return Ok(Uploaded { artifact, deduplicated: true });
+                        }
                         Err(md5) => known_md5 = md5,
                     }
                 }

@@ -8,6 +8,7 @@
 
 mod artifacts;
 mod aspects;
+mod collections;
 mod jobs;
 mod search;
 mod secrets;

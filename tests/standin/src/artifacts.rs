@@ -1,4 +1,5 @@
-//! Artifacts (docs/ivcap-wire.md §7, §14): `POST /1/artifacts` reading the §7.1 headers, the TUS
+//! Artifacts (docs/ivcap-wire.md §7, §14): `POST /1/artifacts` reading the §7.1 headers (an
+//! `X-Collection` adds a `collection-item.1` membership aspect for the new artifact), the TUS
 //! blob at `/1/artifacts/{id}/blob` (`PATCH` with offset checks, `HEAD`, creation `POST`
 //! with `Upload-Defer-Length`, `GET` of the bytes), and `GET /1/artifacts[/{id}]`.
 //!
@@ -177,7 +178,15 @@ async fn create(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let origin = origin(&headers);
     let body = rec.record(&origin);
     let location = format!("{origin}/1/artifacts/{}", rec.id);
-    lock(&s.data).artifacts.push(rec);
+    let mut data = lock(&s.data);
+    if let Some(collection) = &rec.collection {
+        // X-Collection makes the artifact a member: the membership aspect the SDK's
+        // add_item_to_collection would write (docs/ivcap-wire.md §8.1).
+        let content = json!({"collection": collection, "item": rec.id});
+        data.aspects.push(crate::AspectRec::new(collection, "urn:ivcap:schema:collection-item.1", content));
+    }
+    data.artifacts.push(rec);
+    drop(data);
     (
         StatusCode::CREATED,
         [("Location", location.as_str()), ("Tus-Resumable", TUS), ("Upload-Offset", "0")],
