@@ -123,7 +123,8 @@ impl LocalService {
         }
     }
 
-    pub(crate) fn description(&self) -> Option<String> {
+    /// The file's description, else the discovered one.
+    fn description(&self) -> Option<String> {
         self.def.description.clone().or_else(|| match &self.discovered {
             Some(Discovery::Found { description, .. }) => description.clone(),
             _ => None,
@@ -160,7 +161,7 @@ impl LocalService {
 }
 
 /// How long a discovered tool definition is used before `GET /` is asked again.
-pub(crate) const DISCOVERY_FRESH: Duration = Duration::from_secs(2);
+const DISCOVERY_FRESH: Duration = Duration::from_secs(2);
 /// Longest a `GET /` for a tool definition may take.
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -190,7 +191,7 @@ impl DiscoveryCache {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(service.id.clone(), entry);
     }
 
-    /// Forgets what is known of `service_id`, e.g. after it refused a connection.
+    /// Forgets what is known of `service_id`, so the next read asks the service again.
     pub(crate) fn forget(&self, service_id: &str) {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(service_id);
     }

@@ -253,6 +253,14 @@ mod tests {
         let read: ServiceStatusRt = fixtures::decode("services/read.json");
         assert_eq!(ServiceStatus::parse(read.status.as_deref().unwrap()), ServiceStatus::Active);
         assert_eq!(read.name.as_deref(), Some("Fire risk for Lot2"));
+        let with_parameters: ServiceStatusRt = fixtures::decode("services/read-parameters.json");
+        let parameters = with_parameters.parameters();
+        assert_eq!(parameters.len(), 5, "every entry read, options or not");
+        let schema = schema_from_parameters(&parameters).unwrap();
+        assert_eq!(schema["required"], serde_json::json!(["msg"]));
+        assert_eq!(schema["properties"]["width"]["default"], 640);
+        assert_eq!(schema["properties"]["format"]["enum"], serde_json::json!(["png", "jpeg"]));
+        assert!(read.parameters().is_empty(), "a tool service has none");
         let tools: ListRt<super::super::aspects::AspectContentRt> = fixtures::decode("services/ai-tool-aspects.json");
         let content = tools.items.into_iter().next().and_then(|a| a.content).unwrap();
         assert_eq!(fn_schema(&content).unwrap()["required"], serde_json::json!(["msg"]));
