@@ -2,6 +2,8 @@
 //! IVCAP: the stand-in (the SDK with `IVCAP_URL` + `IVCAP_JWT`) or a local store (the SDK's
 //! `LocalIVCAP` with `base_dir` = the store). What the SDK writes this server lists, reads and
 //! downloads; what this server writes the SDK reads back; contents compared byte for byte.
+//! Collections too: on the platform through the SDK's collection API, locally (`LocalIVCAP`
+//! has none) as the aspects a collection is made of.
 //! The SDK's half is tests/python/sdk_interop.py.
 
 use base64::Engine;
@@ -38,6 +40,11 @@ async fn sdk(env: &Env, step: &str, vars: &[(&str, String)]) -> Value {
     serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("the SDK script printed no JSON ({e}): {out}"))
 }
 
+/// A JSON array of strings.
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array().expect("an array").iter().map(|s| s.as_str().expect("a string").to_string()).collect()
+}
+
 fn bytes(v: &Value) -> Vec<u8> {
     STANDARD.decode(v.as_str().expect("base64 text")).unwrap()
 }
@@ -69,6 +76,22 @@ async fn the_sdk_writes_and_this_server_reads(on_platform: bool) {
         let uploads = s.requests_to(axum::http::Method::POST, "/1/artifacts");
         assert_eq!(uploads.len(), 2, "the SDK uploaded to the stand-in");
         assert!(file_id.starts_with("urn:ivcap:artifact:"), "{file_id}");
+        let joined = uploads.iter().filter_map(|r| r.header("X-Collection")).collect::<Vec<_>>();
+        assert_eq!(joined.iter().map(String::as_str).collect::<Vec<_>>(), [wrote["collection"].as_str().unwrap()]);
+    }
+    if let Some(collection) = wrote["collection"].as_str() {
+        let got = ok(&call(c, "get_collection", json!({"collection": collection})).await);
+        assert_eq!(
+            (got["name"].as_str(), got["description"].as_str()),
+            (Some("SDK collection"), Some("made by ivcap-client"))
+        );
+        let mut members = strings(&got["members"]);
+        members.sort();
+        let mut want = vec![file_id.to_string(), stream_id.to_string()];
+        want.sort();
+        assert_eq!(members, want, "{got}");
+        let listed = ok(&call(c, "list_collections", json!({"name": "sdk%"})).await);
+        assert_eq!(texts(listed["items"].as_array().unwrap(), "id"), [collection], "{listed}");
     }
 
     let listed = ok(&call(c, "list_artifacts", json!({"filter": "name = 'sdk-data.csv'"})).await);
@@ -116,12 +139,17 @@ async fn this_server_writes_and_the_sdk_reads(on_platform: bool) {
     let content = json!({"k": 2, "text": "from ivcap-mcp", "nested": {"a": [true, null]}});
     let added = ok(&call(c, "add_aspect", json!({"entity": entity, "schema": schema, "content": content})).await);
     let aspect = added["id"].as_str().unwrap().to_string();
+    let made = ok(&call(c, "create_collection", json!({"name": "Ours", "description": "made by ivcap-mcp"})).await);
+    let collection = made["id"].as_str().unwrap().to_string();
+    let members = json!([id, entity]);
+    ok(&call(c, "update_collection", json!({"collection": collection, "add": members})).await);
 
     let vars = [
         ("SRC", src.to_string_lossy().into_owned()),
         ("ARTIFACT", id.clone()),
         ("ENTITY", entity.to_string()),
         ("ASPECT", aspect.clone()),
+        ("COLLECTION", collection.clone()),
     ];
     let read = sdk(&env, "read", &vars).await;
     if read.is_null() {
@@ -147,4 +175,34 @@ async fn this_server_writes_and_the_sdk_reads(on_platform: bool) {
         assert_eq!(fields.remove("$schema").as_ref().and_then(Value::as_str), Some(schema));
     }
     assert_eq!(got, content);
+
+    let mut want = vec![id.clone(), entity.to_string()];
+    want.sort();
+    if on_platform {
+        let got = &read["collection"];
+        assert_eq!(got["id"].as_str(), Some(collection.as_str()));
+        assert_eq!((got["name"].as_str(), got["description"].as_str()), (Some("Ours"), Some("made by ivcap-mcp")));
+        assert_eq!(strings(&got["items"]), want, "SDK get_collection: {got}");
+    } else {
+        // LocalIVCAP has no collection API; it reads the aspects the SDK's collections are made of.
+        let records = read["collection"].as_array().unwrap();
+        let of = |schema: &str| {
+            records.iter().filter(|r| r["schema"] == schema).map(|r| r["content"].clone()).collect::<Vec<_>>()
+        };
+        let definition = of("urn:ivcap:schema:collection.1");
+        assert_eq!(definition.len(), 1, "{records:?}");
+        assert_eq!(
+            (definition[0]["name"].as_str(), definition[0]["description"].as_str()),
+            (Some("Ours"), Some("made by ivcap-mcp"))
+        );
+        let mut items: Vec<String> = of("urn:ivcap:schema:collection-item.1")
+            .iter()
+            .map(|m| {
+                assert_eq!(m["collection"].as_str(), Some(collection.as_str()), "{m}");
+                m["item"].as_str().unwrap().to_string()
+            })
+            .collect();
+        items.sort();
+        assert_eq!(items, want);
+    }
 }
