@@ -30,7 +30,7 @@ pub struct ListServicesArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GetServiceArgs {
-    /// Service URN (urn:ivcap:service:…) or exact service name, as list_services shows.
+    /// Service URN or exact name.
     pub service: String,
 }
 
@@ -168,8 +168,8 @@ impl IvcapMcp {
     }
 
     #[tool(
-        description = "Get one IVCAP service by URN or exact name: its description, status and the JSON Schema \
-                       its job requests must match. Call before submit_job to build a valid input.",
+        description = "One service by URN or exact name: description, status, parameters and the JSON Schema its job \
+                       requests must match (submit_job's input).",
         annotations(
             title = "Get service",
             read_only_hint = true,
