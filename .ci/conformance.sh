@@ -6,7 +6,11 @@
 #   - `--suite active` (handshake era, 2025-11-25) against the stateful server,
 #     baseline tools/conformance/expected-failures.yml;
 #   - `--requirements 2026-07-28` against the stateful and the --stateless server,
-#     baseline tools/conformance/expected-failures.2026-07-28.yml.
+#     baseline tools/conformance/expected-failures.2026-07-28.yml;
+#   - each 2026-07-28 scenario the suite runs but does not score (the tasks extension and
+#     pending scenarios: `not_scored` in the suite's requirements file) on its own, against
+#     both servers, baseline tools/conformance/expected-failures.not-scored.yml — the
+#     requirements run would let any failure of theirs pass.
 # The active suite is not run against --stateless: its server-sse-multiple-streams scenario
 # needs the session GET stream that stateless mode deliberately does not offer.
 # Takes about a minute on 2 cores once the binary is built.
@@ -60,4 +64,16 @@ run() {
 run --url "$stateful" --suite active --expected-failures "$dir/expected-failures.yml"
 run --url "$stateful" --requirements 2026-07-28 --expected-failures "$dir/expected-failures.2026-07-28.yml"
 run --url "$stateless" --requirements 2026-07-28 --expected-failures "$dir/expected-failures.2026-07-28.yml"
+not_scored=$(node -e '
+  const yaml = require(require.resolve("yaml", {paths: [process.argv[1]]}));
+  const file = process.argv[1] + "/requirements/2026-07-28.yaml";
+  const set = yaml.parse(require("fs").readFileSync(file, "utf8"));
+  for (const e of set.not_scored) if (e.leg === "server") console.log(e.scenario);
+' "$dir/node_modules/@modelcontextprotocol/conformance")
+[ -n "$not_scored" ] || { echo "conformance: found no not-scored scenarios" >&2; exit 1; }
+for scenario in $not_scored; do
+  for server in "$stateful" "$stateless"; do
+    run --url "$server" --scenario "$scenario" --expected-failures "$dir/expected-failures.not-scored.yml"
+  done
+done
 exit $status

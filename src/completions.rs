@@ -5,6 +5,7 @@
 use rmcp::ErrorData as McpError;
 use rmcp::model::{CompleteRequestParams, CompleteResult, CompletionInfo, Reference};
 
+use crate::backend::listing::ListOptions;
 use crate::backend::{LIMIT_RANGE, PageRequest};
 use crate::error::Error;
 use crate::resources::{ARTIFACT_PREFIX, SERVICE_PREFIX};
@@ -78,7 +79,7 @@ impl IvcapMcp {
         let mut out = Vec::new();
         let mut page = PageRequest::first(*LIMIT_RANGE.end());
         for _ in 0..MAX_PAGES {
-            let found = self.backend.list_artifacts(&page).await?;
+            let found = self.backend.list_artifacts(&ListOptions::default(), &page).await?;
             out.extend(found.items.into_iter().map(|a| a.id).filter(|id| id.starts_with(prefix)));
             match found.next_page {
                 Some(next) => page.page = Some(next),
@@ -99,7 +100,7 @@ impl IvcapMcp {
         let mut page = PageRequest::first(*LIMIT_RANGE.end());
         let mut more = false;
         for round in 0..MAX_PAGES {
-            let found = self.backend.list_services(search.as_deref(), &page).await?;
+            let found = self.backend.list_services(search.as_deref(), &ListOptions::default(), &page).await?;
             for s in found.items {
                 let bare = s.id.strip_prefix(SERVICE_PREFIX).unwrap_or(&s.id).to_string();
                 if ids_only {

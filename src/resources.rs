@@ -18,6 +18,7 @@ use serde_json::json;
 
 use crate::backend::artifacts::Artifact;
 use crate::backend::jobs::{self, JOB_PREFIX, Wait};
+use crate::backend::listing::ListOptions;
 use crate::backend::paging::{unwrap_token, wrap_token};
 use crate::backend::progress::NoProgress;
 use crate::backend::{PageRequest, ServiceSummary};
@@ -249,14 +250,14 @@ impl IvcapMcp {
         loop {
             let request = PageRequest { limit: LIST_PAGE, page: at.page.clone() };
             let (items, next_page): (Vec<Resource>, Option<String>) = if at.artifacts {
-                let page = self.backend.list_artifacts(&request).await.map_err(fail)?;
+                let page = self.backend.list_artifacts(&ListOptions::default(), &request).await.map_err(fail)?;
                 let room = LISTED_ARTIFACTS.saturating_sub(at.listed);
                 let items: Vec<Resource> =
                     page.items.into_iter().skip(at.skip).take(room).map(artifact_resource).collect();
                 let more = page.next_page.filter(|_| at.listed + items.len() < LISTED_ARTIFACTS);
                 (items, more)
             } else {
-                let page = self.backend.list_services(None, &request).await.map_err(fail)?;
+                let page = self.backend.list_services(None, &ListOptions::default(), &request).await.map_err(fail)?;
                 (page.items.into_iter().skip(at.skip).map(service_resource).collect(), page.next_page)
             };
             let (answer, cut_at) = fit(items, self.output_budget);

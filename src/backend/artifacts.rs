@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use md5::{Digest, Md5};
 use tokio_util::bytes::Bytes;
 
+use super::listing::ListOptions;
 use super::{Page, PageRequest};
 use crate::backend::progress::Progress;
 use crate::error::{Error, Result};
@@ -42,6 +43,21 @@ pub struct Artifact {
     pub size: Option<u64>,
     pub status: ArtifactStatus,
     pub created_at: Option<DateTime<Utc>>,
+}
+
+impl Artifact {
+    /// One field, as filters name it ([`crate::backend::listing::ARTIFACT_FIELDS`]).
+    pub fn field(&self, name: &str) -> Option<String> {
+        match name {
+            "id" => Some(self.id.clone()),
+            "name" => self.name.clone(),
+            "mime-type" => self.mime_type.clone(),
+            "size" => self.size.map(|s| s.to_string()),
+            "status" => Some(self.status.as_str().to_string()),
+            "created-at" => self.created_at.map(crate::time::format),
+            _ => None,
+        }
+    }
 }
 
 /// Where the bytes of an upload come from.
@@ -108,7 +124,7 @@ pub trait ArtifactsBackend {
     async fn get_artifact(&self, id: &str) -> Result<Artifact>;
 
     /// A page of artifacts.
-    async fn list_artifacts(&self, page: &PageRequest) -> Result<Page<Artifact>>;
+    async fn list_artifacts(&self, options: &ListOptions, page: &PageRequest) -> Result<Page<Artifact>>;
 
     /// Streams the artifact's bytes to a temp file beside `path`, then renames it over
     /// `path`. An existing `path` is refused unless `overwrite`.

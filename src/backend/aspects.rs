@@ -27,6 +27,20 @@ pub struct Aspect {
 }
 
 impl Aspect {
+    /// One field, as filters name it ([`crate::backend::listing::ASPECT_FIELDS`]).
+    pub fn field(&self, name: &str) -> Option<String> {
+        match name {
+            "entity" => Some(self.entity.clone()),
+            "schema" => Some(self.schema.clone()),
+            "policy" => self.policy.clone(),
+            "created_by" => self.asserter.clone(),
+            "replaces" => self.replaces.clone(),
+            "valid_from" => Some(crate::time::format(self.valid_from)),
+            "valid_to" => self.valid_to.map(crate::time::format),
+            _ => None,
+        }
+    }
+
     /// Valid at `at`: asserted at or before it and not retracted by then.
     pub fn valid_at(&self, at: DateTime<Utc>) -> bool {
         self.valid_from <= at && self.valid_to.is_none_or(|to| at < to)
@@ -122,7 +136,7 @@ impl Order {
     }
 }
 
-/// What `list_aspects` asks for. Results are sorted by `valid_from` (then id).
+/// What `list_aspects` asks for. Results are sorted by `order_by` (default `valid_from`), then id.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AspectQuery {
     /// Exact entity URN.
@@ -135,6 +149,10 @@ pub struct AspectQuery {
     pub at_time: Option<DateTime<Utc>>,
     /// Return each aspect's content too.
     pub include_content: bool,
+    /// A filter expression over [`crate::backend::listing::ASPECT_FIELDS`], checked.
+    pub filter: Option<String>,
+    /// Comma-separated fields to sort by (`None` = `valid_from`), checked.
+    pub order_by: Option<String>,
     pub order: Order,
 }
 

@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::listing::ListOptions;
 use super::progress::Progress;
 use super::{Page, PageRequest, ServicesBackend};
 use crate::error::{Error, Result};
@@ -91,7 +92,21 @@ pub struct JobSummary {
     pub id: String,
     pub status: JobStatus,
     pub requested_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl JobSummary {
+    /// One field, as filters name it ([`crate::backend::listing::JOB_FIELDS`]).
+    pub fn field(&self, name: &str) -> Option<String> {
+        match name {
+            "id" => Some(self.id.clone()),
+            "status" => Some(self.status.as_str().to_string()),
+            "started-at" => self.started_at.map(crate::time::format),
+            "finished-at" => self.finished_at.map(crate::time::format),
+            _ => None,
+        }
+    }
 }
 
 /// What creating a job answered.
@@ -116,7 +131,7 @@ pub trait JobsBackend {
     async fn read_job(&self, job_id: &str, service_id: Option<&str>) -> Result<Job>;
 
     /// Jobs of one service (URN or exact name), newest first.
-    async fn list_jobs(&self, service: &str, page: &PageRequest) -> Result<Page<JobSummary>>;
+    async fn list_jobs(&self, service: &str, options: &ListOptions, page: &PageRequest) -> Result<Page<JobSummary>>;
 
     /// The shortest interval between reads of this job the backend asked for (the
     /// platform's `retry-later` when this server created it), if any.
@@ -536,6 +551,7 @@ mod tests {
         async fn list_services(
             &self,
             _: Option<&str>,
+            _: &ListOptions,
             _: &PageRequest,
         ) -> Result<Page<crate::backend::ServiceSummary>> {
             Ok(Page::new(vec![], None))
@@ -582,7 +598,7 @@ mod tests {
                 status => Ok(self.job(status.unwrap_or(JobStatus::Unknown))),
             }
         }
-        async fn list_jobs(&self, _: &str, _: &PageRequest) -> Result<Page<JobSummary>> {
+        async fn list_jobs(&self, _: &str, _: &ListOptions, _: &PageRequest) -> Result<Page<JobSummary>> {
             Ok(Page::new(vec![], None))
         }
     }

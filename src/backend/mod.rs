@@ -40,7 +40,9 @@ macro_rules! wire_status {
 pub mod artifacts;
 pub mod aspects;
 pub mod collections;
+pub mod filter;
 pub mod jobs;
+pub mod listing;
 pub mod local;
 pub mod paging;
 pub mod platform;
@@ -52,6 +54,7 @@ pub mod services;
 pub use artifacts::{Artifact, ArtifactStatus, ArtifactsBackend};
 pub use aspects::{Aspect, AspectQuery, AspectsBackend, NewAspect};
 pub use collections::CollectionsBackend;
+pub use filter::like_match;
 pub use jobs::{Job, JobStatus, JobSummary, JobsBackend};
 pub use paging::{DEFAULT_LIMIT, LIMIT_RANGE, Page, PageRequest};
 pub use search::SearchBackend;
@@ -95,48 +98,8 @@ pub fn is_urn(s: &str) -> bool {
     ) && !s.chars().any(char::is_whitespace)
 }
 
-/// SQL `LIKE` matching with `%` as the only wildcard (IVCAP's filters and schema prefixes);
-/// ASCII case-insensitive when `ignore_case`.
-pub fn like_match(pattern: &str, text: &str, ignore_case: bool) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = if ignore_case {
-        (pattern.to_lowercase().chars().collect(), text.to_lowercase().chars().collect())
-    } else {
-        (pattern.chars().collect(), text.chars().collect())
-    };
-    // Greedy match with back-tracking to the last `%`: linear in practice.
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && p[pi] == '%' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if pi < p.len() && p[pi] == t[ti] {
-            pi += 1;
-            ti += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '%')
-}
-
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn like_patterns() {
-        assert!(like_match("urn:x:%", "urn:x:schema.1", false));
-        assert!(like_match("%alpha%", "The Alpha service", true));
-        assert!(!like_match("%alpha%", "The Alpha service", false));
-        assert!(like_match("a%c%e", "abcde", false));
-        assert!(!like_match("a%c", "abd", false));
-        assert!(like_match("exact", "exact", false));
-        assert!(!like_match("exact", "exactly", false));
-    }
-
     use super::*;
 
     #[test]

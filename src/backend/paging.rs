@@ -1,6 +1,6 @@
 //! Paging, written once: the page a caller asks for ([`PageRequest`]), one page of an
 //! answer ([`Page`]), the opaque token format every list shares, and offset paging over an
-//! in-memory list (local lists and local search). The platform's `next` links are read in
+//! in-memory list (local search; local lists page in `listing.rs`). The platform's `next` links are read in
 //! `platform/mod.rs`, into the same tokens.
 
 use base64::Engine;
@@ -133,12 +133,6 @@ pub fn offset_page<T>(mut all: Vec<T>, page: &PageRequest, resume: &Resume, pin:
     Page::new(items, next.as_deref())
 }
 
-/// Offset paging over a whole in-memory list, with nothing pinned.
-pub fn page_of<T>(all: Vec<T>, page: &PageRequest) -> Result<Page<T>> {
-    let resume = page.resume("", "list")?;
-    Ok(offset_page(all, page, &resume, "", ""))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,7 +166,8 @@ mod tests {
         let mut seen = Vec::new();
         let mut req = PageRequest::first(10);
         loop {
-            let page = page_of(all.clone(), &req).unwrap();
+            let resume = req.resume("", "list").unwrap();
+            let page = offset_page(all.clone(), &req, &resume, "", "");
             seen.extend(page.items);
             match page.next_page {
                 Some(t) => req.page = Some(t),

@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 
+use super::listing::ListOptions;
 use super::{Page, PageRequest};
 use crate::error::Result;
 
@@ -23,6 +24,18 @@ pub struct ServiceSummary {
     pub description: Option<String>,
     /// Anything worth saying about it in a list (a local service that is not running).
     pub note: Option<String>,
+}
+
+impl ServiceSummary {
+    /// One field, as filters name it ([`crate::backend::listing::SERVICE_FIELDS`]).
+    pub fn field(&self, name: &str) -> Option<String> {
+        match name {
+            "id" => Some(self.id.clone()),
+            "name" => self.name.clone(),
+            "description" => self.description.clone(),
+            _ => None,
+        }
+    }
 }
 
 /// One service in full.
@@ -170,8 +183,14 @@ pub struct ToolService {
 /// Service discovery.
 #[async_trait::async_trait]
 pub trait ServicesBackend {
-    /// Lists services, optionally only those whose name contains `search`.
-    async fn list_services(&self, search: Option<&str>, page: &PageRequest) -> Result<Page<ServiceSummary>>;
+    /// Lists services, optionally only those whose name contains `search` and that match
+    /// `options`.
+    async fn list_services(
+        &self,
+        search: Option<&str>,
+        options: &ListOptions,
+        page: &PageRequest,
+    ) -> Result<Page<ServiceSummary>>;
 
     /// One service by URN or exact name. An unknown name is `NotFound` with candidates in
     /// its id; a name shared by several services is `Ambiguous`.

@@ -1,4 +1,4 @@
-//! Argument types shared by the tools: a list's `limit` and `page`, and an `at_time`. Each
+//! Argument types shared by the tools: a list's `limit`, `page` and options, and an `at_time`. Each
 //! carries its JSON Schema and is checked in one place, so every tool that takes one
 //! accepts and refuses the same things with the same message.
 
@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 
+use crate::backend::listing::{ListFields, ListOptions};
 use crate::backend::{DEFAULT_LIMIT, LIMIT_RANGE, PageRequest};
 use crate::error::Result;
 
@@ -84,6 +85,18 @@ impl JsonSchema for AtTime {
 /// The instant `at_time` names; absent or blank is `None`.
 pub fn at_time(at: Option<&AtTime>) -> Result<Option<DateTime<Utc>>> {
     crate::time::parse_optional("at_time", at.map(|a| a.0.as_str()))
+}
+
+/// The list options `filter`, `order_by`, `order_desc` and `at_time`, checked against what
+/// the list has (`fields`).
+pub fn list_options(
+    filter: Option<String>,
+    order_by: Option<String>,
+    order_desc: Option<bool>,
+    at: Option<&AtTime>,
+    fields: &ListFields,
+) -> Result<ListOptions> {
+    ListOptions::new(filter, order_by, order_desc, at_time(at)?, fields)
 }
 
 #[cfg(test)]

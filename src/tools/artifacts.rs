@@ -12,10 +12,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use super::args::{Limit, PageToken, page_request};
+use super::args::{AtTime, Limit, PageToken, list_options, page_request};
 use super::budget::{self, Cut, Shrink};
 use super::{ListView, McpProgress, linked, to_tool_error};
 use crate::backend::artifacts::{Artifact, UploadRequest, UploadSource, guess_content_type};
+use crate::backend::listing::ARTIFACT_FIELDS;
 use crate::error::{Error, Result};
 use crate::server::IvcapMcp;
 
@@ -28,8 +29,8 @@ const MAX_INLINE_LIMIT: u64 = 8 << 20;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UploadArtifactArgs {
-    /// Local file, e.g. "data/report.csv", under the working directory, the store or an --allow-path folder.
-    /// Exactly one of path, content, content_base64.
+    /// Local file under the working directory, the store or an --allow-path folder; one of path, content,
+    /// content_base64.
     #[serde(default)]
     pub path: Option<String>,
     /// UTF-8 text, e.g. "a,b\n1,2\n".
@@ -38,8 +39,7 @@ pub struct UploadArtifactArgs {
     /// Binary content, standard base64.
     #[serde(default)]
     pub content_base64: Option<String>,
-    /// e.g. "report.csv" (default: the file name of path); locally the file under <store>/artifacts (replaced if
-    /// there).
+    /// Default: path's file name; locally the file under <store>/artifacts (replaced if there).
     #[serde(default)]
     pub name: Option<String>,
     /// MIME type (default: from name or path; text/plain for content).
@@ -62,11 +62,10 @@ pub struct UploadArtifactArgs {
 pub struct DownloadArtifactArgs {
     /// urn:ivcap:artifact:… (locally urn:file://…), from list_artifacts.
     pub artifact_id: String,
-    /// File to save to, e.g. "downloads/report.csv" (folder must exist; under the working directory, the store or
-    /// an --allow-path folder).
+    /// File to save to (its folder must exist) under the working directory, the store or an --allow-path folder.
     #[serde(default)]
     pub path: Option<String>,
-    /// Without path: largest inline size, 1 to 8388608 (default 1048576).
+    /// Without path: largest inline size (default 1048576).
     #[serde(default)]
     #[schemars(range(min = 1, max = 8388608))]
     pub max_inline_bytes: Option<u64>,
@@ -87,6 +86,15 @@ pub struct GetArtifactArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListArtifactsArgs {
+    /// e.g. size > 9
+    #[serde(default)]
+    pub filter: Option<String>,
+    #[serde(default)]
+    pub order_by: Option<String>,
+    #[serde(default)]
+    pub order_desc: Option<bool>,
+    #[serde(default)]
+    pub at_time: Option<AtTime>,
     #[serde(default)]
     pub limit: Option<Limit>,
     #[serde(default)]
@@ -464,7 +472,10 @@ impl IvcapMcp {
         Parameters(args): Parameters<ListArtifactsArgs>,
     ) -> Result<Json<ListView<ArtifactView>>, String> {
         let page = page_request(args.limit, args.page).map_err(to_tool_error)?;
-        let found = self.backend.list_artifacts(&page).await.map_err(to_tool_error)?;
+        let options =
+            list_options(args.filter, args.order_by, args.order_desc, args.at_time.as_ref(), &ARTIFACT_FIELDS)
+                .map_err(to_tool_error)?;
+        let found = self.backend.list_artifacts(&options, &page).await.map_err(to_tool_error)?;
         Ok(Json(ListView::bounded(found, ArtifactView::from, self.output_budget)))
     }
 }

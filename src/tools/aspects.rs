@@ -13,6 +13,7 @@ use super::args::{AtTime, Limit, PageToken, at_time, page_request};
 use super::budget::{self, Cut, Shrink};
 use super::{ListView, linked, to_tool_error};
 use crate::backend::aspects::{Aspect, AspectQuery, NewAspect, Order};
+use crate::backend::listing::{ASPECT_FIELDS, ListOptions};
 use crate::error::Error;
 use crate::server::IvcapMcp;
 use crate::time::format as time;
@@ -51,15 +52,22 @@ pub struct ListAspectsArgs {
     /// Schema URN; % = any text, e.g. "urn:example:schema:%".
     #[serde(default)]
     pub schema: Option<String>,
-    /// PostgreSQL JSONPath the content must match, e.g. `$.label ? (@ == "cat")`, `$.items[*] ? (@.size > 10000)`.
+    /// PostgreSQL JSONPath the content must match, e.g. `$.items[*] ? (@.size > 10000)`.
     #[serde(default)]
     pub content_path: Option<String>,
+    /// RFC 3339; default now (live only).
     #[serde(default)]
     pub at_time: Option<AtTime>,
     /// Return the content too (default false).
     #[serde(default)]
     pub include_content: Option<bool>,
-    /// "DESC" (newest first, default) or "ASC", by valid_from.
+    /// e.g. entity = 'urn:x:1'
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// Default valid_from.
+    #[serde(default)]
+    pub order_by: Option<String>,
+    /// "DESC" (newest first, default) or "ASC".
     #[serde(default)]
     pub order_direction: Option<String>,
     #[serde(default)]
@@ -208,8 +216,8 @@ fn given(s: Option<String>) -> Option<String> {
 #[tool_router(router = aspects_router, vis = "pub(crate)")]
 impl IvcapMcp {
     #[tool(
-        description = "Assert a new aspect: a JSON fact (content) about an entity URN under a schema URN. It adds; \
-                       to replace the live (entity, schema) aspect use update_aspect.",
+        description = "Assert a JSON fact (content) about an entity URN under a schema URN; it adds (update_aspect \
+                       replaces).",
         output_schema = schema_for_output::<AddedView>(),
         annotations(
             title = "Add aspect",
@@ -227,8 +235,8 @@ impl IvcapMcp {
     }
 
     #[tool(
-        description = "Replace the live (entity, schema) aspect (retracted, record kept) with new content; adds when \
-                       none is live; fails, naming them, if several are live.",
+        description = "Retract the live (entity, schema) aspect (its record stays) and assert new content; adds if \
+                       none is live; fails if several are.",
         output_schema = schema_for_output::<UpdatedView>(),
         annotations(
             title = "Update aspect",
@@ -287,12 +295,16 @@ impl IvcapMcp {
         }
         let at_time = at_time(args.at_time.as_ref()).map_err(to_tool_error)?;
         let order = given(args.order_direction).map(|o| Order::parse(&o)).transpose().map_err(to_tool_error)?;
+        let options =
+            ListOptions::new(args.filter, args.order_by, None, at_time, &ASPECT_FIELDS).map_err(to_tool_error)?;
         let query = AspectQuery {
             entity,
             schema: given(args.schema),
             content_path: given(args.content_path),
             at_time,
             include_content: args.include_content.unwrap_or(false),
+            filter: options.filter,
+            order_by: options.order_by,
             order: order.unwrap_or_default(),
         };
         let found = self.backend.list_aspects(&query, &page).await.map_err(to_tool_error)?;

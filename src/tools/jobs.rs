@@ -13,11 +13,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::args::{Limit, PageToken, page_request};
+use super::args::{AtTime, Limit, PageToken, list_options, page_request};
 use super::budget::{self, Cut, LARGER_BUDGET, Shrink};
 use super::{ListView, McpProgress, linked, to_tool_error};
 use crate::backend::JobSummary;
 use crate::backend::jobs::{self, Wait, WaitEnd, Waited};
+use crate::backend::listing::JOB_FIELDS;
 use crate::server::IvcapMcp;
 use crate::time::format as rfc3339;
 
@@ -34,11 +35,10 @@ const MAX_PRODUCT_LINKS: usize = 20;
 pub struct SubmitJobArgs {
     /// Service URN or exact name.
     pub service: String,
-    /// JSON object matching the service's request_schema, e.g. {"message": "hello"}; a "$schema" default is filled
-    /// in.
+    /// JSON object matching the request_schema; a "$schema" default is filled in.
     #[schemars(with = "Map<String, Value>")]
     pub input: Value,
-    /// 0 to 3600 (default 30; 0 returns at once); capped by the server (default 50 s).
+    /// Default 30, 0 = at once; capped by the server (default 50 s).
     #[serde(default)]
     #[schemars(range(min = 0, max = 3600))]
     pub wait_seconds: Option<u32>,
@@ -65,6 +65,15 @@ pub struct GetJobArgs {
 pub struct ListJobsArgs {
     /// Service URN or exact name.
     pub service: String,
+    /// e.g. status = 'failed'
+    #[serde(default)]
+    pub filter: Option<String>,
+    #[serde(default)]
+    pub order_by: Option<String>,
+    #[serde(default)]
+    pub order_desc: Option<bool>,
+    #[serde(default)]
+    pub at_time: Option<AtTime>,
     #[serde(default)]
     pub limit: Option<Limit>,
     #[serde(default)]
@@ -304,7 +313,9 @@ impl IvcapMcp {
             )));
         }
         let page = page_request(args.limit, args.page).map_err(to_tool_error)?;
-        let found = self.backend.list_jobs(&args.service, &page).await.map_err(to_tool_error)?;
+        let options = list_options(args.filter, args.order_by, args.order_desc, args.at_time.as_ref(), &JOB_FIELDS)
+            .map_err(to_tool_error)?;
+        let found = self.backend.list_jobs(&args.service, &options, &page).await.map_err(to_tool_error)?;
         Ok(Json(ListView::bounded(found, JobItem::from, self.output_budget)))
     }
 }

@@ -16,9 +16,8 @@ use crate::server::IvcapMcp;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchArgs {
-    /// Mangle query: headless, e.g. `:- ivcap_artifact(Id, Name, Mime), Mime = "image/jpeg".`, or with a
-    /// `query(...)` rule, e.g. `query(E) :- ivcap_aspect(E, "urn:ex:schema:doc.1", _).` Tables from aspects:
-    /// `:load_aspect(/t, "<schema urn>", [".a", ".list[*]"]).`
+    /// Mangle, e.g. `:- ivcap_artifact(Id, Name, Mime), Mime = "image/jpeg".` or a `query(E) :- …` rule;
+    /// aspect tables: `:load_aspect(/t, "<schema urn>", [".a", ".list[*]"]).`
     pub query: String,
     #[serde(default)]
     pub at_time: Option<AtTime>,
@@ -31,9 +30,8 @@ pub struct SearchArgs {
 #[tool_router(router = search_router, vis = "pub(crate)")]
 impl IvcapMcp {
     #[tool(
-        description = "Query the Datafabric with Datalog (Mangle): joins, recursion, negation, aggregation over \
-                       artifacts, aspects, services and jobs, optionally at a past at_time. Each answer is an object \
-                       of the query's variables. Predicates: ivcap_artifact(Id, Name, MimeType), \
+        description = "Datalog (Mangle) over the Datafabric: joins, recursion, negation, aggregation; optionally at \
+                       a past at_time. Answers are objects of the query's variables. Predicates: ivcap_artifact(Id, Name, MimeType), \
                        ivcap_aspect(Entity, Schema, Content) (fields: :match_field(Content, /field, V)), \
                        ivcap_service(Id, Name), ivcap_job(Id, Status, ServiceId), \
                        ivcap_artifact_produced_by(ArtifactId, JobId).",

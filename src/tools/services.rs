@@ -6,9 +6,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::args::{Limit, PageToken, page_request};
+use super::args::{AtTime, Limit, PageToken, list_options, page_request};
 use super::budget::{self, Cut, LARGER_BUDGET, Shrink};
 use super::{ListView, to_tool_error};
+use crate::backend::listing::SERVICE_FIELDS;
 use crate::backend::{ServiceDetail, ServiceParameter, ServiceSummary};
 use crate::schema::normalise;
 use crate::server::IvcapMcp;
@@ -20,6 +21,15 @@ pub struct ListServicesArgs {
     /// Text the name contains (case-insensitive; % = any text).
     #[serde(default)]
     pub search: Option<String>,
+    /// e.g. name ~= 'a%'
+    #[serde(default)]
+    pub filter: Option<String>,
+    #[serde(default)]
+    pub order_by: Option<String>,
+    #[serde(default)]
+    pub order_desc: Option<bool>,
+    #[serde(default)]
+    pub at_time: Option<AtTime>,
     #[serde(default)]
     pub limit: Option<Limit>,
     #[serde(default)]
@@ -30,7 +40,7 @@ pub struct ListServicesArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GetServiceArgs {
-    /// Service URN or exact name.
+    /// Service URN or exact name, from list_services.
     pub service: String,
 }
 
@@ -148,8 +158,7 @@ impl Shrink for ServiceView {
 #[tool_router(router = services_router, vis = "pub(crate)")]
 impl IvcapMcp {
     #[tool(
-        description = "List the IVCAP services you can run (URN, name, description); then get_service for its \
-                       request schema.",
+        description = "List the IVCAP services you can run; then get_service for one's request schema.",
         annotations(
             title = "List services",
             read_only_hint = true,
@@ -163,13 +172,15 @@ impl IvcapMcp {
         Parameters(args): Parameters<ListServicesArgs>,
     ) -> Result<Json<ListView<ServiceItem>>, String> {
         let page = page_request(args.limit, args.page).map_err(to_tool_error)?;
-        let found = self.backend.list_services(args.search.as_deref(), &page).await.map_err(to_tool_error)?;
+        let options = list_options(args.filter, args.order_by, args.order_desc, args.at_time.as_ref(), &SERVICE_FIELDS)
+            .map_err(to_tool_error)?;
+        let found = self.backend.list_services(args.search.as_deref(), &options, &page).await.map_err(to_tool_error)?;
         Ok(Json(ListView::bounded(found, ServiceItem::from, self.output_budget)))
     }
 
     #[tool(
-        description = "One service by URN or exact name: description, status, parameters and the JSON Schema its job \
-                       requests must match (submit_job's input).",
+        description = "One IVCAP service by URN or exact name: description, status, parameters and the JSON Schema \
+                       a submit_job input must match.",
         annotations(
             title = "Get service",
             read_only_hint = true,

@@ -23,13 +23,12 @@ use crate::error::Error;
 use crate::server::{IvcapMcp, as_object};
 use crate::time::format as rfc3339;
 
-/// IVCAP's job status as a task status: anything not finished is `working`.
+/// IVCAP's job status as a task status: anything not finished is `working`. A job that
+/// failed is a tool that ran and reported an error, so its task is `completed` with an
+/// `isError` result: SEP-2663 keeps `failed` for protocol errors, and a job read that
+/// breaks is answered as a `tasks/get` error instead.
 fn task_status(status: &JobStatus) -> TaskStatus {
-    match status {
-        JobStatus::Succeeded => TaskStatus::Completed,
-        JobStatus::Failed | JobStatus::Error => TaskStatus::Failed,
-        _ => TaskStatus::Working,
-    }
+    if status.is_terminal() { TaskStatus::Completed } else { TaskStatus::Working }
 }
 
 /// A read of a job that does not wait.
@@ -68,12 +67,12 @@ impl IvcapMcp {
         let created = job.requested_at.unwrap_or(now);
         let updated = job.finished_at.or(job.started_at).unwrap_or(created);
         let status = task_status(&job.status);
-        let message = match status {
-            TaskStatus::Working => format!("IVCAP job status: {}", job.status.as_str()),
-            TaskStatus::Failed => {
-                job.error_message.clone().unwrap_or_else(|| format!("the job {}", job.status.as_str()))
+        let message = match &job.status {
+            JobStatus::Succeeded => "IVCAP job status: succeeded".to_string(),
+            done if done.is_terminal() => {
+                job.error_message.clone().unwrap_or_else(|| format!("the job {}", done.as_str()))
             }
-            _ => "IVCAP job status: succeeded".to_string(),
+            running => format!("IVCAP job status: {}", running.as_str()),
         };
         let mut task =
             Task::new(job.id.clone(), status, rfc3339(created), rfc3339(updated)).with_status_message(message);
@@ -85,40 +84,34 @@ impl IvcapMcp {
         task
     }
 
-    /// `tasks/get`: the job read now; when it succeeded, the result `submit_job` gives.
+    /// `tasks/get`: the job read now; when it has finished, the result `submit_job` gives,
+    /// marked `isError` when the job did not succeed.
     pub(crate) async fn job_task(&self, task_id: &str) -> Result<DetailedTask, McpError> {
         let waited =
             jobs::get_job(&*self.backend, task_id, None, &no_wait()).await.map_err(|e| task_error(task_id, e))?;
         let task = self.task_of(&waited.job);
         let payload = match task.status {
-            TaskStatus::Completed => TaskPayload::Completed { result: self.tool_result(waited) },
-            TaskStatus::Failed => {
-                let message =
-                    format!("IVCAP job {} {}: {}", waited.job.id, waited.job.status.as_str(), task_message(&task));
-                let view = self.tool_result(waited);
-                TaskPayload::Failed {
-                    error: as_object(json!({"code": ErrorCode::INTERNAL_ERROR.0, "message": message, "data": view})),
+            TaskStatus::Completed => {
+                let succeeded = waited.job.status == JobStatus::Succeeded;
+                let mut result = self.tool_result(waited);
+                if !succeeded {
+                    result.insert("isError".into(), Value::Bool(true));
                 }
+                TaskPayload::Completed { result }
             }
             _ => TaskPayload::Working,
         };
         Ok(DetailedTask::new(task, payload))
     }
 
-    /// `tasks/cancel`: IVCAP 0.44 cannot stop a job, so this is refused, saying so.
+    /// `tasks/cancel`: an empty ack for a finished task (cancelling is idempotent, SEP-2663);
+    /// a running one is refused, saying why: IVCAP 0.44 cannot stop a job.
     pub(crate) async fn cancel_job_task(&self, task_id: &str) -> Result<(), McpError> {
         let waited =
             jobs::get_job(&*self.backend, task_id, None, &no_wait()).await.map_err(|e| task_error(task_id, e))?;
         let job = waited.job;
         if job.status.is_terminal() {
-            return Err(McpError::invalid_params(
-                format!(
-                    "task {} is already finished (job {}); there is nothing to cancel",
-                    job.id,
-                    job.status.as_str()
-                ),
-                None,
-            ));
+            return Ok(());
         }
         Err(McpError::new(
             ErrorCode::INVALID_REQUEST,
@@ -138,8 +131,4 @@ impl IvcapMcp {
             self.job_result(waited, None).unwrap_or_else(|e| CallToolResult::error(vec![ContentBlock::text(e)]));
         as_object(serde_json::to_value(result).unwrap_or(Value::Null))
     }
-}
-
-fn task_message(task: &Task) -> &str {
-    task.status_message.as_deref().unwrap_or("")
 }

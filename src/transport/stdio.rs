@@ -6,7 +6,7 @@
 //! their size from a shared byte budget until they are answered, so pipelined large calls
 //! wait to be read instead of piling up in memory.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rmcp::ServiceExt;
@@ -53,6 +53,7 @@ async fn serve_on(
         budget: Arc::new(Semaphore::new(IN_FLIGHT_BYTES.max(max_message_size))),
         pending: Arc::default(),
         protocol_version: Arc::default(),
+        batches: Arc::default(),
     };
     let reader = Reader {
         lines: BufReader::with_capacity(64 << 10, input),
@@ -104,6 +105,53 @@ struct Shared {
     pending: Arc<Mutex<HashMap<RequestId, OwnedSemaphorePermit>>>,
     /// The version the `initialize` answer named: batches depend on it.
     protocol_version: Arc<Mutex<Option<String>>>,
+    /// Batches whose requests are not all answered yet.
+    batches: Arc<Mutex<Batches>>,
+}
+
+/// JSON-RPC 2.0 §6: the answers to a batch go out together, as one array, once every request
+/// in it is answered; a batch of notifications only gets no answer at all.
+#[derive(Default)]
+struct Batches {
+    next: u64,
+    /// The open batch each request belongs to.
+    by_request: HashMap<RequestId, u64>,
+    open: HashMap<u64, OpenBatch>,
+}
+
+struct OpenBatch {
+    unanswered: usize,
+    answers: Vec<Value>,
+}
+
+impl Batches {
+    /// Opens a batch of `requests` with the `answers` already known; `None` when nothing
+    /// is left to wait for (the answers then go out at once).
+    fn open(&mut self, requests: &[RequestId], answers: Vec<Value>) -> Option<Vec<Value>> {
+        if requests.is_empty() {
+            return Some(answers);
+        }
+        let key = self.next;
+        self.next += 1;
+        for id in requests {
+            self.by_request.insert(id.clone(), key);
+        }
+        self.open.insert(key, OpenBatch { unanswered: requests.len(), answers });
+        None
+    }
+
+    /// Takes the answer to `id` if it belongs to a batch: `Some(Some(all))` when that was the
+    /// batch's last, `Some(None)` while others are outstanding, `None` for a lone request.
+    fn answer(&mut self, id: &RequestId, answer: Value) -> Option<Option<Vec<Value>>> {
+        let key = self.by_request.remove(id)?;
+        let batch = self.open.get_mut(&key)?;
+        batch.answers.push(answer);
+        batch.unanswered -= 1;
+        if batch.unanswered > 0 {
+            return Some(None);
+        }
+        Some(self.open.remove(&key).map(|b| b.answers))
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -126,7 +174,18 @@ impl rmcp::transport::Transport<RoleServer> for StdioTransport {
             JsonRpcMessage::Error(e) => e.id.clone(),
             _ => None,
         };
-        let line = serialise(&item);
+        let mut line = serialise(&item);
+        if let (Some(id), Ok(bytes)) = (&answered, &line) {
+            let value = serde_json::from_slice::<Value>(bytes).unwrap_or(Value::Null);
+            match lock(&self.shared.batches).answer(id, value) {
+                None => {}
+                Some(None) => {
+                    lock(&self.shared.pending).remove(id);
+                    return futures::future::Either::Left(std::future::ready(Ok(())));
+                }
+                Some(Some(answers)) => line = serde_json::to_vec(&answers).map_err(std::io::Error::from),
+            }
+        }
         if let Ok(line) = &line
             && matches!(item, JsonRpcMessage::Response(_))
         {
@@ -139,12 +198,12 @@ impl rmcp::transport::Transport<RoleServer> for StdioTransport {
             lock(&self.shared.pending).remove(&id);
         }
         let outbox = self.outbox.clone();
-        async move {
+        futures::future::Either::Right(async move {
             outbox
                 .send(line?)
                 .await
                 .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stdout is closed"))
-        }
+        })
     }
 
     fn receive(&mut self) -> impl Future<Output = Option<ClientJsonRpcMessage>> + Send {
@@ -254,24 +313,61 @@ impl<R: tokio::io::AsyncRead + Unpin> Reader<R> {
         let parsed = jsonrpc::parse(text);
         // The text is not needed once parsed: free it before the message is served.
         release(line);
-        let items = match parsed {
-            Err(answer) => return self.answer(answer).await,
-            Ok(Parsed::Single(value)) => vec![value],
+        match parsed {
+            Err(answer) => self.answer(answer).await,
+            Ok(Parsed::Single(value)) => match jsonrpc::check(value) {
+                Checked::Answer(answer) => self.answer(answer).await,
+                Checked::Ignored => Ok(()),
+                Checked::Message(message) => self.deliver(*message, size).await,
+            },
             Ok(Parsed::Batch(items)) => {
                 let refusal = jsonrpc::refuse_batch(lock(&self.shared.protocol_version).as_deref());
-                if let Some(answer) = refusal {
-                    return self.answer(answer).await;
+                match refusal {
+                    Some(answer) => self.answer(answer).await,
+                    None => self.handle_batch(items, size).await,
                 }
-                items
             }
-        };
+        }
+    }
+
+    /// Checks every element first, so that the batch is opened with all its request ids
+    /// before rmcp can answer any of them.
+    async fn handle_batch(&mut self, items: Vec<Value>, size: usize) -> Result<(), ()> {
         let cost = size / items.len();
+        let mut answers = Vec::new();
+        let mut messages = Vec::new();
+        let mut requests = Vec::new();
+        let mut seen = HashSet::new();
         for item in items {
             match jsonrpc::check(item) {
-                Checked::Answer(answer) => self.answer(answer).await?,
+                Checked::Answer(answer) => answers.push(answer),
                 Checked::Ignored => {}
-                Checked::Message(message) => self.deliver(*message, cost).await?,
+                Checked::Message(message) => {
+                    if let JsonRpcMessage::Request(request) = &*message {
+                        // Two requests with one id could not be told apart in the answer.
+                        if !seen.insert(request.id.clone()) {
+                            let id = serde_json::to_value(&request.id).ok();
+                            answers.push(jsonrpc::error_response(
+                                id.as_ref(),
+                                jsonrpc::INVALID_REQUEST,
+                                "Invalid Request: this id is used by an earlier request in the same batch",
+                            ));
+                            continue;
+                        }
+                        requests.push(request.id.clone());
+                    }
+                    messages.push(*message);
+                }
             }
+        }
+        let ready = lock(&self.shared.batches).open(&requests, answers);
+        if let Some(ready) = ready
+            && !ready.is_empty()
+        {
+            self.answer(Value::Array(ready)).await?;
+        }
+        for message in messages {
+            self.deliver(message, cost).await?;
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::http::Method;
 use base64::Engine;
@@ -13,9 +14,9 @@ use md5::{Digest, Md5};
 use rmcp::model::ProgressNotificationParam;
 use serde_json::{Value, json};
 
-use crate::common::{Env, both_modes, call, err, in_process, local, ok, platform, spawn};
+use crate::common::{Env, all_pages, both_modes, call, err, in_process, local, ok, platform, spawn, texts};
 
-both_modes!(artifacts_are_uploaded_read_listed_and_downloaded);
+both_modes!(artifacts_are_uploaded_read_listed_and_downloaded, artifacts_are_filtered_ordered_and_timed);
 
 /// The artifacts contract, on both modes. Ids differ in form for real (`urn:ivcap:artifact:…`
 /// on the platform, `urn:file://…` locally), so the missing id is each mode's own.
@@ -532,4 +533,49 @@ async fn downloads_create_missing_folders_but_only_under_the_allowed_roots() {
     ok(&call(&client, "download_artifact", json!({"artifact_id": local_id, "path": "store/../fresh/a/b.txt"})).await);
     assert_eq!(std::fs::read(dir.path().join("fresh/a/b.txt")).unwrap(), b"local bytes");
     client.cancel().await.unwrap();
+}
+
+/// `filter`, `order_by`, `order_desc` and `at_time` on list_artifacts, in both modes.
+async fn artifacts_are_filtered_ordered_and_timed(on_platform: bool) {
+    let env = Env::start(on_platform).await;
+    let c = &env.client;
+    for (name, content) in [("a.txt", "x"), ("b.csv", "yy,zz"), ("c.txt", "ccc")] {
+        ok(&call(c, "upload_artifact", json!({"content": content, "name": name})).await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let all = all_pages(c, "list_artifacts", json!({"order_by": "name"})).await;
+    let created: Vec<String> = texts(&all, "created_at");
+    let mut txt =
+        texts(&all_pages(c, "list_artifacts", json!({"filter": "name ~= '%.TXT'", "limit": 1})).await, "name");
+    txt.sort();
+    assert_eq!(txt, ["a.txt", "c.txt"]);
+    let sizes = |items: &[Value]| items.iter().map(|i| i["size"].as_u64().unwrap()).collect::<Vec<_>>();
+    let asc = all_pages(c, "list_artifacts", json!({"order_by": "size", "limit": 2})).await;
+    assert_eq!(sizes(&asc), [1, 3, 5]);
+    let desc = all_pages(c, "list_artifacts", json!({"order_by": "size", "order_desc": true, "limit": 2})).await;
+    assert_eq!(sizes(&desc), [5, 3, 1]);
+    let csv = ok(&call(c, "list_artifacts", json!({"filter": "size > 2 and mime-type = 'text/csv'"})).await);
+    assert_eq!(texts(csv["items"].as_array().unwrap(), "name"), ["b.csv"]);
+    let newer = format!("created-at > '{}'", created[0]);
+    let later = ok(&call(c, "list_artifacts", json!({"filter": newer, "order_by": "name"})).await);
+    assert_eq!(texts(later["items"].as_array().unwrap(), "name"), ["b.csv", "c.txt"]);
+
+    let then = ok(&call(c, "list_artifacts", json!({"at_time": created[0]})).await);
+    assert_eq!(texts(then["items"].as_array().unwrap(), "name"), ["a.txt"], "{then}");
+    let before = ok(&call(c, "list_artifacts", json!({"at_time": "2020-01-01T00:00:00Z"})).await);
+    assert_eq!(before["items"], json!([]));
+    if let Some(s) = &env.standin {
+        let sent = s.requests_to(Method::GET, "/1/artifacts");
+        assert!(
+            sent.iter().any(|r| r.query_param("order-by").as_deref() == Some("size")
+                && r.query_param("order-desc").as_deref() == Some("true")),
+            "{sent:?}"
+        );
+        assert!(sent.iter().any(|r| r.query_param("at-time").as_deref() == Some("2020-01-01T00:00:00Z")));
+    }
+
+    let e = err(&call(c, "list_artifacts", json!({"order_by": "colour"})).await);
+    assert!(e.contains("'order_by'") && e.contains("name, mime-type, size, status, created-at"), "{e}");
+    let e = err(&call(c, "list_artifacts", json!({"filter": "name = x"})).await);
+    assert!(e.contains("'filter'") && e.contains("quoted value"), "{e}");
 }

@@ -14,7 +14,8 @@ both_modes!(
     add_get_update_retract,
     schema_prefix_and_content_path_filters,
     paging_visits_each_aspect_once,
-    bad_arguments_are_clear_errors
+    bad_arguments_are_clear_errors,
+    filters_and_order_by
 );
 
 async fn add(c: &Client, entity: &str, schema: &str, content: Value) -> String {
@@ -389,4 +390,43 @@ async fn local_aspects_valid_at_serves_the_search_contract() {
     assert_eq!(backend.aspects_valid_at(later, None).await.unwrap().len(), 3);
     let early = chrono::DateTime::parse_from_rfc3339("2026-11-29T17:00:00Z").unwrap().with_timezone(&chrono::Utc);
     assert!(backend.aspects_valid_at(early, None).await.unwrap().is_empty());
+}
+
+/// `filter` and `order_by` on list_aspects: the fields ivcap-wire.md lists; the local store
+/// orders by valid_from only and says so.
+async fn filters_and_order_by(on_platform: bool) {
+    let env = Env::start(on_platform).await;
+    let c = &env.client;
+    for (e, s) in
+        [("urn:ex:f:1", "urn:ex:schema:f.1"), ("urn:ex:f:2", "urn:ex:schema:f.1"), ("urn:ex:f:3", "urn:ex:schema:f.2")]
+    {
+        add(c, e, s, json!({"e": e})).await;
+    }
+    let entities =
+        |items: &[Value]| items.iter().map(|i| i["entity"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let args = json!({"schema": "urn:ex:schema:f%", "filter": "schema = 'urn:ex:schema:f.1'", "limit": 1});
+    assert_eq!(entities(&crate::common::all_pages(c, "list_aspects", args).await), ["urn:ex:f:2", "urn:ex:f:1"]);
+    let args = json!({"filter": "entity = 'urn:ex:f:3' or entity ~= '%:1'", "order_direction": "ASC"});
+    let got = ok(&call(c, "list_aspects", args).await);
+    assert_eq!(entities(got["items"].as_array().unwrap()), ["urn:ex:f:1", "urn:ex:f:3"]);
+    let args = json!({"schema": "urn:ex:schema:f%", "order_by": "valid_from", "order_direction": "ASC"});
+    let got = ok(&call(c, "list_aspects", args).await);
+    assert_eq!(entities(got["items"].as_array().unwrap()), ["urn:ex:f:1", "urn:ex:f:2", "urn:ex:f:3"]);
+
+    let by_entity = call(c, "list_aspects", json!({"schema": "urn:ex:schema:f%", "order_by": "schema,entity"})).await;
+    if let Some(s) = &env.standin {
+        assert_eq!(entities(ok(&by_entity)["items"].as_array().unwrap()), ["urn:ex:f:3", "urn:ex:f:2", "urn:ex:f:1"]);
+        let sent = s.requests_to(Method::GET, "/1/aspects");
+        let last = sent.last().unwrap();
+        assert_eq!(last.query_param("order-by").as_deref(), Some("schema,entity"));
+        assert_eq!(last.query_param("order-direction").as_deref(), Some("DESC"));
+        assert!(sent.iter().any(|r| r.query_param("filter").as_deref() == Some("schema = 'urn:ex:schema:f.1'")));
+    } else {
+        let e = err(&by_entity);
+        assert!(e.contains("'order_by'") && e.contains("valid_from only"), "{e}");
+    }
+    let e = err(&call(c, "list_aspects", json!({"order_by": "colour"})).await);
+    assert!(e.contains("'order_by'") && e.contains("entity, schema, content, policy, account, created_by"), "{e}");
+    let e = err(&call(c, "list_aspects", json!({"filter": "content = 'x'"})).await);
+    assert!(e.contains("'filter'") && e.contains("unknown field 'content'"), "{e}");
 }

@@ -229,3 +229,31 @@ macro_rules! both_modes {
     )*};
 }
 pub(crate) use both_modes;
+
+/// Every item of a list, following `next_page` with only `page`, `limit` and the list's
+/// `service` (so a filter given on the first page must travel in the token).
+pub async fn all_pages(client: &Client, tool: &str, first: Value) -> Vec<Value> {
+    let limit = first.get("limit").cloned().unwrap_or(Value::Null);
+    let service = first.get("service").cloned().unwrap_or(Value::Null);
+    let mut args = first;
+    let mut items = Vec::new();
+    for _ in 0..100 {
+        let page = ok(&call(client, tool, args).await);
+        items.extend(page["items"].as_array().cloned().unwrap_or_default());
+        match page["next_page"].as_str() {
+            Some(next) => {
+                args = serde_json::json!({"page": next, "limit": limit});
+                if !service.is_null() {
+                    args["service"] = service.clone();
+                }
+            }
+            None => return items,
+        }
+    }
+    panic!("{tool} did not end within 100 pages");
+}
+
+/// The `field` of each item, as text.
+pub fn texts(items: &[Value], field: &str) -> Vec<String> {
+    items.iter().map(|i| i[field].as_str().unwrap_or_default().to_string()).collect()
+}

@@ -130,15 +130,23 @@ async fn every_malformed_line_gets_one_answer_with_the_right_code_and_id() {
 }
 
 #[tokio::test]
-async fn batches_are_answered_per_element_where_the_version_has_them() {
+async fn batches_are_answered_with_one_array_where_the_version_has_them() {
     let mut raw = Raw::start("2025-03-26").await;
-    raw.write(br#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":5},{"jsonrpc":"2.0","method":"notifications/initialized"},{"jsonrpc":"2.0","id":3,"method":"tools/list"}]"#).await;
-    let mut answers = [raw.next().await, raw.next().await, raw.next().await];
-    answers.sort_by_key(|a| a["id"].as_i64());
+    raw.write(br#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":5},{"jsonrpc":"2.0","method":"notifications/initialized"},{"jsonrpc":"2.0","id":3,"method":"tools/list"},{"jsonrpc":"2.0","id":1,"method":"ping"}]"#).await;
+    // JSON-RPC 2.0 §6: one array holding an answer per request, in any order.
+    let answer = raw.next().await;
+    let mut answers = answer.as_array().unwrap_or_else(|| panic!("not an array: {answer}")).clone();
+    assert_eq!(answers.len(), 4, "{answer}");
+    answers.sort_by_key(|a| (a["id"].as_i64(), a.get("error").is_some()));
     assert!(answers[0].get("result").is_some(), "{:?}", answers[0]);
-    assert_error(&answers[1], -32600, &json!(2), "bad element");
-    assert!(answers[2]["result"]["tools"].is_array(), "{:?}", answers[2]);
+    assert_error(&answers[1], -32600, &json!(1), "a repeated id");
+    assert_error(&answers[2], -32600, &json!(2), "bad element");
+    assert!(answers[3]["result"]["tools"].is_array(), "{:?}", answers[3]);
     raw.ping(9).await;
+
+    // Only notifications: no answer at all; the next request is answered on its own line.
+    raw.write(br#"[{"jsonrpc":"2.0","method":"notifications/initialized"}]"#).await;
+    raw.ping(10).await;
 }
 
 #[tokio::test]

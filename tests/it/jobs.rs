@@ -14,9 +14,9 @@ use rmcp::model::{CallToolRequestParams, ClientRequest, ProgressNotificationPara
 use rmcp::service::PeerRequestOptions;
 use serde_json::{Value, json};
 
-use crate::common::{Env, both_modes, call, err, in_process, local, ok, platform, spawn};
+use crate::common::{Env, all_pages, both_modes, call, err, in_process, local, ok, platform, spawn, texts};
 
-both_modes!(jobs_run_are_read_and_listed);
+both_modes!(jobs_run_are_read_and_listed, jobs_are_filtered_and_ordered);
 
 /// The jobs contract, on both modes: a service whose jobs echo their input.
 async fn jobs_run_are_read_and_listed(on_platform: bool) {
@@ -511,4 +511,40 @@ async fn platform_create_errors_are_reported_not_retried() {
     assert!(message.contains("503"), "{message}");
     assert_eq!(s.requests_to(Method::POST, "/1/services2/").len(), 1, "a job create is never retried");
     client.cancel().await.unwrap();
+}
+
+/// `filter`, `order_by`, `order_desc` and `at_time` on list_jobs, in both modes.
+async fn jobs_are_filtered_and_ordered(on_platform: bool) {
+    let env = Env::start(on_platform).await;
+    let c = &env.client;
+    env.add_echo_service("echo", "Echoes", Some(echo_schema()));
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let args = json!({"service": "echo", "input": {"message": format!("m{n}")}, "wait_seconds": 20});
+        let job = ok(&call(c, "submit_job", args).await);
+        assert_eq!(job["status"], "succeeded", "{job}");
+        ids.push(job["job_id"].as_str().unwrap().to_string());
+    }
+    let done =
+        all_pages(c, "list_jobs", json!({"service": "echo", "filter": "status = 'succeeded'", "limit": 2})).await;
+    assert_eq!(done.len(), 3);
+    let failed = ok(&call(c, "list_jobs", json!({"service": "echo", "filter": "status = 'failed'"})).await);
+    assert_eq!(failed["items"], json!([]));
+    let asc = ok(&call(c, "list_jobs", json!({"service": "echo", "order_by": "finished-at"})).await);
+    assert_eq!(texts(asc["items"].as_array().unwrap(), "job_id"), ids);
+    let desc =
+        ok(&call(c, "list_jobs", json!({"service": "echo", "order_by": "finished-at", "order_desc": true})).await);
+    ids.reverse();
+    assert_eq!(texts(desc["items"].as_array().unwrap(), "job_id"), ids);
+    let one = format!("id = '{}'", ids[0]);
+    let picked = ok(&call(c, "list_jobs", json!({"service": "echo", "filter": one})).await);
+    assert_eq!(texts(picked["items"].as_array().unwrap(), "job_id"), [ids[0].clone()]);
+    let before = ok(&call(c, "list_jobs", json!({"service": "echo", "at_time": "2020-01-01T00:00:00Z"})).await);
+    assert_eq!(before["items"], json!([]));
+    if let Some(s) = &env.standin {
+        let sent = s.requests_to(Method::GET, "/1/services2/urn:ivcap:service:echo/jobs");
+        assert!(sent.iter().any(|r| r.query_param("filter").as_deref() == Some("status = 'failed'")), "{sent:?}");
+    }
+    let e = err(&call(c, "list_jobs", json!({"service": "echo", "order_by": "requested-at"})).await);
+    assert!(e.contains("'order_by'") && e.contains("status, started-at, finished-at"), "{e}");
 }

@@ -17,6 +17,7 @@ mod packaging;
 mod python_sdk;
 mod readme;
 mod resources;
+mod sdk_interop;
 mod search;
 mod secrets;
 mod service_parameters;

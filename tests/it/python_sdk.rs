@@ -73,10 +73,12 @@ fn install() -> Option<PathBuf> {
 pub fn run(python: &Path, script: &str, envs: &[(&str, &str)]) -> String {
     let out = Command::new(python)
         .args(["-c", script])
-        .envs(envs.iter().copied())
+        // The developer's IVCAP variables go first, so that `envs` can set them.
         .env_remove("IVCAP_URL")
         .env_remove("IVCAP_BASE_URL")
         .env_remove("IVCAP_JWT")
+        .env_remove("IVCAP_LOCAL_DIR")
+        .envs(envs.iter().copied())
         .output()
         .expect("run the venv's python");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -7,9 +7,9 @@ use axum::http::Method;
 use ivcap_standin::{Fault, StandIn};
 use serde_json::{Value, json};
 
-use crate::common::{Env, both_modes, call, err, local, ok, platform, spawn};
+use crate::common::{Env, all_pages, both_modes, call, err, local, ok, platform, spawn, texts};
 
-both_modes!(services_are_listed_paged_searched_and_described);
+both_modes!(services_are_listed_paged_searched_and_described, services_are_filtered_and_ordered);
 
 /// The services contract, on both modes.
 async fn services_are_listed_paged_searched_and_described(on_platform: bool) {
@@ -298,4 +298,56 @@ async fn local_services_are_listed_and_described() {
     assert!(broken["note"].as_str().unwrap().contains("neither 'command'"));
     let unknown = err(&call(&client, "get_service", json!({"service": "ech"})).await);
     assert!(unknown.contains("echo [urn:ivcap:service:echo]"), "{unknown}");
+}
+
+/// `filter`, `order_by`, `order_desc` and `at_time` on list_services: applied, kept by the
+/// page token, passed to the platform as given, and refused before any request when wrong.
+async fn services_are_filtered_and_ordered(on_platform: bool) {
+    let env = Env::start(on_platform).await;
+    let c = &env.client;
+    env.add_echo_service("alpha", "First letter", None);
+    env.add_echo_service("alphabet", "All letters", None);
+    env.add_echo_service("beta", "Second letter", None);
+    env.add_echo_service("gamma", "Third letter", None);
+
+    let got = all_pages(c, "list_services", json!({"filter": "name ~= 'ALP%'", "limit": 1})).await;
+    assert_eq!(texts(&got, "name"), ["alpha", "alphabet"]);
+    let filter = "description ~= '%letter' and (name = 'beta' or name = 'gamma')";
+    let args = json!({"filter": filter, "order_by": "name", "order_desc": true, "limit": 1});
+    assert_eq!(texts(&all_pages(c, "list_services", args).await, "name"), ["gamma", "beta"]);
+    let both = ok(&call(c, "list_services", json!({"search": "alpha", "filter": "description = 'All letters'"})).await);
+    assert_eq!(texts(both["items"].as_array().unwrap(), "name"), ["alphabet"]);
+    let by_description = ok(&call(c, "list_services", json!({"order_by": "description"})).await);
+    assert_eq!(texts(by_description["items"].as_array().unwrap(), "name"), ["alphabet", "alpha", "beta", "gamma"]);
+
+    if let Some(s) = &env.standin {
+        let sent: Vec<_> =
+            s.requests_to(Method::GET, "/1/services2").into_iter().filter(|r| r.path == "/1/services2").collect();
+        assert!(sent.iter().any(|r| r.query_param("filter").as_deref() == Some("name ~= 'ALP%'")), "{sent:?}");
+        let ordered = sent.iter().find(|r| r.query_param("filter").as_deref() == Some(filter)).unwrap();
+        assert_eq!(ordered.query_param("order-by").as_deref(), Some("name"));
+        assert_eq!(ordered.query_param("order-desc").as_deref(), Some("true"));
+        let at = ok(&call(c, "list_services", json!({"at_time": "2026-01-31T13:00:00+01:00"})).await);
+        assert_eq!(at["items"].as_array().unwrap().len(), 4);
+        let last = s.requests_to(Method::GET, "/1/services2").pop().unwrap();
+        assert_eq!(last.query_param("at-time").as_deref(), Some("2026-01-31T12:00:00Z"));
+        s.clear_requests();
+    } else {
+        let e = err(&call(c, "list_services", json!({"at_time": "2026-01-31T12:00:00Z"})).await);
+        assert!(e.contains("'at_time'") && e.contains("no history"), "{e}");
+    }
+
+    for (args, wants) in [
+        (json!({"filter": "name ~= 'x"}), vec!["'filter'", "not closed", "name ~= 'hello%'"]),
+        (json!({"filter": "colour = 'red'"}), vec!["'filter'", "unknown field 'colour'", "id, name, description"]),
+        (json!({"order_by": "size"}), vec!["'order_by'", "'size'", "name, description"]),
+        (json!({"order_desc": true}), vec!["'order_desc'", "order_by"]),
+        (json!({"at_time": "yesterday"}), vec!["'at_time'", "RFC 3339"]),
+    ] {
+        let e = err(&call(c, "list_services", args.clone()).await);
+        assert!(wants.iter().all(|w| e.contains(w)), "{args}: {e}");
+    }
+    if let Some(s) = &env.standin {
+        assert!(s.requests_to(Method::GET, "/1/services2").is_empty(), "invalid arguments sent nothing");
+    }
 }

@@ -1,8 +1,9 @@
 //! MCP tasks for jobs over the real binary, in both protocol eras: a task-capable client's
 //! `submit_job` or service-tool call answers at once with a task whose id is the job URN;
-//! `tasks/get` reads the job each time (working → completed with the `submit_job` result,
-//! failed with the job's error), also after a restart and from a second `--stateless`
-//! process; `tasks/cancel` is refused saying the job keeps running.
+//! `tasks/get` reads the job each time (working → completed with the `submit_job` result, an
+//! `isError` one for a failed job), also after a restart and from a second `--stateless`
+//! process; `tasks/cancel` is refused saying the job keeps running, and acknowledged once
+//! the job has finished.
 
 use std::time::{Duration, Instant};
 
@@ -102,17 +103,20 @@ async fn tasks_go_from_working_to_completed_in_both_eras() {
 }
 
 #[tokio::test]
-async fn a_failed_job_is_a_failed_task() {
+async fn a_failed_job_is_a_completed_task_with_an_error_result() {
     let s = seeded().await;
     s.script_jobs(ALPHA, JobScript::fail("the model ran out of memory"));
     let dir = tempfile::tempdir().unwrap();
     let client = platform_with(&s, &[], dir.path(), Watcher::with_tasks(), None).await;
     let (id, _) = task_id(call_once(&client, "submit_job", json!({"service": ALPHA, "input": {"msg": "x"}})).await);
     let task = finished(&client, &id).await;
-    assert_eq!(task.status(), TaskStatus::Failed);
-    let TaskPayload::Failed { error } = &task.payload else { panic!("{task:?}") };
-    let message = error["message"].as_str().unwrap();
-    assert!(message.contains("the model ran out of memory"), "{message}");
+    // SEP-2663: `failed` is for protocol errors; a tool that ran and reported one is completed.
+    assert_eq!(task.status(), TaskStatus::Completed);
+    let TaskPayload::Completed { result } = &task.payload else { panic!("{task:?}") };
+    assert_eq!(result["isError"], true, "{result:?}");
+    assert_eq!(result["structuredContent"]["status"], "failed", "{result:?}");
+    let error = result["structuredContent"]["error_message"].as_str().unwrap_or_default();
+    assert!(error.contains("the model ran out of memory"), "{result:?}");
     assert_eq!(task.task.status_message.as_deref(), Some("the model ran out of memory"));
     client.cancel().await.unwrap();
 }
@@ -166,7 +170,7 @@ async fn a_task_made_on_one_stateless_replica_is_read_on_another() {
 }
 
 #[tokio::test]
-async fn cancel_is_refused_and_says_the_job_keeps_running() {
+async fn cancel_is_refused_while_the_job_runs_and_acknowledged_once_it_has_finished() {
     let s = seeded().await;
     s.script_jobs(ALPHA, JobScript { run_for: Duration::from_millis(1_500), ..JobScript::echo() });
     let dir = tempfile::tempdir().unwrap();
@@ -177,8 +181,13 @@ async fn cancel_is_refused_and_says_the_job_keeps_running() {
     assert_eq!(get(&client, &id).await.status(), TaskStatus::Working, "the job was not stopped");
 
     finished(&client, &id).await;
-    let late = client.peer().cancel_task(CancelTaskParams::new(&id)).await.unwrap_err().to_string();
-    assert!(late.contains("already finished") && late.contains("-32602"), "{late}");
+    // Idempotent on a finished task: the empty ack, twice (SEP-2663).
+    for _ in 0..2 {
+        client.peer().cancel_task(CancelTaskParams::new(&id)).await.unwrap();
+    }
+    assert_eq!(get(&client, &id).await.status(), TaskStatus::Completed);
+    let unknown = client.peer().cancel_task(CancelTaskParams::new("urn:ivcap:job:nope")).await.unwrap_err().to_string();
+    assert!(unknown.contains("unknown task") && unknown.contains("-32602"), "{unknown}");
 
     let unknown = client.peer().get_task(GetTaskParams::new("urn:ivcap:job:nope")).await.unwrap_err().to_string();
     assert!(unknown.contains("unknown task"), "{unknown}");

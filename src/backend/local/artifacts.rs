@@ -17,7 +17,7 @@ use crate::backend::artifacts::{
     Artifact, ArtifactStatus, ArtifactsBackend, Downloaded, InlineBytes, UploadRequest, UploadSource, Uploaded,
     check_target, extension_for, guess_content_type, persist_download,
 };
-use crate::backend::paging::page_of;
+use crate::backend::listing::{ListOptions, page_from, resume};
 use crate::backend::progress::{Progress, report_bytes};
 use crate::backend::{CollectionsBackend, Page, PageRequest};
 use crate::error::{Error, Missing, Result};
@@ -219,12 +219,18 @@ impl ArtifactsBackend for LocalBackend {
         blocking(move || find_artifact(&root, &id).map(|(_, a)| a)).await
     }
 
-    async fn list_artifacts(&self, page: &PageRequest) -> Result<Page<Artifact>> {
+    async fn list_artifacts(&self, options: &ListOptions, page: &PageRequest) -> Result<Page<Artifact>> {
+        let (options, offset) = resume(page, options)?;
         let mut all = self.local_artifacts().await?;
         // Newest first, as on the platform; files of the same instant by name.
         all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.name.cmp(&b.name)));
         let empty = all.is_empty();
-        let mut page = page_of(all, page)?;
+        // A file's modification time is when it was created as far as the store knows.
+        if let Some(at) = options.at_time {
+            all.retain(|a| a.created_at.is_some_and(|c| c <= at));
+        }
+        let all = options.select(all, Artifact::field)?;
+        let mut page = page_from(all, page, offset, &options)?;
         if empty {
             page.note = Some(format!(
                 "no local artifacts yet: upload_artifact stores them in {}/{ARTIFACTS}",

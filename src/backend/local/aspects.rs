@@ -157,6 +157,7 @@ impl AspectStore {
                 entity: Some(&new.entity),
                 schema: Some(&new.schema),
                 content_path: None,
+                expr: None,
                 at: t,
                 order: Order::Desc,
                 after: None,
@@ -181,6 +182,7 @@ impl AspectStore {
             entity: Some(entity),
             schema: Some(schema),
             content_path: Some(path),
+            expr: None,
             at: crate::time::now(),
             order: Order::Asc,
             after: None,
@@ -271,6 +273,8 @@ struct LocalToken {
     content_path: Option<String>,
     at: DateTime<Utc>,
     include_content: bool,
+    #[serde(default)]
+    filter: Option<String>,
     order: Order,
     after_from: DateTime<Utc>,
     after_id: String,
@@ -361,12 +365,26 @@ impl AspectsBackend for LocalBackend {
                     content_path: t.content_path,
                     at_time: Some(t.at),
                     include_content: t.include_content,
+                    filter: t.filter,
+                    order_by: None,
                     order: t.order,
                 };
                 (q, t.at, Some((t.after_from, t.after_id)))
             }
         };
+        if let Some(o) = query.order_by.as_deref().filter(|o| o.trim() != "valid_from") {
+            return Err(Error::invalid(
+                "order_by",
+                format!("'{o}': the local store orders aspects by valid_from only; omit order_by or pass valid_from"),
+            ));
+        }
         let path = query.content_path.as_deref().map(ContentPath::compile).transpose()?;
+        let expr = query
+            .filter
+            .as_deref()
+            .map(crate::backend::filter::Expr::parse)
+            .transpose()
+            .map_err(|e| Error::invalid("filter", e))?;
         let store = self.aspects.clone();
         let limit = page.limit as usize;
         let (items, last): (Vec<Aspect>, Option<Cursor>) = {
@@ -377,6 +395,7 @@ impl AspectsBackend for LocalBackend {
                     entity: query.entity.as_deref(),
                     schema: query.schema.as_deref(),
                     content_path: path.as_ref(),
+                    expr: expr.as_ref(),
                     at,
                     order: query.order,
                     after: cursor.as_ref(),
@@ -397,6 +416,7 @@ impl AspectsBackend for LocalBackend {
                     content_path: query.content_path,
                     at,
                     include_content: query.include_content,
+                    filter: query.filter,
                     order: query.order,
                     after_from,
                     after_id,

@@ -29,7 +29,7 @@ use tokio::io::AsyncWriteExt;
 use super::LocalBackend;
 use super::services::{LocalService, Runner};
 use crate::backend::jobs::{Created, JOB_PREFIX, JobsBackend, poll_delay, result_value};
-use crate::backend::paging::page_of;
+use crate::backend::listing::{ListOptions, page_from, resume};
 use crate::backend::{Job, JobStatus, JobSummary, Page, PageRequest};
 use crate::error::{Error, Missing, Result};
 use crate::files::{self, blocking};
@@ -562,16 +562,17 @@ impl JobsBackend for LocalBackend {
         self.job_of(record).await
     }
 
-    async fn list_jobs(&self, service: &str, page: &PageRequest) -> Result<Page<JobSummary>> {
+    async fn list_jobs(&self, service: &str, options: &ListOptions, page: &PageRequest) -> Result<Page<JobSummary>> {
+        let (options, offset) = resume(page, options)?;
         let service = self.find_local_service(service).await?;
         let summaries = self
             .job_records()
             .await?
             .into_iter()
-            .filter(|r| r.service_id == service.id)
+            .filter(|r| r.service_id == service.id && options.at_time.is_none_or(|at| r.requested_at <= at))
             .map(JobRecord::summary)
             .collect();
-        page_of(summaries, page)
+        page_from(options.select(summaries, JobSummary::field)?, page, offset, &options)
     }
 }
 
@@ -580,6 +581,7 @@ impl JobRecord {
         JobSummary {
             status: self.status,
             requested_at: Some(self.requested_at),
+            started_at: self.started_at,
             finished_at: self.finished_at,
             id: self.id,
         }

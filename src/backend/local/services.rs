@@ -24,11 +24,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::LocalBackend;
-use crate::backend::paging::page_of;
+use crate::backend::listing::{ListOptions, page_from, resume};
 use crate::backend::services::{fn_schema, request_schema_of, schema_from_parameters};
 use crate::backend::{
     Page, PageRequest, ServiceDetail, ServiceParameter, ServiceStatus, ServiceSummary, ServicesBackend, ToolService,
-    like_match,
 };
 use crate::error::{Error, Missing, Result};
 use crate::files::{blocking, files_with_extension};
@@ -124,7 +123,8 @@ impl LocalService {
         }
     }
 
-    pub(crate) fn description(&self) -> Option<String> {
+    /// The file's description, else the discovered one.
+    fn description(&self) -> Option<String> {
         self.def.description.clone().or_else(|| match &self.discovered {
             Some(Discovery::Found { description, .. }) => description.clone(),
             _ => None,
@@ -161,7 +161,7 @@ impl LocalService {
 }
 
 /// How long a discovered tool definition is used before `GET /` is asked again.
-pub(crate) const DISCOVERY_FRESH: Duration = Duration::from_secs(2);
+const DISCOVERY_FRESH: Duration = Duration::from_secs(2);
 /// Longest a `GET /` for a tool definition may take.
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -191,7 +191,7 @@ impl DiscoveryCache {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(service.id.clone(), entry);
     }
 
-    /// Forgets what is known of `service_id`, e.g. after it refused a connection.
+    /// Forgets what is known of `service_id`, so the next read asks the service again.
     pub(crate) fn forget(&self, service_id: &str) {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(service_id);
     }
@@ -393,19 +393,24 @@ fn flag_service(name: &str, url: &url::Url) -> LocalService {
 
 #[async_trait::async_trait]
 impl ServicesBackend for LocalBackend {
-    async fn list_services(&self, search: Option<&str>, page: &PageRequest) -> Result<Page<ServiceSummary>> {
-        let pattern = search
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| if s.contains('%') { s.to_string() } else { format!("%{s}%") });
+    async fn list_services(
+        &self,
+        search: Option<&str>,
+        options: &ListOptions,
+        page: &PageRequest,
+    ) -> Result<Page<ServiceSummary>> {
+        if options.at_time.is_some() {
+            return Err(Error::invalid(
+                "at_time",
+                "the local store keeps no history of service definitions; omit at_time in local mode",
+            ));
+        }
+        let (options, offset) = resume(page, &options.with_name_search(search))?;
         let mut services = self.local_services().await?;
         services.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()).then(a.id.cmp(&b.id)));
-        let matching: Vec<ServiceSummary> = services
-            .iter()
-            .filter(|s| pattern.as_deref().is_none_or(|p| like_match(p, &s.name, true)))
-            .map(LocalService::summary)
-            .collect();
-        let mut page = page_of(matching, page)?;
+        let summaries: Vec<ServiceSummary> = services.iter().map(LocalService::summary).collect();
+        let matching = options.select(summaries, ServiceSummary::field)?;
+        let mut page = page_from(matching, page, offset, &options)?;
         if page.items.is_empty() && page.next_page.is_none() && services.is_empty() {
             page.note = Some(format!(
                 "no local services yet: add definitions as {}/services/<name>.json with name, description, fn_schema and command, \

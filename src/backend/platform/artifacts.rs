@@ -24,6 +24,7 @@ use crate::backend::artifacts::{
     Artifact, ArtifactsBackend, BackgroundMd5, Downloaded, InlineBytes, Md5Feed, UploadRequest, UploadSource, Uploaded,
     check_target, parse_sidecar, persist_download, sidecar_path, sidecar_text,
 };
+use crate::backend::listing::ListOptions;
 use crate::backend::progress::{Progress, report_bytes};
 use crate::backend::{ArtifactStatus, CollectionsBackend, Page, PageRequest, is_urn};
 use crate::error::{Error, Missing, Result};
@@ -400,9 +401,10 @@ impl ArtifactsBackend for PlatformBackend {
         Ok(self.artifact_record(id).await?.into())
     }
 
-    async fn list_artifacts(&self, page: &PageRequest) -> Result<Page<Artifact>> {
-        let page: Page<ArtifactStatusRt> =
-            self.get_list("/1/artifacts", &[], page, Target { kind: Missing::Resource, id: "/1/artifacts" }).await?;
+    async fn list_artifacts(&self, options: &ListOptions, page: &PageRequest) -> Result<Page<Artifact>> {
+        let page: Page<ArtifactStatusRt> = self
+            .get_list("/1/artifacts", &options.wire(), page, Target { kind: Missing::Resource, id: "/1/artifacts" })
+            .await?;
         Ok(page.map(Into::into))
     }
 

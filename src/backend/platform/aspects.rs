@@ -129,7 +129,10 @@ fn list_query(query: &AspectQuery) -> Vec<(&'static str, String)> {
         q.push(("at-time", crate::time::format(t)));
     }
     q.push(("include-content", query.include_content.to_string()));
-    q.push(("order-by", "valid_from".into()));
+    if let Some(f) = &query.filter {
+        q.push(("filter", f.clone()));
+    }
+    q.push(("order-by", query.order_by.clone().unwrap_or_else(|| "valid_from".into())));
     q.push(("order-direction", query.order.as_str().into()));
     q
 }
@@ -230,6 +233,8 @@ mod tests {
             content_path: Some("$.a ? (@ == 1)".into()),
             at_time: Some("2026-01-01T00:00:00Z".parse().unwrap()),
             include_content: true,
+            filter: Some("schema = 'urn:s:1'".into()),
+            order_by: Some("entity,valid_to".into()),
             order: crate::backend::aspects::Order::Asc,
         };
         let sent = list_query(&q);
@@ -238,6 +243,9 @@ mod tests {
         assert_eq!(get("content-path"), Some("$.a ? (@ == 1)"));
         assert_eq!(get("include-content"), Some("true"));
         assert_eq!(get("order-direction"), Some("ASC"));
+        assert_eq!(get("filter"), Some("schema = 'urn:s:1'"));
+        assert_eq!(get("order-by"), Some("entity,valid_to"));
+        assert_eq!(get("order-by").map(|_| list_query(&AspectQuery::default())).unwrap()[1].1, "valid_from");
     }
 
     #[test]

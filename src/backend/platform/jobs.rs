@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use super::{PlatformBackend, Target, decode, enc};
 use crate::backend::jobs::{Created, JobsBackend, result_value};
+use crate::backend::listing::ListOptions;
 use crate::backend::{Job, JobStatus, JobSummary, Page, PageRequest, is_urn};
 use crate::error::{Error, Missing, Result};
 use crate::text::truncate;
@@ -135,6 +136,8 @@ struct JobListItemRt {
     #[serde(default)]
     requested_at: Option<String>,
     #[serde(default)]
+    started_at: Option<String>,
+    #[serde(default)]
     finished_at: Option<String>,
 }
 
@@ -160,6 +163,7 @@ impl From<JobListItemRt> for JobSummary {
         JobSummary {
             status: JobStatus::parse(&j.status),
             requested_at: from_wire(j.requested_at.as_deref()),
+            started_at: from_wire(j.started_at.as_deref()),
             finished_at: from_wire(j.finished_at.as_deref()),
             id: j.id,
         }
@@ -293,11 +297,11 @@ impl JobsBackend for PlatformBackend {
         Ok(job)
     }
 
-    async fn list_jobs(&self, service: &str, page: &PageRequest) -> Result<Page<JobSummary>> {
+    async fn list_jobs(&self, service: &str, options: &ListOptions, page: &PageRequest) -> Result<Page<JobSummary>> {
         let service_id = self.service_urn(service).await?;
         let path = format!("/1/services2/{}/jobs", enc(&service_id));
         let listed: Page<JobListItemRt> =
-            self.get_list(&path, &[], page, Target { kind: Missing::Service, id: &service_id }).await?;
+            self.get_list(&path, &options.wire(), page, Target { kind: Missing::Service, id: &service_id }).await?;
         let items = listed
             .items
             .into_iter()

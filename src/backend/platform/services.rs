@@ -10,6 +10,7 @@ use super::aspects::AspectContentRt;
 use super::{PlatformBackend, Target, enc};
 use futures::StreamExt;
 
+use crate::backend::listing::{ListOptions, name_filter};
 use crate::backend::services::{describe, fn_schema, request_schema_of, schema_from_parameters, with_candidates};
 use crate::backend::{
     Page, PageRequest, ServiceDetail, ServiceParameter, ServiceStatus, ServiceSummary, ServicesBackend, ToolService,
@@ -69,11 +70,6 @@ impl From<ServiceListItemRt> for ServiceSummary {
     fn from(s: ServiceListItemRt) -> Self {
         ServiceSummary { id: s.id, name: s.name, description: s.description, note: None }
     }
-}
-
-/// A `name ~= '…'` filter; `'` is doubled as the filter grammar wants.
-fn name_filter(pattern: &str) -> String {
-    format!("name~='{}'", pattern.replace('\'', "''"))
 }
 
 impl PlatformBackend {
@@ -139,12 +135,17 @@ impl PlatformBackend {
 
 #[async_trait::async_trait]
 impl ServicesBackend for PlatformBackend {
-    async fn list_services(&self, search: Option<&str>, page: &PageRequest) -> Result<Page<ServiceSummary>> {
-        let mut filters = vec![("order-by", "name".to_string()), ("order-desc", "false".to_string())];
-        if let Some(search) = search.map(str::trim).filter(|s| !s.is_empty()) {
-            let pattern = if search.contains('%') { search.to_string() } else { format!("%{search}%") };
-            filters.push(("filter", name_filter(&pattern)));
+    async fn list_services(
+        &self,
+        search: Option<&str>,
+        options: &ListOptions,
+        page: &PageRequest,
+    ) -> Result<Page<ServiceSummary>> {
+        let mut options = options.with_name_search(search);
+        if options.order_by.is_none() {
+            options.order_by = Some("name".into());
         }
+        let filters = options.wire();
         let page: Page<ServiceListItemRt> = self
             .get_list("/1/services2", &filters, page, Target { kind: Missing::Resource, id: "/1/services2" })
             .await?;
@@ -252,6 +253,14 @@ mod tests {
         let read: ServiceStatusRt = fixtures::decode("services/read.json");
         assert_eq!(ServiceStatus::parse(read.status.as_deref().unwrap()), ServiceStatus::Active);
         assert_eq!(read.name.as_deref(), Some("Fire risk for Lot2"));
+        let with_parameters: ServiceStatusRt = fixtures::decode("services/read-parameters.json");
+        let parameters = with_parameters.parameters();
+        assert_eq!(parameters.len(), 5, "every entry read, options or not");
+        let schema = schema_from_parameters(&parameters).unwrap();
+        assert_eq!(schema["required"], serde_json::json!(["msg"]));
+        assert_eq!(schema["properties"]["width"]["default"], 640);
+        assert_eq!(schema["properties"]["format"]["enum"], serde_json::json!(["png", "jpeg"]));
+        assert!(read.parameters().is_empty(), "a tool service has none");
         let tools: ListRt<super::super::aspects::AspectContentRt> = fixtures::decode("services/ai-tool-aspects.json");
         let content = tools.items.into_iter().next().and_then(|a| a.content).unwrap();
         assert_eq!(fn_schema(&content).unwrap()["required"], serde_json::json!(["msg"]));

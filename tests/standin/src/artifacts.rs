@@ -19,8 +19,8 @@ use base64::engine::general_purpose::STANDARD;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-use crate::paging::{envelope, list_params};
-use crate::{AppState, StandIn, error, lock, not_found, now, origin, self_link};
+use crate::paging::{envelope, json_field, list_params, order_desc, select};
+use crate::{AppState, StandIn, error, filter, lock, not_found, now, origin, self_link};
 
 /// TUS version the stand-in speaks.
 const TUS: &str = "1.0.0";
@@ -208,8 +208,26 @@ async fn list(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQue
         Err(e) => return e,
     };
     let origin = origin(&headers);
-    // Newest first (order-desc defaults to true).
-    let items: Vec<Value> = lock(&s.data).artifacts.iter().rev().map(|a| a.list_item(&origin)).collect();
+    let at = match lp.get("at-time") {
+        None => None,
+        Some(t) => match crate::aspects::normalise_time(t) {
+            Some(t) => Some(t),
+            None => return crate::invalid_parameter("at-time", "cannot parse date", t),
+        },
+    };
+    // Newest first (order-desc defaults to true); at an `at-time`, what existed then.
+    let items: Vec<Value> = lock(&s.data)
+        .artifacts
+        .iter()
+        .rev()
+        .filter(|a| at.as_deref().is_none_or(|t| filter::order(&a.created_at, t).is_le()))
+        .map(|a| a.list_item(&origin))
+        .collect();
+    const FIELDS: &[&str] = &["id", "name", "mime-type", "size", "status", "created-at"];
+    let items = match select(items, &lp, FIELDS, FIELDS, order_desc(&lp), json_field) {
+        Ok(items) => items,
+        Err(e) => return e,
+    };
     axum::Json(envelope(items, &lp, &origin, "/1/artifacts", Some(now()))).into_response()
 }
 

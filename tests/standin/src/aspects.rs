@@ -14,8 +14,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::paging::{envelope, like, list_params};
-use crate::{AppState, lock, not_found, now, origin, self_link};
+use crate::filter::like_match;
+use crate::paging::{envelope, list_params, select};
+use crate::{AppState, invalid_parameter, lock, not_found, now, origin, self_link};
 
 /// A stored aspect. Times are RFC 3339 UTC with microseconds, so they order as text.
 #[derive(Debug, Clone)]
@@ -180,6 +181,39 @@ pub(crate) fn normalise_time(t: &str) -> Option<String> {
         .map(|d| d.with_timezone(&chrono::Utc).to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
 }
 
+/// What `filter` and `order-by` of `GET /1/aspects` name (docs/ivcap-wire.md §8.4).
+const FILTER_FIELDS: &[&str] = &["entity", "schema", "policy", "created_by", "replaces", "valid_from", "valid_to"];
+const ORDER_FIELDS: &[&str] = &[
+    "entity",
+    "schema",
+    "content",
+    "policy",
+    "account",
+    "created_by",
+    "retracted_by",
+    "replaces",
+    "valid_from",
+    "valid_to",
+];
+
+impl AspectRec {
+    /// A field as `filter` and `order-by` name it.
+    fn field(&self, name: &str) -> Option<String> {
+        match name {
+            "entity" => Some(self.entity.clone()),
+            "schema" => Some(self.schema.clone()),
+            "content" => Some(self.content.to_string()),
+            "policy" => Some(self.policy.clone()),
+            "created_by" => Some(self.asserter.clone()),
+            "retracted_by" => self.retracter.clone(),
+            "replaces" => self.replaces.clone(),
+            "valid_from" => Some(self.valid_from.clone()),
+            "valid_to" => self.valid_to.clone(),
+            _ => None,
+        }
+    }
+}
+
 async fn list(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
     let lp = match list_params(q.as_deref()) {
         Ok(lp) => lp,
@@ -205,14 +239,32 @@ async fn list(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQue
         .iter()
         .filter(|a| a.valid_at(&at))
         .filter(|a| lp.get("entity").is_none_or(|e| a.entity == e))
-        .filter(|a| lp.get("schema").is_none_or(|p| like(p, &a.schema, false)))
+        .filter(|a| lp.get("schema").is_none_or(|p| like_match(p, &a.schema, false)))
         .filter(|a| path.as_ref().is_none_or(|p| p.exists(&a.content).unwrap_or(false)))
         .cloned()
         .collect();
-    hits.sort_by(|a, b| a.valid_from.cmp(&b.valid_from).then(a.id.cmp(&b.id)));
-    if lp.get("order-direction").is_none_or(|d| d.eq_ignore_ascii_case("DESC")) {
-        hits.reverse();
+    let desc = match lp.get("order-direction").map(str::to_ascii_uppercase).as_deref() {
+        None | Some("DESC") => true,
+        Some("ASC") => false,
+        Some(_) => {
+            return invalid_parameter(
+                "order-direction",
+                "must be ASC or DESC",
+                lp.get("order-direction").unwrap_or(""),
+            );
+        }
+    };
+    // Ties by id in the same direction, so pages are stable.
+    hits.sort_by(|a, b| if desc { b.id.cmp(&a.id) } else { a.id.cmp(&b.id) });
+    let order_by = lp.get("order-by").unwrap_or("valid_from").to_string();
+    let mut lp = lp;
+    if !lp.params.iter().any(|(k, _)| k == "order-by") {
+        lp.params.push(("order-by".into(), order_by));
     }
+    let hits = match select(hits, &lp, FILTER_FIELDS, ORDER_FIELDS, desc, AspectRec::field) {
+        Ok(hits) => hits,
+        Err(e) => return e,
+    };
     let origin = origin(&headers);
     let items = hits
         .iter()

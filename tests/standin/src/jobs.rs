@@ -17,7 +17,7 @@ use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::paging::{envelope, list_params};
+use crate::paging::{envelope, json_field, list_params, order_desc, select};
 use crate::services::AI_TOOL_SCHEMA;
 use crate::{AppState, AspectRec, StandIn, error, invalid_parameter, lock, not_found, now, origin, self_link};
 
@@ -361,13 +361,20 @@ async fn list(
         Ok(lp) => lp,
         Err(e) => return e,
     };
+    let at = match lp.get("at-time") {
+        None => None,
+        Some(t) => match chrono::DateTime::parse_from_rfc3339(t) {
+            Ok(t) => Some(t.with_timezone(&Utc)),
+            Err(_) => return invalid_parameter("at-time", "cannot parse date", t),
+        },
+    };
     let origin = origin(&headers);
     let jobs: Vec<JobRec> = {
         let d = lock(&s.data);
         if !d.services.iter().any(|svc| svc.id == sid) {
             return not_found(&sid);
         }
-        d.jobs.iter().filter(|j| j.service == sid).rev().cloned().collect()
+        d.jobs.iter().filter(|j| j.service == sid && at.is_none_or(|t| j.requested_at <= t)).rev().cloned().collect()
     };
     let items = jobs
         .iter()
@@ -382,6 +389,11 @@ async fn list(
             item
         })
         .collect();
+    const FIELDS: &[&str] = &["id", "status", "started-at", "finished-at"];
+    let items = match select(items, &lp, FIELDS, &FIELDS[1..], order_desc(&lp), json_field) {
+        Ok(items) => items,
+        Err(e) => return e,
+    };
     axum::Json(envelope(items, &lp, &origin, &format!("/1/services2/{sid}/jobs"), Some(now()))).into_response()
 }
 

@@ -14,7 +14,10 @@
 #![allow(clippy::result_large_err)]
 
 mod artifacts;
+// The filter grammar the tools check arguments against; the platform's (docs/ivcap-wire.md §3).
 mod aspects;
+#[path = "../../../src/backend/filter.rs"]
+mod filter;
 mod jobs;
 mod paging;
 mod search;

@@ -2,11 +2,14 @@
 //! tokens that carry the original filters, `next` = `<base><path>?page=<token>`, absent on
 //! the last page.
 
+use std::cmp::Ordering;
+
 use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
+use crate::filter::{Expr, order};
 use crate::{error, invalid_parameter};
 
 /// The effective parameters of a list request.
@@ -71,32 +74,57 @@ pub(crate) fn envelope(all: Vec<Value>, lp: &ListParams, origin: &str, path: &st
     out
 }
 
-/// SQL `LIKE` with `%`, as the platform's filters use it.
-pub(crate) fn like(pattern: &str, text: &str, ignore_case: bool) -> bool {
-    let (p, t) = if ignore_case {
-        (pattern.to_lowercase(), text.to_lowercase())
-    } else {
-        (pattern.to_string(), text.to_string())
+/// The platform's `filter` and `order-by` (docs/ivcap-wire.md §3): the items of `all` the
+/// filter keeps, sorted by the comma-separated `order-by` fields (stable, missing values
+/// last), descending when `desc`. A filter that does not parse or names a field outside
+/// `filter_fields`, or an `order-by` outside `order_fields`, is a 422 naming the parameter.
+pub(crate) fn select<T>(
+    all: Vec<T>,
+    lp: &ListParams,
+    filter_fields: &[&str],
+    order_fields: &[&str],
+    desc: bool,
+    get: impl Fn(&T, &str) -> Option<String>,
+) -> Result<Vec<T>, Response> {
+    let expr = match lp.get("filter") {
+        None => None,
+        Some(f) => match Expr::parse(f).and_then(|e| e.check_fields(filter_fields).map(|()| e)) {
+            Ok(e) => Some(e),
+            Err(why) => return Err(invalid_parameter("filter", &why, f)),
+        },
     };
-    let parts: Vec<&str> = p.split('%').collect();
-    if parts.len() == 1 {
-        return p == t;
-    }
-    let mut rest = t.as_str();
-    for (i, part) in parts.iter().enumerate() {
-        if i == 0 {
-            match rest.strip_prefix(part) {
-                Some(r) => rest = r,
-                None => return false,
-            }
-        } else if i == parts.len() - 1 {
-            return rest.ends_with(part);
-        } else {
-            match rest.find(part) {
-                Some(at) => rest = &rest[at + part.len()..],
-                None => return false,
-            }
+    let mut hits: Vec<T> =
+        all.into_iter().filter(|t| expr.as_ref().is_none_or(|e| e.matches(&|f| get(t, f)))).collect();
+    if let Some(order_by) = lp.get("order-by") {
+        let keys: Vec<&str> = order_by.split(',').map(str::trim).collect();
+        if let Some(bad) = keys.iter().find(|k| !order_fields.contains(k)) {
+            return Err(invalid_parameter("order-by", &format!("cannot order by '{bad}'"), order_by));
         }
+        hits.sort_by(|a, b| {
+            let o = keys.iter().fold(Ordering::Equal, |o, k| {
+                o.then_with(|| match (get(a, k), get(b, k)) {
+                    (Some(x), Some(y)) => order(&x, &y),
+                    (Some(_), None) => Ordering::Less,
+                    (None, Some(_)) => Ordering::Greater,
+                    (None, None) => Ordering::Equal,
+                })
+            });
+            if desc { o.reverse() } else { o }
+        });
     }
-    true
+    Ok(hits)
+}
+
+/// `order-desc` of services, artifacts and jobs: default true (the spec's).
+pub(crate) fn order_desc(lp: &ListParams) -> bool {
+    lp.get("order-desc").is_none_or(|v| v == "true")
+}
+
+/// A JSON list item's field as filter text.
+pub(crate) fn json_field(item: &Value, field: &str) -> Option<String> {
+    match item.get(field)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
 }

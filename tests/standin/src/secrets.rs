@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
-use crate::paging::{envelope, like, list_params};
+use crate::filter::like_match;
+use crate::paging::{envelope, list_params};
 use crate::{AppState, lock, origin};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -24,7 +25,7 @@ async fn list(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQue
     let items = lock(&s.data)
         .secrets
         .iter()
-        .filter(|(name, _)| pattern.as_deref().is_none_or(|p| like(p, name, false)))
+        .filter(|(name, _)| pattern.as_deref().is_none_or(|p| like_match(p, name, false)))
         .map(|(name, expiry)| json!({"secret-name": name, "expiry-time": expiry}))
         .collect();
     axum::Json(envelope(items, &lp, &origin(&headers), "/1/secrets/list", None)).into_response()

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::paging::{envelope, like, list_params};
+use crate::paging::{envelope, json_field, list_params, order_desc, select};
 use crate::{AppState, AspectRec, StandIn, lock, not_found, now, origin, self_link};
 
 /// Schema of a service's tool definition aspect.
@@ -103,39 +103,20 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/1/services2", get(list)).route("/1/services2/{id}", get(read))
 }
 
-/// The pattern of a `name~='…'` filter, with `''` unescaped.
-fn name_pattern(filter: &str) -> Option<String> {
-    let rest = filter.trim().strip_prefix("name")?.trim_start().strip_prefix("~=")?.trim();
-    let inner = rest.strip_prefix('\'')?.strip_suffix('\'')?;
-    Some(inner.replace("''", "'"))
-}
-
 async fn list(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
     let lp = match list_params(q.as_deref()) {
         Ok(lp) => lp,
         Err(e) => return e,
     };
-    let pattern = match lp.get("filter").map(name_pattern) {
-        Some(None) => return crate::error(400, "Having problem with some of the supplied information"),
-        Some(Some(p)) => Some(p),
-        None => None,
-    };
     let search = lp.get("search").map(str::to_lowercase);
-    let mut services: Vec<ServiceRec> = lock(&s.data)
+    let services: Vec<ServiceRec> = lock(&s.data)
         .services
         .iter()
-        .filter(|svc| pattern.as_deref().is_none_or(|p| like(p, &svc.name, true)))
         .filter(|svc| search.as_deref().is_none_or(|t| svc.name.to_lowercase().contains(t)))
         .cloned()
         .collect();
-    if lp.get("order-by") == Some("name") {
-        services.sort_by(|a, b| a.name.cmp(&b.name));
-    }
-    if lp.get("order-desc").is_none_or(|v| v == "true") && lp.get("order-by").is_some() {
-        services.reverse();
-    }
     let origin = origin(&headers);
-    let items = services
+    let items: Vec<Value> = services
         .iter()
         .map(|svc| {
             let mut item = json!({
@@ -149,6 +130,11 @@ async fn list(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQue
             item
         })
         .collect();
+    const FIELDS: &[&str] = &["id", "name", "description"];
+    let items = match select(items, &lp, FIELDS, &["name", "description"], order_desc(&lp), json_field) {
+        Ok(items) => items,
+        Err(e) => return e,
+    };
     axum::Json(envelope(items, &lp, &origin, "/1/services2", Some(now()))).into_response()
 }
 
@@ -166,14 +152,4 @@ async fn read(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<Stri
         "links": self_link(&href),
     }))
     .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn name_filters_parse() {
-        assert_eq!(super::name_pattern("name~='O''Brien%'").as_deref(), Some("O'Brien%"));
-        assert_eq!(super::name_pattern("name ~= 'x'").as_deref(), Some("x"));
-        assert_eq!(super::name_pattern("id='x'"), None);
-    }
 }

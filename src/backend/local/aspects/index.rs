@@ -42,6 +42,7 @@ use std::sync::OnceLock;
 use super::content_path::ContentPath;
 use super::file::{AspectFile, content_value, parse};
 use crate::backend::aspects::{Aspect, Order};
+use crate::backend::filter::Expr;
 use crate::backend::like_match;
 use crate::error::{Error, Result};
 
@@ -92,6 +93,8 @@ pub(crate) struct Filter<'a> {
     pub entity: Option<&'a str>,
     pub schema: Option<&'a str>,
     pub content_path: Option<&'a ContentPath>,
+    /// A `filter` expression over [`crate::backend::listing::ASPECT_FIELDS`].
+    pub expr: Option<&'a Expr>,
     pub at: DateTime<Utc>,
     pub order: Order,
     pub after: Option<&'a Cursor>,
@@ -384,6 +387,7 @@ impl Index {
                     && f.schema.is_none_or(|p| like_match(p, &a.schema, false))
                     && f.after.is_none_or(|c| after(a, c, f.order))
                     && f.content_path.is_none_or(|p| p.matches(e.content()))
+                    && f.expr.is_none_or(|x| x.matches(&|field| a.field(field)))
             })
             .collect();
         let cmp = |a: &&Entry, b: &&Entry| {
@@ -401,7 +405,15 @@ impl Index {
 
     /// Every entry valid at `at` whose schema matches `pattern` (if any), oldest first.
     pub(crate) fn valid_at(&self, at: DateTime<Utc>, pattern: Option<&str>) -> Vec<&Entry> {
-        let f = Filter { entity: None, schema: pattern, content_path: None, at, order: Order::Asc, after: None };
+        let f = Filter {
+            entity: None,
+            schema: pattern,
+            content_path: None,
+            expr: None,
+            at,
+            order: Order::Asc,
+            after: None,
+        };
         self.query(&f, usize::MAX - 1).0
     }
 
@@ -607,6 +619,7 @@ mod tests {
                 entity: Some("urn:e:0"),
                 schema: Some("urn:%"),
                 content_path: None,
+                expr: None,
                 at: now,
                 order: Order::Asc,
                 after,
