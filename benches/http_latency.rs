@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
 use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::Barrier;
 
@@ -26,13 +25,7 @@ const CALLS: usize = 4000;
 const WARMUP: usize = 50;
 
 async fn session_calls(url: String, ready: Arc<Barrier>, calls: usize) -> Vec<Duration> {
-    let client = ()
-        .serve(StreamableHttpClientTransport::with_client(
-            ivcap_mcp::http_client().build().expect("HTTP client"),
-            StreamableHttpClientTransportConfig::with_uri(url),
-        ))
-        .await
-        .expect("connect");
+    let client = ().serve(StreamableHttpClientTransport::from_uri(url)).await.expect("connect");
     let args = serde_json::json!({"service": "echo"});
     let request = || CallToolRequestParams::new("get_service").with_arguments(args.as_object().unwrap().clone());
     for _ in 0..WARMUP {
@@ -52,6 +45,8 @@ async fn session_calls(url: String, ready: Arc<Barrier>, calls: usize) -> Vec<Du
 
 #[tokio::main]
 async fn main() {
+    // rmcp's client builds its own reqwest client, which needs the process's TLS provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = std::env::temp_dir().join(format!("ivcap-mcp-http-bench-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("services")).unwrap();
     std::fs::write(

@@ -414,3 +414,22 @@ impl ServerHandler for IvcapMcp {
         self.complete_argument(&request).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Argument validators are compiled on a tool's first call, so a schema that would not
+    /// compile must be caught here rather than by a user.
+    #[test]
+    fn every_tool_input_schema_compiles_as_generated() {
+        for (toolset, router) in IvcapMcp::toolsets() {
+            for tool in router.list_all() {
+                let schema = serde_json::Value::Object((*tool.input_schema).clone());
+                if let Err(e) = jsonschema::validator_for(&schema) {
+                    panic!("{toolset}/{}: {e}", tool.name);
+                }
+            }
+        }
+    }
+}

@@ -6,7 +6,7 @@
 //! argument, what was expected in JSON terms, what came, and for an unknown name the closest
 //! valid one. The answer is an `isError` result, so the model corrects itself.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use futures::FutureExt;
 use rmcp::handler::server::router::tool::ToolRoute;
@@ -24,7 +24,10 @@ const RMCP_ARGUMENT_ERROR: &str = "failed to deserialize parameters: ";
 /// The checks for one tool, built from its generated input schema.
 struct ArgumentCheck {
     tool: String,
-    validator: jsonschema::Validator,
+    /// The generated schema, compiled on the tool's first call: compiling every tool's at
+    /// start-up would add to each launch what most sessions never use.
+    generated: Value,
+    validator: OnceLock<Option<jsonschema::Validator>>,
     /// The schema with `$ref`s inlined, to describe each argument.
     schema: Value,
     names: Vec<String>,
@@ -34,18 +37,17 @@ struct ArgumentCheck {
 /// style before the handler runs. Call it before the schema is normalised for publishing:
 /// the generated schema is the one serde agrees with (nullable types, `$ref`s).
 pub(crate) fn check_arguments(route: &mut ToolRoute<IvcapMcp>) {
-    let schema = Value::Object((*route.attr.input_schema).clone());
-    let validator = match jsonschema::validator_for(&schema) {
-        Ok(v) => v,
-        Err(e) => {
-            tracing::warn!(tool = %route.attr.name, error = %e, "tool input schema does not compile; arguments unchecked");
-            return;
-        }
-    };
-    let schema = inline_refs(&schema);
+    let generated = Value::Object((*route.attr.input_schema).clone());
+    let schema = inline_refs(&generated);
     let names =
         schema.get("properties").and_then(Value::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default();
-    let check = Arc::new(ArgumentCheck { tool: route.attr.name.to_string(), validator, schema, names });
+    let check = Arc::new(ArgumentCheck {
+        tool: route.attr.name.to_string(),
+        generated,
+        validator: OnceLock::new(),
+        schema,
+        names,
+    });
     let inner = route.call.clone();
     route.call = Arc::new(move |mut context: ToolCallContext<'_, IvcapMcp>| {
         let arguments = Value::Object(context.arguments.take().unwrap_or_default());
@@ -79,7 +81,16 @@ impl ArgumentCheck {
     fn problems(&self, arguments: &Value) -> Option<String> {
         let mut seen: Vec<String> = Vec::new();
         let mut problems = Vec::new();
-        for error in self.validator.iter_errors(arguments) {
+        let validator = self.validator.get_or_init(|| match jsonschema::validator_for(&self.generated) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!(tool = %self.tool, error = %e, "tool input schema does not compile; arguments unchecked");
+                None
+            }
+        });
+        // The common case, arguments that fit, without collecting errors.
+        let validator = validator.as_ref().filter(|v| !v.is_valid(arguments))?;
+        for error in validator.iter_errors(arguments) {
             let path: Vec<String> = error.instance_path().iter().map(|p| p.to_string()).collect();
             let found = match (error.kind(), path.first()) {
                 (jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected }, None) => {
@@ -225,10 +236,10 @@ mod tests {
     use serde_json::json;
 
     fn check(schema: Value) -> ArgumentCheck {
-        let validator = jsonschema::validator_for(&schema).unwrap();
-        let schema = inline_refs(&schema);
-        let names = schema["properties"].as_object().unwrap().keys().cloned().collect();
-        ArgumentCheck { tool: "get_artifact".into(), validator, schema, names }
+        let validator = OnceLock::from(Some(jsonschema::validator_for(&schema).unwrap()));
+        let inlined = inline_refs(&schema);
+        let names = inlined["properties"].as_object().unwrap().keys().cloned().collect();
+        ArgumentCheck { tool: "get_artifact".into(), generated: schema, validator, schema: inlined, names }
     }
 
     fn schema() -> Value {

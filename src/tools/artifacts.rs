@@ -62,7 +62,7 @@ pub struct UploadArtifactArgs {
 pub struct DownloadArtifactArgs {
     /// urn:ivcap:artifact:… (locally urn:file://…), from list_artifacts.
     pub artifact_id: String,
-    /// File to save to (its folder must exist) under the working directory, the store or an --allow-path folder.
+    /// File to save to (missing folders are made) under the working directory, the store or an --allow-path folder.
     #[serde(default)]
     pub path: Option<String>,
     /// Without path: largest inline size (default 1048576).
