@@ -121,37 +121,45 @@ struct Batches {
 
 struct OpenBatch {
     unanswered: usize,
-    answers: Vec<Value>,
+    /// Each answer as its serialised JSON.
+    answers: Vec<Vec<u8>>,
 }
 
 impl Batches {
     /// Opens a batch of `requests` with the `answers` already known; `None` when nothing
     /// is left to wait for (the answers then go out at once).
-    fn open(&mut self, requests: &[RequestId], answers: Vec<Value>) -> Option<Vec<Value>> {
+    fn open(&mut self, requests: HashSet<RequestId>, answers: Vec<Vec<u8>>) -> Option<Vec<Vec<u8>>> {
         if requests.is_empty() {
             return Some(answers);
         }
         let key = self.next;
         self.next += 1;
-        for id in requests {
-            self.by_request.insert(id.clone(), key);
-        }
-        self.open.insert(key, OpenBatch { unanswered: requests.len(), answers });
+        let unanswered = requests.len();
+        self.by_request.extend(requests.into_iter().map(|id| (id, key)));
+        self.open.insert(key, OpenBatch { unanswered, answers });
         None
     }
 
     /// Takes the answer to `id` if it belongs to a batch: `Some(Some(all))` when that was the
     /// batch's last, `Some(None)` while others are outstanding, `None` for a lone request.
-    fn answer(&mut self, id: &RequestId, answer: Value) -> Option<Option<Vec<Value>>> {
+    fn answer(&mut self, id: &RequestId, answer: &[u8]) -> Option<Option<Vec<Vec<u8>>>> {
         let key = self.by_request.remove(id)?;
         let batch = self.open.get_mut(&key)?;
-        batch.answers.push(answer);
+        batch.answers.push(answer.to_vec());
         batch.unanswered -= 1;
         if batch.unanswered > 0 {
             return Some(None);
         }
         Some(self.open.remove(&key).map(|b| b.answers))
     }
+}
+
+/// One JSON array of answers already serialised, without parsing them again.
+fn json_array(answers: &[Vec<u8>]) -> Vec<u8> {
+    let mut array = b"[".to_vec();
+    array.extend(answers.join(&b","[..]));
+    array.push(b']');
+    array
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -176,14 +184,13 @@ impl rmcp::transport::Transport<RoleServer> for StdioTransport {
         };
         let mut line = serialise(&item);
         if let (Some(id), Ok(bytes)) = (&answered, &line) {
-            let value = serde_json::from_slice::<Value>(bytes).unwrap_or(Value::Null);
-            match lock(&self.shared.batches).answer(id, value) {
+            match lock(&self.shared.batches).answer(id, bytes) {
                 None => {}
                 Some(None) => {
                     lock(&self.shared.pending).remove(id);
                     return futures::future::Either::Left(std::future::ready(Ok(())));
                 }
-                Some(Some(answers)) => line = serde_json::to_vec(&answers).map_err(std::io::Error::from),
+                Some(Some(answers)) => line = Ok(json_array(&answers)),
             }
         }
         if let Ok(line) = &line
@@ -336,8 +343,7 @@ impl<R: tokio::io::AsyncRead + Unpin> Reader<R> {
         let cost = size / items.len();
         let mut answers = Vec::new();
         let mut messages = Vec::new();
-        let mut requests = Vec::new();
-        let mut seen = HashSet::new();
+        let mut requests = HashSet::new();
         for item in items {
             match jsonrpc::check(item) {
                 Checked::Answer(answer) => answers.push(answer),
@@ -345,7 +351,7 @@ impl<R: tokio::io::AsyncRead + Unpin> Reader<R> {
                 Checked::Message(message) => {
                     if let JsonRpcMessage::Request(request) = &*message {
                         // Two requests with one id could not be told apart in the answer.
-                        if !seen.insert(request.id.clone()) {
+                        if !requests.insert(request.id.clone()) {
                             let id = serde_json::to_value(&request.id).ok();
                             answers.push(jsonrpc::error_response(
                                 id.as_ref(),
@@ -354,17 +360,17 @@ impl<R: tokio::io::AsyncRead + Unpin> Reader<R> {
                             ));
                             continue;
                         }
-                        requests.push(request.id.clone());
                     }
                     messages.push(*message);
                 }
             }
         }
-        let ready = lock(&self.shared.batches).open(&requests, answers);
+        let answers = answers.iter().map(serde_json::to_vec).collect::<Result<Vec<_>, _>>().map_err(|_| ())?;
+        let ready = lock(&self.shared.batches).open(requests, answers);
         if let Some(ready) = ready
             && !ready.is_empty()
         {
-            self.answer(Value::Array(ready)).await?;
+            self.outbox.send(json_array(&ready)).await.map_err(|_| ())?;
         }
         for message in messages {
             self.deliver(message, cost).await?;
