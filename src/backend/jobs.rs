@@ -280,6 +280,12 @@ pub async fn get_job<B: JobsBackend + ?Sized>(
     wait_for(backend, job, backend.poll_hint(job_id), start, wait).await
 }
 
+/// A `retry-later` value in seconds as a first delay: a positive finite number, at most an
+/// hour; anything else is no hint.
+pub fn retry_later(seconds: f64) -> Option<Duration> {
+    (seconds.is_finite() && seconds > 0.0).then(|| Duration::from_secs_f64(seconds.min(3600.0)))
+}
+
 /// The delay before poll number `attempt` (0-based). The platform's `retry-later` is the
 /// first delay only (the wire contract says so); after it, and from the start when there is
 /// none, a short delay growing to [`HEARTBEAT`]. Using the hint as the floor of every poll

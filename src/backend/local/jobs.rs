@@ -28,7 +28,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::LocalBackend;
 use super::services::{LocalService, Runner};
-use crate::backend::jobs::{Created, JOB_PREFIX, JobsBackend, poll_delay, result_value};
+use crate::backend::jobs::{Created, JOB_PREFIX, JobsBackend, poll_delay, result_value, retry_later};
 use crate::backend::listing::{ListOptions, page_from, resume};
 use crate::backend::{Job, JobStatus, JobSummary, Page, PageRequest};
 use crate::error::{Error, Missing, Result};
@@ -384,10 +384,7 @@ async fn post(
             ));
         }
     };
-    let retry_later = header(&resp, "retry-later")
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s > 0.0)
-        .map(|s| Duration::from_secs_f64(s.min(3600.0)));
+    let first_delay = header(&resp, "retry-later").and_then(|v| v.trim().parse::<f64>().ok()).and_then(retry_later);
     let (mut attempt, mut lost) = (0u32, 0u32);
     let mut polling = false;
     loop {
@@ -402,7 +399,7 @@ async fn post(
                 return Outcome::Error(format!("{url} answered 204 with a Location that does not parse: {location}"));
             };
             loop {
-                let poll_at = tokio::time::Instant::now() + poll_delay(attempt, retry_later);
+                let poll_at = tokio::time::Instant::now() + poll_delay(attempt, first_delay);
                 if poll_at >= deadline {
                     return too_long();
                 }

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{PlatformBackend, Target, decode, enc};
-use crate::backend::jobs::{Created, JobsBackend, result_value};
+use crate::backend::jobs::{Created, JobsBackend, result_value, retry_later};
 use crate::backend::listing::ListOptions;
 use crate::backend::{Job, JobStatus, JobSummary, Page, PageRequest, is_urn};
 use crate::error::{Error, Missing, Result};
@@ -252,8 +252,7 @@ impl JobsBackend for PlatformBackend {
             Created { job: Job::created(id, service_id, JobStatus::Pending), retry_after: None }
         } else if status == StatusCode::ACCEPTED {
             let body: JobCreateRt = decode(resp).await?;
-            let retry_after =
-                body.retry_later.filter(|s| s.is_finite() && *s > 0.0).map(|s| Duration::from_secs_f64(s.min(3600.0)));
+            let retry_after = body.retry_later.and_then(retry_later);
             Created { job: Job::created(body.job_id, service_id, JobStatus::Pending), retry_after }
         } else {
             let id = resp.headers().get("IVCAP-Job-Id").and_then(|v| v.to_str().ok()).map(str::to_string).ok_or_else(
