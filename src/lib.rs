@@ -29,6 +29,7 @@ pub mod text;
 pub mod time;
 pub mod tools;
 pub mod transport;
+pub mod validation;
 
 use std::sync::Arc;
 

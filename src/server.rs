@@ -426,7 +426,7 @@ mod tests {
         for (toolset, router) in IvcapMcp::toolsets() {
             for tool in router.list_all() {
                 let schema = serde_json::Value::Object((*tool.input_schema).clone());
-                if let Err(e) = jsonschema::validator_for(&schema) {
+                if let Err(e) = crate::validation::Validator::new(&schema) {
                     panic!("{toolset}/{}: {e}", tool.name);
                 }
             }

@@ -19,6 +19,7 @@ use super::listing::ListOptions;
 use super::progress::Progress;
 use super::{Page, PageRequest, ServicesBackend};
 use crate::error::{Error, Result};
+use crate::validation::Validator;
 
 /// Longest gap between two progress notifications while waiting.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
@@ -187,7 +188,7 @@ pub fn prepare_input(schema: Option<&Value>, input: Map<String, Value>) -> Resul
         }
     }
     let input = Value::Object(input);
-    let validator = match jsonschema::validator_for(schema) {
+    let validator = match Validator::new(schema) {
         Ok(v) => v,
         Err(e) => {
             tracing::warn!(error = %e, "service request schema does not compile");
@@ -198,10 +199,11 @@ pub fn prepare_input(schema: Option<&Value>, input: Map<String, Value>) -> Resul
         }
     };
     let problems: Vec<String> = validator
-        .iter_errors(&input)
-        .map(|e| {
-            let path = e.instance_path().to_string();
-            format!("{}: {e}", if path.is_empty() { "/" } else { path.as_str() })
+        .violations(&input)
+        .into_iter()
+        .map(|v| {
+            let path = v.pointer();
+            format!("{}: {}", if path.is_empty() { "/" } else { path.as_str() }, v.message)
         })
         .collect();
     if problems.is_empty() {
@@ -485,8 +487,8 @@ mod tests {
         let err = prepare_input(Some(&schema()), map(json!({"times": "x", "mode": "medium"}))).unwrap_err().to_string();
         assert!(err.contains("invalid argument 'input'"), "{err}");
         assert!(err.contains("3 problems"), "{err}");
-        assert!(err.contains("/times: \"x\" is not of type \"integer\""), "{err}");
-        assert!(err.contains("/: \"msg\" is a required property"), "{err}");
+        assert!(err.contains("/times: expected an integer, got the string \"x\""), "{err}");
+        assert!(err.contains("/: missing required property 'msg'"), "{err}");
         assert!(err.contains("/mode: "), "{err}");
     }
 

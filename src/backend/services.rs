@@ -256,7 +256,7 @@ mod tests {
         assert_eq!(schema["properties"]["mode"]["enum"], json!(["fast", "slow"]));
         assert!(schema["properties"]["mode"]["description"].as_str().unwrap().contains("fast: quick"));
         assert_eq!(schema["properties"]["image"]["type"], "string");
-        let validator = jsonschema::validator_for(&schema).unwrap();
+        let validator = crate::validation::Validator::new(&schema).unwrap();
         assert!(validator.is_valid(&json!({"msg": "hi", "mode": "fast", "set": "urn:ivcap:collection:1"})));
         assert!(!validator.is_valid(&json!({"msg": "hi", "mode": "medium", "set": "urn:x"})));
         assert!(!validator.is_valid(&json!({"msg": "hi", "mode": "fast", "set": "x", "image": "not-a-urn"})));

@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::schema::inline_refs;
 use crate::server::IvcapMcp;
 use crate::text::describe_json;
+use crate::validation::{Validator, ViolationKind};
 
 /// The prefix of rmcp's own message when arguments do not deserialise.
 const RMCP_ARGUMENT_ERROR: &str = "failed to deserialize parameters: ";
@@ -27,7 +28,7 @@ struct ArgumentCheck {
     /// The generated schema, compiled on the tool's first call: compiling every tool's at
     /// start-up would add to each launch what most sessions never use.
     generated: Value,
-    validator: OnceLock<Option<jsonschema::Validator>>,
+    validator: OnceLock<Option<Validator>>,
     /// The schema with `$ref`s inlined, to describe each argument.
     schema: Value,
     names: Vec<String>,
@@ -81,7 +82,7 @@ impl ArgumentCheck {
     fn problems(&self, arguments: &Value) -> Option<String> {
         let mut seen: Vec<String> = Vec::new();
         let mut problems = Vec::new();
-        let validator = self.validator.get_or_init(|| match jsonschema::validator_for(&self.generated) {
+        let validator = self.validator.get_or_init(|| match Validator::new(&self.generated) {
             Ok(v) => Some(v),
             Err(e) => {
                 tracing::warn!(tool = %self.tool, error = %e, "tool input schema does not compile; arguments unchecked");
@@ -90,23 +91,22 @@ impl ArgumentCheck {
         });
         // The common case, arguments that fit, without collecting errors.
         let validator = validator.as_ref().filter(|v| !v.is_valid(arguments))?;
-        for error in validator.iter_errors(arguments) {
-            let path: Vec<String> = error.instance_path().iter().map(|p| p.to_string()).collect();
-            let found = match (error.kind(), path.first()) {
-                (jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected }, None) => {
-                    unexpected.iter().map(|name| (name.clone(), self.unknown(name))).collect()
+        for violation in validator.violations(arguments) {
+            let path = &violation.path;
+            let found = match (&violation.kind, path.first()) {
+                (ViolationKind::Unexpected(names), None) => {
+                    names.iter().map(|name| (name.clone(), self.unknown(name))).collect()
                 }
-                (jsonschema::error::ValidationErrorKind::Required { property }, None) => {
-                    let name = property.as_str().unwrap_or_default().to_string();
-                    let message = format!("missing; it is required ({})", self.expected_of(&name));
-                    vec![(name, message)]
-                }
+                (ViolationKind::Missing(names), None) => names
+                    .iter()
+                    .map(|name| (name.clone(), format!("missing; it is required ({})", self.expected_of(name))))
+                    .collect(),
                 (_, Some(name)) if path.len() == 1 => {
-                    let got = describe_json(error.instance());
+                    let got = arguments.get(name).map_or_else(|| "nothing".to_string(), describe_json);
                     vec![(name.clone(), format!("expected {}, got {got}", self.expected_of(name)))]
                 }
-                (_, Some(name)) => vec![(name.clone(), format!("at /{}: {error}", path.join("/")))],
-                (_, None) => vec![("arguments".to_string(), error.to_string())],
+                (_, Some(name)) => vec![(name.clone(), format!("at {}: {}", violation.pointer(), violation.message))],
+                (_, None) => vec![("arguments".to_string(), violation.message)],
             };
             for (name, message) in found {
                 if !seen.contains(&name) {
@@ -236,7 +236,7 @@ mod tests {
     use serde_json::json;
 
     fn check(schema: Value) -> ArgumentCheck {
-        let validator = OnceLock::from(Some(jsonschema::validator_for(&schema).unwrap()));
+        let validator = OnceLock::from(Some(Validator::new(&schema).unwrap()));
         let inlined = inline_refs(&schema);
         let names = inlined["properties"].as_object().unwrap().keys().cloned().collect();
         ArgumentCheck { tool: "get_artifact".into(), generated: schema, validator, schema: inlined, names }

@@ -64,7 +64,7 @@ async fn parameters_describe_a_service_and_check_its_input(on_platform: bool) {
     )
     .await);
     assert!(bad.contains("invalid argument 'input'") && bad.contains("no job was created"), "{bad}");
-    for problem in ["\"msg\" is a required property", "/mode:", "/times:", "/image:"] {
+    for problem in ["missing required property 'msg'", "/mode:", "/times:", "/image:"] {
         assert!(bad.contains(problem), "{problem} in {bad}");
     }
     let jobs = ok(&call(c, "list_jobs", json!({"service": "params"})).await);
