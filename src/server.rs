@@ -1,7 +1,7 @@
 //! The MCP server: [`IvcapMcp`] holds the backend and the tool router, picks the toolsets
 //! the user asked for, and makes every published schema portable.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -14,7 +14,7 @@ use rmcp::model::{
     Tool, UnsubscribeRequestParams, UpdateTaskParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
-use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, prompt_handler, tool_handler};
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, prompt_handler};
 use serde_json::Value;
 
 use crate::backend::Backend;
@@ -87,7 +87,8 @@ pub struct IvcapMcp {
     pub(crate) max_wait: std::time::Duration,
     /// Which local files `path` arguments may name.
     pub(crate) paths: PathPolicy,
-    tool_router: ToolRouter<IvcapMcp>,
+    /// The tool routes, shared by every session.
+    tools: Arc<ToolRoutes>,
     prompt_router: PromptRouter<IvcapMcp>,
     /// The jobs this session watches for `resources/subscribe`.
     watches: crate::subscriptions::SessionWatches,
@@ -99,46 +100,56 @@ pub struct IvcapMcp {
     sessionless: bool,
 }
 
+/// The toolsets, by name, in the order they are documented. `service_tools` is filled at run
+/// time from --service-tools (tools::service_tools).
+const TOOLSETS: [&str; 8] =
+    ["services", "jobs", "aspects", "artifacts", "collections", "search", "secrets", "service_tools"];
+
+/// The tool routes the options select, built once. Generating and normalising every tool's
+/// schemas is most of a start's work and `initialize` needs none of it, so [`IvcapMcp::new`]
+/// starts building them on a thread of their own; the first use waits for that build.
+struct ToolRoutes {
+    routes: OnceLock<ToolRouter<IvcapMcp>>,
+    toolsets: Option<Vec<String>>,
+    read_only: bool,
+}
+
+impl ToolRoutes {
+    fn get(&self) -> &ToolRouter<IvcapMcp> {
+        self.routes.get_or_init(|| IvcapMcp::build_routes(self.toolsets.as_deref(), self.read_only))
+    }
+}
+
 impl IvcapMcp {
-    /// The toolsets, by name, in the order they are documented.
-    fn toolsets() -> Vec<(&'static str, ToolRouter<IvcapMcp>)> {
-        vec![
-            ("services", Self::services_router()),
-            ("jobs", Self::jobs_router()),
-            ("aspects", Self::aspects_router()),
-            ("artifacts", Self::artifacts_router()),
-            ("collections", Self::collections_router()),
-            ("search", Self::search_router()),
-            ("secrets", Self::secrets_router()),
-            // Filled at run time from --service-tools (tools::service_tools).
-            ("service_tools", ToolRouter::new()),
-        ]
+    /// One toolset's tools, as generated.
+    fn toolset(name: &str) -> ToolRouter<IvcapMcp> {
+        match name {
+            "services" => Self::services_router(),
+            "jobs" => Self::jobs_router(),
+            "aspects" => Self::aspects_router(),
+            "artifacts" => Self::artifacts_router(),
+            "collections" => Self::collections_router(),
+            "search" => Self::search_router(),
+            "secrets" => Self::secrets_router(),
+            _ => ToolRouter::new(),
+        }
     }
 
     /// Names of all toolsets.
     pub fn toolset_names() -> Vec<&'static str> {
-        Self::toolsets().into_iter().map(|(name, _)| name).collect()
+        TOOLSETS.to_vec()
     }
 
-    /// A server over `backend` offering the tools `options` select.
-    pub fn new(backend: Arc<dyn Backend>, options: &ServerOptions) -> Result<Self> {
-        let all = Self::toolsets();
-        if let Some(wanted) = &options.toolsets {
-            let known: Vec<&str> = all.iter().map(|(name, _)| *name).collect();
-            if let Some(bad) = wanted.iter().find(|w| !known.contains(&w.trim())) {
-                return Err(Error::Config(format!(
-                    "--toolsets: unknown toolset '{bad}'; choose from {}",
-                    known.join(", ")
-                )));
-            }
-        }
+    /// The tools of the selected toolsets (all when `None`), only the read-only ones when
+    /// `read_only`, each checking its arguments and publishing portable schemas.
+    fn build_routes(toolsets: Option<&[String]>, read_only: bool) -> ToolRouter<IvcapMcp> {
         let mut tool_router = ToolRouter::new();
-        for (name, router) in all {
-            if options.toolsets.as_ref().is_none_or(|w| w.iter().any(|t| t.trim() == name)) {
-                tool_router.merge(router);
+        for name in TOOLSETS {
+            if selected(toolsets, name) {
+                tool_router.merge(Self::toolset(name));
             }
         }
-        if options.read_only {
+        if read_only {
             let writers: Vec<String> = tool_router
                 .list_all()
                 .into_iter()
@@ -158,14 +169,36 @@ impl IvcapMcp {
                 route.attr.output_schema = Some(Arc::new(as_object(portable_output(out))));
             }
         }
+        tool_router
+    }
+
+    /// A server over `backend` offering the tools `options` select.
+    pub fn new(backend: Arc<dyn Backend>, options: &ServerOptions) -> Result<Self> {
+        if let Some(wanted) = &options.toolsets
+            && let Some(bad) = wanted.iter().find(|w| !TOOLSETS.contains(&w.trim()))
+        {
+            return Err(Error::Config(format!(
+                "--toolsets: unknown toolset '{bad}'; choose from {}",
+                TOOLSETS.join(", ")
+            )));
+        }
+        let tools = Arc::new(ToolRoutes {
+            routes: OnceLock::new(),
+            toolsets: options.toolsets.clone(),
+            read_only: options.read_only,
+        });
+        let building = tools.clone();
+        // Without the thread (it could not start), the first use builds them.
+        let _ = std::thread::Builder::new().name("tool-routes".into()).spawn(move || {
+            building.get();
+        });
         let paths = PathPolicy::new(&options.allow_paths, backend.local_store())?;
         let service_tools = options.service_tools.clone().and_then(|config| {
-            let selected = options.toolsets.as_ref().is_none_or(|w| w.iter().any(|t| t.trim() == "service_tools"));
             if options.read_only {
                 tracing::warn!("--service-tools is ignored with --read-only: running a service changes state");
                 return None;
             }
-            if !selected {
+            if !selected(options.toolsets.as_deref(), "service_tools") {
                 tracing::warn!("--service-tools is ignored: --toolsets leaves out service_tools");
                 return None;
             }
@@ -176,13 +209,14 @@ impl IvcapMcp {
                 .map(|v| Arc::new(as_object(v)));
             Some(Arc::new(ServiceTools::new(config, output_schema)))
         });
-        let tasks = service_tools.is_some() || tool_router.has_route("submit_job");
+        // Calls become tasks where submit_job is offered: the jobs toolset, when not read-only.
+        let tasks = service_tools.is_some() || (selected(options.toolsets.as_deref(), "jobs") && !options.read_only);
         Ok(IvcapMcp {
             backend,
             output_budget: options.output_budget,
             max_wait: options.max_wait,
             paths,
-            tool_router,
+            tools,
             prompt_router: Self::prompt_router(),
             watches: Default::default(),
             service_tools,
@@ -200,13 +234,18 @@ impl IvcapMcp {
 
     /// Every tool this server offers, sorted by name.
     pub fn tools(&self) -> Vec<Tool> {
-        self.tool_router.list_all()
+        self.tools.get().list_all()
     }
 
     /// Every prompt this server offers, sorted by name.
     pub fn prompts(&self) -> Vec<rmcp::model::Prompt> {
         self.prompt_router.list_all()
     }
+}
+
+/// Is toolset `name` among those `wanted` (all when `None`)?
+fn selected(wanted: Option<&[String]>, name: &str) -> bool {
+    wanted.is_none_or(|w| w.iter().any(|t| t.trim() == name))
 }
 
 /// Output schemas keep their `null`s (results do carry nulls) but lose `$ref`s, `$schema`,
@@ -223,7 +262,6 @@ pub(crate) fn as_object(v: serde_json::Value) -> rmcp::model::JsonObject {
     }
 }
 
-#[tool_handler(router = self.tool_router)]
 #[prompt_handler(router = self.prompt_router)]
 impl ServerHandler for IvcapMcp {
     fn get_info(&self) -> ServerConfig {
@@ -252,7 +290,7 @@ impl ServerHandler for IvcapMcp {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> std::result::Result<ListToolsResult, McpError> {
-        let mut tools = self.tool_router.list_all();
+        let mut tools = self.tools.get().list_all();
         if let Some(st) = &self.service_tools {
             tools.extend(st.list());
             tools.sort_by(|a, b| a.name.cmp(&b.name));
@@ -269,7 +307,8 @@ impl ServerHandler for IvcapMcp {
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.tool_router
+        self.tools
+            .get()
             .get(name)
             .cloned()
             .or_else(|| self.service_tools.as_ref().and_then(|st| st.get(name)).map(|t| t.tool))
@@ -296,7 +335,7 @@ impl ServerHandler for IvcapMcp {
         }
         if as_task
             && request.name == "submit_job"
-            && self.tool_router.has_route("submit_job")
+            && self.tools.get().has_route("submit_job")
             && let Some(args) = request.arguments.clone().map(Value::Object)
             && let Ok(args) = serde_json::from_value::<SubmitJobArgs>(args)
             // An explicit wait_seconds asks this call to wait for the result: answer inline.
@@ -304,7 +343,7 @@ impl ServerHandler for IvcapMcp {
         {
             return Ok(self.start_job_task(&args.service, args.input).await);
         }
-        self.tool_router.call(ToolCallContext::new(self, request, context)).await
+        self.tools.get().call(ToolCallContext::new(self, request, context)).await
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
@@ -419,12 +458,31 @@ impl ServerHandler for IvcapMcp {
 mod tests {
     use super::*;
 
+    /// `tasks` is decided before the routes are built (get_info needs it at once): it must say
+    /// what the built routes say.
+    #[test]
+    fn tasks_are_offered_exactly_where_submit_job_is() {
+        let toolsets = [
+            None,
+            Some(vec!["jobs".to_string()]),
+            Some(vec!["services".to_string(), " jobs".to_string()]),
+            Some(vec!["aspects".to_string()]),
+        ];
+        for wanted in toolsets {
+            for read_only in [false, true] {
+                let built = IvcapMcp::build_routes(wanted.as_deref(), read_only).has_route("submit_job");
+                let decided = selected(wanted.as_deref(), "jobs") && !read_only;
+                assert_eq!(built, decided, "{wanted:?} read_only={read_only}");
+            }
+        }
+    }
+
     /// Argument validators are compiled on a tool's first call, so a schema that would not
     /// compile must be caught here rather than by a user.
     #[test]
     fn every_tool_input_schema_compiles_as_generated() {
-        for (toolset, router) in IvcapMcp::toolsets() {
-            for tool in router.list_all() {
+        for toolset in TOOLSETS {
+            for tool in IvcapMcp::toolset(toolset).list_all() {
                 let schema = serde_json::Value::Object((*tool.input_schema).clone());
                 if let Err(e) = crate::validation::Validator::new(&schema) {
                     panic!("{toolset}/{}: {e}", tool.name);
