@@ -29,9 +29,20 @@ pub(crate) trait Shrink: Serialize {
     fn truncated(&mut self) -> &mut Option<bool>;
 }
 
-/// Length of `value` as JSON text.
+/// Length of `value` as JSON text, counted as it is written (nothing is kept).
 pub(crate) fn json_len<T: Serialize + ?Sized>(value: &T) -> usize {
-    serde_json::to_string(value).map_or(0, |s| s.len())
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value).map_or(0, |()| count.0)
 }
 
 /// `view`, cut until its JSON fits `budget` characters (or nothing more can go).
