@@ -105,9 +105,10 @@ pub struct IvcapMcp {
 const TOOLSETS: [&str; 8] =
     ["services", "jobs", "aspects", "artifacts", "collections", "search", "secrets", "service_tools"];
 
-/// The tool routes the options select, built once. Generating and normalising every tool's
-/// schemas is most of a start's work and `initialize` needs none of it, so [`IvcapMcp::new`]
-/// starts building them on a thread of their own; the first use waits for that build.
+/// The tool routes the options select, built once, on first use. Generating and normalising
+/// every tool's schemas is a third of a start's CPU and `initialize` needs none of it. (Built
+/// on a thread of its own at start it made the handshake slower, not faster: on two cores the
+/// build competed with answering `initialize`.)
 struct ToolRoutes {
     routes: OnceLock<ToolRouter<IvcapMcp>>,
     toolsets: Option<Vec<String>>,
@@ -186,11 +187,6 @@ impl IvcapMcp {
             routes: OnceLock::new(),
             toolsets: options.toolsets.clone(),
             read_only: options.read_only,
-        });
-        let building = tools.clone();
-        // Without the thread (it could not start), the first use builds them.
-        let _ = std::thread::Builder::new().name("tool-routes".into()).spawn(move || {
-            building.get();
         });
         let paths = PathPolicy::new(&options.allow_paths, backend.local_store())?;
         let service_tools = options.service_tools.clone().and_then(|config| {

@@ -29,6 +29,11 @@ struct ArgumentCheck {
     /// start-up would add to each launch what most sessions never use.
     generated: Value,
     validator: OnceLock<Option<Validator>>,
+    /// What describes the arguments in messages, made when the first bad call needs it.
+    described: OnceLock<Described>,
+}
+
+struct Described {
     /// The schema with `$ref`s inlined, to describe each argument.
     schema: Value,
     names: Vec<String>,
@@ -38,16 +43,11 @@ struct ArgumentCheck {
 /// style before the handler runs. Call it before the schema is normalised for publishing:
 /// the generated schema is the one serde agrees with (nullable types, `$ref`s).
 pub(crate) fn check_arguments(route: &mut ToolRoute<IvcapMcp>) {
-    let generated = Value::Object((*route.attr.input_schema).clone());
-    let schema = inline_refs(&generated);
-    let names =
-        schema.get("properties").and_then(Value::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default();
     let check = Arc::new(ArgumentCheck {
         tool: route.attr.name.to_string(),
-        generated,
+        generated: Value::Object((*route.attr.input_schema).clone()),
         validator: OnceLock::new(),
-        schema,
-        names,
+        described: OnceLock::new(),
     });
     let inner = route.call.clone();
     route.call = Arc::new(move |mut context: ToolCallContext<'_, IvcapMcp>| {
@@ -118,9 +118,22 @@ impl ArgumentCheck {
         (!problems.is_empty()).then(|| problems.join("; "))
     }
 
+    fn described(&self) -> &Described {
+        self.described.get_or_init(|| {
+            let schema = inline_refs(&self.generated);
+            let names = schema
+                .get("properties")
+                .and_then(Value::as_object)
+                .map(|p| p.keys().cloned().collect())
+                .unwrap_or_default();
+            Described { schema, names }
+        })
+    }
+
     fn unknown(&self, name: &str) -> String {
-        let valid = self.names.join(", ");
-        match closest(name, &self.names) {
+        let names = &self.described().names;
+        let valid = names.join(", ");
+        match closest(name, names) {
             Some(close) => {
                 format!("{} has no such argument; did you mean '{close}'? Its arguments: {valid}", self.tool)
             }
@@ -129,7 +142,8 @@ impl ArgumentCheck {
     }
 
     fn expected_of(&self, name: &str) -> String {
-        self.schema
+        self.described()
+            .schema
             .pointer(&format!("/properties/{}", name.replace('~', "~0").replace('/', "~1")))
             .map_or_else(|| "a value".to_string(), expected)
     }
@@ -236,10 +250,12 @@ mod tests {
     use serde_json::json;
 
     fn check(schema: Value) -> ArgumentCheck {
-        let validator = OnceLock::from(Some(Validator::new(&schema).unwrap()));
-        let inlined = inline_refs(&schema);
-        let names = inlined["properties"].as_object().unwrap().keys().cloned().collect();
-        ArgumentCheck { tool: "get_artifact".into(), generated: schema, validator, schema: inlined, names }
+        ArgumentCheck {
+            tool: "get_artifact".into(),
+            generated: schema,
+            validator: OnceLock::new(),
+            described: OnceLock::new(),
+        }
     }
 
     fn schema() -> Value {
