@@ -24,58 +24,57 @@ const MAX_REF_DEPTH: usize = 12;
 
 /// Returns a portable copy of `schema`.
 pub fn normalise(schema: &Value) -> Value {
-    rewrite(schema, true)
+    rewrite(schema, true, &[])
 }
 
 /// Returns a copy of `schema` with local `$ref`s inlined, `$schema`/`$defs` dropped and
 /// formats limited to [`PORTABLE_FORMATS`], but otherwise as it was (for output schemas,
 /// whose `null`s are real).
 pub fn inline_refs(schema: &Value) -> Value {
-    rewrite(schema, false)
+    rewrite(schema, false, &[])
 }
 
-/// Returns a copy of `schema` without the keywords named in `drop` (properties that happen to
-/// be named so are kept).
-pub fn strip_keywords(schema: &Value, drop: &[&str]) -> Value {
+/// [`normalise`] of a schema object, in the same pass leaving out the keywords named in
+/// `drop` (properties that happen to be named so are kept).
+pub fn normalise_without(schema: &Map<String, Value>, drop: &[&str]) -> Map<String, Value> {
+    rewrite_object(schema, true, drop)
+}
+
+/// [`inline_refs`] of a schema object, in the same pass leaving out the keywords named in
+/// `drop` (properties that happen to be named so are kept).
+pub fn inline_refs_without(schema: &Map<String, Value>, drop: &[&str]) -> Map<String, Value> {
+    rewrite_object(schema, false, drop)
+}
+
+fn rewrite(schema: &Value, portable: bool, drop: &[&str]) -> Value {
     match schema {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .filter(|(k, _)| !drop.contains(&k.as_str()))
-                .map(|(k, v)| {
-                    let v = match (k.as_str(), v) {
-                        ("properties", Value::Object(props)) => Value::Object(
-                            props.iter().map(|(name, s)| (name.clone(), strip_keywords(s, drop))).collect(),
-                        ),
-                        ("default" | "const" | "enum" | "examples", literal) => literal.clone(),
-                        (_, other) => strip_keywords(other, drop),
-                    };
-                    (k.clone(), v)
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(|i| strip_keywords(i, drop)).collect()),
-        other => other.clone(),
+        Value::Object(map) => Value::Object(rewrite_object(map, portable, drop)),
+        other => Walker { defs: Map::new(), portable, drop }.walk(other, 0),
     }
 }
 
-fn rewrite(schema: &Value, portable: bool) -> Value {
-    let walker = Walker { defs: collect_defs(schema), portable };
-    let mut out = walker.walk(schema, 0);
-    if let Value::Object(map) = &mut out {
-        map.remove("$schema");
-        map.remove("$id");
+fn rewrite_object(schema: &Map<String, Value>, portable: bool, drop: &[&str]) -> Map<String, Value> {
+    let walker = Walker { defs: collect_defs(schema), portable, drop };
+    match walker.walk_object(schema, 0) {
+        Value::Object(mut map) => {
+            map.remove("$schema");
+            map.remove("$id");
+            map
+        }
+        _ => Map::new(),
     }
-    out
 }
 
-struct Walker {
+struct Walker<'a> {
     defs: Map<String, Value>,
     /// Also apply the portability fixes of [`finish`], not just `$ref` inlining.
     portable: bool,
+    /// Keywords to leave out.
+    drop: &'a [&'a str],
 }
 
 /// `$defs` and `definitions` of the root.
-fn collect_defs(schema: &Value) -> Map<String, Value> {
+fn collect_defs(schema: &Map<String, Value>) -> Map<String, Value> {
     let mut defs = Map::new();
     for key in ["definitions", "$defs"] {
         if let Some(Value::Object(d)) = schema.get(key) {
@@ -85,7 +84,7 @@ fn collect_defs(schema: &Value) -> Map<String, Value> {
     defs
 }
 
-impl Walker {
+impl Walker<'_> {
     fn walk(&self, node: &Value, depth: usize) -> Value {
         match node {
             Value::Object(map) => self.walk_object(map, depth),
@@ -105,7 +104,7 @@ impl Walker {
                 _ => serde_json::json!({"type": "object", "properties": {}}),
             };
             if let Value::Object(base_map) = &mut base {
-                for (k, v) in map.iter().filter(|(k, _)| *k != "$ref") {
+                for (k, v) in map.iter().filter(|(k, _)| *k != "$ref" && !self.drop.contains(&k.as_str())) {
                     base_map.insert(k.clone(), self.walk(v, depth));
                 }
             }
@@ -116,6 +115,7 @@ impl Walker {
         for (key, value) in map {
             match key.as_str() {
                 "$defs" | "definitions" | "$schema" => {}
+                dropped if self.drop.contains(&dropped) => {}
                 // Keyword maps whose keys are names, not keywords.
                 "properties" | "patternProperties" => {
                     let inner = value
@@ -310,10 +310,11 @@ mod tests {
     fn annotations_are_stripped_but_properties_named_so_stay() {
         let s = json!({"title": "T", "type": "object", "properties": {
             "description": {"type": "string", "description": "d"}, "title": {"type": "string"}}});
-        assert_eq!(
-            strip_keywords(&s, &["title", "description"]),
-            json!({"type": "object", "properties": {"description": {"type": "string"}, "title": {"type": "string"}}})
-        );
+        let kept =
+            json!({"type": "object", "properties": {"description": {"type": "string"}, "title": {"type": "string"}}});
+        let Value::Object(map) = &s else { unreachable!() };
+        assert_eq!(Value::Object(inline_refs_without(map, &["title", "description"])), kept);
+        assert_eq!(Value::Object(normalise_without(map, &["title", "description"])), kept);
     }
 
     #[test]

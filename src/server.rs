@@ -20,7 +20,7 @@ use serde_json::Value;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::path_policy::PathPolicy;
-use crate::schema::{inline_refs, normalise, strip_keywords};
+use crate::schema::{inline_refs_without, normalise_without};
 use crate::tools::jobs::SubmitJobArgs;
 use crate::tools::service_tools::{ServiceTools, ServiceToolsConfig};
 
@@ -117,7 +117,16 @@ struct ToolRoutes {
 
 impl ToolRoutes {
     fn get(&self) -> &ToolRouter<IvcapMcp> {
-        self.routes.get_or_init(|| IvcapMcp::build_routes(self.toolsets.as_deref(), self.read_only))
+        self.routes.get_or_init(|| {
+            let start = std::time::Instant::now();
+            let routes = IvcapMcp::build_routes(self.toolsets.as_deref(), self.read_only);
+            tracing::debug!(
+                tools = routes.map.len(),
+                elapsed_us = start.elapsed().as_micros() as u64,
+                "tool routes built"
+            );
+            routes
+        })
     }
 }
 
@@ -164,10 +173,9 @@ impl IvcapMcp {
         for route in tool_router.map.values_mut() {
             crate::tools::arguments::check_arguments(route);
             // Field descriptions stay (they are the argument docs); titles repeat the type name.
-            let input = normalise(&serde_json::Value::Object((*route.attr.input_schema).clone()));
-            route.attr.input_schema = Arc::new(as_object(strip_keywords(&input, &["title"])));
+            route.attr.input_schema = Arc::new(normalise_without(&route.attr.input_schema, &["title"]));
             if let Some(out) = &route.attr.output_schema {
-                route.attr.output_schema = Some(Arc::new(as_object(portable_output(out))));
+                route.attr.output_schema = Some(Arc::new(portable_output(out)));
             }
         }
         tool_router
@@ -202,7 +210,7 @@ impl IvcapMcp {
             let output_schema = Self::jobs_router()
                 .get("submit_job")
                 .and_then(|t| t.output_schema.as_deref().map(portable_output))
-                .map(|v| Arc::new(as_object(v)));
+                .map(Arc::new);
             Some(Arc::new(ServiceTools::new(config, output_schema)))
         });
         // Calls become tasks where submit_job is offered: the jobs toolset, when not read-only.
@@ -247,8 +255,8 @@ fn selected(wanted: Option<&[String]>, name: &str) -> bool {
 /// Output schemas keep their `null`s (results do carry nulls) but lose `$ref`s, `$schema`,
 /// titles and descriptions: the tool description and input schema already explain the
 /// fields, and `tools/list` must stay small (docs/architecture.md, "Tool schemas").
-fn portable_output(schema: &rmcp::model::JsonObject) -> serde_json::Value {
-    strip_keywords(&inline_refs(&serde_json::Value::Object(schema.clone())), &["title", "description"])
+fn portable_output(schema: &rmcp::model::JsonObject) -> rmcp::model::JsonObject {
+    inline_refs_without(schema, &["title", "description"])
 }
 
 pub(crate) fn as_object(v: serde_json::Value) -> rmcp::model::JsonObject {

@@ -14,7 +14,7 @@ use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{CallToolResult, ContentBlock, ErrorCode, JsonObject};
 use serde_json::Value;
 
-use crate::schema::inline_refs;
+use crate::schema::inline_refs_without;
 use crate::server::IvcapMcp;
 use crate::text::describe_json;
 use crate::validation::{Validator, ViolationKind};
@@ -27,7 +27,7 @@ struct ArgumentCheck {
     tool: String,
     /// The generated schema, compiled on the tool's first call: compiling every tool's at
     /// start-up would add to each launch what most sessions never use.
-    generated: Value,
+    generated: Arc<JsonObject>,
     validator: OnceLock<Option<Validator>>,
     /// What describes the arguments in messages, made when the first bad call needs it.
     described: OnceLock<Described>,
@@ -45,7 +45,7 @@ struct Described {
 pub(crate) fn check_arguments(route: &mut ToolRoute<IvcapMcp>) {
     let check = Arc::new(ArgumentCheck {
         tool: route.attr.name.to_string(),
-        generated: Value::Object((*route.attr.input_schema).clone()),
+        generated: route.attr.input_schema.clone(),
         validator: OnceLock::new(),
         described: OnceLock::new(),
     });
@@ -82,7 +82,7 @@ impl ArgumentCheck {
     fn problems(&self, arguments: &Value) -> Option<String> {
         let mut seen: Vec<String> = Vec::new();
         let mut problems = Vec::new();
-        let validator = self.validator.get_or_init(|| match Validator::new(&self.generated) {
+        let validator = self.validator.get_or_init(|| match Validator::new(&Value::Object((*self.generated).clone())) {
             Ok(v) => Some(v),
             Err(e) => {
                 tracing::warn!(tool = %self.tool, error = %e, "tool input schema does not compile; arguments unchecked");
@@ -120,7 +120,7 @@ impl ArgumentCheck {
 
     fn described(&self) -> &Described {
         self.described.get_or_init(|| {
-            let schema = inline_refs(&self.generated);
+            let schema = Value::Object(inline_refs_without(&self.generated, &[]));
             let names = schema
                 .get("properties")
                 .and_then(Value::as_object)
@@ -252,7 +252,7 @@ mod tests {
     fn check(schema: Value) -> ArgumentCheck {
         ArgumentCheck {
             tool: "get_artifact".into(),
-            generated: schema,
+            generated: Arc::new(schema.as_object().unwrap().clone()),
             validator: OnceLock::new(),
             described: OnceLock::new(),
         }
