@@ -2,15 +2,11 @@
 //! allow-lists (so a DNS-rebinding page cannot drive a server on loopback) and, on MCP
 //! routes, the bearer token.
 //!
-//! One layer in front of the whole router, so Streamable HTTP, the legacy SSE routes and
-//! `/healthz` share the same rules. The token is compared in constant time and never logged;
+//! Checked first by the HTTP front door (transport::http) in front of the whole router, so
+//! Streamable HTTP, the legacy SSE routes and `/healthz` share the same rules. The token is compared in constant time and never logged;
 //! the `Authorization` header is not passed anywhere else.
 
-use std::sync::Arc;
-
-use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
@@ -48,7 +44,7 @@ impl Guard {
     }
 
     /// `None` when the request may proceed; otherwise the response that refuses it.
-    fn check(&self, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
+    pub(super) fn check(&self, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
         let host = headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
@@ -116,13 +112,6 @@ impl Guard {
 }
 
 /// The middleware: refuses what [`Guard::check`] refuses, passes the rest on.
-pub(super) async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
-    match guard.check(request.uri(), request.headers()) {
-        Some(refusal) => refusal,
-        None => next.run(request).await,
-    }
-}
-
 fn authority(raw: &str) -> Option<Authority> {
     if let Ok(ip) = raw.trim().parse::<std::net::Ipv6Addr>() {
         return Some(Authority { host: ip.to_string(), port: None });

@@ -26,8 +26,8 @@ use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::guard::{Guard, guard};
-use super::jsonrpc::{self, Checked, Parsed};
+use super::guard::Guard;
+use super::jsonrpc::{self, Parsed};
 use super::sse;
 use crate::config::HttpConfig;
 use crate::server::IvcapMcp;
@@ -122,13 +122,15 @@ fn router(
     } else {
         mcp_router(server.clone(), Arc::new(LocalSessionManager::default()), mcp_config)
     };
-    let guard_state = Arc::new(Guard::new(&config.allowed_hosts, &config.allowed_origins, config.auth_token.clone()));
+    let front = Arc::new(FrontDoor {
+        guard: Guard::new(&config.allowed_hosts, &config.allowed_origins, config.auth_token.clone()),
+        max_message_size,
+    });
     mcp.route_layer(middleware::from_fn_with_state(calls.clone(), track_call))
         .merge(sse::router(server, streams, calls))
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(max_message_size))
-        .layer(middleware::from_fn_with_state(max_message_size, check_message))
-        .layer(middleware::from_fn_with_state(guard_state, guard))
+        .layer(middleware::from_fn_with_state(front, front_door))
 }
 
 fn mcp_router<M: SessionManager>(server: IvcapMcp, sessions: Arc<M>, config: StreamableHttpServerConfig) -> Router {
@@ -136,12 +138,27 @@ fn mcp_router<M: SessionManager>(server: IvcapMcp, sessions: Arc<M>, config: Str
     Router::new().route_service("/mcp", service)
 }
 
+/// What every request passes first: the [`Guard`] (Host, Origin, bearer token), then for a
+/// message POSTed to `/mcp` or `/message`, [`check_message`]. One layer, not two: every
+/// request clones and drops each layer of the route it takes.
+struct FrontDoor {
+    guard: Guard,
+    max_message_size: usize,
+}
+
+async fn front_door(State(front): State<Arc<FrontDoor>>, request: Request, next: Next) -> Response {
+    if let Some(refusal) = front.guard.check(request.uri(), request.headers()) {
+        return refusal;
+    }
+    check_message(front.max_message_size, request, next).await
+}
+
 /// The JSON-RPC checks of [`jsonrpc`] for a message POSTed to `/mcp` or `/message`, answered
 /// with an HTTP status and a JSON-RPC error body: 415 for a Content-Type that is not JSON, 413
 /// over `--max-message-size`, 400 for a body that is not JSON (`-32700`) or not a JSON-RPC
 /// message (`-32600`), and for a batch where the protocol version has none. rmcp
 /// parses the body again; that costs little next to a tool call and keeps its handling whole.
-async fn check_message(State(limit): State<usize>, request: Request, next: Next) -> Response {
+async fn check_message(limit: usize, request: Request, next: Next) -> Response {
     if request.method() != Method::POST || !matches!(request.uri().path(), "/mcp" | "/message") {
         return next.run(request).await;
     }
@@ -175,12 +192,10 @@ async fn check_message(State(limit): State<usize>, request: Request, next: Next)
     let answer = match jsonrpc::parse(&bytes) {
         Err(answer) => Some(answer),
         Ok(Parsed::Batch(_)) => jsonrpc::refuse_batch(version.as_deref()),
-        // Params that don't fit a method are rmcp's to answer over HTTP: which methods exist
-        // depends on the protocol era of the request (2026-07-28 has no `initialize`).
-        Ok(Parsed::Single(value)) => match jsonrpc::check(value) {
-            Checked::Answer(answer) if answer["error"]["code"] != jsonrpc::INVALID_PARAMS => Some(answer),
-            Checked::Answer(_) | Checked::Message(_) | Checked::Ignored => None,
-        },
+        // Only the envelope: params that don't fit a method are rmcp's to answer over HTTP
+        // (which methods exist depends on the protocol era of the request; 2026-07-28 has no
+        // `initialize`), so the message is not parsed into rmcp's types here.
+        Ok(Parsed::Single(value)) => jsonrpc::envelope_problem(&value),
     };
     match answer {
         Some(answer) => refuse(StatusCode::BAD_REQUEST, answer),

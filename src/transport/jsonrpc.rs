@@ -80,10 +80,12 @@ pub(crate) fn refuse_batch(protocol_version: Option<&str>) -> Option<Value> {
     })
 }
 
-/// Checks one message (a batch element or a whole line) against JSON-RPC 2.0 and MCP.
-pub(crate) fn check(value: Value) -> Checked {
+/// What is wrong with the JSON-RPC 2.0 envelope of one message (object, `jsonrpc`, `id`,
+/// `method`, `params`, a response's `result`/`error`), as the answer to send; `None` when it
+/// is a well-formed request, notification or response.
+pub(crate) fn envelope_problem(value: &Value) -> Option<Value> {
     let Value::Object(object) = value else {
-        return Checked::Answer(error_response(
+        return Some(error_response(
             None,
             INVALID_REQUEST,
             "Invalid Request: a JSON-RPC message is an object with \"jsonrpc\": \"2.0\" and a \"method\" (or a \"result\"/\"error\")",
@@ -91,12 +93,10 @@ pub(crate) fn check(value: Value) -> Checked {
     };
     let (id, id_problem) = match object.get("id") {
         None => (None, None),
-        Some(id) if readable_id(id) => (Some(id.clone()), None),
+        Some(id) if readable_id(id) => (Some(id), None),
         Some(other) => (None, Some(format!("\"id\" must be a string or an integer, got {}", describe_json(other)))),
     };
-    let invalid = |problem: &str| {
-        Checked::Answer(error_response(id.as_ref(), INVALID_REQUEST, &format!("Invalid Request: {problem}")))
-    };
+    let invalid = |problem: &str| Some(error_response(id, INVALID_REQUEST, &format!("Invalid Request: {problem}")));
     if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return invalid("\"jsonrpc\" must be the string \"2.0\"");
     }
@@ -104,13 +104,32 @@ pub(crate) fn check(value: Value) -> Checked {
         return invalid(&problem);
     }
     match object.get("method") {
-        Some(Value::String(method)) => {
-            let method = method.clone();
-            if let Some(params) = object.get("params")
-                && !(params.is_object() || params.is_array())
-            {
-                return invalid(&format!("\"params\" must be an object or an array, got {}", describe_json(params)));
+        Some(Value::String(_)) => match object.get("params") {
+            Some(params) if !(params.is_object() || params.is_array()) => {
+                invalid(&format!("\"params\" must be an object or an array, got {}", describe_json(params)))
             }
+            _ => None,
+        },
+        Some(other) => invalid(&format!("\"method\" must be a string, got {}", describe_json(other))),
+        None if id.is_none() || object.contains_key("result") == object.contains_key("error") => invalid(
+            "no \"method\": a request needs a string \"method\"; a response needs an \"id\" and exactly one of \
+             \"result\" or \"error\"",
+        ),
+        None => None,
+    }
+}
+
+/// Checks one message (a batch element or a whole line) against JSON-RPC 2.0 and MCP: its
+/// envelope, then rmcp's types for it.
+pub(crate) fn check(value: Value) -> Checked {
+    if let Some(answer) = envelope_problem(&value) {
+        return Checked::Answer(answer);
+    }
+    let Value::Object(object) = value else { return Checked::Ignored };
+    match object.get("method").and_then(Value::as_str) {
+        Some(method) => {
+            let method = method.to_string();
+            let id = object.get("id").cloned();
             let params_are_array = object.get("params").is_some_and(Value::is_array);
             typed(object, |e| match &id {
                 // A notification gets no answer, even when it does not fit.
@@ -122,17 +141,7 @@ pub(crate) fn check(value: Value) -> Checked {
             })
             .unwrap_or_else(|message| Checked::Answer(error_response(id.as_ref(), INVALID_PARAMS, &message)))
         }
-        Some(other) => invalid(&format!("\"method\" must be a string, got {}", describe_json(other))),
-        None => {
-            let has_result = object.contains_key("result");
-            if id.is_none() || has_result == object.contains_key("error") {
-                return invalid(
-                    "no \"method\": a request needs a string \"method\"; a response needs an \"id\" and exactly one of \
-                     \"result\" or \"error\"",
-                );
-            }
-            typed(object, |_| None).unwrap_or(Checked::Ignored)
-        }
+        None => typed(object, |_| None).unwrap_or(Checked::Ignored),
     }
 }
 
