@@ -34,6 +34,8 @@ pub struct LocalBackend {
     flag_services: Vec<(String, url::Url)>,
     /// What running `url` services said about themselves (`GET /`).
     discovery: services::DiscoveryCache,
+    /// The service definition files last read, and when (see `services`).
+    service_files: std::sync::Mutex<Option<(std::time::Instant, Vec<services::LocalService>)>>,
 }
 
 impl LocalBackend {
@@ -48,6 +50,7 @@ impl LocalBackend {
             tool_services_cache: Default::default(),
             flag_services: Vec::new(),
             discovery: Default::default(),
+            service_files: Default::default(),
         })
     }
 

@@ -160,6 +160,12 @@ impl LocalService {
     }
 }
 
+/// How long the definition files, once read, answer lookups before `services/` is read again
+/// (a name that is not found reads it again at once). Reading them on every call put a
+/// blocking-pool hop and a directory scan into each `get_service`; under 16 concurrent
+/// sessions that halved the calls per second (README, "Performance").
+const DEFINITIONS_FRESH: Duration = Duration::from_millis(250);
+
 /// How long a discovered tool definition is used before `GET /` is asked again.
 const DISCOVERY_FRESH: Duration = Duration::from_secs(2);
 /// Longest a `GET /` for a tool definition may take.
@@ -271,10 +277,19 @@ impl LocalBackend {
     /// `--local-service` ones come first and win over a file of the same name. `url` services
     /// have what their file leaves out filled in from the running service (see the module).
     pub(crate) async fn local_services(&self) -> Result<Vec<LocalService>> {
+        self.services_read(false).await
+    }
+
+    /// The definition files as read at most [`DEFINITIONS_FRESH`] ago, or read now when
+    /// `reread` or older.
+    async fn service_files(&self, reread: bool) -> Result<Vec<LocalService>> {
+        if !reread
+            && let Some((at, files)) = self.service_files.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
+            && at.elapsed() < DEFINITIONS_FRESH
+        {
+            return Ok(files.clone());
+        }
         let dir = self.root().join("services");
-        let mut services: Vec<LocalService> =
-            self.flag_services.iter().map(|(name, url)| flag_service(name, url)).collect();
-        let flagged: Vec<String> = services.iter().map(|s| s.id.clone()).collect();
         let files = blocking(move || {
             let mut out = Vec::new();
             for path in files_with_extension(&dir, "json")? {
@@ -286,6 +301,16 @@ impl LocalBackend {
             Ok(out)
         })
         .await?;
+        *self.service_files.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), files.clone()));
+        Ok(files)
+    }
+
+    /// [`Self::local_services`], with the definition files read again when `reread`.
+    async fn services_read(&self, reread: bool) -> Result<Vec<LocalService>> {
+        let mut services: Vec<LocalService> =
+            self.flag_services.iter().map(|(name, url)| flag_service(name, url)).collect();
+        let flagged: Vec<String> = services.iter().map(|s| s.id.clone()).collect();
+        let files = self.service_files(reread).await?;
         services.extend(files.into_iter().filter(|s| !flagged.contains(&s.id)));
         let http = self.http()?;
         let cache = &self.discovery;
@@ -314,9 +339,16 @@ impl LocalBackend {
     /// The local service with this URN or exact name.
     pub(crate) async fn find_local_service(&self, service: &str) -> Result<LocalService> {
         let service = service.trim();
-        let all = self.local_services().await?;
-        let mut hits: Vec<LocalService> =
-            all.iter().filter(|s| s.id == service || s.name == service).cloned().collect();
+        let matching = |all: &[LocalService]| -> Vec<LocalService> {
+            all.iter().filter(|s| s.id == service || s.name == service).cloned().collect()
+        };
+        let mut all = self.local_services().await?;
+        let mut hits = matching(&all);
+        if hits.is_empty() {
+            // A definition added within the last DEFINITIONS_FRESH is found at once.
+            all = self.services_read(true).await?;
+            hits = matching(&all);
+        }
         match hits.len() {
             1 => Ok(hits.remove(0)),
             0 => {
@@ -432,7 +464,8 @@ impl ServicesBackend for LocalBackend {
         {
             return Ok(tools.clone());
         }
-        let services = self.local_services().await?;
+        // `services/` changed: read it now, not from the last few milliseconds' copy.
+        let services = self.services_read(true).await?;
         let discovering = services.iter().any(LocalService::wants_discovery);
         let mut tools = Vec::new();
         for service in services {
@@ -475,5 +508,29 @@ impl ServicesBackend for LocalBackend {
             parameters: found.def.parameters,
             note,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_new_definition_is_found_at_once_and_a_changed_one_within_the_freshness() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("services")).unwrap();
+        let store = LocalBackend::new(dir.path()).unwrap();
+        let write = |name: &str, description: &str| {
+            let text = format!(r#"{{"description": "{description}", "command": ["cat"]}}"#);
+            std::fs::write(dir.path().join(format!("services/{name}.json")), text).unwrap();
+        };
+        let description = |d: ServiceDetail| d.description.unwrap_or_default();
+        write("a", "one");
+        assert_eq!(description(store.get_service("a").await.unwrap()), "one");
+        write("b", "two");
+        assert_eq!(description(store.get_service("b").await.unwrap()), "two", "a new definition, at once");
+        write("a", "changed");
+        tokio::time::sleep(DEFINITIONS_FRESH).await;
+        assert_eq!(description(store.get_service("a").await.unwrap()), "changed");
     }
 }
