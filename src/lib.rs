@@ -15,6 +15,7 @@
 //!   format, and the rule for which local paths tools may touch.
 
 pub mod backend;
+pub mod command;
 pub mod completions;
 pub mod config;
 pub mod error;
