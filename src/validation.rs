@@ -123,24 +123,20 @@ fn collect(error: &boon::ValidationError<'_, '_>, root: &Value, out: &mut Vec<Vi
         .collect();
     let at = root.pointer(&error.instance_location.to_string()).unwrap_or(&Value::Null);
     let got = describe_json(at);
-    let quoted = |names: &[String]| names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ");
+    // "property 'a'" or "properties 'a', 'b'".
+    let named = |names: &[String]| {
+        let quoted: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+        format!("{} {}", if names.len() == 1 { "property" } else { "properties" }, quoted.join(", "))
+    };
     let (kind, message) = match &error.kind {
         K::AdditionalProperties { got: names } => {
             let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-            let message = format!(
-                "{} {} not allowed here",
-                if names.len() == 1 { "property" } else { "properties" },
-                quoted(&names)
-            );
+            let message = format!("{} not allowed here", named(&names));
             (ViolationKind::Unexpected(names), message)
         }
         K::Required { want } => {
             let names: Vec<String> = want.iter().map(|n| n.to_string()).collect();
-            let message = format!(
-                "missing required {} {}",
-                if names.len() == 1 { "property" } else { "properties" },
-                quoted(&names)
-            );
+            let message = format!("missing required {}", named(&names));
             (ViolationKind::Missing(names), message)
         }
         K::Type { want, .. } => {
