@@ -21,8 +21,18 @@ pub const IO_BUFFER: usize = 256 * 1024;
 /// Runs blocking file work (`std::fs`, `fsync`, `flock`) on the blocking pool, so a slow disk
 /// or a lock held by another process never stalls an async worker.
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Internal(format!("a file task failed: {e}")))?
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    let job: BlockingJob = Box::new(move || {
+        let _ = answer.send(f());
+    });
+    tokio::task::spawn_blocking(job).await.map_err(|e| Error::Internal(format!("a file task failed: {e}")))?;
+    answered.await.map_err(|_| Error::Internal("a file task ended without an answer".into()))?
 }
+
+/// Every blocking job has this one type, so Tokio's task machinery for the blocking pool is
+/// compiled once instead of once per call site (32 copies, about 2.5 % of this crate's
+/// machine code; README "Build time").
+type BlockingJob = Box<dyn FnOnce() + Send>;
 
 /// A temp file beside a target, removed on drop unless persisted: a failed or cancelled
 /// write leaves nothing behind. Its name starts with `.` so store listings skip it.

@@ -122,7 +122,7 @@ impl PlatformBackend {
     async fn create_artifact(&self, req: &UploadRequest, total: u64) -> Result<ArtifactUploadRt2> {
         let name_id = req.name.clone().unwrap_or_default();
         let resp = self
-            .send(Target { kind: Missing::Artifact, id: &name_id }, false, || {
+            .send(Target { kind: Missing::Artifact, id: &name_id }, false, &|| {
                 let mut rb = self
                     .request(Method::POST, "/1/artifacts")
                     .header("X-Content-Type", &req.content_type)
@@ -147,7 +147,7 @@ impl PlatformBackend {
     /// The server's `Upload-Offset` for `blob` (TUS `HEAD`).
     async fn upload_offset(&self, blob: &str, id: &str) -> Result<u64> {
         let resp = self
-            .send(Target { kind: Missing::Artifact, id }, true, || {
+            .send(Target { kind: Missing::Artifact, id }, true, &|| {
                 self.request(Method::HEAD, blob).header("Tus-Resumable", TUS_VERSION)
             })
             .await?;
@@ -252,7 +252,7 @@ impl PlatformBackend {
     ) -> Result<(u64, String)> {
         let blob = blob_path(record.data_href.as_deref(), &record.id);
         let target = Target { kind: Missing::Artifact, id: &record.id };
-        let resp = self.send(target, true, || self.request(Method::GET, &blob).timeout(DOWNLOAD_TIMEOUT)).await?;
+        let resp = self.send(target, true, &|| self.request(Method::GET, &blob).timeout(DOWNLOAD_TIMEOUT)).await?;
         let total = record.size.and_then(|s| u64::try_from(s).ok()).or(resp.content_length()).unwrap_or(0);
         let mut stream = resp.bytes_stream();
         let hash = BackgroundMd5::start();
@@ -436,7 +436,7 @@ impl ArtifactsBackend for PlatformBackend {
         }
         let blob = blob_path(record.data_href.as_deref(), &record.id);
         let target = Target { kind: Missing::Artifact, id: &record.id };
-        let resp = self.send(target, true, || self.request(Method::GET, &blob)).await?;
+        let resp = self.send(target, true, &|| self.request(Method::GET, &blob)).await?;
         let mut stream = resp.bytes_stream();
         let mut out = Vec::new();
         while let Some(piece) = stream.next().await {

@@ -144,7 +144,7 @@ impl PlatformBackend {
         let query = write_query(new);
         let target = Target { kind: Missing::Entity, id: &new.entity };
         let resp =
-            self.send(target, false, || self.request(method.clone(), "/1/aspects").query(&query).json(&body)).await?;
+            self.send(target, false, &|| self.request(method.clone(), "/1/aspects").query(&query).json(&body)).await?;
         let created: AspectIdRt = decode(resp).await?;
         Ok(created.id)
     }
@@ -206,7 +206,7 @@ impl AspectsBackend for PlatformBackend {
             return Err(already_retracted(&current.id, to));
         }
         let path = format!("/1/aspects/{}", enc(&current.id));
-        self.send(Target { kind: Missing::Aspect, id: &current.id }, true, || self.request(Method::DELETE, &path))
+        self.send(Target { kind: Missing::Aspect, id: &current.id }, true, &|| self.request(Method::DELETE, &path))
             .await?;
         // The SDK re-reads after a DELETE; so do we, for the valid_to the platform set.
         self.get_aspect(&current.id).await

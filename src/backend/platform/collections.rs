@@ -15,7 +15,7 @@ use crate::error::{Missing, Result};
 impl CollectionsBackend for PlatformBackend {
     async fn retract_listed(&self, id: &str) -> Result<()> {
         let path = format!("/1/aspects/{}", enc(id));
-        self.send(Target { kind: Missing::Aspect, id }, true, || self.request(Method::DELETE, &path)).await?;
+        self.send(Target { kind: Missing::Aspect, id }, true, &|| self.request(Method::DELETE, &path)).await?;
         Ok(())
     }
 }

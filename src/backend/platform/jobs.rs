@@ -220,7 +220,7 @@ impl PlatformBackend {
     async fn job_output(&self, service_id: &str, job_id: &str) -> Result<(Option<Value>, Option<String>)> {
         let path = format!("/1/services2/{}/jobs/{}/output", enc(service_id), enc(job_id));
         let resp =
-            self.send(Target { kind: Missing::Job, id: job_id }, true, || self.request(Method::GET, &path)).await?;
+            self.send(Target { kind: Missing::Job, id: job_id }, true, &|| self.request(Method::GET, &path)).await?;
         if resp.status() == StatusCode::NO_CONTENT {
             return Ok((None, None));
         }
@@ -237,7 +237,7 @@ impl JobsBackend for PlatformBackend {
         let hold_secs = hold.as_secs();
         let accept = |s: &StatusCode| s.is_success() || *s == StatusCode::TEMPORARY_REDIRECT;
         let resp = self
-            .send_accepting(Target { kind: Missing::Service, id: service_id }, false, accept, || {
+            .send_accepting(Target { kind: Missing::Service, id: service_id }, false, accept, &|| {
                 self.request(Method::POST, &path)
                     .timeout(Duration::from_secs(hold_secs) + CREATE_MARGIN)
                     .header("Timeout", hold_secs.to_string())

@@ -194,19 +194,20 @@ impl PlatformBackend {
         &self,
         target: Target<'_>,
         idempotent: bool,
-        build: impl Fn() -> RequestBuilder,
+        build: &(dyn Fn() -> RequestBuilder + Sync),
     ) -> Result<Response> {
         self.send_accepting(target, idempotent, StatusCode::is_success, build).await
     }
 
     /// [`send`](Self::send), taking the answers `accept` approves as success (e.g. the 307
-    /// of a job create).
+    /// of a job create). `build` is a trait object, not a generic: every request shares one
+    /// copy of this retry loop's code (it was compiled once per call site and response type).
     pub(crate) async fn send_accepting(
         &self,
         target: Target<'_>,
         idempotent: bool,
         accept: fn(&StatusCode) -> bool,
-        build: impl Fn() -> RequestBuilder,
+        build: &(dyn Fn() -> RequestBuilder + Sync),
     ) -> Result<Response> {
         let start = Instant::now();
         let mut attempt = 0u32;
@@ -234,7 +235,7 @@ impl PlatformBackend {
         query: &[(&str, String)],
         target: Target<'_>,
     ) -> Result<T> {
-        let resp = self.send(target, true, || self.request(Method::GET, path).query(query)).await?;
+        let resp = self.send(target, true, &|| self.request(Method::GET, path).query(query)).await?;
         decode(resp).await
     }
 

@@ -21,7 +21,7 @@ impl SearchBackend for PlatformBackend {
         let body = query.to_string();
         // A search changes nothing, so retrying it is safe.
         let resp = self
-            .send(Target { kind: Missing::Resource, id: "/1/search" }, true, || {
+            .send(Target { kind: Missing::Resource, id: "/1/search" }, true, &|| {
                 self.request(Method::POST, "/1/search")
                     .query(&params)
                     .header(header::CONTENT_TYPE, MANGLE)
