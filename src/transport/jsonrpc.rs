@@ -5,6 +5,7 @@
 //! go on to rmcp.
 
 use rmcp::model::{self, ClientJsonRpcMessage, ClientRequest, JsonRpcMessage, JsonRpcRequest};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::text::describe_json;
@@ -78,6 +79,46 @@ pub(crate) fn refuse_batch(protocol_version: Option<&str>) -> Option<Value> {
             &format!("Invalid Request: JSON-RPC batches are not part of MCP {version}; send one message at a time"),
         )
     })
+}
+
+/// The envelope of one message, borrowed from its text.
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(default, borrow)]
+    jsonrpc: Member<'a>,
+    #[serde(default, borrow)]
+    id: Member<'a>,
+    #[serde(default, borrow)]
+    method: Member<'a>,
+    #[serde(default, borrow)]
+    params: Member<'a>,
+}
+
+/// A member's raw text, `None` when absent. Not `Option<&RawValue>`, which reads a `null`
+/// member as absent: `"id": null` is an invalid request, not a notification.
+#[derive(Default)]
+struct Member<'a>(Option<&'a RawValue>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Member<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        <&'a RawValue>::deserialize(deserializer).map(|raw| Member(Some(raw)))
+    }
+}
+
+/// `true` when `text` is one request or notification that [`parse`] and [`envelope_problem`]
+/// would pass, seen without building a [`Value`] of the whole message (over HTTP that tree
+/// was most of the front door's cost per call). `false` only means "look closer": a batch, a
+/// response, a duplicate key or an escaped `"2.0"` take the full checks, which word the answer.
+pub(crate) fn plainly_valid_request(text: &[u8]) -> bool {
+    if nesting_exceeds(text, MAX_NESTING) {
+        return false;
+    }
+    let Ok(envelope) = serde_json::from_slice::<Envelope>(text) else { return false };
+    let id_readable = envelope.id.0.is_none_or(|id| id.get().starts_with('"') || id.get().parse::<i64>().is_ok());
+    envelope.jsonrpc.0.is_some_and(|v| v.get() == "\"2.0\"")
+        && id_readable
+        && envelope.method.0.is_some_and(|m| m.get().starts_with('"'))
+        && envelope.params.0.is_none_or(|p| p.get().starts_with(['{', '[']))
 }
 
 /// What is wrong with the JSON-RPC 2.0 envelope of one message (object, `jsonrpc`, `id`,
@@ -387,6 +428,50 @@ mod tests {
             panic!()
         };
         assert!(!matches!(check(v), Checked::Answer(_)), "a notification is never answered");
+    }
+
+    #[test]
+    fn the_quick_envelope_check_passes_only_what_the_full_checks_pass() {
+        let full_checks_pass = |text: &str| match parse(text.as_bytes()) {
+            Ok(Parsed::Single(v)) => envelope_problem(&v).is_none(),
+            _ => false,
+        };
+        let deep = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"m","params":{}{}}}"#, "[".repeat(70), "]".repeat(70));
+        let plainly_valid = [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{}}}"#,
+            r#"{"jsonrpc":"2.0","id":"a","method":"ping"}"#,
+            r#"{"method":"notifications/initialized","jsonrpc":"2.0"}"#,
+            r#" {"jsonrpc":"2.0","id":-7,"method":"m","params":[1],"extra":true} "#,
+        ];
+        let look_closer = [
+            r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#,
+            r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":null}"#,
+            r#"{"jsonrpc":null,"id":1,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":null}"#,
+            r#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":1e3,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":99999999999999999999,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0 ","id":1,"method":"ping"}"#,
+            r#"{"jsonrpc":"2\u002e0","id":1,"method":"ping"}"#,
+            r#"{"jsonrpc":2.0,"id":1,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":"x"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":7}"#,
+            r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping"} x"#,
+            "\u{feff}{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}",
+            r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
+            r#"{"jsonrpc":"2.0","id":1}"#,
+            "not json",
+            &deep,
+        ];
+        for text in plainly_valid {
+            assert!(plainly_valid_request(text.as_bytes()), "{text}");
+            assert!(full_checks_pass(text), "{text}");
+        }
+        for text in look_closer {
+            assert!(!plainly_valid_request(text.as_bytes()), "{text}");
+        }
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub struct LocalBackend {
     /// What running `url` services said about themselves (`GET /`).
     discovery: services::DiscoveryCache,
     /// The service definition files last read, and when (see `services`).
-    service_files: std::sync::Mutex<Option<(std::time::Instant, Vec<services::LocalService>)>>,
+    service_files: std::sync::Mutex<Option<(std::time::Instant, std::sync::Arc<Vec<services::LocalService>>)>>,
 }
 
 impl LocalBackend {

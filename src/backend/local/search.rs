@@ -86,8 +86,8 @@ impl LocalBackend {
         let mut facts = Facts::default();
         let wants_jobs = needs("ivcap_job") || needs("ivcap_artifact_produced_by");
         if needs("ivcap_service") {
-            for s in self.local_services().await? {
-                facts.add("ivcap_service", vec![Value::String(s.id), Value::String(s.name)]);
+            for s in self.local_services().await?.iter() {
+                facts.add("ivcap_service", vec![Value::String(s.id.clone()), Value::String(s.name.clone())]);
             }
         }
         let artifacts = if needs("ivcap_artifact") || needs("ivcap_artifact_produced_by") {

@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Deserialize;
@@ -276,13 +276,13 @@ impl LocalBackend {
     /// with a warning.
     /// `--local-service` ones come first and win over a file of the same name. `url` services
     /// have what their file leaves out filled in from the running service (see the module).
-    pub(crate) async fn local_services(&self) -> Result<Vec<LocalService>> {
+    pub(crate) async fn local_services(&self) -> Result<Arc<Vec<LocalService>>> {
         self.services_read(false).await
     }
 
     /// The definition files as read at most [`DEFINITIONS_FRESH`] ago, or read now when
     /// `reread` or older.
-    async fn service_files(&self, reread: bool) -> Result<Vec<LocalService>> {
+    async fn service_files(&self, reread: bool) -> Result<Arc<Vec<LocalService>>> {
         if !reread
             && let Some((at, files)) = self.service_files.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
             && at.elapsed() < DEFINITIONS_FRESH
@@ -298,7 +298,7 @@ impl LocalBackend {
                     Err(e) => tracing::warn!(path = %path.display(), error = %e, "skipping local service definition"),
                 }
             }
-            Ok(out)
+            Ok(Arc::new(out))
         })
         .await?;
         *self.service_files.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), files.clone()));
@@ -306,12 +306,17 @@ impl LocalBackend {
     }
 
     /// [`Self::local_services`], with the definition files read again when `reread`.
-    async fn services_read(&self, reread: bool) -> Result<Vec<LocalService>> {
+    async fn services_read(&self, reread: bool) -> Result<Arc<Vec<LocalService>>> {
+        let files = self.service_files(reread).await?;
+        if self.flag_services.is_empty() && !files.iter().any(LocalService::wants_discovery) {
+            // The definitions as read, shared rather than copied for every call; and no HTTP
+            // client (building one reads the system's CA certificates, ≈ 10 ms).
+            return Ok(files);
+        }
         let mut services: Vec<LocalService> =
             self.flag_services.iter().map(|(name, url)| flag_service(name, url)).collect();
         let flagged: Vec<String> = services.iter().map(|s| s.id.clone()).collect();
-        let files = self.service_files(reread).await?;
-        services.extend(files.into_iter().filter(|s| !flagged.contains(&s.id)));
+        services.extend(files.iter().filter(|s| !flagged.contains(&s.id)).cloned());
         let http = self.http()?;
         let cache = &self.discovery;
         futures::future::join_all(services.iter_mut().filter(|s| s.wants_discovery()).map(|service| {
@@ -333,7 +338,7 @@ impl LocalBackend {
             }
         }))
         .await;
-        Ok(services)
+        Ok(Arc::new(services))
     }
 
     /// The local service with this URN or exact name.
@@ -438,9 +443,10 @@ impl ServicesBackend for LocalBackend {
             ));
         }
         let (options, offset) = resume(page, &options.with_name_search(search))?;
-        let mut services = self.local_services().await?;
-        services.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()).then(a.id.cmp(&b.id)));
-        let summaries: Vec<ServiceSummary> = services.iter().map(LocalService::summary).collect();
+        let services = self.local_services().await?;
+        let mut sorted: Vec<&LocalService> = services.iter().collect();
+        sorted.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()).then(a.id.cmp(&b.id)));
+        let summaries: Vec<ServiceSummary> = sorted.into_iter().map(LocalService::summary).collect();
         let matching = options.select(summaries, ServiceSummary::field)?;
         let mut page = page_from(matching, page, offset, &options)?;
         if page.items.is_empty() && page.next_page.is_none() && services.is_empty() {
@@ -468,7 +474,7 @@ impl ServicesBackend for LocalBackend {
         let services = self.services_read(true).await?;
         let discovering = services.iter().any(LocalService::wants_discovery);
         let mut tools = Vec::new();
-        for service in services {
+        for service in services.iter() {
             if service.down().is_some() {
                 continue;
             }
@@ -478,7 +484,12 @@ impl ServicesBackend for LocalBackend {
                 continue;
             }
             let description = service.description();
-            tools.push(ToolService { id: service.id, name: service.name, description, request_schema: schema });
+            tools.push(ToolService {
+                id: service.id.clone(),
+                name: service.name.clone(),
+                description,
+                request_schema: schema,
+            });
         }
         tools.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
         if !discovering {
