@@ -6,8 +6,10 @@
 //! every session is warm, then `CALLS / C` measured calls per session back to back, all
 //! sessions at once. Latency is one
 //! `tools/call` round trip as the client sees it (POST → SSE answer parsed); throughput is
-//! measured calls / wall time from the barrier to the last answer. Client and server share the machine.
-//! Prints p50, p99 and calls/s per concurrency.
+//! measured calls / wall time from the barrier to the last answer. Client and server share the
+//! machine, so throughput moves with whatever else runs; the server's CPU time per call (user +
+//! system, from `/proc/<pid>/stat`, over the same window) moves much less.
+//! Prints p50, p99, calls/s and server CPU µs/call per concurrency.
 //! Run: `cargo bench --bench http_latency`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
@@ -79,23 +81,29 @@ async fn main() {
     assert!(url.ends_with("/mcp"), "server did not start");
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
+    let pid = child.id().expect("server pid");
     for concurrency in [1usize, 16] {
         let per_session = CALLS / concurrency;
         let ready = Arc::new(Barrier::new(concurrency + 1));
         let sessions: Vec<_> =
             (0..concurrency).map(|_| tokio::spawn(session_calls(url.clone(), ready.clone(), per_session))).collect();
         ready.wait().await; // every session connected and warmed up
+        let cpu_before = server_cpu(pid);
         let start = Instant::now();
         let mut times = Vec::with_capacity(CALLS);
         for s in sessions {
             times.extend(s.await.unwrap());
         }
         let wall = start.elapsed().as_secs_f64();
+        let cpu = match (cpu_before, server_cpu(pid)) {
+            (Some(before), Some(after)) => format!("{:.0} µs/call", (after - before) * 1e6 / CALLS as f64),
+            _ => "n/a".to_string(),
+        };
         times.sort();
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         let n = times.len();
         println!(
-            "concurrency {concurrency:>2}: {n} calls, p50 {:.3} ms, p99 {:.3} ms, throughput {:.0} calls/s",
+            "concurrency {concurrency:>2}: {n} calls, p50 {:.3} ms, p99 {:.3} ms, throughput {:.0} calls/s, server CPU {cpu}",
             ms(times[n / 2]),
             ms(times[n * 99 / 100]),
             n as f64 / wall
@@ -103,4 +111,24 @@ async fn main() {
     }
     child.kill().await.ok();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Seconds of CPU (user + system) the process `pid` has used so far; `None` off Linux.
+fn server_cpu(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces:
+    // utime and stime are fields 14 and 15 of proc(5), so 11 and 12 here.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / clock_ticks_per_second())
+}
+
+fn clock_ticks_per_second() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(100.0)
 }
