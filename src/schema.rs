@@ -9,7 +9,38 @@
 //! `anyOf`s unwrapped, string-constant unions made enums, formats limited to the portable
 //! ones ([`PORTABLE_FORMATS`]; also in output schemas), and objects always given `properties`.
 
+use std::sync::Arc;
+
+use rmcp::model::JsonObject;
+use schemars::JsonSchema;
+use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value};
+
+/// A tool's input schema for arguments of type `T`, as rmcp's `schema_for_input` makes it
+/// (draft 2020-12, top-level `title` and `description` removed), but moved out of schemars'
+/// value instead of serialised through it into a second one: that copy was a third of
+/// building the tool list. Every argument type is a struct, so the root is an object (MCP's
+/// rule; the tool-schemas test holds every published schema to it).
+pub fn tool_input<T: JsonSchema>() -> Arc<JsonObject> {
+    Arc::new(generated::<T>(SchemaSettings::draft2020_12()))
+}
+
+/// A tool's output schema for results of type `T`, as rmcp's `schema_for_output` makes it
+/// (the serialised form), generated the same way as [`tool_input`].
+pub fn tool_output<T: JsonSchema>() -> Arc<JsonObject> {
+    Arc::new(generated::<T>(SchemaSettings::draft2020_12().for_serialize()))
+}
+
+fn generated<T: JsonSchema>(settings: SchemaSettings) -> JsonObject {
+    match Value::from(settings.into_generator().into_root_schema_for::<T>()) {
+        Value::Object(mut object) => {
+            object.remove("title");
+            object.remove("description");
+            object
+        }
+        _ => JsonObject::new(),
+    }
+}
 
 /// Formats every client accepts: formats JSON Schema 2020-12 defines (§7.3) that common
 /// validators (ajv-formats, Python `jsonschema`) and LLM providers' strict modes know. Others,

@@ -4,7 +4,6 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use rmcp::handler::server::common::schema_for_output;
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::model::{CallToolResult, ContentBlock, RequestMetaObject};
 use rmcp::{Peer, RoleServer, tool, tool_router};
@@ -348,10 +347,11 @@ fn structured(view: &DownloadView, extra: Option<ContentBlock>, links: Vec<Conte
 #[tool_router(router = artifacts_router, vis = "pub(crate)")]
 impl IvcapMcp {
     #[tool(
+        input_schema = crate::schema::tool_input::<UploadArtifactArgs>(),
         description = "Upload a local file (path) or inline content as an artifact. Large files go in resumable \
                        chunks with progress; an unchanged file returns its earlier artifact (deduplicated: true) \
                        unless force.",
-        output_schema = schema_for_output::<UploadView>(),
+        output_schema = crate::schema::tool_output::<UploadView>(),
         annotations(
             title = "Upload artifact",
             read_only_hint = false,
@@ -385,9 +385,10 @@ impl IvcapMcp {
     }
 
     #[tool(
+        input_schema = crate::schema::tool_input::<DownloadArtifactArgs>(),
         description = "Get an artifact's content: with path, save it to that file (streamed; size and MD5); without, \
                        small text or images inline, else a note to pass path.",
-        output_schema = schema_for_output::<DownloadView>(),
+        output_schema = crate::schema::tool_output::<DownloadView>(),
         annotations(
             title = "Download artifact",
             read_only_hint = false,
@@ -438,8 +439,9 @@ impl IvcapMcp {
     }
 
     #[tool(
+        input_schema = crate::schema::tool_input::<GetArtifactArgs>(),
         description = "An artifact's metadata: name, MIME type, size, upload status.",
-        output_schema = schema_for_output::<ArtifactView>(),
+        output_schema = crate::schema::tool_output::<ArtifactView>(),
         annotations(
             title = "Get artifact",
             read_only_hint = true,
@@ -458,6 +460,8 @@ impl IvcapMcp {
     }
 
     #[tool(
+        input_schema = crate::schema::tool_input::<ListArtifactsArgs>(),
+        output_schema = crate::schema::tool_output::<ListView<ArtifactView>>(),
         description = "List artifacts (id, name, MIME type, size, status).",
         annotations(
             title = "List artifacts",

@@ -1,7 +1,6 @@
 //! The aspects toolset: `add_aspect`, `update_aspect`, `get_aspect`, `list_aspects`,
 //! `retract_aspect` — the Datafabric, with time travel and retraction.
 
-use rmcp::handler::server::common::schema_for_output;
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::model::CallToolResult;
 use rmcp::{tool, tool_router};
@@ -216,9 +215,10 @@ fn given(s: Option<String>) -> Option<String> {
 #[tool_router(router = aspects_router, vis = "pub(crate)")]
 impl IvcapMcp {
     #[tool(
+        input_schema = crate::schema::tool_input::<AspectArgs>(),
         description = "Assert a JSON fact (content) about an entity URN under a schema URN; it adds (update_aspect \
                        replaces).",
-        output_schema = schema_for_output::<AddedView>(),
+        output_schema = crate::schema::tool_output::<AddedView>(),
         annotations(
             title = "Add aspect",
             read_only_hint = false,
@@ -235,9 +235,10 @@ impl IvcapMcp {
     }
 
     #[tool(
+        input_schema = crate::schema::tool_input::<AspectArgs>(),
         description = "Retract the live (entity, schema) aspect (its record stays) and assert new content; adds if \
                        none is live; fails if several are.",
-        output_schema = schema_for_output::<UpdatedView>(),
+        output_schema = crate::schema::tool_output::<UpdatedView>(),
         annotations(
             title = "Update aspect",
             read_only_hint = false,
@@ -254,6 +255,8 @@ impl IvcapMcp {
     }
 
     #[tool(
+        input_schema = crate::schema::tool_input::<AspectIdArgs>(),
+        output_schema = crate::schema::tool_output::<AspectView>(),
         description = "One aspect by URN: entity, schema, content, valid_from, valid_to; retracted ones too.",
         annotations(
             title = "Get aspect",
@@ -269,6 +272,8 @@ impl IvcapMcp {
     }
 
     #[tool(
+        input_schema = crate::schema::tool_input::<ListAspectsArgs>(),
+        output_schema = crate::schema::tool_output::<ListView<AspectItem>>(),
         description = "Query aspects by entity, schema (% wildcards) and a JSONPath on the content, as valid now or \
                        at a past at_time, newest first.",
         annotations(
@@ -312,6 +317,8 @@ impl IvcapMcp {
     }
 
     #[tool(
+        input_schema = crate::schema::tool_input::<AspectIdArgs>(),
+        output_schema = crate::schema::tool_output::<RetractedView>(),
         description = "Retract an aspect: valid_to is set now; the record stays readable (get_aspect, list_aspects \
                        at_time). Twice is a harmless error.",
         annotations(

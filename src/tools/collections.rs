@@ -2,7 +2,6 @@
 //! `update_collection`, `retract_collection` — named groups of entity URNs, stored as aspects
 //! the way the Python SDK stores them, so either side sees the other's collections.
 
-use rmcp::handler::server::common::schema_for_output;
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
@@ -200,8 +199,9 @@ pub struct RetractedView {
 #[tool_router(router = collections_router, vis = "pub(crate)")]
 impl IvcapMcp {
     #[tool(
+        input_schema = crate::schema::tool_input::<CreateCollectionArgs>(),
         description = "Create a collection (a named group of URNs), or replace the name and description of one.",
-        output_schema = schema_for_output::<CreatedView>(),
+        output_schema = crate::schema::tool_output::<CreatedView>(),
         annotations(
             title = "Create collection",
             read_only_hint = false,
@@ -227,6 +227,8 @@ impl IvcapMcp {
     }
 
     #[tool(
+        input_schema = crate::schema::tool_input::<ListCollectionsArgs>(),
+        output_schema = crate::schema::tool_output::<ListView<CollectionItem>>(),
         description = "List collections, newest first.",
         annotations(
             title = "List collections",
@@ -247,6 +249,8 @@ impl IvcapMcp {
     }
 
     #[tool(
+        input_schema = crate::schema::tool_input::<GetCollectionArgs>(),
+        output_schema = crate::schema::tool_output::<CollectionView>(),
         description = "A collection's name, description and a page of member URNs.",
         annotations(
             title = "Get collection",
@@ -266,6 +270,8 @@ impl IvcapMcp {
     }
 
     #[tool(
+        input_schema = crate::schema::tool_input::<UpdateCollectionArgs>(),
+        output_schema = crate::schema::tool_output::<ChangesView>(),
         description = "Add or remove members (URNs, up to 100 each); idempotent.",
         annotations(
             title = "Update collection",
@@ -298,6 +304,8 @@ impl IvcapMcp {
     }
 
     #[tool(
+        input_schema = crate::schema::tool_input::<RetractCollectionArgs>(),
+        output_schema = crate::schema::tool_output::<RetractedView>(),
         description = "Retract a collection: its definition and memberships (not the members).",
         annotations(
             title = "Retract collection",

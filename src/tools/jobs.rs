@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use rmcp::handler::server::common::schema_for_output;
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::model::{CallToolResult, ContentBlock, RequestMetaObject};
 use rmcp::{Peer, RoleServer, tool, tool_router};
@@ -242,10 +241,11 @@ impl IvcapMcp {
 #[tool_router(router = jobs_router, vis = "pub(crate)")]
 impl IvcapMcp {
     #[tool(
+        input_schema = crate::schema::tool_input::<SubmitJobArgs>(),
         description = "Run a service: check input against its request schema (get_service), create a job, wait up to \
                        wait_seconds for the result. Bad input lists every problem; no job is made. Still running: \
                        call get_job. Sends progress.",
-        output_schema = schema_for_output::<JobView>(),
+        output_schema = crate::schema::tool_output::<JobView>(),
         annotations(
             title = "Submit job",
             read_only_hint = false,
@@ -265,9 +265,10 @@ impl IvcapMcp {
     }
 
     #[tool(
+        input_schema = crate::schema::tool_input::<GetJobArgs>(),
         description = "A job's status and, when finished, its result or error; optionally waits up to wait_seconds. \
                        Sends progress while waiting.",
-        output_schema = schema_for_output::<JobView>(),
+        output_schema = crate::schema::tool_output::<JobView>(),
         annotations(
             title = "Get job",
             read_only_hint = true,
@@ -293,6 +294,8 @@ impl IvcapMcp {
     }
 
     #[tool(
+        input_schema = crate::schema::tool_input::<ListJobsArgs>(),
+        output_schema = crate::schema::tool_output::<ListView<JobItem>>(),
         description = "A service's jobs, newest first, with status and times; get_job gives a result.",
         annotations(
             title = "List jobs",

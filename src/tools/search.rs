@@ -30,6 +30,8 @@ pub struct SearchArgs {
 #[tool_router(router = search_router, vis = "pub(crate)")]
 impl IvcapMcp {
     #[tool(
+        input_schema = crate::schema::tool_input::<SearchArgs>(),
+        output_schema = crate::schema::tool_output::<ListView<Answer>>(),
         description = "Datalog (Mangle) over the Datafabric: joins, recursion, negation, aggregation; optionally at \
                        a past at_time. Answers are objects of the query's variables. Predicates: ivcap_artifact(Id, Name, MimeType), \
                        ivcap_aspect(Entity, Schema, Content) (fields: :match_field(Content, /field, V)), \

@@ -34,6 +34,8 @@ pub struct SecretItem {
 #[tool_router(router = secrets_router, vis = "pub(crate)")]
 impl IvcapMcp {
     #[tool(
+        input_schema = crate::schema::tool_input::<ListSecretsArgs>(),
+        output_schema = crate::schema::tool_output::<ListView<SecretItem>>(),
         description = "Names and expiry times of your IVCAP secrets (never values).",
         annotations(
             title = "List secrets",

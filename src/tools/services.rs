@@ -158,6 +158,8 @@ impl Shrink for ServiceView {
 #[tool_router(router = services_router, vis = "pub(crate)")]
 impl IvcapMcp {
     #[tool(
+        input_schema = crate::schema::tool_input::<ListServicesArgs>(),
+        output_schema = crate::schema::tool_output::<ListView<ServiceItem>>(),
         description = "List the IVCAP services you can run; then get_service for one's request schema.",
         annotations(
             title = "List services",
@@ -179,6 +181,8 @@ impl IvcapMcp {
     }
 
     #[tool(
+        input_schema = crate::schema::tool_input::<GetServiceArgs>(),
+        output_schema = crate::schema::tool_output::<ServiceView>(),
         description = "One IVCAP service by URN or exact name: description, status, parameters and the JSON Schema \
                        a submit_job input must match.",
         annotations(
