@@ -11,6 +11,9 @@ use clap::Parser;
 
 use crate::config::{Cli, Config, Transport};
 
+/// How long an ending process waits for file writes still under way (see `files::Writing`).
+const WRITES_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Runs the command with the process's arguments and environment.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
@@ -37,6 +40,9 @@ pub fn run() -> ExitCode {
         }
     };
     let outcome = runtime.block_on(crate::transport::serve(config));
+    if !crate::files::writes_finished(WRITES_GRACE) {
+        tracing::warn!(grace = ?WRITES_GRACE, "exiting with a file write still under way; it is lost (nothing half-written is left)");
+    }
     // The stdin reader sits in a blocking read that only EOF ends; don't wait for it.
     runtime.shutdown_background();
     match outcome {

@@ -6,9 +6,16 @@
 //! rename stays on one filesystem), flushed to disk, then renamed over the target, or linked
 //! to it without replacing (`persist_noclobber`), which leaves no gap between a check that
 //! the target is absent and the rename.
+//!
+//! A write under way holds a [`Writing`] mark, and the process waits for the marks to go
+//! ([`writes_finished`]) before it exits: a client that closes stdin right after an answer
+//! would otherwise end the process in the middle of a write still running on a blocking
+//! thread (the aspect index snapshot, a job record), and the write would be lost.
 
 use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
 
 use md5::{Digest, Md5};
 use tempfile::NamedTempFile;
@@ -66,11 +73,40 @@ impl TempFile {
     /// Flushes the bytes to disk and renames the file over `target`; with `overwrite`
     /// false an existing `target` is kept and the answer is `AlreadyExists`.
     pub fn persist(mut self, target: &Path, overwrite: bool) -> std::io::Result<()> {
+        let _writing = Writing::start();
         self.0.as_file_mut().flush()?;
         self.0.as_file().sync_all()?;
         let kept = if overwrite { self.0.persist(target) } else { self.0.persist_noclobber(target) };
         kept.map(|_| ()).map_err(|e| e.error)
     }
+}
+
+/// How many writes are under way, and a signal when that changes.
+static WRITING: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+/// Marks a write under way until dropped; the process waits for it before exiting.
+pub struct Writing(());
+
+impl Writing {
+    pub fn start() -> Writing {
+        *WRITING.0.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        Writing(())
+    }
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        let mut count = WRITING.0.lock().unwrap_or_else(|p| p.into_inner());
+        *count -= 1;
+        WRITING.1.notify_all();
+    }
+}
+
+/// Waits until no write is under way, at most `timeout`; false if some still are.
+pub fn writes_finished(timeout: Duration) -> bool {
+    let count = WRITING.0.lock().unwrap_or_else(|p| p.into_inner());
+    let (count, _) = WRITING.1.wait_timeout_while(count, timeout, |n| *n > 0).unwrap_or_else(|p| p.into_inner());
+    *count == 0
 }
 
 /// Writes `bytes` to `path` atomically (see [`write_atomic_from`]).
@@ -81,6 +117,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Copies everything `reader` gives to `path` atomically, creating parent folders; a
 /// reader never sees half a file and a failure leaves no temp file. Returns the bytes written.
 pub fn write_atomic_from(path: &Path, mut reader: impl Read) -> Result<u64> {
+    let _writing = Writing::start();
     let mut tmp = TempFile::beside(path, true)?;
     let failed = |e| Error::io(format!("cannot write {}", path.display()), e);
     let n = std::io::copy(&mut reader, tmp.file()).map_err(failed)?;
@@ -186,6 +223,18 @@ pub fn files_with_extension(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_exit_waits_for_writes_under_way() {
+        let writing = Writing::start();
+        assert!(!writes_finished(Duration::from_millis(20)), "a write under way is waited for");
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            drop(writing);
+        });
+        assert!(writes_finished(Duration::from_secs(10)), "and the wait ends when it is done");
+        writer.join().unwrap();
+    }
 
     #[test]
     fn paths_stay_under_the_root() {

@@ -191,3 +191,45 @@ async fn at_a_terminal_it_says_what_it_waits_for_on_stderr_only() {
     assert!(stdout.is_empty(), "nothing on stdout: {stdout}");
     drop(primary);
 }
+
+#[tokio::test]
+async fn a_client_that_quits_after_its_first_answer_loses_no_write() {
+    // 2,000 aspects: enough that the index build snapshots itself, which it does after the
+    // first query was answered; the client closes stdin at once and the write must still land.
+    let dir = tempfile::tempdir().unwrap();
+    let aspects = dir.path().join("store/aspects");
+    std::fs::create_dir_all(&aspects).unwrap();
+    for i in 0..2_000 {
+        let uuid = uuid::Uuid::new_v4();
+        let record = json!({
+            "id": format!("urn:ivcap:aspect:{uuid}"), "entity": format!("urn:test:entity:{}", i % 10),
+            "schema": "urn:test:schema:a.1", "content": {"n": i},
+            "valid_from": "2026-01-01T00:00:00.000000Z", "valid_to": null,
+        });
+        std::fs::write(aspects.join(format!("{uuid}.json")), record.to_string()).unwrap();
+    }
+    let mut child = start(dir.path(), &[], Stdio::piped());
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+        "name": "list_aspects", "arguments": {"entity": "urn:test:entity:3", "limit": 5}}});
+    for message in [INITIALIZE(), json!({"jsonrpc": "2.0", "method": "notifications/initialized"}), list] {
+        stdin.write_all(&line(message)).await.unwrap();
+    }
+    loop {
+        let answer = tokio::time::timeout(Duration::from_secs(20), stdout.next_line()).await.unwrap().unwrap();
+        let answer: Value = serde_json::from_str(&answer.expect("an answer before EOF")).unwrap();
+        if answer["id"] == 2 {
+            assert_eq!(answer["result"]["structuredContent"]["items"].as_array().map(Vec::len), Some(5), "{answer}");
+            break;
+        }
+    }
+    drop(stdin);
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "{status:?}");
+    let snapshot = dir.path().join("store/.ivcap-mcp/aspect-index.jsonl");
+    assert!(snapshot.is_file(), "the snapshot written after the answer was finished before the exit");
+    let leftovers: Vec<_> =
+        std::fs::read_dir(snapshot.parent().unwrap()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "no temp file left: {leftovers:?}");
+}

@@ -254,6 +254,9 @@ impl AspectStore {
         let index = self.current()?;
         let count = index.len();
         if index.read_from_disk >= SNAPSHOT_AFTER {
+            // Marked before the index is let go: a query waiting for it may be answered and
+            // the client gone at once, and the process must still finish the snapshot.
+            let _writing = files::Writing::start();
             let bytes = index.snapshot();
             drop(index);
             if let Err(e) = files::write_atomic(&self.snapshot, &bytes) {
