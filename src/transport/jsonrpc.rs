@@ -121,6 +121,20 @@ pub(crate) fn plainly_valid_request(text: &[u8]) -> bool {
         && envelope.params.0.is_none_or(|p| p.get().starts_with(['{', '[']))
 }
 
+/// The typed message `text` is when it is [plainly valid](plainly_valid_request) and fits
+/// one of rmcp's messages other than a custom request: what [`check`] would hand on, read
+/// straight from the bytes (stdio's path for every ordinary message). `None` means "take the
+/// full checks", which word any answer.
+pub(crate) fn plainly_valid_message(text: &[u8]) -> Option<ClientJsonRpcMessage> {
+    if !plainly_valid_request(text) {
+        return None;
+    }
+    match serde_json::from_slice::<ClientJsonRpcMessage>(text) {
+        Ok(JsonRpcMessage::Request(JsonRpcRequest { request: ClientRequest::CustomRequest(_), .. })) | Err(_) => None,
+        Ok(message) => Some(message),
+    }
+}
+
 /// What is wrong with the JSON-RPC 2.0 envelope of one message (object, `jsonrpc`, `id`,
 /// `method`, `params`, a response's `result`/`error`), as the answer to send; `None` when it
 /// is a well-formed request, notification or response.
@@ -471,6 +485,29 @@ mod tests {
         }
         for text in look_closer {
             assert!(!plainly_valid_request(text.as_bytes()), "{text}");
+            assert!(plainly_valid_message(text.as_bytes()).is_none(), "{text}");
+        }
+        // The typed quick path hands on exactly what the full checks would, or leaves it to them.
+        let typed_too = [
+            plainly_valid[0],
+            plainly_valid[1],
+            plainly_valid[2],
+            r#"{"jsonrpc":"2.0","id":3,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}"#,
+            r#"{"jsonrpc":"2.0","method":"notifications/whatever","params":{"a":1}}"#,
+        ];
+        for text in typed_too {
+            let quick = plainly_valid_message(text.as_bytes()).expect(text);
+            let Ok(Parsed::Single(value)) = parse(text.as_bytes()) else { panic!("{text}") };
+            let Checked::Message(full) = check(value) else { panic!("{text}") };
+            assert_eq!(serde_json::to_value(&quick).unwrap(), serde_json::to_value(&*full).unwrap(), "{text}");
+        }
+        let full_checks_answer = [
+            plainly_valid[3],
+            r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"arguments":{}}}"#,
+            r#"{"jsonrpc":"2.0","id":5,"method":"initialize","params":{"protocolVersion":7}}"#,
+        ];
+        for text in full_checks_answer {
+            assert!(plainly_valid_message(text.as_bytes()).is_none(), "{text}");
         }
     }
 

@@ -317,6 +317,10 @@ impl<R: tokio::io::AsyncRead + Unpin> Reader<R> {
             return Ok(());
         }
         let size = text.len();
+        if let Some(message) = jsonrpc::plainly_valid_message(text) {
+            release(line);
+            return self.deliver(message, size).await;
+        }
         let parsed = jsonrpc::parse(text);
         // The text is not needed once parsed: free it before the message is served.
         release(line);
