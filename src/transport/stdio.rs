@@ -27,9 +27,6 @@ const ID_PREFIX: usize = 4096;
 /// request holds a few times its size while it is served (text, parsed value, the work).
 const IN_FLIGHT_BYTES: usize = 8 << 20;
 
-/// Lines queued for stdout before writers wait.
-const OUTBOX: usize = 64;
-
 /// Serves `server` on stdio until stdin closes or `signal` resolves.
 pub(super) async fn serve(
     server: IvcapMcp,
@@ -46,8 +43,7 @@ async fn serve_on(
     max_message_size: usize,
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    let (outbox, outbox_rx) = mpsc::channel::<Vec<u8>>(OUTBOX);
-    let writer = tokio::spawn(write_lines(outbox_rx, output));
+    let outbox = Outbox(Arc::new(tokio::sync::Mutex::new(Box::new(output))));
     let (inbound, inbound_rx) = mpsc::channel::<ClientJsonRpcMessage>(1);
     let shared = Shared {
         budget: Arc::new(Semaphore::new(IN_FLIGHT_BYTES.max(max_message_size))),
@@ -87,12 +83,9 @@ async fn serve_on(
         Ok::<(), String>(())
     }
     .await;
-    // Everything queued for stdout goes out before we return; the reader may sit in a
-    // blocking read that only EOF ends, so it is left behind.
+    // Every answer was written when rmcp's send returned; the reader may sit in a blocking
+    // read that only EOF ends, so it is left behind.
     reading.abort();
-    if tokio::time::timeout(std::time::Duration::from_secs(5), writer).await.is_err() {
-        tracing::warn!("stdout writer did not finish within 5 s");
-    }
     served
 }
 
@@ -166,10 +159,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// rmcp's end: messages the reader checked come in; answers go to the stdout writer.
+/// rmcp's end: messages the reader checked come in; answers are written to stdout by the task that sends them.
 struct StdioTransport {
     inbound: mpsc::Receiver<ClientJsonRpcMessage>,
-    outbox: mpsc::Sender<Vec<u8>>,
+    outbox: Outbox,
     shared: Shared,
 }
 
@@ -205,12 +198,7 @@ impl rmcp::transport::Transport<RoleServer> for StdioTransport {
             lock(&self.shared.pending).remove(&id);
         }
         let outbox = self.outbox.clone();
-        futures::future::Either::Right(async move {
-            outbox
-                .send(line?)
-                .await
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stdout is closed"))
-        })
+        futures::future::Either::Right(async move { outbox.write_line(line?).await })
     }
 
     fn receive(&mut self) -> impl Future<Output = Option<ClientJsonRpcMessage>> + Send {
@@ -251,19 +239,18 @@ fn negotiated_version(line: &[u8]) -> Option<String> {
     serde_json::from_slice::<Answer>(line).ok().map(|a| a.result.protocol_version)
 }
 
-/// Writes queued lines to stdout, flushing whenever the queue runs dry.
-async fn write_lines(mut outbox: mpsc::Receiver<Vec<u8>>, mut out: impl AsyncWrite + Unpin) {
-    while let Some(line) = outbox.recv().await {
-        let mut next = Some(line);
-        while let Some(line) = next {
-            if out.write_all(&line).await.is_err() || out.write_all(b"\n").await.is_err() {
-                return;
-            }
-            next = outbox.try_recv().ok();
-        }
-        if out.flush().await.is_err() {
-            return;
-        }
+/// stdout, shared by rmcp's side and the reader. Each line is written whole and flushed by
+/// the task that has it, not handed to a writer task: that hop cost every answer a wake-up
+/// of another thread (README, aspects_local against b9fa11d).
+#[derive(Clone)]
+struct Outbox(Arc<tokio::sync::Mutex<Box<dyn AsyncWrite + Send + Unpin>>>);
+
+impl Outbox {
+    async fn write_line(&self, mut line: Vec<u8>) -> std::io::Result<()> {
+        line.push(b'\n');
+        let mut out = self.0.lock().await;
+        out.write_all(&line).await?;
+        out.flush().await
     }
 }
 
@@ -282,7 +269,7 @@ struct Reader<R> {
     lines: BufReader<R>,
     max_message_size: usize,
     inbound: mpsc::Sender<ClientJsonRpcMessage>,
-    outbox: mpsc::Sender<Vec<u8>>,
+    outbox: Outbox,
     shared: Shared,
 }
 
@@ -374,7 +361,7 @@ impl<R: tokio::io::AsyncRead + Unpin> Reader<R> {
         if let Some(ready) = ready
             && !ready.is_empty()
         {
-            self.outbox.send(json_array(&ready)).await.map_err(|_| ())?;
+            self.outbox.write_line(json_array(&ready)).await.map_err(|_| ())?;
         }
         for message in messages {
             self.deliver(message, cost).await?;
@@ -394,7 +381,7 @@ impl<R: tokio::io::AsyncRead + Unpin> Reader<R> {
 
     async fn answer(&mut self, answer: Value) -> Result<(), ()> {
         let line = serde_json::to_vec(&answer).map_err(|_| ())?;
-        self.outbox.send(line).await.map_err(|_| ())
+        self.outbox.write_line(line).await.map_err(|_| ())
     }
 }
 
