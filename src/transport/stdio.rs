@@ -43,7 +43,7 @@ async fn serve_on(
     max_message_size: usize,
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    let outbox = Outbox(Arc::new(tokio::sync::Mutex::new(Box::new(output))));
+    let stdout = Stdout(Arc::new(tokio::sync::Mutex::new(Box::new(output))));
     let (inbound, inbound_rx) = mpsc::channel::<ClientJsonRpcMessage>(1);
     let shared = Shared {
         budget: Arc::new(Semaphore::new(IN_FLIGHT_BYTES.max(max_message_size))),
@@ -55,11 +55,11 @@ async fn serve_on(
         lines: BufReader::with_capacity(64 << 10, input),
         max_message_size,
         inbound,
-        outbox: outbox.clone(),
+        stdout: stdout.clone(),
         shared: shared.clone(),
     };
     let reading = tokio::spawn(reader.run());
-    let transport = StdioTransport { inbound: inbound_rx, outbox, shared };
+    let transport = StdioTransport { inbound: inbound_rx, stdout, shared };
     // A client that goes away (stdin EOF) or a signal before the handshake is a normal end,
     // not an error: launchers probe servers that way, and a user who started us at a terminal
     // ends us with Ctrl-D or Ctrl-C. A handshake that breaks otherwise is reported.
@@ -159,10 +159,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// rmcp's end: messages the reader checked come in; answers are written to stdout by the task that sends them.
+/// rmcp's end: messages the reader checked come in; answers are written to stdout by the
+/// task that sends them.
 struct StdioTransport {
     inbound: mpsc::Receiver<ClientJsonRpcMessage>,
-    outbox: Outbox,
+    stdout: Stdout,
     shared: Shared,
 }
 
@@ -197,8 +198,8 @@ impl rmcp::transport::Transport<RoleServer> for StdioTransport {
         if let Some(id) = answered {
             lock(&self.shared.pending).remove(&id);
         }
-        let outbox = self.outbox.clone();
-        futures::future::Either::Right(async move { outbox.write_line(line?).await })
+        let stdout = self.stdout.clone();
+        futures::future::Either::Right(async move { stdout.write_line(line?).await })
     }
 
     fn receive(&mut self) -> impl Future<Output = Option<ClientJsonRpcMessage>> + Send {
@@ -243,9 +244,9 @@ fn negotiated_version(line: &[u8]) -> Option<String> {
 /// the task that has it, not handed to a writer task: that hop cost every answer a wake-up
 /// of another thread (README, aspects_local against b9fa11d).
 #[derive(Clone)]
-struct Outbox(Arc<tokio::sync::Mutex<Box<dyn AsyncWrite + Send + Unpin>>>);
+struct Stdout(Arc<tokio::sync::Mutex<Box<dyn AsyncWrite + Send + Unpin>>>);
 
-impl Outbox {
+impl Stdout {
     async fn write_line(&self, mut line: Vec<u8>) -> std::io::Result<()> {
         line.push(b'\n');
         let mut out = self.0.lock().await;
@@ -269,7 +270,7 @@ struct Reader<R> {
     lines: BufReader<R>,
     max_message_size: usize,
     inbound: mpsc::Sender<ClientJsonRpcMessage>,
-    outbox: Outbox,
+    stdout: Stdout,
     shared: Shared,
 }
 
@@ -361,7 +362,7 @@ impl<R: tokio::io::AsyncRead + Unpin> Reader<R> {
         if let Some(ready) = ready
             && !ready.is_empty()
         {
-            self.outbox.write_line(json_array(&ready)).await.map_err(|_| ())?;
+            self.stdout.write_line(json_array(&ready)).await.map_err(|_| ())?;
         }
         for message in messages {
             self.deliver(message, cost).await?;
@@ -381,7 +382,7 @@ impl<R: tokio::io::AsyncRead + Unpin> Reader<R> {
 
     async fn answer(&mut self, answer: Value) -> Result<(), ()> {
         let line = serde_json::to_vec(&answer).map_err(|_| ())?;
-        self.outbox.write_line(line).await.map_err(|_| ())
+        self.stdout.write_line(line).await.map_err(|_| ())
     }
 }
 
