@@ -688,6 +688,15 @@ mod tests {
         assert_eq!((p.base_url.as_str(), p.token), ("http://ivcap.local", None));
     }
 
+    /// An international host name is IDNA-processed (the `idna_adapter` pin in Cargo.toml
+    /// chooses the Unicode back end; its stub version would reject this URL).
+    #[test]
+    fn an_international_host_name_is_accepted() {
+        let p = platform(resolve(&[], &[("IVCAP_URL", "https://Bücher.example/"), ("IVCAP_JWT", "t")]).unwrap());
+        let host = url::Url::parse(&p.base_url).unwrap().host_str().map(str::to_string);
+        assert_eq!(host.as_deref(), Some("xn--bcher-kva.example"));
+    }
+
     /// Arguments, environment, expected message.
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
 
