@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::http::Method;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use ivcap_standin::{Fault, StandIn, TOKEN};
+use ivcap_standin::{Fault, FaultAction, StandIn, TOKEN};
 use md5::{Digest, Md5};
 use rmcp::model::ProgressNotificationParam;
 use serde_json::{Value, json};
@@ -172,6 +172,85 @@ async fn platform_resumes_after_a_503_and_a_409_on_patch() {
         ok(&call(&client, "upload_artifact", json!({"content_base64": STANDARD.encode(small), "name": "c"})).await);
     assert_eq!(s.artifact(up["id"].as_str().unwrap()).unwrap().data, small);
     assert_eq!(s.requests_to(Method::HEAD, "/1/artifacts/").len(), 1, "409 → resync");
+}
+
+/// The chunks of one upload as the stand-in saw them: each PATCH's `Upload-Offset`.
+fn patch_offsets(s: &StandIn) -> Vec<u64> {
+    s.requests_to(Method::PATCH, "/1/artifacts/")
+        .iter()
+        .map(|r| r.header("upload-offset").unwrap().parse().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn platform_resumes_after_a_500_that_came_after_a_partial_write() {
+    let s = StandIn::start().await;
+    s.fail_patch_after(3 * MIB as u64 + 123, 500);
+    let dir = tempfile::tempdir().unwrap();
+    let data = pattern(20 * MIB, 4);
+    std::fs::write(dir.path().join("p.bin"), &data).unwrap();
+    let client = platform(&s, dir.path()).await;
+
+    let up = ok(&call(&client, "upload_artifact", json!({"path": "p.bin"})).await);
+    let id = up["id"].as_str().unwrap();
+    assert_eq!(up["status"], "ready");
+    assert_eq!(md5_hex(&s.artifact(id).unwrap().data), md5_hex(&data), "intact after the 500");
+    assert_eq!(s.requests_to(Method::HEAD, "/1/artifacts/").len(), 1, "resynced once with HEAD");
+    let offsets = patch_offsets(&s);
+    assert_eq!(offsets[..2], [0, 3 * MIB as u64 + 123], "resumed from the bytes the server kept: {offsets:?}");
+    assert_eq!(sidecar(dir.path(), "p.bin"), format!("{}|{id}\n", md5_hex(&data)));
+}
+
+#[tokio::test]
+async fn platform_resumes_after_a_500_with_nothing_written_and_after_a_423() {
+    let s = StandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = pattern(10 * MIB, 5);
+    std::fs::write(dir.path().join("q.bin"), &data).unwrap();
+    let client = platform(&s, dir.path()).await;
+    for status in [500, 423] {
+        s.clear_requests();
+        s.fail_patch_after(0, status);
+        let up = ok(&call(&client, "upload_artifact", json!({"path": "q.bin", "force": true})).await);
+        assert_eq!(s.artifact(up["id"].as_str().unwrap()).unwrap().data, data, "{status}");
+        assert_eq!(s.requests_to(Method::HEAD, "/1/artifacts/").len(), 1, "{status}: resynced once");
+        assert_eq!(patch_offsets(&s), [0, 0, 8 * MIB as u64], "{status}: the first chunk again from 0");
+    }
+}
+
+#[tokio::test]
+async fn platform_resyncs_after_the_stand_ins_own_409_offset_mismatch() {
+    let s = StandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = pattern(10 * MIB, 6);
+    std::fs::write(dir.path().join("r.bin"), &data).unwrap();
+    let client = platform(&s, dir.path()).await;
+    // A chunk fails after a partial write, and the first HEAD reads a stale offset (as a
+    // lagging replica would): the PATCH from there meets the stand-in's offset check.
+    let kept = 3 * MIB as u64 + 7;
+    s.fail_patch_after(kept, 500);
+    let stale = FaultAction::Respond {
+        status: 200,
+        headers: vec![("Upload-Offset".into(), "0".into()), ("Tus-Resumable".into(), "1.0.0".into())],
+        body: String::new(),
+    };
+    s.fault(Fault::on(Some(Method::HEAD), "/1/artifacts/", stale));
+
+    let up = ok(&call(&client, "upload_artifact", json!({"path": "r.bin"})).await);
+    assert_eq!(s.artifact(up["id"].as_str().unwrap()).unwrap().data, data, "intact after the 409");
+    assert_eq!(s.requests_to(Method::HEAD, "/1/artifacts/").len(), 2, "stale HEAD, 409, HEAD again");
+    assert_eq!(patch_offsets(&s), [0, 0, kept], "the rest in one chunk from the true offset");
+}
+
+#[tokio::test]
+async fn platform_does_not_resume_after_a_final_client_error() {
+    let s = StandIn::start().await;
+    let client = crate::common::platform_fast_retries(&s).await;
+    s.fail_patch_after(0, 400);
+    let refused = err(&call(&client, "upload_artifact", json!({"content": "x", "name": "e.txt"})).await);
+    assert!(refused.contains("400"), "{refused}");
+    assert_eq!(s.requests_to(Method::PATCH, "/1/artifacts/").len(), 1, "a 400 is final");
+    assert!(s.requests_to(Method::HEAD, "/1/artifacts/").is_empty());
 }
 
 #[tokio::test]

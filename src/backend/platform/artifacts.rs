@@ -19,7 +19,7 @@ use reqwest::{Body, Method, header};
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use super::{Failure, PlatformBackend, Target, decode, enc};
+use super::{Failure, PlatformBackend, Target, decode, enc, resumable_status};
 use crate::backend::artifacts::{
     Artifact, ArtifactsBackend, BackgroundMd5, Downloaded, InlineBytes, Md5Feed, UploadRequest, UploadSource, Uploaded,
     check_target, parse_sidecar, persist_download, sidecar_path, sidecar_text,
@@ -186,10 +186,11 @@ impl PlatformBackend {
         if resp.status().is_success() {
             return offset_header(&resp).map_err(|error| Failure { error, retryable: true, delay: None });
         }
-        let conflict = resp.status() == reqwest::StatusCode::CONFLICT;
+        let status = resp.status();
         let failure = Failure::from_response(resp, Target { kind: Missing::Artifact, id }, true).await;
         // 409 = our offset is not the server's: resync at once.
-        Err(if conflict { Failure { retryable: true, delay: Some(Duration::ZERO), ..failure } } else { failure })
+        let delay = if status == reqwest::StatusCode::CONFLICT { Some(Duration::ZERO) } else { failure.delay };
+        Err(Failure { retryable: resumable_status(status), delay, ..failure })
     }
 
     /// Sends `total` bytes of `source` in chunks, resuming after failures from the server's

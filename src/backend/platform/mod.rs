@@ -113,6 +113,14 @@ impl Failure {
     }
 }
 
+/// May a TUS `PATCH` that `status` answered be resumed? The `HEAD` that follows gives the
+/// server's true offset, so tus clients resume after every failure but a 4xx other than 409
+/// (offset mismatch) and 423 (locked): tus-js-client's rule. 408 and 429 are transient as for
+/// any request.
+pub(crate) fn resumable_status(status: StatusCode) -> bool {
+    !status.is_client_error() || matches!(status.as_u16(), 408 | 409 | 423 | 429)
+}
+
 /// What a 404 means for the call at hand.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Target<'a> {
@@ -491,6 +499,17 @@ mod tests {
         assert_eq!(p.next_delay(&failure(400, false), 1, start), None);
         let asked = Failure { delay: Some(Duration::from_secs(3600)), ..failure(429, true) };
         assert_eq!(p.next_delay(&asked, 1, start), None, "a Retry-After past the budget ends it");
+    }
+
+    #[test]
+    fn uploads_resume_after_everything_but_a_final_client_error() {
+        let resumable = |code: u16| resumable_status(StatusCode::from_u16(code).unwrap());
+        for code in [500, 501, 502, 503, 504, 520, 408, 409, 423, 429] {
+            assert!(resumable(code), "{code}");
+        }
+        for code in [400, 401, 403, 404, 410, 412, 413, 415, 422] {
+            assert!(!resumable(code), "{code}");
+        }
     }
 
     #[test]

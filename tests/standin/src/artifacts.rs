@@ -5,8 +5,8 @@
 //!
 //! Status moves `pending → partial → ready` as the offset reaches the declared length. A
 //! PATCH body is streamed into the record as it arrives, so a connection dropped mid-chunk
-//! ([`StandIn::drop_patch_after`]) keeps the bytes that got through — exactly the case a
-//! client must resume from with `HEAD`.
+//! ([`StandIn::drop_patch_after`]) or a chunk that fails part-way ([`StandIn::fail_patch_after`])
+//! keeps the bytes that got through — exactly the case a client must resume from with `HEAD`.
 
 use axum::Router;
 use axum::body::Body;
@@ -24,6 +24,16 @@ use crate::{AppState, StandIn, error, filter, lock, not_found, now, origin, self
 
 /// TUS version the stand-in speaks.
 const TUS: &str = "1.0.0";
+
+/// How a PATCH with an injected fault ends once it has kept its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchEnd {
+    /// The connection closes without an answer.
+    Drop,
+    /// The server answers with this status (the bytes kept stay stored, as on a platform
+    /// whose store failed after a partial write).
+    Status(u16),
+}
 
 /// A stored artifact.
 #[derive(Debug, Clone)]
@@ -117,7 +127,13 @@ impl StandIn {
 
     /// The next PATCH keeps the first `bytes` bytes of its body, then drops the connection.
     pub fn drop_patch_after(&self, bytes: u64) {
-        self.with_data(|d| d.patch_drop_after = Some(bytes));
+        self.with_data(|d| d.patch_fault = Some((bytes, PatchEnd::Drop)));
+    }
+
+    /// The next PATCH keeps the first `bytes` bytes of its body (0: none), then answers
+    /// `status` with IVCAP's JSON error body.
+    pub fn fail_patch_after(&self, bytes: u64, status: u16) {
+        self.with_data(|d| d.patch_fault = Some((bytes, PatchEnd::Status(status))));
     }
 }
 
@@ -291,7 +307,7 @@ async fn patch(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<Str
     let Some(offset) = header(&headers, "upload-offset").and_then(|v| v.parse::<u64>().ok()) else {
         return error(400, "Upload-Offset is required");
     };
-    let drop_after = {
+    let fault = {
         let mut data = lock(&s.data);
         let Some(rec) = data.artifacts.iter_mut().find(|a| a.id == id) else {
             return not_found(&id);
@@ -305,7 +321,7 @@ async fn patch(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<Str
         {
             rec.size = Some(length);
         }
-        data.patch_drop_after.take()
+        data.patch_fault.take()
     };
     let mut received = 0u64;
     let mut stream = body.into_data_stream();
@@ -313,12 +329,12 @@ async fn patch(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<Str
         let Ok(mut bytes) = piece else {
             return StatusCode::BAD_REQUEST.into_response();
         };
-        let mut drop_now = false;
-        if let Some(limit) = drop_after
+        let mut end_now = None;
+        if let Some((limit, end)) = fault
             && received + bytes.len() as u64 >= limit
         {
             bytes.truncate((limit - received) as usize);
-            drop_now = true;
+            end_now = Some(end);
         }
         received += bytes.len() as u64;
         {
@@ -332,11 +348,21 @@ async fn patch(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<Str
             rec.data.extend_from_slice(&bytes);
             rec.update_status();
         }
-        if drop_now {
+        match end_now {
             // Unwinding the connection task closes the socket without an answer (as the
             // gate does for FaultAction::Drop); the bytes so far are kept.
-            std::panic::resume_unwind(Box::new("stand-in: dropped connection mid-PATCH"));
+            Some(PatchEnd::Drop) => std::panic::resume_unwind(Box::new("stand-in: dropped connection mid-PATCH")),
+            Some(PatchEnd::Status(status)) => {
+                return error(status, &format!("injected {status} after {received} bytes"));
+            }
+            None => {}
         }
+    }
+    // A fault past the end of the body still ends the request as asked.
+    match fault {
+        Some((_, PatchEnd::Status(status))) => return error(status, &format!("injected {status} after the chunk")),
+        Some((_, PatchEnd::Drop)) => std::panic::resume_unwind(Box::new("stand-in: dropped connection after PATCH")),
+        None => {}
     }
     let offset = lock(&s.data).artifacts.iter().find(|a| a.id == id).map_or(0, |a| a.data.len() as u64);
     (StatusCode::NO_CONTENT, [("Upload-Offset", offset.to_string()), ("Tus-Resumable", TUS.to_string())])

@@ -37,7 +37,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-pub use artifacts::ArtifactRec;
+pub use artifacts::{ArtifactRec, PatchEnd};
 pub use aspects::{AspectRec, PRINCIPAL};
 pub use jobs::{JOB_ASPECT_SCHEMA, JobOutcome, JobRec, JobScript};
 pub use services::ServiceRec;
@@ -137,8 +137,9 @@ pub struct Data {
     pub job_scripts: std::collections::HashMap<String, JobScript>,
     /// Artifacts, oldest first, with their bytes.
     pub artifacts: Vec<ArtifactRec>,
-    /// The next artifact PATCH keeps this many body bytes, then drops the connection.
-    pub patch_drop_after: Option<u64>,
+    /// The next artifact PATCH keeps this many body bytes, then drops the connection or
+    /// answers with an error status.
+    pub patch_fault: Option<(u64, PatchEnd)>,
     /// Canned search answers: `(query text, items)`.
     pub searches: Vec<(String, Vec<Value>)>,
 }
