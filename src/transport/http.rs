@@ -145,7 +145,14 @@ async fn front_door(State(front): State<Arc<FrontDoor>>, request: Request, next:
     if let Some(refusal) = front.guard.check(request.uri(), request.headers()) {
         return refusal;
     }
-    check_message(front.max_message_size, request, next).await
+    let ends_session = request.method() == Method::DELETE && request.uri().path() == "/mcp";
+    let mut response = check_message(front.max_message_size, request, next).await;
+    // rmcp answers a session's DELETE with 202, but the session is already gone then: say 200,
+    // as clients expect (the Python SDK logs "Session termination failed: 202" otherwise).
+    if ends_session && response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::OK;
+    }
+    response
 }
 
 /// The JSON-RPC checks of [`jsonrpc`] for a message POSTed to `/mcp` or `/message`, answered

@@ -174,6 +174,30 @@ async fn streamable_http_session_initializes_lists_and_calls() {
 }
 
 #[tokio::test]
+async fn deleting_a_session_answers_200_and_ends_it() {
+    let server = Server::local(&[], &[]).await;
+    let init = mcp_post(&server, &initialize(1)).send().await.unwrap();
+    let session = init.headers().get("mcp-session-id").expect("a session id").to_str().unwrap().to_string();
+    let delete = |session: &str| {
+        http()
+            .delete(server.url("/mcp"))
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", "2025-11-25")
+            .send()
+    };
+    let ended = delete(&session).await.unwrap();
+    // 200, not rmcp's 202: the Python SDK logs "Session termination failed" for anything but 200/204.
+    assert_eq!(ended.status(), 200);
+    let after = mcp_post(&server, &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 404, "the session is gone");
+}
+
+#[tokio::test]
 async fn streamable_http_serves_the_2026_discover_era() {
     let server = Server::local(&[], &[]).await;
     let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
