@@ -21,7 +21,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     // Listen for signals before anything else, so a signal at any point ends us cleanly.
     let signal = shutdown_signal().map_err(|e| format!("cannot listen for signals: {e}"))?;
     match &config.mode {
-        Mode::Local { dir } => tracing::info!(store = %dir.display(), "local mode"),
+        Mode::Local { dir } => announce_store(dir),
         Mode::Platform(p) => tracing::info!(url = %p.base_url, auth = p.token.is_some(), "platform mode"),
     }
     let backend = crate::backend_for(&config).map_err(|e| e.to_string())?;
@@ -39,6 +39,21 @@ pub async fn serve(config: Config) -> Result<(), String> {
     match config.transport {
         Transport::Stdio => stdio::serve(server, config.max_message_size, signal).await,
         Transport::Http(http) => http::serve(server, &http, config.max_message_size, signal).await,
+    }
+}
+
+/// Says which local store is in use: at `info` when it exists, at `warn` when it does not (a
+/// mistyped path would otherwise look like an empty store).
+fn announce_store(dir: &std::path::Path) {
+    let shown = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    if dir.is_dir() {
+        tracing::info!(store = %shown.display(), "local mode on an existing store");
+    } else {
+        tracing::warn!(
+            store = %shown.display(),
+            "local mode on a store that does not exist yet: it starts empty and the folder is created at the \
+             first write; check the path if you expected services or data there"
+        );
     }
 }
 

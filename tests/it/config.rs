@@ -101,3 +101,29 @@ async fn a_local_store_that_is_a_file_is_refused_at_start_up() {
         assert!(stderr.contains("'notes.txt' exists and is not a folder"), "{stderr}");
     }
 }
+
+#[tokio::test]
+async fn the_local_store_in_use_is_named_with_a_warning_when_it_does_not_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &'static [&'static str], envs: &'static [(&'static str, &'static str)]| {
+        let mut cmd = command(args, envs, dir.path());
+        async move {
+            let out = cmd.stdin(Stdio::null()).output().await.unwrap();
+            assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stderr).into_owned()
+        }
+    };
+    let missing = dir.path().join("new-store").display().to_string();
+    let stderr = run(&["--local", "new-store"], &[]).await;
+    let warning = stderr.lines().find(|l| l.contains("does not exist yet")).unwrap_or_else(|| panic!("{stderr}"));
+    assert!(warning.contains("WARN") && warning.contains(&missing), "the store's full path, as a warning: {warning}");
+    assert!(!dir.path().join("new-store").exists(), "nothing is created before the first write");
+
+    std::fs::create_dir(dir.path().join("store")).unwrap();
+    let quiet = run(&["--local", "store"], &[]).await;
+    assert!(!quiet.contains("store"), "an existing store is no news at the default level: {quiet}");
+    let info = run(&["--local", "store"], &[("RUST_LOG", "info")]).await;
+    let existing = dir.path().join("store").display().to_string();
+    let line = info.lines().find(|l| l.contains("existing store")).unwrap_or_else(|| panic!("{info}"));
+    assert!(line.contains("INFO") && line.contains(&existing), "{line}");
+}
