@@ -8,6 +8,7 @@
 //! from the moment its POST arrives until its response has been written (on `/mcp`) or sent
 //! down the session's event stream (legacy SSE).
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,9 +58,13 @@ pub(super) async fn serve(
         );
     }
     // Stdout is free over HTTP, but keep it quiet anyway: the address goes to stderr.
+    let (shown, others) = reachable_at(local);
+    let others: Vec<String> =
+        others.iter().map(|ip| format!("http://{}/mcp", SocketAddr::new(*ip, local.port()))).collect();
     eprintln!(
-        "ivcap-mcp: serving MCP on http://{local}/mcp (Streamable HTTP, {}) and http://{local}/sse (legacy SSE)",
-        if config.stateless { "stateless" } else { "sessions" }
+        "ivcap-mcp: serving MCP on http://{shown}/mcp (Streamable HTTP, {}) and http://{shown}/sse (legacy SSE){}",
+        if config.stateless { "stateless" } else { "sessions" },
+        if others.is_empty() { String::new() } else { format!("; from other machines: {}", others.join(", ")) }
     );
 
     let streams = CancellationToken::new();
@@ -95,6 +100,31 @@ pub(super) async fn serve(
         }
     }
     Ok(())
+}
+
+/// Where clients reach a listener on `local`: that address, or for an unspecified one
+/// (`0.0.0.0`, `[::]`), which no client can connect to, the loopback address of its family and
+/// then this host's other addresses (IPv6 link-local ones left out: they need a zone).
+fn reachable_at(local: SocketAddr) -> (SocketAddr, Vec<IpAddr>) {
+    if !local.ip().is_unspecified() {
+        return (local, Vec::new());
+    }
+    let v4 = local.is_ipv4();
+    let loopback = if v4 { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { IpAddr::V6(Ipv6Addr::LOCALHOST) };
+    let mut others: Vec<IpAddr> = match if_addrs::get_if_addrs() {
+        Ok(interfaces) => interfaces.into_iter().map(|i| i.ip()).collect(),
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot list this host's addresses");
+            Vec::new()
+        }
+    };
+    // `[::]` takes IPv4 connections too (dual stack); `0.0.0.0` only IPv4 ones.
+    others.retain(|ip| {
+        !ip.is_loopback() && (ip.is_ipv4() || !v4) && !matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local())
+    });
+    others.sort();
+    others.dedup();
+    (SocketAddr::new(loopback, local.port()), others)
 }
 
 /// The routes and layers; `streams` ends every session and event stream, `calls` tracks
@@ -234,4 +264,21 @@ async fn track_call(State(calls): State<TaskTracker>, request: Request, next: Ne
         chunk
     });
     Response::from_parts(parts, Body::from_stream(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unspecified_address_is_shown_as_loopback_and_the_hosts_addresses() {
+        let given: SocketAddr = "10.1.2.3:8765".parse().unwrap();
+        assert_eq!(reachable_at(given), (given, Vec::new()), "a specific address as it is");
+        let (shown, others) = reachable_at("0.0.0.0:8765".parse().unwrap());
+        assert_eq!(shown, "127.0.0.1:8765".parse::<SocketAddr>().unwrap());
+        assert!(others.iter().all(|ip| ip.is_ipv4() && !ip.is_loopback() && !ip.is_unspecified()), "{others:?}");
+        let (shown, others) = reachable_at("[::]:1".parse().unwrap());
+        assert_eq!(shown, "[::1]:1".parse::<SocketAddr>().unwrap());
+        assert!(others.iter().all(|ip| !ip.is_loopback()), "{others:?}");
+    }
 }

@@ -198,6 +198,42 @@ async fn deleting_a_session_answers_200_and_ends_it() {
 }
 
 #[tokio::test]
+async fn listening_on_all_interfaces_prints_urls_clients_can_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command(&["--local", "store", "--http", "0.0.0.0:0"], &[], dir.path());
+    cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains("serving MCP on ") {
+                return line;
+            }
+        }
+        panic!("ivcap-mcp exited before listening");
+    })
+    .await
+    .unwrap();
+    assert!(!line.contains("0.0.0.0"), "no client can connect to 0.0.0.0: {line}");
+    let loopback = line.split("serving MCP on ").nth(1).unwrap().split("/mcp").next().unwrap();
+    assert!(loopback.starts_with("http://127.0.0.1:"), "{line}");
+    let port = loopback.rsplit(':').next().unwrap();
+    assert_eq!(http().get(format!("{loopback}/healthz")).send().await.unwrap().status(), 200, "the URL shown works");
+    // The host's own addresses follow, on the same port.
+    let host: Vec<String> = if_addrs::get_if_addrs()
+        .unwrap()
+        .into_iter()
+        .map(|i| i.ip())
+        .filter(|ip| ip.is_ipv4() && !ip.is_loopback())
+        .map(|ip| format!("http://{ip}:{port}/mcp"))
+        .collect();
+    for url in &host {
+        assert!(line.contains(url.as_str()), "{url} in: {line}");
+    }
+    child.kill().await.unwrap();
+}
+
+#[tokio::test]
 async fn streamable_http_serves_the_2026_discover_era() {
     let server = Server::local(&[], &[]).await;
     let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
