@@ -49,11 +49,31 @@ pub fn command(args: &[&str], envs: &[(&str, &str)], cwd: &Path) -> tokio::proce
     cmd
 }
 
+/// `cmd` as an MCP stdio transport, its stderr going to the test's captured output (shown
+/// when the test fails): an inherited stderr would print every warning a test provokes on
+/// purpose into a passing run.
+pub fn child_transport(cmd: tokio::process::Command) -> TokioChildProcess {
+    let (transport, stderr) = TokioChildProcess::builder(cmd).stderr(Stdio::piped()).spawn().expect("spawn ivcap-mcp");
+    if let Some(stderr) = stderr {
+        forward_stderr(stderr);
+    }
+    transport
+}
+
+/// Copies a child's stderr, line by line, into the test's captured output.
+pub fn forward_stderr(stderr: impl tokio::io::AsyncRead + Unpin + Send + 'static) {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            eprintln!("[ivcap-mcp] {line}");
+        }
+    });
+}
+
 /// Spawns the binary and connects an MCP client over its stdio.
 pub async fn spawn(args: &[&str], envs: &[(&str, &str)], cwd: &Path) -> Client {
-    let (transport, _) =
-        TokioChildProcess::builder(command(args, envs, cwd)).stderr(Stdio::inherit()).spawn().expect("spawn ivcap-mcp");
-    ().serve(transport).await.expect("MCP handshake with ivcap-mcp")
+    ().serve(child_transport(command(args, envs, cwd))).await.expect("MCP handshake with ivcap-mcp")
 }
 
 /// Spawns the binary and connects `handler` over its stdio, with `initialize` (`lifecycle`
@@ -66,8 +86,7 @@ pub async fn spawn_with<C: rmcp::ClientHandler>(
     lifecycle: Option<rmcp::service::ClientLifecycleMode>,
 ) -> RunningService<RoleClient, C> {
     use rmcp::service::ClientServiceExt;
-    let (transport, _) =
-        TokioChildProcess::builder(command(args, envs, cwd)).stderr(Stdio::inherit()).spawn().expect("spawn ivcap-mcp");
+    let transport = child_transport(command(args, envs, cwd));
     match lifecycle {
         None => handler.serve(transport).await.expect("MCP handshake with ivcap-mcp"),
         Some(mode) => handler.serve_with_lifecycle(transport, mode).await.expect("server/discover with ivcap-mcp"),

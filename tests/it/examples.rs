@@ -4,12 +4,11 @@
 //! must the `claude mcp add` lines in the README, and the demo store must be worth exploring.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use ivcap_standin::{StandIn, TOKEN};
 use rmcp::ServiceExt;
+use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use serde_json::{Value, json};
 
 use crate::common::{BIN, call, ok};
@@ -95,7 +94,7 @@ async fn check(launch: &Launch, cwd: &Path) -> Vec<String> {
     cmd.args(&launch.args).current_dir(cwd).kill_on_drop(true).env_clear();
     cmd.env("PATH", std::env::var("PATH").unwrap_or_default()).env("XDG_CONFIG_HOME", cwd.join(".no-config"));
     cmd.envs(launch.env.iter().map(|(k, v)| (k, v)));
-    let (transport, _) = TokioChildProcess::builder(cmd).stderr(Stdio::inherit()).spawn().unwrap();
+    let transport = crate::common::child_transport(cmd);
     let client = ().serve(transport).await.unwrap_or_else(|e| panic!("{}: handshake: {e}", launch.name));
     let tools = client.list_all_tools().await.unwrap();
     let names: std::collections::BTreeSet<String> = tools.iter().map(|t| t.name.to_string()).collect();

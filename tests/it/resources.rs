@@ -4,7 +4,6 @@
 //! subscriptions need a notification handler and the 2026-07-28 lifecycle).
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,7 +16,6 @@ use rmcp::model::{
     SubscriptionFilter, UnsubscribeRequestParams,
 };
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RunningService, ServiceError};
-use rmcp::transport::TokioChildProcess;
 use rmcp::{ClientHandler, ErrorData, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 
@@ -138,10 +136,7 @@ impl World {
     ) -> RunningService<RoleClient, C> {
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
         let envs: Vec<(&str, &str)> = self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let (transport, _) = TokioChildProcess::builder(command(&args, &envs, &self.cwd))
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn ivcap-mcp");
+        let transport = crate::common::child_transport(command(&args, &envs, &self.cwd));
         match lifecycle {
             None => client.serve(transport).await.expect("initialize"),
             Some(mode) => client.serve_with_lifecycle(transport, mode).await.expect("server/discover"),
