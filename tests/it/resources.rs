@@ -3,7 +3,7 @@
 //! on a temporary store, each set up with the same entities ([`World`]; its own clients, as
 //! subscriptions need a notification handler and the 2026-07-28 lifecycle).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -509,6 +509,21 @@ async fn prompts_and_completions(on_platform: bool) {
     assert_eq!(schemas.values, ["urn:example:schema:label.1", "urn:example:schema:size.1"]);
     let free = client.complete_prompt_argument("explore_datafabric", "question", "wh", None).await.unwrap();
     assert!(free.values.is_empty());
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_local_service_added_while_running_is_completed_at_once() {
+    let w = local_world();
+    let client = w.client().await;
+    let before = client.complete_prompt_argument("run_service", "service", "", None).await.unwrap();
+    assert!(before.values.iter().any(|v| v == SERVICE) && !before.values.iter().any(|v| v == "fresh"), "{before:?}");
+    let services = Path::new(&w.args[1]).join("services");
+    let def = json!({"description": "just added", "fn_schema": request_schema(), "command": ["cat"]});
+    std::fs::write(services.join("fresh.json"), def.to_string()).unwrap();
+    // At once: the list read for the first answer is still fresh, but has no such name.
+    let after = client.complete_prompt_argument("run_service", "service", "fr", None).await.unwrap();
+    assert_eq!(after.values, ["fresh"]);
     client.cancel().await.unwrap();
 }
 

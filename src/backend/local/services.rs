@@ -443,11 +443,19 @@ impl ServicesBackend for LocalBackend {
             ));
         }
         let (options, offset) = resume(page, &options.with_name_search(search))?;
-        let services = self.local_services().await?;
-        let mut sorted: Vec<&LocalService> = services.iter().collect();
-        sorted.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()).then(a.id.cmp(&b.id)));
-        let summaries: Vec<ServiceSummary> = sorted.into_iter().map(LocalService::summary).collect();
-        let matching = options.select(summaries, ServiceSummary::field)?;
+        let select = |services: &[LocalService]| {
+            let mut sorted: Vec<&LocalService> = services.iter().collect();
+            sorted.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()).then(a.id.cmp(&b.id)));
+            options.select(sorted.into_iter().map(LocalService::summary).collect(), ServiceSummary::field)
+        };
+        let mut services = self.local_services().await?;
+        let mut matching = select(&services)?;
+        if matching.is_empty() && options.filter.is_some() {
+            // As in the lookup: a name missing from the copy may be a definition just added
+            // (completion/complete asks by name prefix as it is typed).
+            services = self.services_read(true).await?;
+            matching = select(&services)?;
+        }
         let mut page = page_from(matching, page, offset, &options)?;
         if page.items.is_empty() && page.next_page.is_none() && services.is_empty() {
             page.note = Some(format!(
