@@ -3,11 +3,11 @@
 //! Several clients drop a whole tool list over an unresolved `$ref`, a `type` array or a
 //! top-level `anyOf`, and providers reject unknown `format`s (docs/architecture.md, "Tool
 //! schemas"). One
-//! function, [`normalise`], is applied to our own tool schemas and to the request schemas
-//! services publish (pydantic output, with `$defs`), so both are equally portable:
+//! function, [`normalise`], is applied to our own tool schemas (input and output) and to the
+//! request schemas services publish (pydantic output, with `$defs`), so all are equally portable:
 //! local `$ref`s inlined, `$schema`/`$defs` dropped, `type` arrays made single, nullable
 //! `anyOf`s unwrapped, string-constant unions made enums, formats limited to the portable
-//! ones ([`PORTABLE_FORMATS`]; also in output schemas), and objects always given `properties`.
+//! ones ([`PORTABLE_FORMATS`]), and objects always given `properties`.
 
 use std::sync::Arc;
 
@@ -59,22 +59,22 @@ pub fn normalise(schema: &Value) -> Value {
 }
 
 /// Returns a copy of `schema` with local `$ref`s inlined, `$schema`/`$defs` dropped and
-/// formats limited to [`PORTABLE_FORMATS`], but otherwise as it was (for output schemas,
-/// whose `null`s are real).
+/// formats limited to [`PORTABLE_FORMATS`], but otherwise as it was (to read a schema as
+/// published: a service's request schema, a tool's arguments).
 pub fn inline_refs(schema: &Value) -> Value {
     rewrite(schema, false, &[])
-}
-
-/// [`normalise`] of a schema object, in the same pass leaving out the keywords named in
-/// `drop` (properties that happen to be named so are kept).
-pub fn normalise_without(schema: &Map<String, Value>, drop: &[&str]) -> Map<String, Value> {
-    rewrite_object(schema, true, drop)
 }
 
 /// [`inline_refs`] of a schema object, in the same pass leaving out the keywords named in
 /// `drop` (properties that happen to be named so are kept).
 pub fn inline_refs_without(schema: &Map<String, Value>, drop: &[&str]) -> Map<String, Value> {
     rewrite_object(schema, false, drop)
+}
+
+/// [`normalise`] of a schema object, in the same pass leaving out the keywords named in
+/// `drop` (properties that happen to be named so are kept).
+pub fn normalise_without(schema: &Map<String, Value>, drop: &[&str]) -> Map<String, Value> {
+    rewrite_object(schema, true, drop)
 }
 
 fn rewrite(schema: &Value, portable: bool, drop: &[&str]) -> Value {
@@ -349,7 +349,7 @@ mod tests {
     }
 
     #[test]
-    fn numeric_formats_are_dropped_in_input_and_output_schemas() {
+    fn numeric_formats_are_dropped_whether_normalised_or_only_inlined() {
         let s = json!({"type": "object", "properties": {
             "size": {"type": "integer", "format": "uint64", "minimum": 0},
             "n": {"type": ["integer", "null"], "format": "int32"},

@@ -20,7 +20,7 @@ use serde_json::Value;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::path_policy::PathPolicy;
-use crate::schema::{inline_refs_without, normalise_without};
+use crate::schema::normalise_without;
 use crate::tools::jobs::SubmitJobArgs;
 use crate::tools::service_tools::{ServiceTools, ServiceToolsConfig};
 
@@ -254,11 +254,13 @@ fn selected(wanted: Option<&[String]>, name: &str) -> bool {
     wanted.is_none_or(|w| w.iter().any(|t| t.trim() == name))
 }
 
-/// Output schemas keep their `null`s (results do carry nulls) but lose `$ref`s, `$schema`,
-/// titles and descriptions: the tool description and input schema already explain the
-/// fields, and `tools/list` must stay small (docs/architecture.md, "Tool schemas").
+/// Output schemas follow the input schemas' portability rules (no `type` arrays: a client
+/// that maps schemas onto a single-`type` dialect drops them), so results leave out what they
+/// do not have rather than send `null`; they also lose `$ref`s, `$schema`, titles and
+/// descriptions: the tool description and input schema already explain the fields, and
+/// `tools/list` must stay small (docs/architecture.md, "Tool schemas").
 fn portable_output(schema: &rmcp::model::JsonObject) -> rmcp::model::JsonObject {
-    inline_refs_without(schema, &["title", "description"])
+    normalise_without(schema, &["title", "description"])
 }
 
 pub(crate) fn as_object(v: serde_json::Value) -> rmcp::model::JsonObject {

@@ -105,9 +105,12 @@ pub struct ListArtifactsArgs {
 pub struct ArtifactView {
     /// Artifact id; pass it to download_artifact or as a job input.
     pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mime_type: Option<String>,
     /// Bytes, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
     /// pending, partial, ready, error or unknown.
     pub status: String,
@@ -134,9 +137,12 @@ impl From<Artifact> for ArtifactView {
 pub struct UploadView {
     /// Artifact id; pass it to download_artifact or as a job input.
     pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mime_type: Option<String>,
     /// Bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
     /// pending, partial, ready, error or unknown (an empty upload may stay pending).
     pub status: String,
@@ -149,9 +155,12 @@ pub struct UploadView {
 pub struct DownloadView {
     /// Artifact id.
     pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mime_type: Option<String>,
     /// Bytes of the artifact.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
     /// How the content was delivered: "file" (saved to path), "text" (in the text field), "image" (as MCP image
     /// content), or "none" (too large or not displayable: pass path).

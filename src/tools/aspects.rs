@@ -87,7 +87,8 @@ pub struct AddedView {
 pub struct UpdatedView {
     /// URN of the new aspect.
     pub id: String,
-    /// URN of the aspect it retracted; null when none was live (the new one was simply added).
+    /// URN of the aspect it retracted; absent when none was live (the new one was simply added).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub replaced: Option<String>,
 }
 
@@ -97,12 +98,14 @@ pub struct AspectView {
     pub id: String,
     pub entity: String,
     pub schema: String,
-    /// The asserted JSON object (null when it did not fit the output budget; see note).
+    /// The asserted JSON object (absent when it did not fit the output budget; see note).
     #[schemars(with = "Option<Map<String, Value>>")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<Value>,
     /// When it was asserted (RFC 3339).
     pub valid_from: String,
-    /// When it was retracted or replaced (RFC 3339); null while live.
+    /// When it was retracted or replaced (RFC 3339); absent while live.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub valid_to: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub asserter: Option<String>,
@@ -126,7 +129,8 @@ pub struct AspectItem {
     pub schema: String,
     /// When it was asserted (RFC 3339).
     pub valid_from: String,
-    /// When it was retracted (RFC 3339); null while live.
+    /// When it was retracted (RFC 3339); absent while live.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub valid_to: Option<String>,
     /// The content, when include_content was true.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -139,6 +143,7 @@ pub struct AspectItem {
 pub struct RetractedView {
     pub id: String,
     /// When it stopped being valid (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub valid_to: Option<String>,
 }
 

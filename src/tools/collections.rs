@@ -78,6 +78,7 @@ pub struct RetractCollectionArgs {
 pub struct CollectionItem {
     pub id: String,
     pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
@@ -92,6 +93,7 @@ impl From<Collection> for CollectionItem {
 pub struct CreatedView {
     pub id: String,
     pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// An existing definition was replaced.
     pub replaced: bool,
@@ -102,9 +104,11 @@ pub struct CreatedView {
 pub struct CollectionView {
     pub id: String,
     pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Member URNs, oldest membership first.
     pub members: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_page: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub truncated: Option<bool>,

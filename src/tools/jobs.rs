@@ -121,8 +121,10 @@ pub struct JobItem {
     pub job_id: String,
     pub status: String,
     /// RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub requested_at: Option<String>,
     /// RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
 }
 

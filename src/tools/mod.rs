@@ -81,7 +81,8 @@ impl Progress for McpProgress {
 pub struct ListView<T> {
     /// The items of this page.
     pub items: Vec<T>,
-    /// Pass this as `page` to get the next page; null on the last page.
+    /// Pass this as `page` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_page: Option<String>,
     /// True when items were left out to keep the answer within the output budget.
     #[serde(skip_serializing_if = "Option::is_none")]

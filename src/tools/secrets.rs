@@ -28,6 +28,7 @@ pub struct ListSecretsArgs {
 pub struct SecretItem {
     pub name: String,
     /// Expiry as the platform reports it (int64).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub expiry_time: Option<i64>,
 }
 

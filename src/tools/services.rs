@@ -49,7 +49,9 @@ pub struct GetServiceArgs {
 pub struct ServiceItem {
     /// Service URN; pass it to get_service or submit_job.
     pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// E.g. that a local service is not running.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -91,11 +93,15 @@ impl From<ServiceParameter> for ParameterView {
 pub struct ServiceView {
     /// Service URN.
     pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// active, inactive or error.
     pub status: String,
     /// JSON Schema of a job request (the `input` of submit_job), normalised for portability.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Map<String, Value>>")]
     pub request_schema: Option<Value>,
     /// The parameters the service declares, when it has some.
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -132,10 +132,26 @@ pub async fn call<C: rmcp::ClientHandler>(
     args: Value,
 ) -> CallToolResult {
     let Value::Object(map) = args else { panic!("tool arguments must be an object") };
-    client
+    let result = client
         .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(map))
         .await
-        .unwrap_or_else(|e| panic!("calling {tool}: {e}"))
+        .unwrap_or_else(|e| panic!("calling {tool}: {e}"));
+    fits_output_schema(tool, &result);
+    result
+}
+
+/// A successful result's structured content fits the tool's published output schema (the
+/// checked-in `tool-schemas/<tool>.json`; service tools share submit_job's), as clients that
+/// validate it (the Python and TypeScript SDKs) require.
+fn fits_output_schema(tool: &str, result: &CallToolResult) {
+    let (Some(content), false) = (&result.structured_content, result.is_error == Some(true)) else { return };
+    let file = if tool.starts_with("svc_") { "submit_job" } else { tool };
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tool-schemas/{file}.json"));
+    let Ok(text) = std::fs::read_to_string(&path) else { return };
+    let published: Value = serde_json::from_str(&text).unwrap();
+    let validator = ivcap_mcp::validation::Validator::new(&published["outputSchema"]).unwrap();
+    let violations = validator.violations(content);
+    assert!(violations.is_empty(), "{tool}: the result does not fit its output schema: {violations:?}\n{content}");
 }
 
 /// The structured content of a successful result.

@@ -52,7 +52,7 @@ const JPEGS: &str = r#":- ivcap_artifact(Id, Name, MimeType), MimeType = "image/
 #[tokio::test]
 async fn platform_posts_the_query_as_mangle_and_pages() {
     let s = StandIn::start().await;
-    s.add_search_answers(JPEGS, vec![json!({"Id": "urn:a:1"}), json!({"Id": "urn:a:2"}), json!("result-3")]);
+    s.add_search_answers(JPEGS, vec![json!({"Id": "urn:a:1"}), json!({"Id": "urn:a:2"}), json!({"Id": "urn:a:3"})]);
     let dir = tempfile::tempdir().unwrap();
     let client = platform(&s, dir.path()).await;
 
@@ -61,7 +61,7 @@ async fn platform_posts_the_query_as_mangle_and_pages() {
     assert_eq!(first["items"], json!([{"Id": "urn:a:1"}, {"Id": "urn:a:2"}]));
     let token = first["next_page"].as_str().expect("a next page").to_string();
     let second = ok(&call(&client, "search", json!({"query": JPEGS, "limit": 2, "page": token})).await);
-    assert_eq!(second["items"], json!(["result-3"]));
+    assert_eq!(second["items"], json!([{"Id": "urn:a:3"}]));
     assert_eq!(second["next_page"], Value::Null);
 
     let sent = s.requests_to(Method::POST, "/1/search");

@@ -126,6 +126,8 @@ async fn wait_until_running(stderr: &mut tokio::io::Lines<BufReader<tokio::proce
 #[tokio::test]
 async fn eof_before_the_handshake_exits_quietly() {
     let dir = tempfile::tempdir().unwrap();
+    // An existing store: a missing one is announced with a warning.
+    std::fs::create_dir(dir.path().join("store")).unwrap();
     let out = command(&["--local", "store"], &[], dir.path()).stdin(Stdio::null()).output().await.unwrap();
     assert!(out.status.success(), "exit 0 when the client goes before the handshake: {:?}", out.status);
     assert!(out.stdout.is_empty() && out.stderr.is_empty(), "quiet: {}", String::from_utf8_lossy(&out.stderr));

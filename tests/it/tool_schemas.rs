@@ -210,6 +210,13 @@ fn every_tool_passes_the_portability_lint() {
             problems.push(format!("{name}: input root is not an object"));
         }
         lint_schema(&input, name, &mut problems);
+        if let Some(out) = &tool.output_schema {
+            let mut found = Vec::new();
+            lint_schema(&Value::Object((**out).clone()), &format!("{name} output"), &mut found);
+            // A job's result is whatever the service returns (JSON of any type, or text): the
+            // one schema that is `{}` on purpose.
+            problems.extend(found.into_iter().filter(|p| !p.ends_with(" output.result: no type")));
+        }
         unknown_formats(&input, &format!("{name} input"), &mut problems);
         if let Some(out) = &tool.output_schema {
             unknown_formats(&Value::Object((**out).clone()), &format!("{name} output"), &mut problems);
