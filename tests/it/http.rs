@@ -598,6 +598,27 @@ async fn sigterm_lets_a_call_in_flight_finish_then_exits() {
     assert!(ended.is_ok(), "the SSE stream ended at shutdown");
 }
 
+#[tokio::test]
+async fn sigterm_with_no_client_exits_at_once() {
+    for idle_connection in [false, true] {
+        let mut server = Server::local(&[], &[]).await;
+        // A connection that never sends a request (a browser's preconnect) must not hold the exit up.
+        let idle = match idle_connection {
+            true => Some(tokio::net::TcpStream::connect(server.base.trim_start_matches("http://")).await.unwrap()),
+            false => None,
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = Instant::now();
+        server.sigterm();
+        let status = tokio::time::timeout(Duration::from_secs(10), server.child.wait()).await.unwrap().unwrap();
+        let took = started.elapsed();
+        eprintln!("idle connection {idle_connection}: exited {took:?} after SIGTERM");
+        assert!(status.success(), "{status:?}");
+        assert!(took < Duration::from_millis(500), "idle connection {idle_connection}: exited {took:?} after SIGTERM");
+        drop(idle);
+    }
+}
+
 /// A get_job call that waits on a running job, asking for progress with token "p1".
 fn waiting_get_job(id: u64, job_id: &Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
