@@ -10,7 +10,7 @@
 //!   JSON is POSTed to the URL as the platform's sidecar does it (docs/ivcap-wire.md, "A
 //!   service on a developer's machine"): with the job URN in `job-id` and the caller's wait
 //!   as `Timeout`. A `200` body is the result; a `204` try-later is followed to its
-//!   `Location`, polled with [`poll_delay`] (its `Retry-Later` the first delay, as for
+//!   `Location`, polled with [`poll_delay`](crate::backend::jobs::poll_delay) (its `Retry-Later` the first delay, as for
 //!   platform jobs); an error status makes the job `failed` with the service's `message`.
 //!
 //! Records go `pending → executing → succeeded | failed | error`, each write atomic. A record
