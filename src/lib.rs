@@ -11,6 +11,7 @@
 //!   argument completion.
 //! - [`transport`]: stdio, Streamable HTTP and legacy HTTP+SSE, with the HTTP security rules.
 //! - [`schema`]: JSON Schema normalisation for portable tool and request schemas.
+//! - [`telemetry`]: Prometheus metrics and the W3C trace context of the call being served.
 //! - [`files`], [`time`], [`path_policy`]: local file primitives, the one time parser and
 //!   format, and the rule for which local paths tools may touch.
 
@@ -26,6 +27,7 @@ pub mod resources;
 pub mod schema;
 pub mod server;
 pub mod subscriptions;
+pub mod telemetry;
 pub mod text;
 pub mod time;
 pub mod tools;

@@ -24,6 +24,8 @@ use crate::schema::{inline_refs_without, normalise_without};
 use crate::tools::jobs::SubmitJobArgs;
 use crate::tools::service_tools::{ServiceTools, ServiceToolsConfig};
 
+mod observe;
+
 /// What the server tells an agent when it connects.
 const INSTRUCTIONS: &str = "\
 IVCAP is CSIRO's platform for analytics services. Through this server you can find services \
@@ -98,6 +100,8 @@ pub struct IvcapMcp {
     tasks: bool,
     /// See [`ServerOptions::sessionless`].
     sessionless: bool,
+    /// Held for its `Drop`: counts this handler's session as open while it lives (`for_session`).
+    _session: Option<Arc<crate::telemetry::metrics::SessionOpen>>,
 }
 
 /// The toolsets, by name, in the order they are documented. `service_tools` is filled at run
@@ -228,6 +232,7 @@ impl IvcapMcp {
             service_tools,
             tasks,
             sessionless: options.sessionless,
+            _session: None,
         })
     }
 
@@ -246,6 +251,48 @@ impl IvcapMcp {
     /// Every prompt this server offers, sorted by name.
     pub fn prompts(&self) -> Vec<rmcp::model::Prompt> {
         self.prompt_router.list_all()
+    }
+}
+
+impl IvcapMcp {
+    /// Service tools run the `submit_job` path; a client that declared the tasks extension
+    /// gets a task (the job) at once from `submit_job` (unless it gave `wait_seconds`) and
+    /// service tools instead of a wait.
+    async fn dispatch_call(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> std::result::Result<CallToolResponse, McpError> {
+        let as_task = self.tasks && context.client_capabilities().is_some_and(|c| c.supports_tasks());
+        // The job paths are boxed: awaited inline, their state made every call's future (moved
+        // into a task per request) several times larger.
+        if let Some(tool) = self.service_tools.as_ref().and_then(|st| st.get(&request.name)) {
+            let input = Value::Object(request.arguments.unwrap_or_default());
+            if as_task {
+                return Ok(Box::pin(self.start_job_task(&tool.service_id, input)).await);
+            }
+            let result = Box::pin(self.run_job(
+                &tool.service_id,
+                input,
+                None,
+                &context.meta,
+                context.peer.clone(),
+                context.ct.clone(),
+            ))
+            .await;
+            return Ok(result.unwrap_or_else(|e| CallToolResult::error(vec![ContentBlock::text(e)])).into());
+        }
+        if as_task
+            && request.name == "submit_job"
+            && self.tools.get().has_route("submit_job")
+            && let Some(args) = request.arguments.clone().map(Value::Object)
+            && let Ok(args) = serde_json::from_value::<SubmitJobArgs>(args)
+            // An explicit wait_seconds asks this call to wait for the result: answer inline.
+            && args.wait_seconds.is_none()
+        {
+            return Ok(Box::pin(self.start_job_task(&args.service, args.input)).await);
+        }
+        self.tools.get().call(ToolCallContext::new(self, request, context)).await
     }
 }
 
@@ -320,44 +367,14 @@ impl ServerHandler for IvcapMcp {
             .or_else(|| self.service_tools.as_ref().and_then(|st| st.get(name)).map(|t| t.tool))
     }
 
-    /// Service tools run the `submit_job` path; a client that declared the tasks extension
-    /// gets a task (the job) at once from `submit_job` (unless it gave `wait_seconds`) and
-    /// service tools instead of a wait.
+    /// Observed (`observe`: trace context, metrics, the call's log line) around
+    /// [`dispatch_call`](Self::dispatch_call).
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> std::result::Result<CallToolResponse, McpError> {
-        let as_task = self.tasks && context.client_capabilities().is_some_and(|c| c.supports_tasks());
-        // The job paths are boxed: awaited inline, their state made every call's future (moved
-        // into a task per request) several times larger.
-        if let Some(tool) = self.service_tools.as_ref().and_then(|st| st.get(&request.name)) {
-            let input = Value::Object(request.arguments.unwrap_or_default());
-            if as_task {
-                return Ok(Box::pin(self.start_job_task(&tool.service_id, input)).await);
-            }
-            let result = Box::pin(self.run_job(
-                &tool.service_id,
-                input,
-                None,
-                &context.meta,
-                context.peer.clone(),
-                context.ct.clone(),
-            ))
-            .await;
-            return Ok(result.unwrap_or_else(|e| CallToolResult::error(vec![ContentBlock::text(e)])).into());
-        }
-        if as_task
-            && request.name == "submit_job"
-            && self.tools.get().has_route("submit_job")
-            && let Some(args) = request.arguments.clone().map(Value::Object)
-            && let Ok(args) = serde_json::from_value::<SubmitJobArgs>(args)
-            // An explicit wait_seconds asks this call to wait for the result: answer inline.
-            && args.wait_seconds.is_none()
-        {
-            return Ok(Box::pin(self.start_job_task(&args.service, args.input)).await);
-        }
-        self.tools.get().call(ToolCallContext::new(self, request, context)).await
+        self.observe_call(&request, &context).run(self.dispatch_call(request, context)).await
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
