@@ -177,6 +177,9 @@ async fn front_door(State(front): State<Arc<FrontDoor>>, request: Request, next:
         return refusal;
     }
     if front.draining.load(Ordering::Relaxed) && !matches!(request.uri().path(), "/healthz" | "/metrics") {
+        // Read the body first: a proxy still sending it when the answer and close arrive sees
+        // a broken exchange, which it may not retry elsewhere (HAProxy does not).
+        let _ = axum::body::to_bytes(request.into_body(), front.max_message_size).await;
         let message = "the server is shutting down and did not act on this request; send it again (to another replica)";
         let body = jsonrpc::error_response(None, jsonrpc::INTERNAL_ERROR, message);
         let mut response = refuse(StatusCode::SERVICE_UNAVAILABLE, body);

@@ -5,7 +5,8 @@
 //!
 //! - SIGTERM to one replica, which drains and exits 0, then it is restarted, then the same
 //!   for the other one: no call fails;
-//! - SIGKILL to one replica: only calls in flight on it at that moment fail.
+//! - SIGKILL to one replica while it reports a job wait in progress: only calls in flight at
+//!   that moment may fail; every call sent afterwards succeeds.
 //!
 //! Both counts are printed. Everything listens on loopback. Needs haproxy (apt-get) and the
 //! Python client (PyPI): when either cannot be had the test fails, saying why.
@@ -160,41 +161,55 @@ async fn exit_of(mut server: Server) -> std::process::ExitStatus {
         .unwrap()
 }
 
-/// The load generator, writing one JSON line per call.
+/// The load generator, writing one JSON line per call, read as they come.
 struct Load {
     child: tokio::process::Child,
+    calls: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    reader: tokio::task::JoinHandle<()>,
     stop: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Load {
-    fn start(url: &str) -> Load {
+    /// Starts it and waits until calls are flowing.
+    async fn start(url: &str) -> Load {
         let dir = tempfile::tempdir().unwrap();
         let stop = dir.path().join("stop");
-        let child = tokio::process::Command::new(python_mcp())
+        let mut child = tokio::process::Command::new(python_mcp())
             .arg(Path::new(ROOT).join("tests/python/lb_client.py"))
             .args([url, stop.to_str().unwrap(), &MIN_CALLS.to_string(), &WORKERS.to_string()])
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("start tests/python/lb_client.py");
-        Load { child, stop, _dir: dir }
-    }
-
-    /// Tells it to finish and reads every call it made.
-    async fn finish(mut self) -> Vec<Value> {
-        std::fs::write(&self.stop, "").unwrap();
-        let mut lines = tokio::io::BufReader::new(self.child.stdout.take().unwrap()).lines();
-        let mut calls = Vec::new();
-        let read = tokio::time::timeout(Duration::from_secs(120), async {
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = calls.clone();
+        let reader = tokio::spawn(async move {
             while let Some(line) = lines.next_line().await.unwrap() {
-                calls.push(serde_json::from_str::<Value>(&line).unwrap_or_else(|e| panic!("{e}: {line}")));
+                let call = serde_json::from_str::<Value>(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+                seen.lock().unwrap().push(call);
             }
         });
-        read.await.expect("the load generator finishes");
-        let status = self.child.wait().await.unwrap();
+        let flowing = async {
+            while calls.lock().unwrap().len() < 2 * WORKERS {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), flowing).await.expect("the load starts within 60 s");
+        Load { child, calls, reader, stop, _dir: dir }
+    }
+
+    /// Tells it to finish and returns every call it made.
+    async fn finish(mut self) -> Vec<Value> {
+        std::fs::write(&self.stop, "").unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(120), self.child.wait())
+            .await
+            .expect("the load generator finishes")
+            .unwrap();
         assert!(status.success(), "lb_client.py failed: {status:?}");
-        calls
+        self.reader.await.unwrap();
+        std::mem::take(&mut *self.calls.lock().unwrap())
     }
 }
 
@@ -232,7 +247,7 @@ async fn replicas_behind_haproxy_drain_on_sigterm_without_failing_a_call() {
     let b = replica(&standin, &addr_b).await;
     let balancer = Balancer::start(&addr_a, &addr_b).await;
     balancer.wait_for(true, true).await;
-    let load = Load::start(&balancer.url);
+    let load = Load::start(&balancer.url).await;
 
     let a = drain_and_restart(&standin, &balancer, a, &addr_a).await;
     let b = drain_and_restart(&standin, &balancer, b, &addr_b).await;
@@ -256,9 +271,20 @@ async fn replicas_behind_haproxy_lose_only_the_calls_in_flight_on_sigkill() {
     let b = replica(&standin, &addr_b).await;
     let balancer = Balancer::start(&addr_a, &addr_b).await;
     balancer.wait_for(true, true).await;
-    let load = Load::start(&balancer.url);
+    let load = Load::start(&balancer.url).await;
 
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Kill it while it reports a job wait in progress (its own /metrics), not when idle.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let waiting = async {
+        loop {
+            let metrics = http().get(a.url("/metrics")).send().await.unwrap().text().await.unwrap();
+            if metrics.lines().any(|l| l.starts_with("ivcap_mcp_job_waits_in_progress ") && !l.ends_with(" 0")) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), waiting).await.expect("replica a waits for a job within 20 s");
     let killed_at = now();
     signal(&a, "-KILL");
     let _ = exit_of(a).await;
@@ -269,11 +295,19 @@ async fn replicas_behind_haproxy_lose_only_the_calls_in_flight_on_sigkill() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let calls = load.finish().await;
     let (total, waits, failed) = summary(&calls);
+    let in_flight = calls
+        .iter()
+        .filter(|c| c["start"].as_f64().unwrap() <= killed_at && c["end"].as_f64().unwrap() >= killed_at)
+        .count();
     eprintln!(
-        "LOAD BALANCER (SIGKILL to a, health check noticed after {:.1} s): {total} calls ({waits} job waits), {} failed",
+        "LOAD BALANCER (SIGKILL to a, health check noticed after {:.1} s): {total} calls ({waits} job waits), \
+         {in_flight} in flight on either replica at the kill, {} failed",
         noticed_at - killed_at,
         failed.len()
     );
+    for call in &failed {
+        eprintln!("  failed: {call}");
+    }
     assert!(total >= MIN_CALLS, "{total} calls");
     // A failed call was in flight when the replica died: sent before, answered (with the
     // failure) after. Every call sent after the kill succeeded, before the health check

@@ -34,33 +34,38 @@ def done() -> bool:
     return made >= MIN_CALLS and os.path.exists(STOP_FILE)
 
 
-async def worker(index: int) -> None:
+def record(tool: str, start: float, error: str | None) -> None:
     global made
+    made += 1
+    print(json.dumps({"tool": tool, "start": start, "end": time.time(), "ok": error is None, "error": error}),
+          flush=True)
+
+
+async def worker(index: int) -> None:
     turn = index
     while not done():
         try:
             async with streamable_http_client(URL) as (read, write), ClientSession(read, write) as session:
-                await session.initialize()
+                start = time.time()
+                try:
+                    await session.initialize()
+                except Exception as e:  # noqa: BLE001 - a session that cannot start counts as a failed call
+                    record("initialize", start, f"{type(e).__name__}: {e}")
+                    continue
                 while not done():
                     tool, args = CALLS[turn % len(CALLS)]
                     turn += 1
                     start = time.time()
-                    made += 1
                     try:
                         result = await session.call_tool(tool, args)
                         error = "\n".join(c.text for c in result.content if c.type == "text") if result.is_error else None
                     except Exception as e:  # noqa: BLE001 - every failure is counted, whatever its kind
                         error = f"{type(e).__name__}: {e}"
-                    print(json.dumps({"tool": tool, "start": start, "end": time.time(), "ok": error is None,
-                                      "error": error}), flush=True)
+                    record(tool, start, error)
                     if error is not None:
                         break
-        except Exception as e:  # noqa: BLE001 - a session that cannot start counts as a failed call
-            now = time.time()
-            made += 1
-            print(json.dumps({"tool": "initialize", "start": now, "end": now, "ok": False,
-                              "error": f"{type(e).__name__}: {e}"}), flush=True)
-            await asyncio.sleep(0.2)
+        except Exception:  # noqa: BLE001 - closing a session after a failure recorded above
+            await asyncio.sleep(0.1)
 
 
 async def main() -> None:
