@@ -3,13 +3,13 @@
 //! `GET /metrics` (Prometheus), behind one [`Guard`] layer (Host/Origin allow-lists, bearer
 //! token), with every POSTed message checked as JSON-RPC first ([`check_message`]).
 //!
-//! Shutdown on SIGTERM/SIGINT drains: from the signal on, `/healthz` answers 503 (so a load
-//! balancer stops sending) and every new request except `/healthz` and `/metrics` is refused
-//! with 503 and `Retry-After` before it reaches MCP (so a load balancer can send it to another
-//! replica, knowing nothing was done); calls in flight may finish for up to
-//! `--shutdown-grace`; then the listener closes and every session and stream is ended. A
-//! call counts as in flight from the moment its POST arrives until its response has been
-//! written (on `/mcp`) or sent down the session's event stream (legacy SSE).
+//! Shutdown on SIGTERM/SIGINT drains: new connections are refused at once (a load balancer
+//! sends the request to another replica, knowing nothing was done) and `/healthz` answers 503
+//! on connections still open; calls in flight, and requests already arriving on open
+//! connections, may finish for up to `--shutdown-grace`; then every session and stream is
+//! ended. A call counts as in flight
+//! from the moment its POST arrives until its response has been written (on `/mcp`) or sent
+//! down the session's event stream (legacy SSE). docs/deployment.md has the HAProxy setup.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -88,9 +88,10 @@ pub(super) async fn serve(
     }
     tracing::info!(
         in_flight = calls.len(),
-        "signal received; draining: refusing new calls, waiting for calls in flight"
+        "signal received; draining: no new connections, waiting for calls in flight"
     );
     draining.store(true, Ordering::Relaxed);
+    stop_accepting.cancel();
     calls.close();
     let grace = config.shutdown_grace;
     if tokio::time::timeout(grace, calls.wait()).await.is_err() {
@@ -99,7 +100,6 @@ pub(super) async fn serve(
             "calls still running after {grace:?} (--shutdown-grace); ending them"
         );
     }
-    stop_accepting.cancel();
     streams.cancel();
     match tokio::time::timeout(CLOSE_GRACE, &mut http).await {
         Ok(_) => tracing::info!("all connections closed"),
@@ -143,7 +143,6 @@ fn router(
         guard: Guard::new(&config.allowed_hosts, &config.allowed_origins, config.auth_token.clone())
             .with_public_metrics(config.metrics_public),
         max_message_size,
-        draining: draining.clone(),
     });
     mcp.route_layer(middleware::from_fn_with_state(calls.clone(), track_call))
         .merge(sse::router(server, streams, calls))
@@ -168,25 +167,11 @@ async fn healthz(draining: Arc<AtomicBool>) -> Response {
 struct FrontDoor {
     guard: Guard,
     max_message_size: usize,
-    /// Set at the shutdown signal: new work is refused.
-    draining: Arc<AtomicBool>,
 }
 
 async fn front_door(State(front): State<Arc<FrontDoor>>, request: Request, next: Next) -> Response {
     if let Some(refusal) = front.guard.check(request.uri(), request.headers()) {
         return refusal;
-    }
-    if front.draining.load(Ordering::Relaxed) && !matches!(request.uri().path(), "/healthz" | "/metrics") {
-        // Read the body first: a proxy still sending it when the answer and close arrive sees
-        // a broken exchange, which it may not retry elsewhere (HAProxy does not).
-        let _ = axum::body::to_bytes(request.into_body(), front.max_message_size).await;
-        let message = "the server is shutting down and did not act on this request; send it again (to another replica)";
-        let body = jsonrpc::error_response(None, jsonrpc::INTERNAL_ERROR, message);
-        let mut response = refuse(StatusCode::SERVICE_UNAVAILABLE, body);
-        let headers = response.headers_mut();
-        headers.insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-        headers.insert(header::CONNECTION, header::HeaderValue::from_static("close"));
-        return response;
     }
     check_message(front.max_message_size, request, next).await
 }
@@ -270,4 +255,17 @@ async fn track_call(State(calls): State<TaskTracker>, request: Request, next: Ne
         chunk
     });
     Response::from_parts(parts, Body::from_stream(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn health_turns_503_when_draining_starts() {
+        let draining = Arc::new(AtomicBool::new(false));
+        assert_eq!(healthz(draining.clone()).await.status(), StatusCode::OK);
+        draining.store(true, Ordering::Relaxed);
+        assert_eq!(healthz(draining).await.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
 }

