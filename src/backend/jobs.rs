@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::listing::ListOptions;
-use super::progress::Progress;
+use super::progress::{NoProgress, Progress};
 use super::{Page, PageRequest, ServicesBackend};
 use crate::error::{Error, Result};
 use crate::telemetry::metrics::JobWait;
@@ -25,8 +25,7 @@ use crate::validation::Validator;
 /// Longest gap between two progress notifications while waiting.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 
-/// Job URN prefix.
-pub const JOB_PREFIX: &str = "urn:ivcap:job:";
+pub use crate::urn::JOB_PREFIX;
 
 wire_status! {
     /// Where a job is in its life: `pending → scheduled → executing → succeeded | failed | error`.
@@ -151,6 +150,13 @@ pub struct Wait<'a> {
     pub progress: &'a dyn Progress,
 }
 
+impl Wait<'static> {
+    /// No wait: the job as it is now, with no progress reports and nothing to cancel.
+    pub fn none() -> Self {
+        Wait { budget: Duration::ZERO, cancel: CancellationToken::new(), progress: &NoProgress }
+    }
+}
+
 /// How a wait ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitEnd {
@@ -239,7 +245,7 @@ pub async fn submit_job<B: ServicesBackend + JobsBackend + ?Sized>(
             "input",
             format!(
                 "must be a JSON object matching the service's request_schema (see get_service), e.g. {{\"message\": \"hi\"}}; got {}",
-                kind_of(&input)
+                crate::text::describe_json(&input)
             ),
         ));
     };
@@ -273,7 +279,7 @@ pub async fn get_job<B: JobsBackend + ?Sized>(
 ) -> Result<Waited> {
     let start = Instant::now();
     let job_id = job_id.trim();
-    if !job_id.starts_with(JOB_PREFIX) || !super::is_urn(job_id) {
+    if !job_id.starts_with(JOB_PREFIX) || !crate::urn::is_urn(job_id) {
         return Err(Error::invalid(
             "job_id",
             format!("'{job_id}' is not a job URN; pass the job_id submit_job or list_jobs returned (urn:ivcap:job:…)"),
@@ -283,6 +289,11 @@ pub async fn get_job<B: JobsBackend + ?Sized>(
     let _waiting = (!wait.budget.is_zero()).then(JobWait::start);
     let job = backend.read_job(job_id, service_id).await?;
     wait_for(backend, job, backend.poll_hint(job_id), start, wait).await
+}
+
+/// The job as it is now, without waiting: how resources, tasks and subscriptions read a job.
+pub async fn job_now<B: JobsBackend + ?Sized>(backend: &B, job_id: &str) -> Result<Waited> {
+    get_job(backend, job_id, None, &Wait::none()).await
 }
 
 /// A `retry-later` value in seconds as a first delay: a positive finite number, at most an
@@ -435,18 +446,6 @@ pub fn result_value(content_type: Option<&str>, body: &[u8]) -> Option<Value> {
     }
 }
 
-/// "a string", "an array" … for messages about a JSON value.
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// "job <id> is <status>": what progress reports say while waiting.
 pub fn status_message(job: &Job) -> String {
     format!("job {} is {}", job.id, job.status.as_str())
@@ -455,7 +454,6 @@ pub fn status_message(job: &Job) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::progress::NoProgress;
     use serde_json::json;
 
     fn map(v: Value) -> Map<String, Value> {
