@@ -117,7 +117,8 @@ async fn configuration_doc_covers_every_flag_and_variable_of_help() {
     // Option lines look like "  -h, --help" or "      --local [<DIR>]".
     let flags: Vec<&str> = help
         .lines()
-        .filter_map(|l| l.trim_start().split_whitespace().find(|w| w.starts_with("--")))
+        .filter(|l| l.trim_start().starts_with('-'))
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("--")))
         .map(|w| w.trim_end_matches(','))
         .filter(|w| w.len() > 2 && w[2..].chars().all(|c| c.is_ascii_lowercase() || c == '-'))
         .collect();
