@@ -3,8 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{Page, PageRequest, is_urn};
+use super::{Page, PageRequest};
 use crate::error::{Error, Result};
+use crate::urn::is_urn;
+pub use crate::urn::{ASPECT_PREFIX, POLICY_PREFIX};
 
 /// One aspect record. Retracted aspects keep their record, with `valid_to` set.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,11 +48,6 @@ impl Aspect {
         self.valid_from <= at && self.valid_to.is_none_or(|to| at < to)
     }
 }
-
-/// The aspect URN prefix.
-pub const ASPECT_PREFIX: &str = "urn:ivcap:aspect:";
-/// Policies are URNs with this prefix.
-pub const POLICY_PREFIX: &str = "urn:ivcap:policy:";
 
 /// A new assertion, checked: `entity` and `schema` are URNs, `content` is a JSON object,
 /// `policy` (if any) starts with `urn:ivcap:policy:`.

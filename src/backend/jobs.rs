@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::listing::ListOptions;
-use super::progress::Progress;
+use super::progress::{NoProgress, Progress};
 use super::{Page, PageRequest, ServicesBackend};
 use crate::error::{Error, Result};
 use crate::validation::Validator;
@@ -24,8 +24,7 @@ use crate::validation::Validator;
 /// Longest gap between two progress notifications while waiting.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 
-/// Job URN prefix.
-pub const JOB_PREFIX: &str = "urn:ivcap:job:";
+pub use crate::urn::JOB_PREFIX;
 
 wire_status! {
     /// Where a job is in its life: `pending → scheduled → executing → succeeded | failed | error`.
@@ -150,6 +149,13 @@ pub struct Wait<'a> {
     pub progress: &'a dyn Progress,
 }
 
+impl Wait<'static> {
+    /// No wait: the job as it is now, with no progress reports and nothing to cancel.
+    pub fn none() -> Self {
+        Wait { budget: Duration::ZERO, cancel: CancellationToken::new(), progress: &NoProgress }
+    }
+}
+
 /// How a wait ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitEnd {
@@ -271,7 +277,7 @@ pub async fn get_job<B: JobsBackend + ?Sized>(
 ) -> Result<Waited> {
     let start = Instant::now();
     let job_id = job_id.trim();
-    if !job_id.starts_with(JOB_PREFIX) || !super::is_urn(job_id) {
+    if !job_id.starts_with(JOB_PREFIX) || !crate::urn::is_urn(job_id) {
         return Err(Error::invalid(
             "job_id",
             format!("'{job_id}' is not a job URN; pass the job_id submit_job or list_jobs returned (urn:ivcap:job:…)"),
@@ -280,6 +286,11 @@ pub async fn get_job<B: JobsBackend + ?Sized>(
     let service_id = service_id.map(str::trim).filter(|s| !s.is_empty());
     let job = backend.read_job(job_id, service_id).await?;
     wait_for(backend, job, backend.poll_hint(job_id), start, wait).await
+}
+
+/// The job as it is now, without waiting: how resources, tasks and subscriptions read a job.
+pub async fn job_now<B: JobsBackend + ?Sized>(backend: &B, job_id: &str) -> Result<Waited> {
+    get_job(backend, job_id, None, &Wait::none()).await
 }
 
 /// A `retry-later` value in seconds as a first delay: a positive finite number, at most an
@@ -452,7 +463,6 @@ pub fn status_message(job: &Job) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::progress::NoProgress;
     use serde_json::json;
 
     fn map(v: Value) -> Map<String, Value> {

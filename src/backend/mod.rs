@@ -88,25 +88,3 @@ impl<
 > Backend for T
 {
 }
-
-/// Is `s` a URN (`urn:<nid>:<nss>`)?
-pub fn is_urn(s: &str) -> bool {
-    let mut parts = s.splitn(3, ':');
-    matches!(
-        (parts.next(), parts.next(), parts.next()),
-        (Some(u), Some(nid), Some(nss)) if u.eq_ignore_ascii_case("urn") && !nid.is_empty() && !nss.is_empty()
-    ) && !s.chars().any(char::is_whitespace)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urns() {
-        assert!(is_urn("urn:ivcap:service:123"));
-        assert!(!is_urn("urn:ivcap"));
-        assert!(!is_urn("hello"));
-        assert!(!is_urn("urn:a:b c"));
-    }
-}

@@ -76,7 +76,7 @@ fn tool_schemas_match_the_checked_in_files() {
     let server = IvcapMcp::new(Arc::new(LocalBackend::new(store.path()).unwrap()), &ServerOptions::default()).unwrap();
     let prompts = server.prompts().iter().map(|p| (format!("{}.json", p.name), render_value(p))).collect();
     check_snapshots(&dir.join("prompts"), prompts, &mut problems);
-    let templates = ivcap_mcp::resources::templates().resource_templates;
+    let templates = server.resource_templates();
     let templates = templates.iter().map(|t| (format!("{}.json", t.name), render_value(t))).collect();
     check_snapshots(&dir.join("resource-templates"), templates, &mut problems);
     assert!(

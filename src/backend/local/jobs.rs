@@ -503,7 +503,7 @@ impl JobsBackend for LocalBackend {
                     "the local service {} {problem}: fix {}/services/{}.json",
                     service.id,
                     self.root().display(),
-                    service.id.trim_start_matches(super::services::LOCAL_SERVICE_PREFIX)
+                    service.id.trim_start_matches(crate::urn::SERVICE_PREFIX)
                 ),
             ));
         }

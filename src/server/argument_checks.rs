@@ -15,8 +15,8 @@ use rmcp::model::{CallToolResult, ContentBlock, ErrorCode, JsonObject};
 use serde_json::Value;
 
 use crate::schema::inline_refs_without;
-use crate::server::IvcapMcp;
 use crate::text::describe_json;
+use crate::tools::ToolContext;
 use crate::validation::{Validator, ViolationKind};
 
 /// The prefix of rmcp's own message when arguments do not deserialise.
@@ -42,7 +42,7 @@ struct Described {
 /// Wraps `route` so arguments that do not fit its input schema are answered in the house
 /// style before the handler runs. Call it before the schema is normalised for publishing:
 /// the generated schema is the one serde agrees with (nullable types, `$ref`s).
-pub(crate) fn check_arguments(route: &mut ToolRoute<IvcapMcp>) {
+pub(super) fn check_arguments(route: &mut ToolRoute<ToolContext>) {
     let check = Arc::new(ArgumentCheck {
         tool: route.attr.name.to_string(),
         generated: route.attr.input_schema.clone(),
@@ -50,7 +50,7 @@ pub(crate) fn check_arguments(route: &mut ToolRoute<IvcapMcp>) {
         described: OnceLock::new(),
     });
     let inner = route.call.clone();
-    route.call = Arc::new(move |mut context: ToolCallContext<'_, IvcapMcp>| {
+    route.call = Arc::new(move |mut context: ToolCallContext<'_, ToolContext>| {
         let arguments = Value::Object(context.arguments.take().unwrap_or_default());
         let problems = check.problems(&arguments);
         if let Value::Object(arguments) = arguments {

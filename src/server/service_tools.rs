@@ -6,7 +6,7 @@
 //! background, then every `--service-tools-refresh` seconds (every second for a local store's
 //! `services/` folder, which is cheap to look at), and announces a change — only a real
 //! one — with `notifications/tools/list_changed` to every session and `subscriptions/listen`
-//! stream. A call runs the same submit path as `submit_job` (see `tools::jobs`).
+//! stream. A call runs the same submit path as `submit_job` (see `crate::tools::jobs`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -18,8 +18,10 @@ use rmcp::{Peer, RoleServer};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-use crate::backend::{Backend, ToolService, is_urn, like_match};
+use crate::backend::{Backend, ToolService, like_match};
+use crate::config::ServiceToolsConfig;
 use crate::schema::normalise;
+use crate::urn::is_urn;
 
 /// Every service tool's name starts with this, so none can be mistaken for a built-in tool.
 pub const PREFIX: &str = "svc_";
@@ -33,17 +35,6 @@ pub const META_KEY: &str = "io.ivcap/service";
 const NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How soon a failed load is tried again (sooner than the refresh, if that is longer).
 const RETRY_FAILED_LOAD: Duration = Duration::from_secs(30);
-
-/// `--service-tools`, `--service-tools-max`, `--service-tools-refresh`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceToolsConfig {
-    /// Service names, URNs or `%` patterns.
-    pub selection: Vec<String>,
-    /// Most service tools offered.
-    pub max: usize,
-    /// How often the platform is asked again.
-    pub refresh: Duration,
-}
 
 /// One way of naming services in `--service-tools`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,7 +145,7 @@ fn tool_names(services: &[ToolService]) -> Vec<String> {
 
 /// The input schema as `get_service` shows it, made an object schema with `properties`.
 fn input_schema(request_schema: &Value) -> JsonObject {
-    let mut schema = crate::server::as_object(normalise(request_schema));
+    let mut schema = crate::tools::as_object(normalise(request_schema));
     schema.entry("type").or_insert_with(|| json!("object"));
     schema.entry("properties").or_insert_with(|| json!({}));
     schema
@@ -172,7 +163,7 @@ fn description(s: &ToolService) -> String {
 
 /// A service tool: its definition and the service it runs.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ServiceTool {
+pub(super) struct ServiceTool {
     pub(crate) tool: Tool,
     pub(crate) service_id: String,
 }
@@ -200,7 +191,7 @@ fn build(services: &[ToolService], output_schema: Option<&Arc<JsonObject>>) -> B
 }
 
 /// The service tools of one server, shared by all its sessions.
-pub(crate) struct ServiceTools {
+pub(super) struct ServiceTools {
     config: ServiceToolsConfig,
     /// `submit_job`'s output schema: a service tool answers with the same job view.
     output_schema: Option<Arc<JsonObject>>,
@@ -215,7 +206,7 @@ pub(crate) struct ServiceTools {
 }
 
 impl ServiceTools {
-    pub(crate) fn new(config: ServiceToolsConfig, output_schema: Option<Arc<JsonObject>>) -> Self {
+    pub(super) fn new(config: ServiceToolsConfig, output_schema: Option<Arc<JsonObject>>) -> Self {
         ServiceTools {
             config,
             output_schema,
@@ -232,17 +223,17 @@ impl ServiceTools {
     }
 
     /// The service tools now, sorted by name.
-    pub(crate) fn list(&self) -> Vec<Tool> {
+    pub(super) fn list(&self) -> Vec<Tool> {
         self.snapshot().values().map(|t| t.tool.clone()).collect()
     }
 
-    pub(crate) fn get(&self, name: &str) -> Option<ServiceTool> {
+    pub(super) fn get(&self, name: &str) -> Option<ServiceTool> {
         self.snapshot().get(name).cloned()
     }
 
     /// Sends `notifications/tools/list_changed` on a `subscriptions/listen` stream (when it
     /// asked for them) on every change, until the client closes it.
-    pub(crate) async fn announce_on(&self, cx: &SubscriptionContext) {
+    pub(super) async fn announce_on(&self, cx: &SubscriptionContext) {
         if cx.accepted().tools_list_changed != Some(true) {
             return;
         }
@@ -263,7 +254,7 @@ impl ServiceTools {
     }
 
     /// Remembers a session to tell about changes.
-    pub(crate) fn add_peer(&self, peer: Peer<RoleServer>) {
+    pub(super) fn add_peer(&self, peer: Peer<RoleServer>) {
         let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
         peers.retain(|p| !p.is_transport_closed());
         peers.push(peer);
@@ -310,7 +301,7 @@ impl ServiceTools {
     }
 
     /// Starts the background loader (once; later calls do nothing).
-    pub(crate) fn start(self: &Arc<Self>, backend: Arc<dyn Backend>) {
+    pub(super) fn start(self: &Arc<Self>, backend: Arc<dyn Backend>) {
         self.started.call_once(|| {
             let me = Arc::clone(self);
             tokio::spawn(async move { me.run(backend).await });
