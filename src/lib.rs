@@ -30,29 +30,10 @@ pub mod transport;
 pub mod urn;
 pub mod validation;
 
-use std::sync::Arc;
-
-use backend::Backend;
-use config::{Config, Mode};
-
 /// The start of every HTTP client in this crate, its tests and benches: rustls with the `ring`
 /// provider. The build has no other provider, so `reqwest::Client::new()` without this first
 /// panics ("No rustls crypto provider is configured"); installing twice is a harmless no-op.
 pub fn http_client() -> reqwest::ClientBuilder {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
-}
-
-/// The backend for a resolved configuration.
-pub fn backend_for(config: &Config) -> error::Result<Arc<dyn Backend>> {
-    Ok(match &config.mode {
-        Mode::Local { dir } => {
-            let local = backend::local::LocalBackend::new(dir)?.with_services(config.local_services.clone());
-            local.preload_aspects();
-            Arc::new(local)
-        }
-        Mode::Platform(cfg) => {
-            Arc::new(backend::platform::PlatformBackend::new(cfg)?.with_chunk_size(config.chunk_size))
-        }
-    })
 }

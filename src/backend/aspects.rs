@@ -83,7 +83,10 @@ impl NewAspect {
         if !content.is_object() {
             return Err(Error::invalid(
                 "content",
-                format!("must be a JSON object, got {}; wrap the value, e.g. {{\"value\": …}}", json_kind(&content)),
+                format!(
+                    "must be a JSON object, got {}; wrap the value, e.g. {{\"value\": …}}",
+                    crate::text::describe_json(&content)
+                ),
             ));
         }
         let policy = policy.map(str::trim).filter(|p| !p.is_empty());
@@ -233,18 +236,6 @@ pub fn already_retracted(id: &str, at: DateTime<Utc>) -> Error {
             crate::time::format(at)
         ),
     )
-}
-
-/// "an array", "a string", … for messages.
-pub fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

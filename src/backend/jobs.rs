@@ -244,7 +244,7 @@ pub async fn submit_job<B: ServicesBackend + JobsBackend + ?Sized>(
             "input",
             format!(
                 "must be a JSON object matching the service's request_schema (see get_service), e.g. {{\"message\": \"hi\"}}; got {}",
-                kind_of(&input)
+                crate::text::describe_json(&input)
             ),
         ));
     };
@@ -440,18 +440,6 @@ pub fn result_value(content_type: Option<&str>, body: &[u8]) -> Option<Value> {
             body.len(),
             content_type.unwrap_or("application/octet-stream")
         ))),
-    }
-}
-
-/// "a string", "an array" … for messages about a JSON value.
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

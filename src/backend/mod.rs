@@ -61,6 +61,11 @@ pub use search::SearchBackend;
 pub use secrets::{SecretInfo, SecretsBackend};
 pub use services::{ServiceDetail, ServiceParameter, ServiceStatus, ServiceSummary, ServicesBackend, ToolService};
 
+use std::sync::Arc;
+
+use crate::config::{Config, Mode};
+use crate::error::Result;
+
 /// Everything a tool can ask of IVCAP, whichever IVCAP it is.
 pub trait Backend:
     ServicesBackend
@@ -87,4 +92,16 @@ impl<
         + Sync,
 > Backend for T
 {
+}
+
+/// The backend for a resolved configuration.
+pub fn for_config(config: &Config) -> Result<Arc<dyn Backend>> {
+    Ok(match &config.mode {
+        Mode::Local { dir } => {
+            let local = local::LocalBackend::new(dir)?.with_services(config.local_services.clone());
+            local.preload_aspects();
+            Arc::new(local)
+        }
+        Mode::Platform(cfg) => Arc::new(platform::PlatformBackend::new(cfg)?.with_chunk_size(config.chunk_size)),
+    })
 }

@@ -24,7 +24,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         Mode::Local { dir } => tracing::info!(store = %dir.display(), "local mode"),
         Mode::Platform(p) => tracing::info!(url = %p.base_url, auth = p.token.is_some(), "platform mode"),
     }
-    let backend = crate::backend_for(&config).map_err(|e| e.to_string())?;
+    let backend = crate::backend::for_config(&config).map_err(|e| e.to_string())?;
     let options = ServerOptions {
         toolsets: config.toolsets.clone(),
         read_only: config.read_only,
