@@ -87,13 +87,29 @@ fn load_env_file(cli: &Cli) -> Result<(), String> {
 /// Logs go to stderr only: stdout carries the protocol. JSON logs are one object per line,
 /// with the fields of the event and of the spans it is in (a tool call's `trace_id`).
 fn init_logging(format: LogFormat) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let logs = tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(false).with_env_filter(filter);
+    let logs = tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::filter::filter_fn(|meta| !is_rmcp_error_answer(meta)));
+    let lines = || tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false);
     match format {
-        LogFormat::Text => logs.init(),
+        LogFormat::Text => logs.with(lines()).init(),
         LogFormat::Json => {
-            logs.json().flatten_event(true).with_current_span(false).with_span_list(true).init();
+            logs.with(lines().json().flatten_event(true).with_current_span(false).with_span_list(true)).init();
         }
     }
+}
+
+/// rmcp's WARN for every error it answers a request with (`response error`, fields `id` and
+/// `error`). Such an answer is the client's to read (an unknown tool, a bad cursor); the
+/// server logs its own failures itself (`server::protocol_error`), so stderr is not filled
+/// with a warning per client mistake.
+fn is_rmcp_error_answer(meta: &tracing::Metadata<'_>) -> bool {
+    meta.target() == "rmcp::service"
+        && *meta.level() == tracing::Level::WARN
+        && meta.fields().field("error").is_some()
+        && meta.fields().field("id").is_some()
 }
