@@ -103,8 +103,9 @@ pub struct Cli {
     pub allow_path: Vec<PathBuf>,
 
     /// Serve MCP over HTTP instead of stdio: Streamable HTTP at /mcp, legacy HTTP+SSE at
-    /// /sse and /message, health at /healthz. ADDR is PORT (binds 127.0.0.1) or IP:PORT;
-    /// a non-loopback IP such as 0.0.0.0:8080 exposes the server to the network.
+    /// /sse and /message, health at /healthz, metrics at /metrics. ADDR is PORT (binds
+    /// 127.0.0.1) or IP:PORT; a non-loopback IP such as 0.0.0.0:8080 exposes the server to
+    /// the network.
     #[arg(long, value_name = "ADDR")]
     pub http: Option<String>,
 
