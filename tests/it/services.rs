@@ -338,9 +338,9 @@ async fn unknown_and_ambiguous_service_names_are_clear_errors(on_platform: bool)
     let c = &env.client;
     let beta = env.add_echo_service("beta", "Does beta things", None);
     let alphas = env.add_echo_service("alphas", "More than one alpha", None);
-    let first = |key| EchoService { key, name: "alpha", description: "An alpha", schema: None, seconds: 0 };
-    let alpha_1 = env.add_service(&first("alpha1"));
-    let alpha_2 = env.add_service(&first("alpha2"));
+    let named_alpha = |key| EchoService { key, name: "alpha", description: "An alpha", schema: None, seconds: 0 };
+    let alpha_1 = env.add_service(&named_alpha("alpha1"));
+    let alpha_2 = env.add_service(&named_alpha("alpha2"));
 
     for tool in ["get_service", "submit_job"] {
         let call_with = |service: &str| {
