@@ -359,7 +359,8 @@ async fn local_service_files_are_watched() {
     match gone {
         Err(rmcp::service::ServiceError::McpError(e)) => {
             assert_eq!(e.code, rmcp::model::ErrorCode::INVALID_PARAMS, "{e:?}");
-            assert!(e.message.contains("tool not found"), "{e:?}");
+            assert!(e.message.starts_with("unknown tool 'svc_echo'") && e.message.contains("tools/list"), "{e:?}");
+            assert_eq!(e.data.as_ref().map(|d| &d["tool"]), Some(&json!("svc_echo")), "{e:?}");
         }
         other => panic!("expected a -32602 protocol error, got {:?}", other.map(|r| text(&r))),
     }
