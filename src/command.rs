@@ -2,7 +2,7 @@
 //! serve MCP over the chosen transport (see [`crate::transport`]) until the client goes
 //! or a signal arrives. It lives in the library, and `src/main.rs` only calls [`run`]: the
 //! generic code it reaches (the runtime, rmcp's service loop, logging) is then compiled once,
-//! for the library, rather than a second time for the binary (README, "Build time").
+//! for the library, rather than a second time for the binary (measured: the commit that moved it has the numbers).
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -67,7 +67,7 @@ fn print_terminal_notice() {
     let args = if args.is_empty() { String::new() } else { format!(" {}", args.join(" ")) };
     eprintln!(
         "ivcap-mcp: waiting for an MCP client on stdin (Ctrl-D to quit); to try it interactively run: \
-         npx @modelcontextprotocol/inspector ivcap-mcp{args}"
+         npx -y @modelcontextprotocol/inspector@2.12.0 ivcap-mcp{args} (Node 22.19 or newer)"
     );
 }
 
