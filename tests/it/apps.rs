@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use ivcap_standin::{JobScript, StandIn};
@@ -139,10 +139,9 @@ async fn a_client_without_the_extension_sees_the_same_tools_and_results() {
 /// The Node binary (pinned Node 22 with playwright-core) and Chromium, installed once per run;
 /// `None` when they cannot be had and `IVCAP_MCP_SKIP_BROWSER_TESTS=1` says to skip.
 fn browser() -> Option<(PathBuf, PathBuf)> {
-    static READY: OnceLock<Mutex<Option<Result<(PathBuf, PathBuf), String>>>> = OnceLock::new();
-    let mut ready = READY.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-    let result = ready.get_or_insert_with(install).clone();
-    match result {
+    // Installed by the first test; the others wait for it (`OnceLock` runs `install` once).
+    static READY: OnceLock<Result<(PathBuf, PathBuf), String>> = OnceLock::new();
+    match READY.get_or_init(install).clone() {
         Ok(paths) => Some(paths),
         Err(why) if std::env::var("IVCAP_MCP_SKIP_BROWSER_TESTS").is_ok_and(|v| v == "1") => {
             eprintln!(
@@ -186,6 +185,10 @@ fn install() -> Result<(PathBuf, PathBuf), String> {
 /// Runs `scenario` of tests/apps/driver.mjs against `server` with `data`; its measurements.
 async fn drive(scenario: &str, server: &Server, data: Value) -> Option<Value> {
     let (node, chromium) = browser()?;
+    // One browser at a time: on two shared cores, parallel Chromiums make the timings (and the
+    // waits) meaningless.
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = ONE_AT_A_TIME.lock().await;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let shots = root.join("target/apps-screenshots");
     let out = tokio::process::Command::new(node)
