@@ -4,6 +4,7 @@
 //! [`subscriptions`], [`prompts`] and [`completions`]. Every backend failure a protocol
 //! request answers is mapped once, by [`protocol_error`].
 
+mod apps;
 mod argument_checks;
 mod completions;
 mod prompts;
@@ -250,6 +251,7 @@ impl ServerHandler for IvcapMcp {
         if self.tasks {
             capabilities.extensions = ServerCapabilities::builder().enable_tasks().build().extensions;
         }
+        capabilities.extensions.get_or_insert_default().insert(apps::EXTENSION.into(), apps::capability());
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("ivcap-mcp", env!("CARGO_PKG_VERSION")))
             .with_instructions(INSTRUCTIONS)
