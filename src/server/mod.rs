@@ -63,7 +63,7 @@ store or a folder the server was started with --allow-path.
 Record facts about any entity with add_aspect / update_aspect / retract_aspect; find them with \
 list_aspects (entity, schema prefix, JSONPath, at_time) or query across artifacts, aspects, \
 services and jobs with search (Datalog, Mangle syntax).
-Every URN a tool returns is also a resource: resources/read gives an artifact's content (up to 1 MiB) or the JSON view of an aspect, job or service; resources/list lists the services, then the 100 newest artifacts. Subscribe to a job URN to be told when its status changes. Prompts: run_service, annotate_artifact, trace_provenance, explore_datafabric.
+Every URN a tool returns is also a resource: resources/read gives an artifact's content (up to 1 MiB) or the JSON view of an aspect, job or service; resources/list lists the ui:// views (MCP Apps), the services, then the 100 newest artifacts. Subscribe to a job URN to be told when its status changes. Prompts: run_service, annotate_artifact, trace_provenance, explore_datafabric.
 Tools named svc_… (when the server offers them) each run one IVCAP service as a job; they may \
 appear after the first tools/list. Any service can always be run with get_service + submit_job.";
 
