@@ -19,6 +19,7 @@ use super::listing::ListOptions;
 use super::progress::{NoProgress, Progress};
 use super::{Page, PageRequest, ServicesBackend};
 use crate::error::{Error, Result};
+use crate::telemetry::metrics::JobWait;
 use crate::validation::Validator;
 
 /// Longest gap between two progress notifications while waiting.
@@ -176,8 +177,8 @@ pub struct Waited {
     pub notes: Vec<String>,
 }
 
-/// Checks `input` against the service's request schema and fills in the `$schema` default,
-/// so an invalid request never reaches the service. Every violation is listed as
+/// Checks `input` against the service's request schema and fills in `$schema` (its default
+/// or const), so an invalid request never reaches the service. Every violation is listed as
 /// `path: message`.
 pub fn prepare_input(schema: Option<&Value>, input: Map<String, Value>) -> Result<(Value, Option<String>)> {
     let mut input = input;
@@ -189,7 +190,8 @@ pub fn prepare_input(schema: Option<&Value>, input: Map<String, Value>) -> Resul
     };
     if !input.contains_key("$schema") {
         let inlined = crate::schema::inline_refs(schema);
-        if let Some(default) = inlined.pointer("/properties/$schema/default").filter(|d| d.is_string()) {
+        let fill = |keyword: &str| inlined.pointer(&format!("/properties/$schema/{keyword}")).filter(|d| d.is_string());
+        if let Some(default) = fill("default").or_else(|| fill("const")) {
             input.insert("$schema".into(), default.clone());
         }
     }
@@ -250,6 +252,7 @@ pub async fn submit_job<B: ServicesBackend + JobsBackend + ?Sized>(
     };
     let svc = backend.get_service(service).await?;
     let (input, note) = prepare_input(svc.request_schema.as_ref(), input)?;
+    let _waiting = (!wait.budget.is_zero()).then(JobWait::start);
     let hold = wait.budget;
     if !hold.is_zero() {
         wait.progress.report(start.elapsed().as_secs_f64(), None, "submitted; waiting for the job to finish").await;
@@ -284,6 +287,7 @@ pub async fn get_job<B: JobsBackend + ?Sized>(
         ));
     }
     let service_id = service_id.map(str::trim).filter(|s| !s.is_empty());
+    let _waiting = (!wait.budget.is_zero()).then(JobWait::start);
     let job = backend.read_job(job_id, service_id).await?;
     wait_for(backend, job, backend.poll_hint(job_id), start, wait).await
 }
@@ -478,6 +482,9 @@ mod tests {
         assert_eq!(note, None);
         let (input, _) = prepare_input(Some(&schema()), map(json!({"msg": "hi", "$schema": "mine"}))).unwrap();
         assert_eq!(input["$schema"], "mine");
+        let constant = json!({"type": "object", "properties": {"$schema": {"type": "string", "const": "urn:s:c"}}});
+        let (input, _) = prepare_input(Some(&constant), map(json!({}))).unwrap();
+        assert_eq!(input["$schema"], "urn:s:c");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use rmcp::ErrorData as McpError;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::JsonObject;
 
@@ -26,6 +27,19 @@ const TOOLSETS: [(&str, Routes); 8] = [
     ("search", ToolContext::search_router),
     ("secrets", ToolContext::secrets_router),
     ("service_tools", ToolRouter::new),
+];
+
+/// The tools whose results an MCP Apps view shows (`_meta.ui.resourceUri`, `super::apps`), by
+/// view name. Service tools show the job view too (`super::service_tools`).
+const TOOL_VIEWS: [(&str, &str); 8] = [
+    ("submit_job", "job"),
+    ("get_job", "job"),
+    ("get_artifact", "artifact"),
+    ("upload_artifact", "artifact"),
+    ("download_artifact", "artifact"),
+    ("get_aspect", "provenance"),
+    ("list_aspects", "provenance"),
+    ("get_collection", "collection"),
 ];
 
 /// Names of all toolsets, in their documented order.
@@ -109,6 +123,9 @@ fn build(toolsets: &Toolsets, read_only: bool) -> ToolRouter<ToolContext> {
     }
     for route in tool_router.map.values_mut() {
         super::argument_checks::check_arguments(route);
+        if let Some((_, view)) = TOOL_VIEWS.iter().find(|(tool, _)| *tool == route.attr.name) {
+            super::apps::link(&mut route.attr, view);
+        }
         // Field descriptions stay (they are the argument docs); titles repeat the type name.
         route.attr.input_schema = Arc::new(normalise_without(&route.attr.input_schema, &["title"]));
         if let Some(out) = &route.attr.output_schema {
@@ -116,6 +133,17 @@ fn build(toolsets: &Toolsets, read_only: bool) -> ToolRouter<ToolContext> {
         }
     }
     tool_router
+}
+
+/// The protocol error for a call of a tool this server does not offer, naming the closest
+/// of the `offered` tools.
+pub(super) fn unknown_tool(name: &str, offered: &[String]) -> McpError {
+    let similar = super::argument_checks::closest_names(name, offered, 3);
+    let hint = if similar.is_empty() { String::new() } else { format!(" (similar: {})", similar.join(", ")) };
+    McpError::invalid_params(
+        format!("unknown tool '{name}'{hint}; call tools/list for the tools this server offers"),
+        Some(serde_json::json!({ "tool": name, "similar": similar })),
+    )
 }
 
 /// `submit_job`'s output schema, made portable: a service tool answers with the same job view.
@@ -156,6 +184,28 @@ mod tests {
                 assert_eq!(built, decided, "{wanted:?} read_only={read_only}");
             }
         }
+    }
+
+    #[test]
+    fn every_tool_with_a_view_exists() {
+        let all = build(&toolsets(None), false);
+        for (tool, view) in TOOL_VIEWS {
+            let meta = all.get(tool).and_then(|t| t.meta.clone()).unwrap_or_else(|| panic!("no tool {tool}"));
+            assert_eq!(meta.0["ui"]["resourceUri"], format!("ui://ivcap/{view}"), "{tool}");
+        }
+    }
+
+    #[test]
+    fn unknown_tools_are_answered_with_the_closest_names() {
+        let offered: Vec<String> =
+            build(&toolsets(None), false).list_all().into_iter().map(|t| t.name.into()).collect();
+        let e = unknown_tool("submit_jobs", &offered);
+        assert_eq!(e.code, rmcp::model::ErrorCode::INVALID_PARAMS);
+        assert!(e.message.starts_with("unknown tool 'submit_jobs' (similar: submit_job"), "{}", e.message);
+        let e = unknown_tool("list_artefacts", &offered);
+        assert!(e.message.contains("(similar: list_artifacts"), "{}", e.message);
+        let e = unknown_tool("zzzzzzzz", &offered);
+        assert_eq!(e.message, "unknown tool 'zzzzzzzz'; call tools/list for the tools this server offers");
     }
 
     #[test]
