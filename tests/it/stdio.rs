@@ -241,6 +241,8 @@ async fn a_client_that_quits_after_its_first_answer_loses_no_write() {
 #[tokio::test]
 async fn an_unknown_tool_is_answered_with_the_closest_names_and_no_warning() {
     let dir = tempfile::tempdir().unwrap();
+    // An existing store: a missing one is announced with a warning.
+    std::fs::create_dir(dir.path().join("store")).unwrap();
     let mut child = start(dir.path(), &[], Stdio::piped());
     let mut stdin = child.stdin.take().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
