@@ -55,18 +55,18 @@ pub fn command(args: &[&str], envs: &[(&str, &str)], cwd: &Path) -> tokio::proce
 pub fn child_transport(cmd: tokio::process::Command) -> TokioChildProcess {
     let (transport, stderr) = TokioChildProcess::builder(cmd).stderr(Stdio::piped()).spawn().expect("spawn ivcap-mcp");
     if let Some(stderr) = stderr {
-        forward_stderr(stderr);
+        forward_stderr("ivcap-mcp", stderr);
     }
     transport
 }
 
-/// Copies a child's stderr, line by line, into the test's captured output.
-pub fn forward_stderr(stderr: impl tokio::io::AsyncRead + Unpin + Send + 'static) {
+/// Copies a child's stderr, line by line and marked with `label`, into the test's captured output.
+pub fn forward_stderr(label: &'static str, stderr: impl tokio::io::AsyncRead + Unpin + Send + 'static) {
     use tokio::io::AsyncBufReadExt;
     let mut lines = tokio::io::BufReader::new(stderr).lines();
     tokio::spawn(async move {
         while let Ok(Some(line)) = lines.next_line().await {
-            eprintln!("[ivcap-mcp] {line}");
+            eprintln!("[{label}] {line}");
         }
     });
 }

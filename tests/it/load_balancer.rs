@@ -107,15 +107,20 @@ struct Balancer {
 impl Balancer {
     async fn start(a: &str, b: &str) -> Balancer {
         let (listen, stats) = (free_addr(), free_addr());
-        let child = tokio::process::Command::new(haproxy())
+        let mut child = tokio::process::Command::new(haproxy())
             .args(["-db", "-f"])
             .arg(Path::new(ROOT).join("examples/deployment/haproxy.cfg"))
             .envs([("MCP_LISTEN", &listen), ("REPLICA_A", &a.to_string()), ("REPLICA_B", &b.to_string())])
             .env("STATS_LISTEN", &stats)
             .stdout(Stdio::null())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("start haproxy");
+        // HAProxy's health-check warnings are expected here: into the captured output.
+        if let Some(stderr) = child.stderr.take() {
+            crate::common::forward_stderr("haproxy", stderr);
+        }
         Balancer { _child: child, url: format!("http://{listen}/mcp"), stats: format!("http://{stats}/stats;csv") }
     }
 
