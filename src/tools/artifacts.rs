@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::ToolContext;
-use super::args::{AtTime, Limit, PageToken, list_options, page_request};
+use super::args::{list_args, list_options, page_request};
 use super::budget::{self, Cut, Shrink};
 use super::{ListView, McpProgress, linked, to_tool_error};
 use crate::backend::artifacts::{Artifact, UploadRequest, UploadSource, guess_content_type};
@@ -81,23 +81,10 @@ pub struct GetArtifactArgs {
     pub artifact_id: String,
 }
 
-/// Arguments of `list_artifacts`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ListArtifactsArgs {
-    /// e.g. size > 9
-    #[serde(default)]
-    pub filter: Option<String>,
-    #[serde(default)]
-    pub order_by: Option<String>,
-    #[serde(default)]
-    pub order_desc: Option<bool>,
-    #[serde(default)]
-    pub at_time: Option<AtTime>,
-    #[serde(default)]
-    pub limit: Option<Limit>,
-    #[serde(default)]
-    pub page: Option<PageToken>,
+list_args! {
+    /// Arguments of `list_artifacts`.
+    pub struct ListArtifactsArgs {}
+    filter = "e.g. size > 9"
 }
 
 /// An artifact's metadata.
