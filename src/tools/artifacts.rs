@@ -15,7 +15,7 @@ use super::ToolContext;
 use super::args::{list_args, list_options, page_request};
 use super::budget::{self, Cut, Shrink};
 use super::{ListView, McpProgress, linked, to_tool_error};
-use crate::backend::artifacts::{Artifact, UploadRequest, UploadSource, guess_content_type};
+use crate::backend::artifacts::{Artifact, DownloadTarget, UploadRequest, UploadSource, guess_content_type};
 use crate::backend::listing::ARTIFACT_FIELDS;
 use crate::error::{Error, Result};
 
@@ -406,9 +406,10 @@ impl ToolContext {
                 .await?
                 .map_err(to_tool_error);
         };
-        let target = self.checked_path(path, false).await.map_err(to_tool_error)?;
+        let path = self.checked_path(path, false).await.map_err(to_tool_error)?;
+        let target = DownloadTarget { path, overwrite: args.overwrite };
         let progress = McpProgress::new(&meta, peer);
-        let work = self.backend.download_artifact(&args.artifact_id, &target, args.overwrite, &progress);
+        let work = self.backend.download_artifact(&args.artifact_id, &target, &progress);
         let done = cancellable(&ct, "download", work).await?.map_err(to_tool_error)?;
         let view = DownloadView {
             id: done.artifact.id,
