@@ -2,7 +2,7 @@
 //! serve MCP over the chosen transport (see [`crate::transport`]) until the client goes
 //! or a signal arrives. It lives in the library, and `src/main.rs` only calls [`run`]: the
 //! generic code it reaches (the runtime, rmcp's service loop, logging) is then compiled once,
-//! for the library, rather than a second time for the binary (README, "Build time").
+//! for the library, rather than a second time for the binary (measured: the commit that moved it has the numbers).
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -61,7 +61,7 @@ fn print_terminal_notice() {
     let args = if args.is_empty() { String::new() } else { format!(" {}", args.join(" ")) };
     eprintln!(
         "ivcap-mcp: waiting for an MCP client on stdin (Ctrl-D to quit); to try it interactively run: \
-         npx @modelcontextprotocol/inspector ivcap-mcp{args}"
+         npx -y @modelcontextprotocol/inspector@2.12.0 ivcap-mcp{args} (Node 22.19 or newer)"
     );
 }
 
@@ -80,7 +80,24 @@ fn load_env_file(cli: &Cli) -> Result<(), String> {
 
 /// Logs go to stderr only: stdout carries the protocol.
 fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(false).with_env_filter(filter).init();
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false))
+        .with(filter)
+        .with(tracing_subscriber::filter::filter_fn(|meta| !is_rmcp_error_answer(meta)))
+        .init();
+}
+
+/// rmcp's WARN for every error it answers a request with (`response error`, fields `id` and
+/// `error`). Such an answer is the client's to read (an unknown tool, a bad cursor); the
+/// server logs its own failures itself (`server::protocol_error`), so stderr is not filled
+/// with a warning per client mistake.
+fn is_rmcp_error_answer(meta: &tracing::Metadata<'_>) -> bool {
+    meta.target() == "rmcp::service"
+        && *meta.level() == tracing::Level::WARN
+        && meta.fields().field("error").is_some()
+        && meta.fields().field("id").is_some()
 }

@@ -176,8 +176,8 @@ pub struct Waited {
     pub notes: Vec<String>,
 }
 
-/// Checks `input` against the service's request schema and fills in the `$schema` default,
-/// so an invalid request never reaches the service. Every violation is listed as
+/// Checks `input` against the service's request schema and fills in `$schema` (its default
+/// or const), so an invalid request never reaches the service. Every violation is listed as
 /// `path: message`.
 pub fn prepare_input(schema: Option<&Value>, input: Map<String, Value>) -> Result<(Value, Option<String>)> {
     let mut input = input;
@@ -189,7 +189,8 @@ pub fn prepare_input(schema: Option<&Value>, input: Map<String, Value>) -> Resul
     };
     if !input.contains_key("$schema") {
         let inlined = crate::schema::inline_refs(schema);
-        if let Some(default) = inlined.pointer("/properties/$schema/default").filter(|d| d.is_string()) {
+        let fill = |keyword: &str| inlined.pointer(&format!("/properties/$schema/{keyword}")).filter(|d| d.is_string());
+        if let Some(default) = fill("default").or_else(|| fill("const")) {
             input.insert("$schema".into(), default.clone());
         }
     }
@@ -478,6 +479,9 @@ mod tests {
         assert_eq!(note, None);
         let (input, _) = prepare_input(Some(&schema()), map(json!({"msg": "hi", "$schema": "mine"}))).unwrap();
         assert_eq!(input["$schema"], "mine");
+        let constant = json!({"type": "object", "properties": {"$schema": {"type": "string", "const": "urn:s:c"}}});
+        let (input, _) = prepare_input(Some(&constant), map(json!({}))).unwrap();
+        assert_eq!(input["$schema"], "urn:s:c");
     }
 
     #[test]

@@ -213,19 +213,25 @@ fn plural(single: &str) -> String {
     }
 }
 
-/// The valid name closest to `name`: one containing it (or contained in it), else the one
-/// within a third of its length in edits.
+/// The valid name closest to `name` (see [`closest_names`]).
 fn closest<'a>(name: &str, valid: &'a [String]) -> Option<&'a str> {
+    closest_names(name, valid, 1).into_iter().next()
+}
+
+/// Up to `most` valid names close to `name`, closest first: those containing it (or contained
+/// in it), then those within a third of its length in edits.
+pub(super) fn closest_names<'a>(name: &str, valid: &'a [String], most: usize) -> Vec<&'a str> {
     let lower = name.to_ascii_lowercase();
-    if let Some(hit) = valid.iter().find(|v| v.contains(lower.as_str()) || lower.contains(v.as_str())) {
-        return Some(hit);
-    }
-    valid
+    let mut near: Vec<(bool, usize, &str)> = valid
         .iter()
-        .map(|v| (edit_distance(&lower, v), v))
-        .filter(|(d, _)| *d <= (name.chars().count() / 3).max(1))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, v)| v.as_str())
+        .filter_map(|v| {
+            let contains = v.contains(lower.as_str()) || lower.contains(v.as_str());
+            let distance = edit_distance(&lower, v);
+            (contains || distance <= (name.chars().count() / 3).max(1)).then_some((!contains, distance, v.as_str()))
+        })
+        .collect();
+    near.sort();
+    near.into_iter().take(most).map(|(_, _, v)| v).collect()
 }
 
 /// Levenshtein distance.

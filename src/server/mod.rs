@@ -243,7 +243,7 @@ impl ServerHandler for IvcapMcp {
         // The job paths are boxed: awaited inline, their state made every call's future (moved
         // into a task per request) several times larger.
         if let Some(tool) = self.service_tools.as_ref().and_then(|st| st.get(&request.name)) {
-            let input = Value::Object(request.arguments.unwrap_or_default());
+            let input = tool.request(request.arguments.unwrap_or_default());
             if as_task {
                 return Ok(Box::pin(tasks::start_job_task(&self.context, &tool.service_id, input)).await);
             }
@@ -268,7 +268,13 @@ impl ServerHandler for IvcapMcp {
         {
             return Ok(Box::pin(tasks::start_job_task(&self.context, &args.service, args.input)).await);
         }
-        self.tools.get().call(ToolCallContext::new(&self.context, request, context)).await
+        let routes = self.tools.get();
+        if !routes.has_route(&request.name) {
+            let mut offered: Vec<String> = routes.list_all().into_iter().map(|t| t.name.into_owned()).collect();
+            offered.extend(self.service_tools.iter().flat_map(|st| st.list()).map(|t| t.name.into_owned()));
+            return Err(toolsets::unknown_tool(&request.name, &offered));
+        }
+        routes.call(ToolCallContext::new(&self.context, request, context)).await
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {

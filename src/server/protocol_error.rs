@@ -46,7 +46,11 @@ pub(super) fn protocol_error(request: Request<'_>, e: Error) -> McpError {
     match request {
         Request::Read(uri) if callers_mistake => not_found(uri, message),
         _ if callers_mistake => McpError::invalid_params(message, data),
-        _ => McpError::internal_error(message, data),
+        _ => {
+            // The caller's mistakes are theirs to read; this one is the operator's.
+            tracing::warn!(error = %message, "a protocol request failed");
+            McpError::internal_error(message, data)
+        }
     }
 }
 

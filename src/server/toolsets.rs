@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use rmcp::ErrorData as McpError;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::JsonObject;
 
@@ -118,6 +119,17 @@ fn build(toolsets: &Toolsets, read_only: bool) -> ToolRouter<ToolContext> {
     tool_router
 }
 
+/// The protocol error for a call of a tool this server does not offer, naming the closest
+/// of the `offered` tools.
+pub(super) fn unknown_tool(name: &str, offered: &[String]) -> McpError {
+    let similar = super::argument_checks::closest_names(name, offered, 3);
+    let hint = if similar.is_empty() { String::new() } else { format!(" (similar: {})", similar.join(", ")) };
+    McpError::invalid_params(
+        format!("unknown tool '{name}'{hint}; call tools/list for the tools this server offers"),
+        Some(serde_json::json!({ "tool": name, "similar": similar })),
+    )
+}
+
 /// `submit_job`'s output schema, made portable: a service tool answers with the same job view.
 pub(super) fn job_output_schema() -> Option<Arc<JsonObject>> {
     ToolContext::jobs_router()
@@ -154,6 +166,19 @@ mod tests {
                 assert_eq!(built, decided, "{wanted:?} read_only={read_only}");
             }
         }
+    }
+
+    #[test]
+    fn unknown_tools_are_answered_with_the_closest_names() {
+        let offered: Vec<String> =
+            build(&toolsets(None), false).list_all().into_iter().map(|t| t.name.into()).collect();
+        let e = unknown_tool("submit_jobs", &offered);
+        assert_eq!(e.code, rmcp::model::ErrorCode::INVALID_PARAMS);
+        assert!(e.message.starts_with("unknown tool 'submit_jobs' (similar: submit_job"), "{}", e.message);
+        let e = unknown_tool("list_artefacts", &offered);
+        assert!(e.message.contains("(similar: list_artifacts"), "{}", e.message);
+        let e = unknown_tool("zzzzzzzz", &offered);
+        assert_eq!(e.message, "unknown tool 'zzzzzzzz'; call tools/list for the tools this server offers");
     }
 
     #[test]

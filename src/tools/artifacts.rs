@@ -247,11 +247,10 @@ impl ToolContext {
         Ok(UploadRequest { source, name, content_type, collection, policy: args.policy, force: args.force })
     }
 
-    /// The `path` argument checked against the path policy, on the blocking pool (it
-    /// resolves symlinks). `existing`: the file must exist (uploads).
+    /// The `path` argument checked against the path policy. `existing`: the file must exist
+    /// (uploads).
     async fn checked_path(&self, path: String, existing: bool) -> Result<std::path::PathBuf> {
-        let policy = self.paths.clone();
-        crate::files::blocking(move || policy.check(&path, "path", existing)).await
+        self.paths.check_blocking(path, "path", existing).await
     }
 
     /// The inline answer of `download_artifact` without a path.

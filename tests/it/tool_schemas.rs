@@ -156,6 +156,13 @@ pub(crate) fn lint_schema(s: &Value, path: &str, problems: &mut Vec<String>) {
                     problems.push(format!("{path}: a free-form object must say additionalProperties: true"));
                 }
                 for (k, v) in props {
+                    // What every LLM API accepts: Anthropic's refuses a whole request otherwise.
+                    let portable = !k.is_empty()
+                        && k.len() <= 64
+                        && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+                    if !portable {
+                        problems.push(format!("{path}: property key {k:?} is outside ^[a-zA-Z0-9_.-]{{1,64}}$"));
+                    }
                     lint_schema(v, &format!("{path}.{k}"), problems);
                 }
             }

@@ -161,7 +161,7 @@ impl LocalService {
 /// How long the definition files, once read, answer lookups before `services/` is read again
 /// (a name that is not found reads it again at once). Reading them on every call put a
 /// blocking-pool hop and a directory scan into each `get_service`; under 16 concurrent
-/// sessions that halved the calls per second (README, "Performance").
+/// sessions that halved the calls per second (measured: the commit that made the copy has the numbers).
 const DEFINITIONS_FRESH: Duration = Duration::from_millis(250);
 
 /// How long a discovered tool definition is used before `GET /` is asked again.
