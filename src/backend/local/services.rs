@@ -351,14 +351,13 @@ impl LocalBackend {
             1 => Ok(hits.remove(0)),
             0 => {
                 let needle = service.rsplit(':').next().unwrap_or(service).to_lowercase();
+                // As on the platform (`name~='%name%'`): only names that contain it are similar.
                 let similar: Vec<ServiceSummary> = all
                     .iter()
                     .filter(|s| s.name.to_lowercase().contains(&needle))
                     .take(5)
                     .map(LocalService::summary)
                     .collect();
-                let similar =
-                    if similar.is_empty() { all.iter().take(5).map(LocalService::summary).collect() } else { similar };
                 Err(Error::NotFound {
                     kind: Missing::Service,
                     id: crate::backend::services::with_candidates(service, &similar),
