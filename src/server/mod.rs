@@ -44,6 +44,8 @@ use toolsets::{ToolRoutes, Toolsets};
 pub use prompts::{AnnotateArtifactArgs, ExploreDatafabricArgs, RunServiceArgs, TraceProvenanceArgs};
 pub use subscriptions::MAX_WATCHED_JOBS;
 
+mod observe;
+
 /// What the server tells an agent when it connects.
 const INSTRUCTIONS: &str = "\
 IVCAP is CSIRO's platform for analytics services. Through this server you can find services \
@@ -115,6 +117,8 @@ pub struct IvcapMcp {
     tasks: bool,
     /// See [`ServerOptions::stateless`].
     stateless: bool,
+    /// Held for its `Drop`: counts this handler's session as open while it lives (`for_session`).
+    _session: Option<Arc<crate::telemetry::metrics::SessionOpen>>,
 }
 
 impl IvcapMcp {
@@ -148,6 +152,7 @@ impl IvcapMcp {
             service_tools,
             tasks,
             stateless: options.stateless,
+            _session: None,
         })
     }
 
@@ -171,6 +176,54 @@ impl IvcapMcp {
     /// The resource templates, one per entity kind.
     pub fn resource_templates(&self) -> Vec<rmcp::model::ResourceTemplate> {
         resources::templates().resource_templates
+    }
+}
+
+impl IvcapMcp {
+    /// Service tools run the `submit_job` path; a client that declared the tasks extension
+    /// gets a task (the job) at once from `submit_job` (unless it gave `wait_seconds`) and
+    /// service tools instead of a wait.
+    async fn dispatch_call(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> std::result::Result<CallToolResponse, McpError> {
+        let as_task = self.tasks && context.client_capabilities().is_some_and(|c| c.supports_tasks());
+        // The job paths are boxed: awaited inline, their state made every call's future (moved
+        // into a task per request) several times larger.
+        if let Some(tool) = self.service_tools.as_ref().and_then(|st| st.get(&request.name)) {
+            let input = tool.request(request.arguments.unwrap_or_default());
+            if as_task {
+                return Ok(Box::pin(tasks::start_job_task(&self.context, &tool.service_id, input)).await);
+            }
+            let result = Box::pin(self.context.run_job(
+                &tool.service_id,
+                input,
+                None,
+                &context.meta,
+                context.peer.clone(),
+                context.ct.clone(),
+            ))
+            .await;
+            return Ok(result.unwrap_or_else(|e| CallToolResult::error(vec![ContentBlock::text(e)])).into());
+        }
+        if as_task
+            && request.name == "submit_job"
+            && self.tools.get().has_route("submit_job")
+            && let Some(args) = request.arguments.clone().map(Value::Object)
+            && let Ok(args) = serde_json::from_value::<SubmitJobArgs>(args)
+            // An explicit wait_seconds asks this call to wait for the result: answer inline.
+            && args.wait_seconds.is_none()
+        {
+            return Ok(Box::pin(tasks::start_job_task(&self.context, &args.service, args.input)).await);
+        }
+        let routes = self.tools.get();
+        if !routes.has_route(&request.name) {
+            let mut offered: Vec<String> = routes.list_all().into_iter().map(|t| t.name.into_owned()).collect();
+            offered.extend(self.service_tools.iter().flat_map(|st| st.list()).map(|t| t.name.into_owned()));
+            return Err(toolsets::unknown_tool(&request.name, &offered));
+        }
+        routes.call(ToolCallContext::new(&self.context, request, context)).await
     }
 }
 
@@ -231,50 +284,14 @@ impl ServerHandler for IvcapMcp {
             .or_else(|| self.service_tools.as_ref().and_then(|st| st.get(name)).map(|t| t.tool))
     }
 
-    /// Service tools run the `submit_job` path; a client that declared the tasks extension
-    /// gets a task (the job) at once from `submit_job` (unless it gave `wait_seconds`) and
-    /// service tools instead of a wait.
+    /// Observed (`observe`: trace context, metrics, the call's log line) around
+    /// [`dispatch_call`](Self::dispatch_call).
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> std::result::Result<CallToolResponse, McpError> {
-        let as_task = self.tasks && context.client_capabilities().is_some_and(|c| c.supports_tasks());
-        // The job paths are boxed: awaited inline, their state made every call's future (moved
-        // into a task per request) several times larger.
-        if let Some(tool) = self.service_tools.as_ref().and_then(|st| st.get(&request.name)) {
-            let input = tool.request(request.arguments.unwrap_or_default());
-            if as_task {
-                return Ok(Box::pin(tasks::start_job_task(&self.context, &tool.service_id, input)).await);
-            }
-            let result = Box::pin(self.context.run_job(
-                &tool.service_id,
-                input,
-                None,
-                &context.meta,
-                context.peer.clone(),
-                context.ct.clone(),
-            ))
-            .await;
-            return Ok(result.unwrap_or_else(|e| CallToolResult::error(vec![ContentBlock::text(e)])).into());
-        }
-        if as_task
-            && request.name == "submit_job"
-            && self.tools.get().has_route("submit_job")
-            && let Some(args) = request.arguments.clone().map(Value::Object)
-            && let Ok(args) = serde_json::from_value::<SubmitJobArgs>(args)
-            // An explicit wait_seconds asks this call to wait for the result: answer inline.
-            && args.wait_seconds.is_none()
-        {
-            return Ok(Box::pin(tasks::start_job_task(&self.context, &args.service, args.input)).await);
-        }
-        let routes = self.tools.get();
-        if !routes.has_route(&request.name) {
-            let mut offered: Vec<String> = routes.list_all().into_iter().map(|t| t.name.into_owned()).collect();
-            offered.extend(self.service_tools.iter().flat_map(|st| st.list()).map(|t| t.name.into_owned()));
-            return Err(toolsets::unknown_tool(&request.name, &offered));
-        }
-        routes.call(ToolCallContext::new(&self.context, request, context)).await
+        self.observe_call(&request, &context).run(self.dispatch_call(request, context)).await
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
