@@ -4,6 +4,7 @@
 //! [`subscriptions`], [`prompts`] and [`completions`]. Every backend failure a protocol
 //! request answers is mapped once, by [`protocol_error`].
 
+mod apps;
 mod argument_checks;
 mod completions;
 mod prompts;
@@ -62,7 +63,7 @@ store or a folder the server was started with --allow-path.
 Record facts about any entity with add_aspect / update_aspect / retract_aspect; find them with \
 list_aspects (entity, schema prefix, JSONPath, at_time) or query across artifacts, aspects, \
 services and jobs with search (Datalog, Mangle syntax).
-Every URN a tool returns is also a resource: resources/read gives an artifact's content (up to 1 MiB) or the JSON view of an aspect, job or service; resources/list lists the services, then the 100 newest artifacts. Subscribe to a job URN to be told when its status changes. Prompts: run_service, annotate_artifact, trace_provenance, explore_datafabric.
+Every URN a tool returns is also a resource: resources/read gives an artifact's content (up to 1 MiB) or the JSON view of an aspect, job or service; resources/list lists the ui:// views (MCP Apps), the services, then the 100 newest artifacts. Subscribe to a job URN to be told when its status changes. Prompts: run_service, annotate_artifact, trace_provenance, explore_datafabric.
 Tools named svc_… (when the server offers them) each run one IVCAP service as a job; they may \
 appear after the first tools/list. Any service can always be run with get_service + submit_job.";
 
@@ -250,6 +251,7 @@ impl ServerHandler for IvcapMcp {
         if self.tasks {
             capabilities.extensions = ServerCapabilities::builder().enable_tasks().build().extensions;
         }
+        capabilities.extensions.get_or_insert_default().insert(apps::EXTENSION.into(), apps::capability());
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("ivcap-mcp", env!("CARGO_PKG_VERSION")))
             .with_instructions(INSTRUCTIONS)
