@@ -8,13 +8,15 @@ uploaded artifact, find that aspect again with list_aspects and with a Datalog s
     .venv/bin/python examples/python_agent.py [STORE]
 
 STORE defaults to a fresh copy of examples/demo-store (the repository copy is never written).
-The server is `ivcap-mcp` from PATH, or the program named by IVCAP_MCP. Any failed call
-raises, so the exit code tells whether the whole workflow worked (CI runs this).
+The server is `ivcap-mcp` from PATH, or the command line in IVCAP_MCP, split as a shell would
+(a path, or e.g. `uvx ivcap-mcp`). Any failed call raises, so the exit code tells whether the
+whole workflow worked (CI runs this, with the debug build and with the installed wheel).
 """
 
 import asyncio
 import json
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -39,7 +41,8 @@ async def call(session: ClientSession, tool: str, arguments: dict) -> dict:
 
 
 async def workflow(store: Path) -> None:
-    server = StdioServerParameters(command=os.environ.get("IVCAP_MCP", "ivcap-mcp"), args=["--local", str(store)])
+    command, *args = shlex.split(os.environ.get("IVCAP_MCP", "ivcap-mcp"))
+    server = StdioServerParameters(command=command, args=[*args, "--local", str(store)])
     async with stdio_client(server) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
         tools = {t.name for t in (await session.list_tools()).tools}

@@ -2,6 +2,8 @@
 //! is launched exactly as the file says — command, args and env, with only its placeholders
 //! replaced by this test's values — and must answer `tools/list` and a first tool call; so
 //! must the `claude mcp add` lines in the README, and the demo store must be worth exploring.
+//! An entry's `uvx ivcap-mcp` runs the wheel's `ivcap-mcp`, the same program: here it is this
+//! build's binary, and `.ci/wheel.sh` runs that form through uv against the built wheel.
 
 use std::path::{Path, PathBuf};
 
@@ -89,9 +91,13 @@ fn stdio_entries(file: &str, store: &Path, standin: &StandIn) -> Vec<Launch> {
 /// binary), only the configured environment plus `PATH`, in an unrelated folder — and checks
 /// that it serves every tool and answers `list_services`. Returns the service names.
 async fn check(launch: &Launch, cwd: &Path) -> Vec<String> {
-    assert_eq!(launch.command, "ivcap-mcp", "{}: examples use the installed name", launch.name);
+    let args = match (launch.command.as_str(), launch.args.split_first()) {
+        ("ivcap-mcp", _) => launch.args.as_slice(),
+        ("uvx", Some((package, args))) if package == "ivcap-mcp" => args,
+        _ => panic!("{}: examples run the installed `ivcap-mcp` or `uvx ivcap-mcp`", launch.name),
+    };
     let mut cmd = tokio::process::Command::new(BIN);
-    cmd.args(&launch.args).current_dir(cwd).kill_on_drop(true).env_clear();
+    cmd.args(args).current_dir(cwd).kill_on_drop(true).env_clear();
     cmd.env("PATH", std::env::var("PATH").unwrap_or_default()).env("XDG_CONFIG_HOME", cwd.join(".no-config"));
     cmd.envs(launch.env.iter().map(|(k, v)| (k, v)));
     let transport = crate::common::child_transport(cmd);
@@ -114,6 +120,7 @@ async fn every_client_configuration_starts_the_server_as_written() {
         let launches = stdio_entries(file, &store, &standin);
         assert!(launches.iter().any(|l| l.args.contains(&"--local".to_string())), "{file}: has a local variant");
         assert!(launches.iter().any(|l| l.env.iter().any(|(k, _)| k == "IVCAP_URL")), "{file}: has a platform variant");
+        assert!(launches.iter().any(|l| l.command == "uvx"), "{file}: has the `uvx ivcap-mcp` form");
         for launch in &launches {
             standin.clear_requests();
             let services = check(launch, dir.path()).await;

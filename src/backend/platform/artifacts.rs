@@ -21,14 +21,14 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::{Failure, PlatformBackend, Target, decode, enc, resumable_status};
 use crate::backend::artifacts::{
-    Artifact, ArtifactsBackend, BackgroundMd5, Downloaded, InlineBytes, Md5Feed, UploadRequest, UploadSource, Uploaded,
-    check_target, parse_sidecar, persist_download, sidecar_path, sidecar_text,
+    Artifact, ArtifactsBackend, BackgroundMd5, DownloadTarget, Downloaded, InlineBytes, Md5Feed, UploadRequest,
+    UploadSource, Uploaded, parse_sidecar, sidecar_path, sidecar_text,
 };
 use crate::backend::listing::ListOptions;
 use crate::backend::progress::{Progress, report_bytes};
 use crate::backend::{ArtifactStatus, CollectionsBackend, Page, PageRequest};
 use crate::error::{Error, Missing, Result};
-use crate::files::{IO_BUFFER, TempFile, blocking, md5_file, write_atomic};
+use crate::files::{IO_BUFFER, blocking, md5_file, write_atomic};
 use crate::telemetry::metrics::{self, Direction};
 use crate::time::from_wire;
 use crate::urn::is_urn;
@@ -415,25 +415,19 @@ impl ArtifactsBackend for PlatformBackend {
         Ok(page.map(Into::into))
     }
 
-    async fn download_artifact(
-        &self,
-        id: &str,
-        path: &Path,
-        overwrite: bool,
-        progress: &dyn Progress,
-    ) -> Result<Downloaded> {
-        let checked = path.to_path_buf();
-        blocking(move || check_target(&checked, overwrite)).await?;
+    async fn download_artifact(&self, id: &str, to: &DownloadTarget, progress: &dyn Progress) -> Result<Downloaded> {
+        let checked = to.clone();
+        blocking(move || checked.check()).await?;
         let record = self.artifact_record(id).await?;
-        let dst = path.to_path_buf();
-        let mut tmp = blocking(move || TempFile::beside(&dst, true)).await?;
+        let dst = to.clone();
+        let mut tmp = blocking(move || dst.temp_file()).await?;
         let handle = tmp.file().try_clone().map_err(|e| Error::io("cannot open the download's temp file", e))?;
         let mut file = tokio::fs::File::from_std(handle);
         let (size, md5) = self.stream_blob(&record, &mut file, progress).await?;
         drop(file);
-        let target = path.to_path_buf();
-        blocking(move || persist_download(tmp, &target, overwrite)).await?;
-        Ok(Downloaded { artifact: record.into(), path: path.to_path_buf(), size, md5 })
+        let target = to.clone();
+        blocking(move || target.persist(tmp)).await?;
+        Ok(Downloaded { artifact: record.into(), path: to.path.clone(), size, md5 })
     }
 
     async fn read_artifact(&self, id: &str, max_bytes: u64) -> Result<InlineBytes> {
