@@ -142,7 +142,20 @@ pub struct Cli {
     /// default); larger ones are refused with an error and never held in memory.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_message_size: Option<u64>,
+
+    /// Local search: most memory the facts one query derives may take, e.g. 32MiB (the
+    /// default); a query that needs more stops with "query too large".
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub search_memory: Option<u64>,
+
+    /// Local search without narrowing facts through the index first: only the benchmarks'
+    /// baseline (benches/search_local.rs) uses it.
+    #[arg(long, hide = true)]
+    pub search_full_scan: bool,
 }
+
+/// Default `--search-memory`: 32 MiB.
+pub const DEFAULT_SEARCH_MEMORY: usize = crate::backend::local::search::DEFAULT_MAX_BYTES;
 
 /// Default `--service-tools-max`.
 pub const DEFAULT_SERVICE_TOOLS_MAX: usize = 32;
@@ -265,6 +278,10 @@ pub struct Config {
     pub max_message_size: usize,
     /// `--local-service NAME=URL`s (local mode only).
     pub local_services: Vec<(String, url::Url)>,
+    /// `--search-memory`, in bytes (local mode).
+    pub search_memory: usize,
+    /// `--search-full-scan` (the benchmarks' baseline).
+    pub search_full_scan: bool,
 }
 
 impl Config {
@@ -319,6 +336,15 @@ impl Config {
         check_range("--max-wait", cli.max_wait, 1..=3600, " seconds", DEFAULT_MAX_WAIT)?;
         let service_tools = service_tools_config(cli)?;
         let local_services = local_services(cli, &mode)?;
+        let search_memory =
+            cli.search_memory.map_or(DEFAULT_SEARCH_MEMORY, |m| usize::try_from(m).unwrap_or(usize::MAX));
+        check_range(
+            "--search-memory",
+            search_memory,
+            1 << 20..=1 << 30,
+            " bytes (1MiB to 1GiB)",
+            DEFAULT_SEARCH_MEMORY,
+        )?;
         let transport = match &cli.http {
             None => Transport::Stdio,
             Some(addr) => {
@@ -356,6 +382,8 @@ impl Config {
                 .max_message_size
                 .map_or(DEFAULT_MAX_MESSAGE_SIZE, |size| usize::try_from(size).unwrap_or(usize::MAX)),
             local_services,
+            search_memory,
+            search_full_scan: cli.search_full_scan,
         })
     }
 }

@@ -49,7 +49,13 @@ pub fn http_client() -> reqwest::ClientBuilder {
 pub fn backend_for(config: &Config) -> error::Result<Arc<dyn Backend>> {
     Ok(match &config.mode {
         Mode::Local { dir } => {
-            let local = backend::local::LocalBackend::new(dir)?.with_services(config.local_services.clone());
+            let search = backend::local::search::SearchOptions {
+                limits: backend::local::search::Limits { max_bytes: config.search_memory, ..Default::default() },
+                pushdown: !config.search_full_scan,
+            };
+            let local = backend::local::LocalBackend::new(dir)?
+                .with_services(config.local_services.clone())
+                .with_search(search);
             local.preload_aspects();
             Arc::new(local)
         }

@@ -16,11 +16,13 @@ mod content_path;
 mod file;
 mod index;
 
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::LocalBackend;
 use crate::backend::aspects::{
@@ -267,6 +269,21 @@ impl AspectStore {
     }
 }
 
+/// Which aspects one read of a search can use: each given set limits its column (exact
+/// values, no patterns), and each `fields` entry must be a top-level field of the content
+/// with that value. The default admits every aspect.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct AspectMatch {
+    pub entities: Option<BTreeSet<String>>,
+    pub schemas: Option<BTreeSet<String>>,
+    pub contents: Option<Vec<Value>>,
+    pub fields: Vec<(String, Value)>,
+}
+
+/// Aspect rows `[entity, schema, content]` for search, each aspect once, and for each
+/// [`AspectMatch`] asked for, the positions of the rows it admits.
+pub type AspectRows = (Vec<Vec<Value>>, Vec<Vec<usize>>);
+
 /// What a local page token carries: the query, the instant it is answered at, and where
 /// the next page starts, so later pages are one consistent snapshot.
 #[derive(Debug, Serialize, Deserialize)]
@@ -298,6 +315,38 @@ impl LocalBackend {
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "cannot start the aspect index thread; the first query builds it");
         }
+    }
+
+    /// The aspects valid at `at` that any of `matches` admits, narrowed through the index
+    /// (by entity, then schema, then content fields on the warm parsed content) before a
+    /// row is made; see [`AspectRows`].
+    pub async fn aspect_rows(&self, at: DateTime<Utc>, matches: Vec<AspectMatch>) -> Result<AspectRows> {
+        let store = self.aspects.clone();
+        blocking(move || {
+            let index = store.current()?;
+            let mut rows = Vec::new();
+            let mut row_of: HashMap<usize, usize> = HashMap::new();
+            let mut admitted = Vec::with_capacity(matches.len());
+            for m in &matches {
+                let mut mine = Vec::new();
+                for slot in index.matching(at, m) {
+                    let Some(e) = index.slot(slot) else { continue };
+                    let row = *row_of.entry(slot).or_insert_with(|| {
+                        let a = &e.aspect;
+                        rows.push(vec![
+                            Value::String(a.entity.clone()),
+                            Value::String(a.schema.clone()),
+                            e.content().clone(),
+                        ]);
+                        rows.len() - 1
+                    });
+                    mine.push(row);
+                }
+                admitted.push(mine);
+            }
+            Ok((rows, admitted))
+        })
+        .await
     }
 
     /// Every aspect valid at `at`, content included, optionally only those whose schema

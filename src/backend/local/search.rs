@@ -15,20 +15,22 @@ mod mangle;
 mod store;
 mod syntax;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use md5::{Digest, Md5};
 use serde_json::Value;
 
-pub use engine::{Answer, DatalogEngine, Facts, Limits, Patterns, Prepared, constant_column};
+pub use engine::{Answer, Arg, DEFAULT_MAX_BYTES, DatalogEngine, Facts, Limits, Prepared, Read};
 pub use mangle::MangleEngine;
 use syntax::{LoadAspect, extract_load_aspects};
 
 use super::LocalBackend;
 use super::artifacts::named_ids;
-use crate::backend::paging::offset_page;
-use crate::backend::{JobStatus, Page, PageRequest, SearchBackend, like_match};
+use super::aspects::AspectMatch;
+use crate::backend::paging::offset_window;
+use crate::backend::{JobStatus, Page, PageRequest, SearchBackend};
 use crate::error::{Error, Result};
 
 /// The predicates the local store provides, with their columns.
@@ -67,29 +69,167 @@ pub fn prepare(engine: &dyn DatalogEngine, query: &str) -> Result<LocalQuery> {
     Ok(LocalQuery { prepared, loads })
 }
 
-/// Evaluates `query` over `facts` with `engine` on a blocking thread.
+/// Evaluates `query` over `facts` with `engine` on a blocking thread: the number of
+/// answers and those in `window`.
 pub async fn evaluate<E: DatalogEngine + 'static>(
     engine: E,
     query: LocalQuery,
     facts: Facts,
     limits: Limits,
-) -> Result<Vec<Answer>> {
-    tokio::task::spawn_blocking(move || engine.run(&query.prepared, &facts, &limits))
+    window: std::ops::Range<usize>,
+) -> Result<(usize, Vec<Answer>)> {
+    tokio::task::spawn_blocking(move || engine.run(&query.prepared, &facts, &limits, window))
         .await
         .map_err(|e| Error::Internal(format!("the query evaluation was interrupted ({e})")))?
 }
 
+/// How local search runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SearchOptions {
+    pub limits: Limits,
+    /// Narrow base facts through the index before they are made (the default). Off, every
+    /// fact of a read predicate valid at `at_time` is made and the ones no read can match
+    /// are dropped afterwards: only the benchmarks' baseline turns it off.
+    pub pushdown: bool,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions { limits: Limits::default(), pushdown: true }
+    }
+}
+
+/// Values a variable of one clause can take: `(clause, variable) → values`.
+type Bindings = HashMap<(usize, String), HashSet<Value>>;
+
+/// Records, for each variable of `read`, the values it takes in `rows`: a positive read
+/// binds them, so its clause can use no other (intersected with what is known already).
+fn bind<'a>(bindings: &mut Bindings, read: &Read, rows: impl Iterator<Item = &'a Vec<Value>> + Clone) {
+    for (col, arg) in read.args.iter().enumerate() {
+        let Arg::Var(v) = arg else { continue };
+        let values: HashSet<Value> = rows.clone().filter_map(|r| r.get(col).cloned()).collect();
+        match bindings.entry((read.clause, v.clone())) {
+            Entry::Occupied(mut known) => known.get_mut().retain(|x| values.contains(x)),
+            Entry::Vacant(slot) => {
+                slot.insert(values);
+            }
+        }
+    }
+}
+
+/// The values column `col` of `read` can take: its constant, or its variable's bindings.
+fn allowed<'a>(read: &'a Read, col: usize, bindings: &'a Bindings) -> Option<Vec<&'a Value>> {
+    match read.args.get(col)? {
+        Arg::Const(c) => Some(vec![c]),
+        Arg::Var(v) => bindings.get(&(read.clause, v.clone())).map(|vals| vals.iter().collect()),
+        Arg::Any => None,
+    }
+}
+
+/// What `read` of `ivcap_aspect` can match, as the index takes it.
+fn aspect_match(read: &Read, bindings: &Bindings) -> AspectMatch {
+    let texts = |col| {
+        allowed(read, col, bindings)
+            .map(|vals| vals.into_iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+    };
+    AspectMatch {
+        entities: texts(0),
+        schemas: texts(1),
+        contents: allowed(read, 2, bindings).map(|vals| vals.into_iter().cloned().collect()),
+        fields: read.fields.iter().filter(|(col, ..)| *col == 2).map(|(_, f, v)| (f.clone(), v.clone())).collect(),
+    }
+}
+
+/// Can `row` of `read`'s predicate matter to `read`, given its constants, fields and bindings?
+fn admits(read: &Read, row: &[Value], bindings: &Bindings) -> bool {
+    read.matches(row)
+        && (0..row.len()).all(|col| allowed(read, col, bindings).is_none_or(|vals| vals.contains(&&row[col])))
+}
+
 impl LocalBackend {
-    /// The facts `query` reads, valid at `at`: only the predicates it names are gathered.
+    /// The facts `query` reads, valid at `at`: only the predicates it names are gathered,
+    /// and of those only the facts some read can match. Reads with constants (or
+    /// `:match_field` values) go first; what their facts bind a variable to then narrows the
+    /// other reads of that variable's clause (a join on the entity fetches only those
+    /// entities' aspects). Aspects are narrowed in the index before any row is made.
     pub async fn search_facts(&self, query: &LocalQuery, at: DateTime<Utc>) -> Result<Facts> {
         let needs = |p: &str| query.prepared.extensional.contains(p);
+        let pushdown = self.search.pushdown;
+        let all_reads = &query.prepared.reads;
         let mut facts = Facts::default();
-        let wants_jobs = needs("ivcap_job") || needs("ivcap_artifact_produced_by");
         if needs("ivcap_service") {
             for s in self.local_services().await?.iter() {
                 facts.add("ivcap_service", vec![Value::String(s.id.clone()), Value::String(s.name.clone())]);
             }
         }
+        self.job_and_artifact_facts(&mut facts, &needs, at).await?;
+        let loads: Vec<&LoadAspect> = query.loads.iter().filter(|l| needs(&l.predicate)).collect();
+        for load in &loads {
+            for aspect in self.aspects_valid_at(at, Some(&load.schema)).await? {
+                let content = aspect.content.unwrap_or(Value::Null);
+                for row in load_rows(load, &content) {
+                    facts.add(&load.predicate, row);
+                }
+            }
+        }
+        if !pushdown {
+            if needs("ivcap_aspect") {
+                let (rows, _) = self.aspect_rows(at, vec![AspectMatch::default()]).await?;
+                facts.relations.insert("ivcap_aspect".into(), rows);
+            }
+            facts.retain_matching(all_reads);
+            return Ok(facts);
+        }
+
+        // Reads with constants first; their facts bind variables for the rest.
+        let (anchored, free): (Vec<&Read>, Vec<&Read>) = all_reads.iter().partition(|r| r.is_anchored());
+        let mut bindings = Bindings::new();
+        let mut aspects: Vec<Vec<Value>> = Vec::new();
+        let anchored_aspects: Vec<&Read> = anchored.iter().copied().filter(|r| r.predicate == "ivcap_aspect").collect();
+        if !anchored_aspects.is_empty() {
+            let matches = anchored_aspects.iter().map(|r| aspect_match(r, &Bindings::new())).collect();
+            let (rows, admitted) = self.aspect_rows(at, matches).await?;
+            for (read, positions) in anchored_aspects.iter().zip(&admitted) {
+                if read.positive {
+                    bind(&mut bindings, read, positions.iter().filter_map(|&i| rows.get(i)));
+                }
+            }
+            aspects = rows;
+        }
+        for read in anchored.iter().filter(|r| r.positive && r.predicate != "ivcap_aspect") {
+            let rows = facts.relations.get(&read.predicate).map(Vec::as_slice).unwrap_or_default();
+            bind(&mut bindings, read, rows.iter().filter(|row| read.matches(row)));
+        }
+        let free_aspects: Vec<&Read> = free.iter().copied().filter(|r| r.predicate == "ivcap_aspect").collect();
+        if !free_aspects.is_empty() {
+            let matches = free_aspects.iter().map(|r| aspect_match(r, &bindings)).collect();
+            let (rows, _) = self.aspect_rows(at, matches).await?;
+            // Rows already made by the anchored reads come again here at most once each.
+            let seen: HashSet<&Vec<Value>> = aspects.iter().collect();
+            let fresh: Vec<Vec<Value>> = rows.into_iter().filter(|r| !seen.contains(r)).collect();
+            aspects.extend(fresh);
+        }
+        if needs("ivcap_aspect") {
+            facts.relations.insert("ivcap_aspect".into(), aspects);
+        }
+        for (predicate, rows) in &mut facts.relations {
+            let mine: Vec<&Read> = all_reads.iter().filter(|r| &r.predicate == predicate).collect();
+            if !mine.is_empty() {
+                rows.retain(|row| mine.iter().any(|read| admits(read, row, &bindings)));
+            }
+        }
+        Ok(facts)
+    }
+
+    /// `ivcap_job`, `ivcap_artifact` and `ivcap_artifact_produced_by` facts valid at `at`,
+    /// those of them `needs` asks for.
+    async fn job_and_artifact_facts(
+        &self,
+        facts: &mut Facts,
+        needs: &(dyn Fn(&str) -> bool + Sync),
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let wants_jobs = needs("ivcap_job") || needs("ivcap_artifact_produced_by");
         let artifacts = if needs("ivcap_artifact") || needs("ivcap_artifact_produced_by") {
             self.local_artifacts().await?
         } else {
@@ -133,52 +273,7 @@ impl LocalBackend {
                 facts.add("ivcap_artifact", vec![Value::String(a.id), text(a.name), text(a.mime_type)]);
             }
         }
-        let loads: Vec<&LoadAspect> = query.loads.iter().filter(|l| needs(&l.predicate)).collect();
-        if needs("ivcap_aspect") || !loads.is_empty() {
-            // When every read of ivcap_aspect names its schema, only those schemas are fetched.
-            let aspect_schemas = constant_column(&query.prepared.patterns, "ivcap_aspect", 1);
-            let wanted: Option<BTreeSet<&str>> = match (&aspect_schemas, needs("ivcap_aspect")) {
-                (None, true) => None,
-                (schemas, _) => Some(
-                    schemas
-                        .iter()
-                        .flatten()
-                        .map(String::as_str)
-                        .chain(loads.iter().map(|l| l.schema.as_str()))
-                        .collect(),
-                ),
-            };
-            let aspects = match wanted {
-                None => self.aspects_valid_at(at, None).await?,
-                Some(patterns) => {
-                    let mut all = Vec::new();
-                    let mut ids = HashSet::new();
-                    for pattern in patterns {
-                        for a in self.aspects_valid_at(at, Some(pattern)).await? {
-                            if ids.insert(a.id.clone()) {
-                                all.push(a);
-                            }
-                        }
-                    }
-                    all
-                }
-            };
-            for aspect in aspects {
-                let content = aspect.content.unwrap_or(Value::Null);
-                for load in loads.iter().filter(|l| like_match(&l.schema, &aspect.schema, false)) {
-                    for row in load_rows(load, &content) {
-                        facts.add(&load.predicate, row);
-                    }
-                }
-                let wanted = aspect_schemas.as_ref().is_none_or(|s| s.contains(&aspect.schema));
-                if needs("ivcap_aspect") && wanted {
-                    facts
-                        .add("ivcap_aspect", vec![Value::String(aspect.entity), Value::String(aspect.schema), content]);
-                }
-            }
-        }
-        facts.retain_matching(&query.prepared.patterns);
-        Ok(facts)
+        Ok(())
     }
 }
 
@@ -252,8 +347,9 @@ impl SearchBackend for LocalBackend {
         let engine = MangleEngine;
         let local = prepare(&engine, query)?;
         let facts = self.search_facts(&local, at).await?;
-        let answers = evaluate(engine, local, facts, Limits::default()).await?;
+        let window = resume.offset..resume.offset.saturating_add(page.limit as usize);
+        let (total, answers) = evaluate(engine, local, facts, self.search.limits, window).await?;
         let answers: Vec<Value> = answers.into_iter().map(Value::Object).collect();
-        Ok(offset_page(answers, page, &resume, &crate::time::format(at), &scope))
+        Ok(offset_window(answers, total, page, &resume, &crate::time::format(at), &scope))
     }
 }
