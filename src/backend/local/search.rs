@@ -13,7 +13,6 @@
 mod engine;
 mod mangle;
 mod store;
-mod syntax;
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -22,25 +21,17 @@ use chrono::{DateTime, Utc};
 use md5::{Digest, Md5};
 use serde_json::Value;
 
+use crate::backend::search::syntax::{LoadAspect, extract_load_aspects};
+use crate::backend::search::{PREDICATES, check_arity, language_error, not_datalog, predicate_list};
 pub use engine::{Answer, Arg, DEFAULT_MAX_BYTES, DatalogEngine, Facts, Limits, Prepared, Read};
 pub use mangle::MangleEngine;
-use syntax::{LoadAspect, extract_load_aspects};
 
 use super::LocalBackend;
 use super::artifacts::named_ids;
 use super::aspects::AspectMatch;
 use crate::backend::paging::offset_window;
-use crate::backend::{JobStatus, Page, PageRequest, SearchBackend};
+use crate::backend::{AspectsBackend, JobStatus, Page, PageRequest, SearchBackend};
 use crate::error::{Error, Result};
-
-/// The predicates the local store provides, with their columns.
-pub const PREDICATES: &[(&str, &str)] = &[
-    ("ivcap_artifact", "Id, Name, MimeType"),
-    ("ivcap_aspect", "Entity, Schema, Content"),
-    ("ivcap_service", "Id, Name"),
-    ("ivcap_job", "Id, Status, ServiceId"),
-    ("ivcap_artifact_produced_by", "ArtifactId, JobId"),
-];
 
 /// A query ready to run locally: the engine's program and the tables it loads.
 #[derive(Debug, Clone)]
@@ -50,21 +41,38 @@ pub struct LocalQuery {
 }
 
 /// Parses `query` (cutting out `:load_aspect` declarations) and checks that every predicate
-/// it reads exists.
+/// it reads exists, with the number of arguments it has.
 pub fn prepare(engine: &dyn DatalogEngine, query: &str) -> Result<LocalQuery> {
     let (text, loads) = extract_load_aspects(query)?;
     let prepared = engine.prepare(&text)?;
     let known = |p: &str| PREDICATES.iter().any(|(n, _)| *n == p) || loads.iter().any(|l| l.predicate == p);
     if let Some(unknown) = prepared.extensional.iter().find(|p| !known(p)) {
-        let provided: Vec<String> = PREDICATES.iter().map(|(n, cols)| format!("{n}({cols})")).collect();
         return Err(Error::invalid(
             "query",
             format!(
                 "the predicate {unknown} is neither defined by a rule of the query nor provided; \
                  provided predicates: {}; or declare a table with :load_aspect(/{unknown}, \"<schema urn>\", [\".path\"]).",
-                provided.join(", ")
+                predicate_list()
             ),
         ));
+    }
+    for read in &prepared.reads {
+        match loads.iter().find(|l| l.predicate == read.predicate) {
+            Some(load) if load.paths.len() != read.args.len() => {
+                return Err(Error::invalid(
+                    "query",
+                    format!(
+                        "{} is loaded with {} columns (one per path of its :load_aspect), but the query gives it {}; \
+                         give it one argument per path",
+                        read.predicate,
+                        load.paths.len(),
+                        read.args.len()
+                    ),
+                ));
+            }
+            Some(_) => {}
+            None => check_arity(&read.predicate, read.args.len())?,
+        }
     }
     Ok(LocalQuery { prepared, loads })
 }
@@ -344,6 +352,11 @@ impl SearchBackend for LocalBackend {
             None => None,
         };
         let at = pinned.or(at_time).unwrap_or_else(Utc::now);
+        if let Some(what) = not_datalog(query) {
+            // The example names a schema of this store, if it has any.
+            let schema = self.schema_urns("", 1).await.ok().and_then(|(s, _)| s.into_iter().next());
+            return Err(language_error(what, schema.as_deref()));
+        }
         let engine = MangleEngine;
         let local = prepare(&engine, query)?;
         let facts = self.search_facts(&local, at).await?;

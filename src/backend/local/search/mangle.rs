@@ -14,6 +14,7 @@
 //! The crates write diagnostics to stderr only (`eprintln!` in `MemStore`, which we do not
 //! use); nothing here writes to stdout.
 
+use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -24,8 +25,8 @@ use mangle_interpreter::{CompoundKind, Value};
 use serde_json::{Map, Value as Json};
 
 use super::engine::{Answer, Arg, DatalogEngine, Facts, Limits, Prepared, Read};
-use super::store::{Exhausted, HashedStore};
-use super::syntax::{code_mask, line_col, statement_starts};
+use super::store::{Exhausted, HashedStore, give_back_memory};
+use crate::backend::search::syntax::{code_mask, line_col, statement_starts};
 use crate::error::{Error, Result};
 
 /// The head given to a headless query.
@@ -377,11 +378,29 @@ fn reads(arena: &Arena, unit: &ast::Unit, extensional: &BTreeSet<String>) -> Vec
     out
 }
 
+/// Evaluations that charged more than this hand their memory back when done.
+const LARGE: usize = 4 << 20;
+
 fn run(query: &Prepared, facts: &Facts, limits: &Limits, window: Range<usize>) -> Result<(usize, Vec<Answer>)> {
+    let charged = Cell::new(0);
+    let result = evaluate(query, facts, limits, window, &charged);
+    if charged.get() > LARGE {
+        give_back_memory();
+    }
+    result
+}
+
+fn evaluate(
+    query: &Prepared,
+    facts: &Facts,
+    limits: &Limits,
+    window: Range<usize>,
+    charged: &Cell<usize>,
+) -> Result<(usize, Vec<Answer>)> {
     let arena = Arena::new_with_global_interner();
     let (mut ir, stratified) = mangle_driver::compile(&query.program, &arena)
         .map_err(|e| query_error(format!("the query cannot be evaluated: {}", located(&format!("{e:#}"), None))))?;
-    let mut store = HashedStore::new(limits.max_facts, limits.max_bytes, limits.timeout);
+    let mut store = HashedStore::new(limits.max_facts, limits.max_bytes, limits.timeout, charged);
     for (predicate, rows) in &facts.relations {
         if query.extensional.contains(predicate) {
             store.load(predicate, rows.iter().map(|row| row.iter().map(to_value).collect()).collect());
