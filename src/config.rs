@@ -799,6 +799,15 @@ mod tests {
     }
 
     #[test]
+    fn search_memory_is_a_size_of_1_mib_to_1_gib() {
+        let c = resolve(&[], &[]).unwrap();
+        assert_eq!((c.search_memory, c.search_full_scan), (32 << 20, false));
+        assert_eq!(resolve(&["--search-memory", "8MiB"], &[]).unwrap().search_memory, 8 << 20);
+        let err = resolve(&["--search-memory", "512KiB"], &[]).unwrap_err().to_string();
+        assert!(err.contains("--search-memory 524288 is out of range") && err.contains("1MiB to 1GiB"), "{err}");
+    }
+
+    #[test]
     fn secret_debug_hides_value() {
         assert_eq!(format!("{:?}", Secret::new("abc")), "Secret(***)");
     }

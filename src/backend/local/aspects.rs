@@ -16,7 +16,7 @@ mod content_path;
 mod file;
 mod index;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -280,10 +280,6 @@ pub struct AspectMatch {
     pub fields: Vec<(String, Value)>,
 }
 
-/// Aspect rows `[entity, schema, content]` for search, each aspect once, and for each
-/// [`AspectMatch`] asked for, the positions of the rows it admits.
-pub type AspectRows = (Vec<Vec<Value>>, Vec<Vec<usize>>);
-
 /// What a local page token carries: the query, the instant it is answered at, and where
 /// the next page starts, so later pages are one consistent snapshot.
 #[derive(Debug, Serialize, Deserialize)]
@@ -317,34 +313,22 @@ impl LocalBackend {
         }
     }
 
-    /// The aspects valid at `at` that any of `matches` admits, narrowed through the index
-    /// (by entity, then schema, then content fields on the warm parsed content) before a
-    /// row is made; see [`AspectRows`].
-    pub async fn aspect_rows(&self, at: DateTime<Utc>, matches: Vec<AspectMatch>) -> Result<AspectRows> {
+    /// The aspects valid at `at` that `m` admits, as `(id, [entity, schema, content])`,
+    /// narrowed through the index (by entity or schema lists, then content fields on the
+    /// warm parsed content) before any row is made.
+    pub async fn aspect_rows(&self, at: DateTime<Utc>, m: AspectMatch) -> Result<Vec<(String, Vec<Value>)>> {
         let store = self.aspects.clone();
         blocking(move || {
             let index = store.current()?;
-            let mut rows = Vec::new();
-            let mut row_of: HashMap<usize, usize> = HashMap::new();
-            let mut admitted = Vec::with_capacity(matches.len());
-            for m in &matches {
-                let mut mine = Vec::new();
-                for slot in index.matching(at, m) {
-                    let Some(e) = index.slot(slot) else { continue };
-                    let row = *row_of.entry(slot).or_insert_with(|| {
-                        let a = &e.aspect;
-                        rows.push(vec![
-                            Value::String(a.entity.clone()),
-                            Value::String(a.schema.clone()),
-                            e.content().clone(),
-                        ]);
-                        rows.len() - 1
-                    });
-                    mine.push(row);
-                }
-                admitted.push(mine);
-            }
-            Ok((rows, admitted))
+            let rows = index.matching(at, &m).into_iter().filter_map(|slot| index.slot(slot));
+            Ok(rows
+                .map(|e| {
+                    let a = &e.aspect;
+                    let row =
+                        vec![Value::String(a.entity.clone()), Value::String(a.schema.clone()), e.content().clone()];
+                    (a.id.clone(), row)
+                })
+                .collect())
         })
         .await
     }

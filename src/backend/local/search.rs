@@ -110,13 +110,19 @@ impl Default for SearchOptions {
 /// Values a variable of one clause can take: `(clause, variable) → values`.
 type Bindings = HashMap<(usize, String), HashSet<Value>>;
 
-/// Records, for each variable of `read`, the values it takes in `rows`: a positive read
-/// binds them, so its clause can use no other (intersected with what is known already).
-fn bind<'a>(bindings: &mut Bindings, read: &Read, rows: impl Iterator<Item = &'a Vec<Value>> + Clone) {
-    for (col, arg) in read.args.iter().enumerate() {
-        let Arg::Var(v) = arg else { continue };
-        let values: HashSet<Value> = rows.clone().filter_map(|r| r.get(col).cloned()).collect();
-        match bindings.entry((read.clause, v.clone())) {
+/// Records, for each variable of `read` (in a column, or a content field it reads with
+/// `:match_field`), the values it takes in `rows`: a positive read binds them, so its
+/// clause can use no others (intersected with what is known already).
+fn bind<'a>(bindings: &mut Bindings, read: &Read, rows: impl Iterator<Item = &'a [Value]> + Clone) {
+    let columns = read.args.iter().enumerate().filter_map(|(col, arg)| match arg {
+        Arg::Var(v) => Some((v, rows.clone().filter_map(move |r| r.get(col).cloned()).collect::<HashSet<Value>>())),
+        _ => None,
+    });
+    let fields = read.field_vars.iter().map(|(col, field, v)| {
+        (v, rows.clone().filter_map(|r| r.get(*col)?.get(field).cloned()).collect::<HashSet<Value>>())
+    });
+    for (var, values) in columns.collect::<Vec<_>>().into_iter().chain(fields) {
+        match bindings.entry((read.clause, var.clone())) {
             Entry::Occupied(mut known) => known.get_mut().retain(|x| values.contains(x)),
             Entry::Vacant(slot) => {
                 slot.insert(values);
@@ -156,10 +162,11 @@ fn admits(read: &Read, row: &[Value], bindings: &Bindings) -> bool {
 
 impl LocalBackend {
     /// The facts `query` reads, valid at `at`: only the predicates it names are gathered,
-    /// and of those only the facts some read can match. Reads with constants (or
-    /// `:match_field` values) go first; what their facts bind a variable to then narrows the
-    /// other reads of that variable's clause (a join on the entity fetches only those
-    /// entities' aspects). Aspects are narrowed in the index before any row is made.
+    /// and of those only the facts some read can match. Aspect reads with constants (or
+    /// `:match_field` values) go first; what each read's facts bind a variable to (a column,
+    /// or a content field read with `:match_field`) narrows the later reads of that variable's
+    /// clause, so a join on the entity fetches only those entities' aspects. Aspects are
+    /// narrowed in the index before any row is made.
     pub async fn search_facts(&self, query: &LocalQuery, at: DateTime<Utc>) -> Result<Facts> {
         let needs = |p: &str| query.prepared.extensional.contains(p);
         let pushdown = self.search.pushdown;
@@ -182,40 +189,30 @@ impl LocalBackend {
         }
         if !pushdown {
             if needs("ivcap_aspect") {
-                let (rows, _) = self.aspect_rows(at, vec![AspectMatch::default()]).await?;
-                facts.relations.insert("ivcap_aspect".into(), rows);
+                let rows = self.aspect_rows(at, AspectMatch::default()).await?;
+                facts.relations.insert("ivcap_aspect".into(), rows.into_iter().map(|(_, row)| row).collect());
             }
             facts.retain_matching(all_reads);
             return Ok(facts);
         }
 
-        // Reads with constants first; their facts bind variables for the rest.
-        let (anchored, free): (Vec<&Read>, Vec<&Read>) = all_reads.iter().partition(|r| r.is_anchored());
+        // The other predicates' facts are all made: each positive read binds its variables.
         let mut bindings = Bindings::new();
-        let mut aspects: Vec<Vec<Value>> = Vec::new();
-        let anchored_aspects: Vec<&Read> = anchored.iter().copied().filter(|r| r.predicate == "ivcap_aspect").collect();
-        if !anchored_aspects.is_empty() {
-            let matches = anchored_aspects.iter().map(|r| aspect_match(r, &Bindings::new())).collect();
-            let (rows, admitted) = self.aspect_rows(at, matches).await?;
-            for (read, positions) in anchored_aspects.iter().zip(&admitted) {
-                if read.positive {
-                    bind(&mut bindings, read, positions.iter().filter_map(|&i| rows.get(i)));
-                }
-            }
-            aspects = rows;
-        }
-        for read in anchored.iter().filter(|r| r.positive && r.predicate != "ivcap_aspect") {
+        for read in all_reads.iter().filter(|r| r.positive && r.predicate != "ivcap_aspect") {
             let rows = facts.relations.get(&read.predicate).map(Vec::as_slice).unwrap_or_default();
-            bind(&mut bindings, read, rows.iter().filter(|row| read.matches(row)));
+            bind(&mut bindings, read, rows.iter().filter(|row| read.matches(row)).map(Vec::as_slice));
         }
-        let free_aspects: Vec<&Read> = free.iter().copied().filter(|r| r.predicate == "ivcap_aspect").collect();
-        if !free_aspects.is_empty() {
-            let matches = free_aspects.iter().map(|r| aspect_match(r, &bindings)).collect();
-            let (rows, _) = self.aspect_rows(at, matches).await?;
-            // Rows already made by the anchored reads come again here at most once each.
-            let seen: HashSet<&Vec<Value>> = aspects.iter().collect();
-            let fresh: Vec<Vec<Value>> = rows.into_iter().filter(|r| !seen.contains(r)).collect();
-            aspects.extend(fresh);
+        // Aspect reads with constants first, each narrowed by what the reads before it bound.
+        let mut aspect_reads: Vec<&Read> = all_reads.iter().filter(|r| r.predicate == "ivcap_aspect").collect();
+        aspect_reads.sort_by_key(|r| (!r.is_anchored(), !r.positive));
+        let mut made = HashSet::new();
+        let mut aspects = Vec::new();
+        for read in aspect_reads {
+            let rows = self.aspect_rows(at, aspect_match(read, &bindings)).await?;
+            if read.positive {
+                bind(&mut bindings, read, rows.iter().map(|(_, row)| row.as_slice()));
+            }
+            aspects.extend(rows.into_iter().filter_map(|(id, row)| made.insert(id).then_some(row)));
         }
         if needs("ivcap_aspect") {
             facts.relations.insert("ivcap_aspect".into(), aspects);
@@ -364,5 +361,138 @@ impl SearchBackend for LocalBackend {
         let (total, answers) = evaluate(engine, local, facts, self.search.limits, window).await?;
         let answers: Vec<Value> = answers.into_iter().map(Value::Object).collect();
         Ok(offset_window(answers, total, page, &resume, &crate::time::format(at), &scope))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::backend::aspects::NewAspect;
+
+    /// A store of 40 label aspects over 10 entities, 40 size aspects pointing at the next
+    /// entity, and one aspect retracted; and the same store read with narrowing and without.
+    async fn stores() -> (tempfile::TempDir, LocalBackend, LocalBackend) {
+        let dir = tempfile::tempdir().unwrap();
+        let narrowed = LocalBackend::new(dir.path()).unwrap();
+        for i in 0..40 {
+            let add = |schema: &str, content: Value| NewAspect {
+                entity: format!("urn:e:{}", i % 10),
+                schema: schema.into(),
+                content,
+                policy: None,
+            };
+            let label = ["cat", "dog", "owl"][i % 3];
+            narrowed
+                .add_aspect(&add("urn:s:label.1", json!({"label": label, "n": i, "ok": i % 2 == 0})))
+                .await
+                .unwrap();
+            let size = json!({"bytes": i * 7, "next": format!("urn:e:{}", (i + 1) % 10)});
+            let id = narrowed.add_aspect(&add("urn:s:size.1", size)).await.unwrap();
+            if i == 5 {
+                narrowed.retract_aspect(&id).await.unwrap();
+            }
+        }
+        let full =
+            LocalBackend::new(dir.path()).unwrap().with_search(SearchOptions { pushdown: false, ..Default::default() });
+        (dir, narrowed, full)
+    }
+
+    /// Every answer of `query` on `backend`, and how many base facts it was given.
+    async fn answers(backend: &LocalBackend, query: &str) -> (Vec<Answer>, usize) {
+        let local = prepare(&MangleEngine, query).unwrap_or_else(|e| panic!("{query}: {e}"));
+        let facts = backend.search_facts(&local, Utc::now()).await.unwrap();
+        let given = facts.relations.values().map(Vec::len).sum();
+        let (total, all) = evaluate(MangleEngine, local, facts, Limits::default(), 0..usize::MAX)
+            .await
+            .unwrap_or_else(|e| panic!("{query}: {e}"));
+        assert_eq!(total, all.len());
+        (all, given)
+    }
+
+    #[tokio::test]
+    async fn narrowing_never_changes_an_answer_and_gives_fewer_facts() {
+        let (_dir, narrowed, full) = stores().await;
+        let queries = [
+            // (query, whether a join narrows it to fewer facts than the constants alone;
+            // the baseline drops what constants exclude after making every fact)
+            (r#":- ivcap_aspect("urn:e:3", S, C)."#, false),
+            (r#":- ivcap_aspect(E, "urn:s:label.1", C), :match_field(C, /label, "owl")."#, false),
+            (r#":- ivcap_aspect(E, S, C), :match_field(C, /n, 7)."#, false),
+            (r#":- ivcap_aspect(E, S, C), :match_field(C, /ok, /true), E = "urn:e:4"."#, false),
+            // A join on the entity: the second read is narrowed by what the first binds.
+            (
+                r#":- ivcap_aspect(E, "urn:s:label.1", C), :match_field(C, /n, 12), ivcap_aspect(E, S, D), :match_field(D, /bytes, B)."#,
+                true,
+            ),
+            // The join value comes from content: the size aspect's `next` entity.
+            (
+                r#":- ivcap_aspect("urn:e:1", "urn:s:size.1", C), :match_field(C, /next, N), ivcap_aspect(N, "urn:s:label.1", L)."#,
+                true,
+            ),
+            // Negation: only entities the positive read binds matter to it.
+            (
+                "sized(E) :- ivcap_aspect(E, \"urn:s:size.1\", C), :match_field(C, /bytes, 35).\n\
+                 query(E) :- ivcap_aspect(E, \"urn:s:label.1\", C), :match_field(C, /label, \"cat\"), !sized(E).",
+                false,
+            ),
+            (
+                r#":- ivcap_aspect(E, "urn:s:label.1", C), :match_field(C, /label, "dog"), !ivcap_aspect(E, "urn:s:label.1", C)."#,
+                false,
+            ),
+            // The same variable names in two rules are two variables.
+            (
+                "a(E) :- ivcap_aspect(E, \"urn:s:label.1\", C), :match_field(C, /n, 3).\n\
+                 b(E) :- ivcap_aspect(E, _, _).\n\
+                 query(E) :- b(E), !a(E).",
+                false,
+            ),
+            // Recursion over content, from one constant.
+            (
+                "next(A, B) :- ivcap_aspect(A, \"urn:s:size.1\", C), :match_field(C, /next, B).\n\
+                 reach(A, B) :- next(A, B).\n\
+                 reach(A, C) :- reach(A, B), next(B, C).\n\
+                 query(B) :- reach(\"urn:e:0\", B).",
+                false,
+            ),
+            // A constant that matches nothing, and one of another type.
+            (r#":- ivcap_aspect("urn:e:none", S, C)."#, false),
+            (r#":- ivcap_aspect(7, S, C)."#, false),
+            (r#":- ivcap_aspect(E, S, C), :match_field(C, /label, 7)."#, false),
+            (":- ivcap_aspect(E, S, C).", false),
+        ];
+        for (query, narrows) in queries {
+            let (ours, ours_given) = answers(&narrowed, query).await;
+            let (theirs, theirs_given) = answers(&full, query).await;
+            assert_eq!(ours, theirs, "{query}");
+            assert!(ours_given <= theirs_given, "{query}: {ours_given} facts vs {theirs_given}");
+            if narrows {
+                assert!(ours_given < theirs_given, "{query}: {ours_given} facts vs {theirs_given}");
+            }
+        }
+        // The join's second read got the one entity's aspects, not every size aspect.
+        let join = r#":- ivcap_aspect(E, "urn:s:label.1", C), :match_field(C, /n, 12), ivcap_aspect(E, S, D)."#;
+        let (found, given) = answers(&narrowed, join).await;
+        assert_eq!(found.len(), 8, "entity 2 has 4 label and 4 size aspects");
+        assert_eq!(given, 8, "only that entity's aspects were made into facts");
+    }
+
+    #[tokio::test]
+    async fn narrowed_facts_follow_files_changed_behind_the_servers_back() {
+        let (dir, narrowed, _) = stores().await;
+        let query = r#":- ivcap_aspect("urn:e:new", S, C)."#;
+        assert!(answers(&narrowed, query).await.0.is_empty());
+        // As the Python SDK writes one: a new file in aspects/, not through this backend.
+        let record = json!({"id": "urn:ivcap:aspect:0b5e7a52-6f1d-4c0e-9d55-2b8a3c4d5e6f", "entity": "urn:e:new",
+            "schema": "urn:s:label.1", "content": {"label": "emu"}, "valid_from": "2026-01-01T00:00:00+00:00",
+            "valid_to": null});
+        let path = dir.path().join("aspects/0b5e7a52-6f1d-4c0e-9d55-2b8a3c4d5e6f.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(&record).unwrap()).unwrap();
+        let (found, _) = answers(&narrowed, query).await;
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0]["C"], json!({"label": "emu"}));
+        std::fs::remove_file(&path).unwrap();
+        assert!(answers(&narrowed, query).await.0.is_empty(), "a removed file is gone from search");
     }
 }

@@ -97,6 +97,9 @@ pub struct Read {
     /// `(column, field, value)`: the clause also has `:match_field(V, /field, value)` on
     /// the variable `V` of that column.
     pub fields: Vec<(usize, String, Value)>,
+    /// `(column, field, variable)`: the clause has `:match_field(V, /field, X)` on the
+    /// variable `V` of that column, so `X` takes its values from this read's facts.
+    pub field_vars: Vec<(usize, String, String)>,
 }
 
 impl Read {
@@ -148,7 +151,7 @@ mod tests {
     use super::*;
 
     fn read(predicate: &str, args: Vec<Arg>, fields: Vec<(usize, String, Value)>) -> Read {
-        Read { predicate: predicate.into(), clause: 0, positive: true, args, fields }
+        Read { predicate: predicate.into(), clause: 0, positive: true, args, fields, field_vars: vec![] }
     }
 
     #[test]

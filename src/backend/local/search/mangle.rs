@@ -323,6 +323,7 @@ fn reads(arena: &Arena, unit: &ast::Unit, extensional: &BTreeSet<String>) -> Vec
     for (clause_no, clause) in unit.clauses.iter().enumerate() {
         let mut bound: Vec<(&str, Json)> = Vec::new();
         let mut fields: Vec<(&str, String, Json)> = Vec::new();
+        let mut field_vars: Vec<(&str, String, &str)> = Vec::new();
         for premise in clause.premises {
             match premise {
                 ast::Term::Eq(l, r) => {
@@ -335,11 +336,12 @@ fn reads(arena: &Arena, unit: &ast::Unit, extensional: &BTreeSet<String>) -> Vec
                     bound.extend(pair);
                 }
                 ast::Term::Atom(a) if arena.predicate_name(a.sym) == Some(":match_field") => {
-                    if let [subject, ast::BaseTerm::Const(ast::Const::Name(f)), ast::BaseTerm::Const(value)] = a.args
-                        && let (Some(var), Some(field), Some(value)) =
-                            (var_name(arena, subject), arena.lookup_name(*f), const_json(arena, value))
-                    {
-                        fields.push((var, field.trim_start_matches('/').to_string(), value));
+                    let [subject, ast::BaseTerm::Const(ast::Const::Name(f)), value] = a.args else { continue };
+                    let (Some(var), Some(field)) = (var_name(arena, subject), arena.lookup_name(*f)) else { continue };
+                    let field = field.trim_start_matches('/').to_string();
+                    match value {
+                        ast::BaseTerm::Const(c) => fields.extend(const_json(arena, c).map(|v| (var, field, v))),
+                        v => field_vars.extend(var_name(arena, v).map(|x| (var, field, x))),
                     }
                 }
                 _ => {}
@@ -352,8 +354,14 @@ fn reads(arena: &Arena, unit: &ast::Unit, extensional: &BTreeSet<String>) -> Vec
                 _ => continue,
             };
             let Some(name) = arena.predicate_name(atom.sym).filter(|n| extensional.contains(*n)) else { continue };
-            let mut read =
-                Read { predicate: name.to_string(), clause: clause_no, positive, args: Vec::new(), fields: Vec::new() };
+            let mut read = Read {
+                predicate: name.to_string(),
+                clause: clause_no,
+                positive,
+                args: Vec::new(),
+                fields: Vec::new(),
+                field_vars: Vec::new(),
+            };
             for (col, arg) in atom.args.iter().enumerate() {
                 let a = match arg {
                     ast::BaseTerm::Const(c) => const_json(arena, c).map_or(Arg::Any, Arg::Const),
@@ -361,6 +369,12 @@ fn reads(arena: &Arena, unit: &ast::Unit, extensional: &BTreeSet<String>) -> Vec
                         Some(var) => {
                             read.fields.extend(
                                 fields.iter().filter(|(x, ..)| *x == var).map(|(_, f, v)| (col, f.clone(), v.clone())),
+                            );
+                            read.field_vars.extend(
+                                field_vars
+                                    .iter()
+                                    .filter(|(x, ..)| *x == var)
+                                    .map(|(_, f, v)| (col, f.clone(), v.to_string())),
                             );
                             match bound.iter().find(|(x, _)| *x == var) {
                                 Some((_, c)) => Arg::Const(c.clone()),
@@ -689,6 +703,10 @@ mod tests {
         assert_eq!(p.reads[0].fields, vec![(2, "ok".to_string(), json!(true))]);
         assert_eq!(p.reads[2].fields, p.reads[0].fields, "the negated read sees the clause's field too");
         assert!(p.reads.iter().all(|r| r.clause == p.reads[0].clause));
+        let p = MangleEngine
+            .prepare(r#":- ivcap_aspect(E, _, C), :match_field(C, /next, N), ivcap_aspect(N, _, _)."#)
+            .unwrap();
+        assert_eq!(p.reads[0].field_vars, vec![(2, "next".to_string(), "N".to_string())]);
     }
 
     #[test]
