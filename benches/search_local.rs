@@ -20,9 +20,12 @@
 //! - entity join: the aspect of one schema with `size` 7, joined on its entity with all
 //!   that entity's aspects (100 answers).
 //!
+//! With `SEARCH_BASELINE_BIN=<path to another build of ivcap-mcp>`, that binary is the
+//! baseline server instead (before/after comparisons against an older commit).
+//!
 //! Then start-up with the index snapshot present, `STARTS` times: spawn → first
-//! entity-bound search answered, against spawn → first entity-filtered `list_aspects`
-//! answered (the aspects bench's start-up figure), alternately.
+//! entity-bound search answered, on our server and the baseline, and spawn → first
+//! entity-filtered `list_aspects` answered (the aspects bench's start-up figure), in turn.
 //!
 //! Run: `cargo bench --bench search_local`.
 
@@ -125,10 +128,15 @@ fn search(server: &mut Server, query: &str) -> usize {
 
 fn spawn(store: &std::path::Path, full_scan: bool) -> Server {
     let mut args = vec!["--local".as_ref(), store.as_os_str()];
-    if full_scan {
-        args.push("--search-full-scan".as_ref());
-    }
-    let mut server = Server::spawn_with(&args, &[]);
+    let mut server = match std::env::var_os("SEARCH_BASELINE_BIN").filter(|_| full_scan) {
+        Some(binary) => Server::spawn_binary(binary.as_ref(), &args, &[]),
+        None => {
+            if full_scan {
+                args.push("--search-full-scan".as_ref());
+            }
+            Server::spawn_with(&args, &[])
+        }
+    };
     server.initialize();
     server
 }
@@ -157,19 +165,21 @@ fn over_stdio() {
             }
         }
         stats(&format!("stdio, {name}"), t_ours);
-        stats(&format!("stdio, {name}, baseline (--search-full-scan)"), t_base);
+        stats(&format!("stdio, {name}, baseline"), t_base);
     }
     ours.stop();
     base.stop();
     assert!(store.join(".ivcap-mcp/aspect-index.jsonl").is_file(), "a snapshot was left");
 
-    let (mut first_search, mut first_list) = (Vec::new(), Vec::new());
+    let (mut first_search, mut first_base, mut first_list) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..STARTS {
-        let start = Instant::now();
-        let mut server = spawn(&store, false);
-        assert_eq!(search(&mut server, BY_ENTITY), 10);
-        first_search.push(start.elapsed());
-        server.stop();
+        for (full_scan, times) in [(false, &mut first_search), (true, &mut first_base)] {
+            let start = Instant::now();
+            let mut server = spawn(&store, full_scan);
+            assert_eq!(search(&mut server, BY_ENTITY), 10);
+            times.push(start.elapsed());
+            server.stop();
+        }
 
         let start = Instant::now();
         let mut server = spawn(&store, false);
@@ -180,6 +190,7 @@ fn over_stdio() {
         server.stop();
     }
     stats("start-up with snapshot: spawn → first entity-bound search answered", first_search);
+    stats("start-up with snapshot: spawn → first entity-bound search answered, baseline", first_base);
     stats("start-up with snapshot: spawn → first entity-filtered list_aspects answered (baseline)", first_list);
 }
 
