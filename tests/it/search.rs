@@ -354,7 +354,11 @@ async fn local_hostile_queries_stay_under_64_mib_and_give_the_memory_back() {
         let answer = send("tools/call", json!({"name": "search", "arguments": {"query": query}})).await;
         let text = answer["result"]["content"][0]["text"].as_str().unwrap_or_default();
         assert_eq!(answer["result"]["isError"], true, "{answer}");
-        assert!(text.contains("query too large") && text.contains("MiB of memory"), "{query}: {text}");
+        assert!(text.contains("query too large"), "{query}: {text}");
+        // The recursion adds one fact per round, so a debug build on a loaded machine may hit
+        // the 10 s deadline first (the byte budget stopping it is a unit test of the engine);
+        // the cross join fills the budget in well under a second.
+        assert!(text.contains("MiB of memory") || query.starts_with("p(0)"), "{query}: {text}");
         let (peak, now) = memory_mib(pid);
         eprintln!(
             "{query:?}: VmHWM {peak:.1} MiB, VmRSS after {now:.1} MiB (before the hostile queries {settled:.1} MiB)"
