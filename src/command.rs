@@ -80,7 +80,24 @@ fn load_env_file(cli: &Cli) -> Result<(), String> {
 
 /// Logs go to stderr only: stdout carries the protocol.
 fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(false).with_env_filter(filter).init();
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false))
+        .with(filter)
+        .with(tracing_subscriber::filter::filter_fn(|meta| !is_rmcp_error_answer(meta)))
+        .init();
+}
+
+/// rmcp's WARN for every error it answers a request with (`response error`, fields `id` and
+/// `error`). Such an answer is the client's to read (an unknown tool, a bad cursor); the
+/// server logs its own failures itself (`server::protocol_error`), so stderr is not filled
+/// with a warning per client mistake.
+fn is_rmcp_error_answer(meta: &tracing::Metadata<'_>) -> bool {
+    meta.target() == "rmcp::service"
+        && *meta.level() == tracing::Level::WARN
+        && meta.fields().field("error").is_some()
+        && meta.fields().field("id").is_some()
 }

@@ -37,6 +37,13 @@ impl PathPolicy {
         Ok(PathPolicy { roots })
     }
 
+    /// [`check`](Self::check) on the blocking pool, as every request path runs file system
+    /// calls (it resolves symlinks).
+    pub async fn check_blocking(&self, path: String, arg: &'static str, existing: bool) -> Result<PathBuf> {
+        let policy = self.clone();
+        crate::files::blocking(move || policy.check(&path, arg, existing)).await
+    }
+
     /// `path` resolved (symlinks followed) if it lies under an allowed folder. `existing`:
     /// the file must exist (uploads); else it is a download target, whose missing folders
     /// the download creates.

@@ -184,7 +184,7 @@ pub fn parse_sidecar(text: &str) -> Option<(String, String)> {
     let md5 = md5.trim();
     let urn = urn.trim();
     let valid_md5 = md5.len() == 32 && md5.chars().all(|c| c.is_ascii_hexdigit());
-    (valid_md5 && super::is_urn(urn)).then(|| (md5.to_ascii_lowercase(), urn.to_string()))
+    (valid_md5 && crate::urn::is_urn(urn)).then(|| (md5.to_ascii_lowercase(), urn.to_string()))
 }
 
 /// MD5 of a stream of pieces at known offsets: `upto` bytes hashed so far. Pieces that

@@ -3,8 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{Page, PageRequest, is_urn};
+use super::{Page, PageRequest};
 use crate::error::{Error, Result};
+use crate::urn::is_urn;
+pub use crate::urn::{ASPECT_PREFIX, POLICY_PREFIX};
 
 /// One aspect record. Retracted aspects keep their record, with `valid_to` set.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,11 +49,6 @@ impl Aspect {
     }
 }
 
-/// The aspect URN prefix.
-pub const ASPECT_PREFIX: &str = "urn:ivcap:aspect:";
-/// Policies are URNs with this prefix.
-pub const POLICY_PREFIX: &str = "urn:ivcap:policy:";
-
 /// A new assertion, checked: `entity` and `schema` are URNs, `content` is a JSON object,
 /// `policy` (if any) starts with `urn:ivcap:policy:`.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,7 +83,10 @@ impl NewAspect {
         if !content.is_object() {
             return Err(Error::invalid(
                 "content",
-                format!("must be a JSON object, got {}; wrap the value, e.g. {{\"value\": …}}", json_kind(&content)),
+                format!(
+                    "must be a JSON object, got {}; wrap the value, e.g. {{\"value\": …}}",
+                    crate::text::describe_json(&content)
+                ),
             ));
         }
         let policy = policy.map(str::trim).filter(|p| !p.is_empty());
@@ -236,18 +236,6 @@ pub fn already_retracted(id: &str, at: DateTime<Utc>) -> Error {
             crate::time::format(at)
         ),
     )
-}
-
-/// "an array", "a string", … for messages.
-pub fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

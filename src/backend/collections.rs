@@ -11,15 +11,15 @@
 use serde_json::{Map, Value, json};
 
 use super::aspects::{Aspect, AspectQuery, AspectsBackend, NewAspect};
-use super::{Page, PageRequest, is_urn};
+use super::{Page, PageRequest};
 use crate::error::{Error, Missing, Result};
+pub use crate::urn::COLLECTION_PREFIX;
+use crate::urn::is_urn;
 
 /// Schema of a collection definition.
 pub const COLLECTION_SCHEMA: &str = "urn:ivcap:schema:collection.1";
 /// Schema of one membership record.
 pub const COLLECTION_ITEM_SCHEMA: &str = "urn:ivcap:schema:collection-item.1";
-/// URN prefix of collections this server makes.
-pub const COLLECTION_PREFIX: &str = "urn:ivcap:collection:";
 /// Most URNs one `update_collection` takes in `add` and in `remove` (each is a request or two).
 pub const MAX_CHANGES: usize = 100;
 

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::listing::ListOptions;
-use super::progress::Progress;
+use super::progress::{NoProgress, Progress};
 use super::{Page, PageRequest, ServicesBackend};
 use crate::error::{Error, Result};
 use crate::validation::Validator;
@@ -24,8 +24,7 @@ use crate::validation::Validator;
 /// Longest gap between two progress notifications while waiting.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 
-/// Job URN prefix.
-pub const JOB_PREFIX: &str = "urn:ivcap:job:";
+pub use crate::urn::JOB_PREFIX;
 
 wire_status! {
     /// Where a job is in its life: `pending → scheduled → executing → succeeded | failed | error`.
@@ -150,6 +149,13 @@ pub struct Wait<'a> {
     pub progress: &'a dyn Progress,
 }
 
+impl Wait<'static> {
+    /// No wait: the job as it is now, with no progress reports and nothing to cancel.
+    pub fn none() -> Self {
+        Wait { budget: Duration::ZERO, cancel: CancellationToken::new(), progress: &NoProgress }
+    }
+}
+
 /// How a wait ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitEnd {
@@ -170,8 +176,8 @@ pub struct Waited {
     pub notes: Vec<String>,
 }
 
-/// Checks `input` against the service's request schema and fills in the `$schema` default,
-/// so an invalid request never reaches the service. Every violation is listed as
+/// Checks `input` against the service's request schema and fills in `$schema` (its default
+/// or const), so an invalid request never reaches the service. Every violation is listed as
 /// `path: message`.
 pub fn prepare_input(schema: Option<&Value>, input: Map<String, Value>) -> Result<(Value, Option<String>)> {
     let mut input = input;
@@ -183,7 +189,8 @@ pub fn prepare_input(schema: Option<&Value>, input: Map<String, Value>) -> Resul
     };
     if !input.contains_key("$schema") {
         let inlined = crate::schema::inline_refs(schema);
-        if let Some(default) = inlined.pointer("/properties/$schema/default").filter(|d| d.is_string()) {
+        let fill = |keyword: &str| inlined.pointer(&format!("/properties/$schema/{keyword}")).filter(|d| d.is_string());
+        if let Some(default) = fill("default").or_else(|| fill("const")) {
             input.insert("$schema".into(), default.clone());
         }
     }
@@ -238,7 +245,7 @@ pub async fn submit_job<B: ServicesBackend + JobsBackend + ?Sized>(
             "input",
             format!(
                 "must be a JSON object matching the service's request_schema (see get_service), e.g. {{\"message\": \"hi\"}}; got {}",
-                kind_of(&input)
+                crate::text::describe_json(&input)
             ),
         ));
     };
@@ -271,7 +278,7 @@ pub async fn get_job<B: JobsBackend + ?Sized>(
 ) -> Result<Waited> {
     let start = Instant::now();
     let job_id = job_id.trim();
-    if !job_id.starts_with(JOB_PREFIX) || !super::is_urn(job_id) {
+    if !job_id.starts_with(JOB_PREFIX) || !crate::urn::is_urn(job_id) {
         return Err(Error::invalid(
             "job_id",
             format!("'{job_id}' is not a job URN; pass the job_id submit_job or list_jobs returned (urn:ivcap:job:…)"),
@@ -280,6 +287,11 @@ pub async fn get_job<B: JobsBackend + ?Sized>(
     let service_id = service_id.map(str::trim).filter(|s| !s.is_empty());
     let job = backend.read_job(job_id, service_id).await?;
     wait_for(backend, job, backend.poll_hint(job_id), start, wait).await
+}
+
+/// The job as it is now, without waiting: how resources, tasks and subscriptions read a job.
+pub async fn job_now<B: JobsBackend + ?Sized>(backend: &B, job_id: &str) -> Result<Waited> {
+    get_job(backend, job_id, None, &Wait::none()).await
 }
 
 /// A `retry-later` value in seconds as a first delay: a positive finite number, at most an
@@ -432,18 +444,6 @@ pub fn result_value(content_type: Option<&str>, body: &[u8]) -> Option<Value> {
     }
 }
 
-/// "a string", "an array" … for messages about a JSON value.
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// "job <id> is <status>": what progress reports say while waiting.
 pub fn status_message(job: &Job) -> String {
     format!("job {} is {}", job.id, job.status.as_str())
@@ -452,7 +452,6 @@ pub fn status_message(job: &Job) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::progress::NoProgress;
     use serde_json::json;
 
     fn map(v: Value) -> Map<String, Value> {
@@ -480,6 +479,9 @@ mod tests {
         assert_eq!(note, None);
         let (input, _) = prepare_input(Some(&schema()), map(json!({"msg": "hi", "$schema": "mine"}))).unwrap();
         assert_eq!(input["$schema"], "mine");
+        let constant = json!({"type": "object", "properties": {"$schema": {"type": "string", "const": "urn:s:c"}}});
+        let (input, _) = prepare_input(Some(&constant), map(json!({}))).unwrap();
+        assert_eq!(input["$schema"], "urn:s:c");
     }
 
     #[test]

@@ -61,6 +61,11 @@ pub use search::SearchBackend;
 pub use secrets::{SecretInfo, SecretsBackend};
 pub use services::{ServiceDetail, ServiceParameter, ServiceStatus, ServiceSummary, ServicesBackend, ToolService};
 
+use std::sync::Arc;
+
+use crate::config::{Config, Mode};
+use crate::error::Result;
+
 /// Everything a tool can ask of IVCAP, whichever IVCAP it is.
 pub trait Backend:
     ServicesBackend
@@ -89,24 +94,18 @@ impl<
 {
 }
 
-/// Is `s` a URN (`urn:<nid>:<nss>`)?
-pub fn is_urn(s: &str) -> bool {
-    let mut parts = s.splitn(3, ':');
-    matches!(
-        (parts.next(), parts.next(), parts.next()),
-        (Some(u), Some(nid), Some(nss)) if u.eq_ignore_ascii_case("urn") && !nid.is_empty() && !nss.is_empty()
-    ) && !s.chars().any(char::is_whitespace)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urns() {
-        assert!(is_urn("urn:ivcap:service:123"));
-        assert!(!is_urn("urn:ivcap"));
-        assert!(!is_urn("hello"));
-        assert!(!is_urn("urn:a:b c"));
-    }
+/// The backend for a resolved configuration.
+pub fn for_config(config: &Config) -> Result<Arc<dyn Backend>> {
+    Ok(match &config.mode {
+        Mode::Local { dir } => {
+            let search = local::search::SearchOptions {
+                limits: local::search::Limits { max_bytes: config.search_memory, ..Default::default() },
+                pushdown: !config.search_full_scan,
+            };
+            let local = local::LocalBackend::new(dir)?.with_services(config.local_services.clone()).with_search(search);
+            local.preload_aspects();
+            Arc::new(local)
+        }
+        Mode::Platform(cfg) => Arc::new(platform::PlatformBackend::new(cfg)?.with_chunk_size(config.chunk_size)),
+    })
 }

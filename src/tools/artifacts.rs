@@ -11,13 +11,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use super::ToolContext;
 use super::args::{AtTime, Limit, PageToken, list_options, page_request};
 use super::budget::{self, Cut, Shrink};
 use super::{ListView, McpProgress, linked, to_tool_error};
 use crate::backend::artifacts::{Artifact, UploadRequest, UploadSource, guess_content_type};
 use crate::backend::listing::ARTIFACT_FIELDS;
 use crate::error::{Error, Result};
-use crate::server::IvcapMcp;
 
 /// Inline downloads up to this many bytes unless the caller says otherwise.
 pub const DEFAULT_MAX_INLINE: u64 = 1 << 20;
@@ -207,7 +207,7 @@ fn is_image(mime: &str) -> bool {
     matches!(essence.as_str(), "image/png" | "image/jpeg" | "image/gif" | "image/webp")
 }
 
-impl IvcapMcp {
+impl ToolContext {
     /// The backend request for `upload_artifact` arguments, checked.
     async fn upload_request(&self, args: UploadArtifactArgs) -> Result<UploadRequest> {
         let given = [args.path.is_some(), args.content.is_some(), args.content_base64.is_some()];
@@ -260,11 +260,10 @@ impl IvcapMcp {
         Ok(UploadRequest { source, name, content_type, collection, policy: args.policy, force: args.force })
     }
 
-    /// The `path` argument checked against the path policy, on the blocking pool (it
-    /// resolves symlinks). `existing`: the file must exist (uploads).
+    /// The `path` argument checked against the path policy. `existing`: the file must exist
+    /// (uploads).
     async fn checked_path(&self, path: String, existing: bool) -> Result<std::path::PathBuf> {
-        let policy = self.paths.clone();
-        crate::files::blocking(move || policy.check(&path, "path", existing)).await
+        self.paths.check_blocking(path, "path", existing).await
     }
 
     /// The inline answer of `download_artifact` without a path.
@@ -272,7 +271,7 @@ impl IvcapMcp {
         let inline = self.backend.read_artifact(id, max).await?;
         let a = inline.artifact;
         // Not delivered inline: link the artifact, so a client can still read it as a resource.
-        let link = vec![crate::resources::artifact_link(&a)];
+        let link = vec![super::links::artifact_link(&a)];
         let mime = a.mime_type.clone().unwrap_or_default();
         let mut view = DownloadView {
             id: a.id,
@@ -345,7 +344,7 @@ fn structured(view: &DownloadView, extra: Option<ContentBlock>, links: Vec<Conte
 }
 
 #[tool_router(router = artifacts_router, vis = "pub(crate)")]
-impl IvcapMcp {
+impl ToolContext {
     #[tool(
         input_schema = crate::schema::tool_input::<UploadArtifactArgs>(),
         description = "Upload a local file (path) or inline content as an artifact. Large files go in resumable \
@@ -372,7 +371,7 @@ impl IvcapMcp {
         let up =
             cancellable(&ct, "upload", self.backend.upload_artifact(&req, &progress)).await?.map_err(to_tool_error)?;
         let a = up.artifact;
-        let link = crate::resources::artifact_link(&a);
+        let link = super::links::artifact_link(&a);
         let view = UploadView {
             id: a.id,
             name: a.name,
@@ -455,7 +454,7 @@ impl IvcapMcp {
             return Err(to_tool_error(Error::invalid("artifact_id", "is empty; pass an id from list_artifacts")));
         }
         let artifact = self.backend.get_artifact(&args.artifact_id).await.map_err(to_tool_error)?;
-        let link = crate::resources::artifact_link(&artifact);
+        let link = super::links::artifact_link(&artifact);
         linked(&ArtifactView::from(artifact), vec![link]).map_err(to_tool_error)
     }
 

@@ -8,13 +8,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::ToolContext;
 use super::args::{AtTime, Limit, PageToken, at_time, page_request};
 use super::budget::{self, Cut, Shrink};
 use super::{ListView, linked, to_tool_error};
 use crate::backend::aspects::{Aspect, AspectQuery, NewAspect, Order};
 use crate::backend::listing::{ASPECT_FIELDS, ListOptions};
 use crate::error::Error;
-use crate::server::IvcapMcp;
 use crate::time::format as time;
 
 /// Arguments of `add_aspect` and `update_aspect`.
@@ -204,7 +204,7 @@ fn new_aspect(a: AspectArgs) -> Result<NewAspect, String> {
 
 /// The `resource_link` of a new aspect.
 fn aspect_link(id: &str, new: &NewAspect) -> rmcp::model::ContentBlock {
-    crate::resources::link(id, &format!("aspect ({}) about {}", new.schema, new.entity))
+    super::links::link(id, &format!("aspect ({}) about {}", new.schema, new.entity))
 }
 
 /// A filter argument: trimmed, empty = absent.
@@ -213,7 +213,7 @@ fn given(s: Option<String>) -> Option<String> {
 }
 
 #[tool_router(router = aspects_router, vis = "pub(crate)")]
-impl IvcapMcp {
+impl ToolContext {
     #[tool(
         input_schema = crate::schema::tool_input::<AspectArgs>(),
         description = "Assert a JSON fact (content) about an entity URN under a schema URN; it adds (update_aspect \
@@ -291,7 +291,7 @@ impl IvcapMcp {
         let page = page_request(args.limit, args.page).map_err(to_tool_error)?;
         let entity = given(args.entity);
         if let Some(e) = &entity
-            && !crate::backend::is_urn(e)
+            && !crate::urn::is_urn(e)
         {
             return Err(to_tool_error(Error::invalid(
                 "entity",

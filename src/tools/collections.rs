@@ -7,12 +7,12 @@ use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::ToolContext;
 use super::args::{Limit, PageToken, page_request};
 use super::budget::{self, Cut, Shrink};
 use super::{ListView, to_tool_error};
 use crate::backend::collections::{Changes, Collection, CollectionPage, NewCollection, collection_urn, member_urns};
 use crate::error::Error;
-use crate::server::IvcapMcp;
 
 /// Arguments of `create_collection`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -197,7 +197,7 @@ pub struct RetractedView {
 }
 
 #[tool_router(router = collections_router, vis = "pub(crate)")]
-impl IvcapMcp {
+impl ToolContext {
     #[tool(
         input_schema = crate::schema::tool_input::<CreateCollectionArgs>(),
         description = "Create a collection (a named group of URNs), or replace the name and description of one.",

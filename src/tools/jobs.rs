@@ -12,13 +12,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
+use super::ToolContext;
 use super::args::{AtTime, Limit, PageToken, list_options, page_request};
 use super::budget::{self, Cut, LARGER_BUDGET, Shrink};
 use super::{ListView, McpProgress, linked, to_tool_error};
 use crate::backend::JobSummary;
 use crate::backend::jobs::{self, Wait, WaitEnd, Waited};
 use crate::backend::listing::JOB_FIELDS;
-use crate::server::IvcapMcp;
 use crate::time::format as rfc3339;
 
 /// Longest `wait_seconds` accepted (the server's `--max-wait` caps it further).
@@ -200,12 +200,12 @@ impl Shrink for JobView {
 /// `resource_link`s for a waited job and (when it succeeded) the artifacts it produced.
 fn job_links(waited: &Waited) -> Vec<ContentBlock> {
     let job = &waited.job;
-    let mut links = vec![crate::resources::link(&job.id, &format!("job ({})", job.status.as_str()))];
-    links.extend(job.products.iter().take(MAX_PRODUCT_LINKS).map(|p| crate::resources::link(p, "job product")));
+    let mut links = vec![super::links::link(&job.id, &format!("job ({})", job.status.as_str()))];
+    links.extend(job.products.iter().take(MAX_PRODUCT_LINKS).map(|p| super::links::link(p, "job product")));
     links
 }
 
-impl IvcapMcp {
+impl ToolContext {
     /// The one submit path of `submit_job` and the service tools: check, create, wait up to
     /// `wait_seconds` (default 30, capped by `--max-wait`) with progress and cancellation.
     pub(crate) async fn run_job(
@@ -239,7 +239,7 @@ impl IvcapMcp {
 }
 
 #[tool_router(router = jobs_router, vis = "pub(crate)")]
-impl IvcapMcp {
+impl ToolContext {
     #[tool(
         input_schema = crate::schema::tool_input::<SubmitJobArgs>(),
         description = "Run a service: check input against its request schema (get_service), create a job, wait up to \

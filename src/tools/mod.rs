@@ -1,19 +1,19 @@
 //! The MCP tools, one module per toolset. Handlers are thin: typed arguments in, one
-//! backend call, a view out. Shared: the argument types ([`args`]), the output budget
-//! ([`budget`]), the list view, and the mapping of library errors to `isError` text.
+//! backend call, a view out. They are methods of [`ToolContext`], the state they use, so the
+//! tools know nothing of the server that dispatches to them. Shared: the argument types
+//! ([`args`]), the output budget ([`budget`]), the list view, `resource_link`s ([`links`]) and
+//! the mapping of library errors to `isError` text.
 
 pub mod args;
-pub(crate) mod arguments;
 pub mod artifacts;
 pub mod aspects;
 pub(crate) mod budget;
 pub mod collections;
 pub mod jobs;
+pub mod links;
 pub mod search;
 pub mod secrets;
-pub mod service_tools;
 pub mod services;
-pub mod tasks;
 
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -23,13 +23,48 @@ use std::sync::Mutex;
 use rmcp::model::{CallToolResult, ContentBlock, ProgressNotificationParam, ProgressToken, RequestMetaObject};
 use rmcp::{Peer, RoleServer};
 
-use crate::backend::Page;
+use std::sync::Arc;
+use std::time::Duration;
+
 use crate::backend::progress::Progress;
+use crate::backend::{Backend, Page};
 use crate::error::Error;
+use crate::path_policy::PathPolicy;
+
+/// What the tool handlers work with: the backend and the limits the server was started with.
+/// Cheap to clone; each session's server holds one.
+#[derive(Clone)]
+pub struct ToolContext {
+    pub(crate) backend: Arc<dyn Backend>,
+    /// Largest tool result, in characters (`--output-budget`).
+    pub(crate) output_budget: usize,
+    /// Longest a tool waits for a job (`--max-wait`).
+    pub(crate) max_wait: Duration,
+    /// Which local files `path` arguments may name.
+    pub(crate) paths: PathPolicy,
+}
+
+impl ToolContext {
+    pub fn new(backend: Arc<dyn Backend>, output_budget: usize, max_wait: Duration, paths: PathPolicy) -> Self {
+        ToolContext { backend, output_budget, max_wait, paths }
+    }
+
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+}
 
 /// A tool's failure as the model reads it (`isError: true`).
 pub(crate) fn to_tool_error(e: Error) -> String {
     e.for_model()
+}
+
+/// `v` as a JSON object (an empty one when it is not an object).
+pub(crate) fn as_object(v: serde_json::Value) -> rmcp::model::JsonObject {
+    match v {
+        serde_json::Value::Object(map) => map,
+        _ => rmcp::model::JsonObject::new(),
+    }
 }
 
 /// A successful result with `view` as structured content (plus its text copy) followed by

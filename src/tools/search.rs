@@ -6,11 +6,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::ToolContext;
 use super::args::{AtTime, Limit, PageToken, at_time, page_request};
 use super::{ListView, to_tool_error};
 use crate::backend::search::check_query_size;
 use crate::error::Error;
-use crate::server::IvcapMcp;
 
 /// Arguments of `search`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -28,7 +28,7 @@ pub struct SearchArgs {
 }
 
 #[tool_router(router = search_router, vis = "pub(crate)")]
-impl IvcapMcp {
+impl ToolContext {
     #[tool(
         input_schema = crate::schema::tool_input::<SearchArgs>(),
         output_schema = crate::schema::tool_output::<ListView<Answer>>(),

@@ -5,10 +5,10 @@ use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::ToolContext;
 use super::args::{Limit, PageToken, page_request};
 use super::{ListView, to_tool_error};
 use crate::backend::SecretInfo;
-use crate::server::IvcapMcp;
 
 /// Arguments of `list_secrets`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -32,7 +32,7 @@ pub struct SecretItem {
 }
 
 #[tool_router(router = secrets_router, vis = "pub(crate)")]
-impl IvcapMcp {
+impl ToolContext {
     #[tool(
         input_schema = crate::schema::tool_input::<ListSecretsArgs>(),
         output_schema = crate::schema::tool_output::<ListView<SecretItem>>(),

@@ -6,13 +6,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::ToolContext;
 use super::args::{AtTime, Limit, PageToken, list_options, page_request};
 use super::budget::{self, Cut, LARGER_BUDGET, Shrink};
 use super::{ListView, to_tool_error};
 use crate::backend::listing::SERVICE_FIELDS;
 use crate::backend::{ServiceDetail, ServiceParameter, ServiceSummary};
 use crate::schema::normalise;
-use crate::server::IvcapMcp;
 
 /// Arguments of `list_services`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -156,7 +156,7 @@ impl Shrink for ServiceView {
 }
 
 #[tool_router(router = services_router, vis = "pub(crate)")]
-impl IvcapMcp {
+impl ToolContext {
     #[tool(
         input_schema = crate::schema::tool_input::<ListServicesArgs>(),
         output_schema = crate::schema::tool_output::<ListView<ServiceItem>>(),

@@ -24,7 +24,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         Mode::Local { dir } => tracing::info!(store = %dir.display(), "local mode"),
         Mode::Platform(p) => tracing::info!(url = %p.base_url, auth = p.token.is_some(), "platform mode"),
     }
-    let backend = crate::backend_for(&config).map_err(|e| e.to_string())?;
+    let backend = crate::backend::for_config(&config).map_err(|e| e.to_string())?;
     let options = ServerOptions {
         toolsets: config.toolsets.clone(),
         read_only: config.read_only,
@@ -32,7 +32,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         max_wait: config.max_wait,
         allow_paths: config.allow_paths.clone(),
         service_tools: config.service_tools.clone(),
-        sessionless: matches!(&config.transport, Transport::Http(http) if http.stateless),
+        stateless: matches!(&config.transport, Transport::Http(http) if http.stateless),
     };
     let server = IvcapMcp::new(backend, &options).map_err(|e| e.to_string())?;
     server.start_background();
@@ -42,21 +42,13 @@ pub async fn serve(config: Config) -> Result<(), String> {
     }
 }
 
-/// Resolves on SIGTERM or SIGINT; the handlers are installed when this is called.
+/// Resolves on SIGTERM or SIGINT; the handlers are installed when this is called. (Unix
+/// only, as the crate is: the local store relies on Unix file metadata.)
 fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        Ok(async move {
-            tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-        })
-    }
-    #[cfg(not(unix))]
-    {
-        Ok(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-    }
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    })
 }

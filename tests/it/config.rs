@@ -102,3 +102,50 @@ async fn a_local_store_that_is_a_file_is_refused_at_start_up() {
         assert!(stderr.contains("'notes.txt' exists and is not a folder"), "{stderr}");
     }
 }
+
+/// docs/configuration.md describes every flag and variable `--help` shows, and its flag table
+/// names no flag the command does not have.
+#[tokio::test]
+async fn configuration_doc_covers_every_flag_and_variable_of_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(&["--help"], &[], dir.path()).output().await.unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md")).unwrap();
+    // A flag is documented where it appears in code quotes: "`--name" followed by a space or "`".
+    let documented = |flag: &str| doc.contains(&format!("`{flag} ")) || doc.contains(&format!("`{flag}`"));
+
+    // Option lines look like "  -h, --help" or "      --local [<DIR>]".
+    let flags: Vec<&str> = help
+        .lines()
+        .filter(|l| l.trim_start().starts_with('-'))
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("--")))
+        .map(|w| w.trim_end_matches(','))
+        .filter(|w| w.len() > 2 && w[2..].chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+        .collect();
+    assert!(
+        flags.len() >= 20 && flags.contains(&"--local") && flags.contains(&"--help"),
+        "flags read from --help: {flags:?}"
+    );
+    for flag in &flags {
+        assert!(documented(flag), "docs/configuration.md does not describe {flag} (in code quotes, as `{flag} …`)");
+    }
+
+    // The ENVIRONMENT section lists one variable per line.
+    let env_section = help.split("ENVIRONMENT").nth(1).expect("--help has an ENVIRONMENT section");
+    let vars: Vec<&str> = env_section
+        .lines()
+        .filter_map(|l| l.strip_prefix("  ")?.split_whitespace().next())
+        .take_while(|w| w.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+        .collect();
+    assert!(vars.len() >= 9 && vars.contains(&"IVCAP_JWT"), "variables read from --help: {vars:?}");
+    for var in &vars {
+        assert!(doc.contains(&format!("| `{var}` |")), "docs/configuration.md has no table row for {var}");
+    }
+
+    // And the other way round: every row of the flag table is a flag of the command.
+    for row in doc.lines().filter(|l| l.starts_with("| `--")) {
+        let flag = row[3..].split(['`', ' ']).next().unwrap();
+        assert!(flags.contains(&flag), "docs/configuration.md documents {flag}, which --help does not show");
+    }
+}

@@ -162,8 +162,14 @@ async fn selected_services_become_portable_tools_that_run_jobs_in_both_eras() {
 
         let alpha = &tools[0];
         assert!(alpha.description.as_deref().unwrap().starts_with("Does alpha things"));
-        let shown = ok(&call(&client, "get_service", json!({"service": "alpha"})).await);
-        assert_eq!(Value::Object((*alpha.input_schema).clone()), shown["request_schema"], "as get_service shows it");
+        let mut shown = ok(&call(&client, "get_service", json!({"service": "alpha"})).await)["request_schema"].clone();
+        let filled = shown["properties"].as_object_mut().unwrap().remove("$schema");
+        assert!(filled.is_some(), "get_service shows the $schema property: {shown}");
+        assert_eq!(
+            Value::Object((*alpha.input_schema).clone()),
+            shown,
+            "as get_service shows it, less the $schema the server fills in"
+        );
 
         let before = s.jobs().len();
         let view = ok(&call(&client, "svc_alpha", json!({"msg": "hi", "mode": "fast"})).await);
@@ -349,5 +355,52 @@ async fn local_service_files_are_watched() {
         .call_tool(rmcp::model::CallToolRequestParams::new("svc_echo").with_arguments(serde_json::Map::new()))
         .await;
     assert!(gone.is_err() || gone.as_ref().is_ok_and(|r| r.is_error == Some(true)), "{:?}", gone.map(|r| text(&r)));
+    client.cancel().await.unwrap();
+}
+
+/// A request model with keys no LLM API accepts as property names (`$schema` with a default,
+/// spaces, slashes, `@`): the tool publishes portable keys at every depth, the job gets the
+/// service's own, and the published tool passes the portability lint.
+#[tokio::test]
+async fn unportable_property_keys_are_published_portable_and_mapped_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    std::fs::create_dir_all(store.join("services")).unwrap();
+    let schema = json!({
+        "type": "object",
+        "required": ["$schema", "full name"],
+        "properties": {
+            "$schema": {"type": "string", "default": "urn:sd:schema.odd.request.1"},
+            "full name": {"type": "string"},
+            "options": {"type": "object", "properties": {"x/y": {"type": "integer"}}},
+            "tags": {"type": "array", "items": {"type": "object", "properties": {"@id": {"type": "string"}}}}
+        }
+    });
+    let def = json!({"name": "odd", "description": "Echoes", "command": ["cat"], "fn_schema": schema});
+    std::fs::write(store.join("services/odd.json"), def.to_string()).unwrap();
+    let args = ["--local", store.to_str().unwrap(), "--service-tools", "odd"];
+    let client = spawn_with(&args, &[], dir.path(), Watcher::default(), None).await;
+    let tools = service_tools_when(&client, |n| n == ["svc_odd"]).await;
+    let input = Value::Object((*tools[0].input_schema).clone());
+    let mut problems = Vec::new();
+    lint_schema(&input, "svc_odd", &mut problems);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let published: Vec<&String> = input["properties"].as_object().unwrap().keys().collect();
+    assert_eq!(published, ["full_name", "options", "tags"], "$schema is filled in by the server, not asked for");
+    assert_eq!(input["required"], json!(["full_name"]));
+
+    let view =
+        ok(&call(&client, "svc_odd", json!({"full_name": "Ada", "options": {"x_y": 2}, "tags": [{"_id": "t1"}]}))
+            .await);
+    assert_eq!(
+        view["result"],
+        json!({
+            "$schema": "urn:sd:schema.odd.request.1",
+            "full name": "Ada",
+            "options": {"x/y": 2},
+            "tags": [{"@id": "t1"}]
+        }),
+        "the service gets its own keys: {view}"
+    );
     client.cancel().await.unwrap();
 }

@@ -233,3 +233,30 @@ async fn a_client_that_quits_after_its_first_answer_loses_no_write() {
         std::fs::read_dir(snapshot.parent().unwrap()).unwrap().flatten().map(|e| e.file_name()).collect();
     assert_eq!(leftovers.len(), 1, "no temp file left: {leftovers:?}");
 }
+
+/// A call of a tool that does not exist is a protocol error naming the closest tools, and the
+/// server's stderr stays free of warnings: a client's mistake is the client's to read.
+#[tokio::test]
+async fn an_unknown_tool_is_answered_with_the_closest_names_and_no_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = start(dir.path(), &[], Stdio::piped());
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    stdin.write_all(&line(init)).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
+    stdin.write_all(&line(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))).await.unwrap();
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "submit_jobs", "arguments": {}}});
+    stdin.write_all(&line(call)).await.unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["error"]["code"], -32602, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("unknown tool 'submit_jobs' (similar: submit_job"), "{message}");
+    drop(stdin);
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output()).await.unwrap().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("WARN"), "no warning for a client's mistake: {stderr}");
+}

@@ -76,7 +76,7 @@ fn tool_schemas_match_the_checked_in_files() {
     let server = IvcapMcp::new(Arc::new(LocalBackend::new(store.path()).unwrap()), &ServerOptions::default()).unwrap();
     let prompts = server.prompts().iter().map(|p| (format!("{}.json", p.name), render_value(p))).collect();
     check_snapshots(&dir.join("prompts"), prompts, &mut problems);
-    let templates = ivcap_mcp::resources::templates().resource_templates;
+    let templates = server.resource_templates();
     let templates = templates.iter().map(|t| (format!("{}.json", t.name), render_value(t))).collect();
     check_snapshots(&dir.join("resource-templates"), templates, &mut problems);
     assert!(
@@ -156,6 +156,13 @@ pub(crate) fn lint_schema(s: &Value, path: &str, problems: &mut Vec<String>) {
                     problems.push(format!("{path}: a free-form object must say additionalProperties: true"));
                 }
                 for (k, v) in props {
+                    // What every LLM API accepts: Anthropic's refuses a whole request otherwise.
+                    let portable = !k.is_empty()
+                        && k.len() <= 64
+                        && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+                    if !portable {
+                        problems.push(format!("{path}: property key {k:?} is outside ^[a-zA-Z0-9_.-]{{1,64}}$"));
+                    }
                     lint_schema(v, &format!("{path}.{k}"), problems);
                 }
             }

@@ -26,7 +26,7 @@ use crate::files::{TempFile, blocking, copy_hashing, write_atomic, write_atomic_
 /// Folder of the artifacts inside the store.
 const ARTIFACTS: &str = "artifacts";
 /// Id prefix of a local artifact.
-const URN_PREFIX: &str = "urn:file://";
+use crate::urn::LOCAL_ARTIFACT_PREFIX as URN_PREFIX;
 
 /// `<root>/artifacts`, resolved; `None` while it does not exist.
 fn artifacts_dir(root: &Path) -> Option<PathBuf> {

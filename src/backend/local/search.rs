@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use crate::backend::search::syntax::{LoadAspect, extract_load_aspects};
 use crate::backend::search::{PREDICATES, check_arity, language_error, not_datalog, predicate_list};
-pub use engine::{Answer, Arg, DEFAULT_MAX_BYTES, DatalogEngine, Facts, Limits, Prepared, Read};
+pub use engine::{Answer, Arg, DatalogEngine, Facts, Limits, Prepared, Read};
 pub use mangle::MangleEngine;
 
 use super::LocalBackend;

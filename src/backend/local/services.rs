@@ -31,9 +31,7 @@ use crate::backend::{
 };
 use crate::error::{Error, Missing, Result};
 use crate::files::{blocking, files_with_extension};
-
-/// URN prefix of local services.
-pub(crate) const LOCAL_SERVICE_PREFIX: &str = "urn:ivcap:service:";
+use crate::urn::{SERVICE_PREFIX, is_plain_name};
 
 /// A local service definition file.
 #[derive(Debug, Clone, Deserialize)]
@@ -266,11 +264,6 @@ fn file_stamp(path: &Path) -> (u64, Option<SystemTime>) {
     (meta.as_ref().map_or(0, std::fs::Metadata::len), meta.and_then(|m| m.modified().ok()))
 }
 
-/// Is a file stem (or a `--local-service` NAME) usable inside a URN?
-pub fn valid_stem(stem: &str) -> bool {
-    !stem.is_empty() && stem.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
-
 impl LocalBackend {
     /// Every readable service definition, sorted by file name; broken files are skipped
     /// with a warning.
@@ -384,7 +377,7 @@ impl LocalBackend {
 
 fn load_service(path: &Path) -> Result<LocalService> {
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    if !valid_stem(&stem) {
+    if !is_plain_name(&stem) {
         return Err(Error::invalid("file name", "use only letters, digits, '-', '_' and '.'"));
     }
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
@@ -396,7 +389,7 @@ fn load_service(path: &Path) -> Result<LocalService> {
     let name = def.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| stem.clone());
     let runner = def.runner();
     Ok(LocalService {
-        id: format!("{LOCAL_SERVICE_PREFIX}{stem}"),
+        id: format!("{SERVICE_PREFIX}{stem}"),
         name,
         def,
         runner,
@@ -418,7 +411,7 @@ fn flag_service(name: &str, url: &url::Url) -> LocalService {
         parameters: Vec::new(),
     };
     LocalService {
-        id: format!("{LOCAL_SERVICE_PREFIX}{name}"),
+        id: format!("{SERVICE_PREFIX}{name}"),
         name: name.to_string(),
         def,
         runner: Ok(Runner::Url(url.clone())),

@@ -26,10 +26,11 @@ use crate::backend::artifacts::{
 };
 use crate::backend::listing::ListOptions;
 use crate::backend::progress::{Progress, report_bytes};
-use crate::backend::{ArtifactStatus, CollectionsBackend, Page, PageRequest, is_urn};
+use crate::backend::{ArtifactStatus, CollectionsBackend, Page, PageRequest};
 use crate::error::{Error, Missing, Result};
 use crate::files::{IO_BUFFER, TempFile, blocking, md5_file, write_atomic};
 use crate::time::from_wire;
+use crate::urn::is_urn;
 
 /// TUS protocol version we speak.
 const TUS_VERSION: &str = "1.0.0";

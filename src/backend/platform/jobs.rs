@@ -18,10 +18,11 @@ use serde_json::Value;
 use super::{PlatformBackend, Target, decode, enc};
 use crate::backend::jobs::{Created, JobsBackend, result_value, retry_later};
 use crate::backend::listing::ListOptions;
-use crate::backend::{Job, JobStatus, JobSummary, Page, PageRequest, is_urn};
+use crate::backend::{Job, JobStatus, JobSummary, Page, PageRequest};
 use crate::error::{Error, Missing, Result};
 use crate::text::truncate;
 use crate::time::from_wire;
+use crate::urn::is_urn;
 
 /// Aspect schema of the Datafabric's record of a job.
 const JOB_ASPECT_SCHEMA: &str = "urn:ivcap:schema:job.2";

@@ -14,9 +14,9 @@ use crate::backend::listing::{ListOptions, name_filter};
 use crate::backend::services::{describe, fn_schema, request_schema_of, schema_from_parameters, with_candidates};
 use crate::backend::{
     Page, PageRequest, ServiceDetail, ServiceParameter, ServiceStatus, ServiceSummary, ServicesBackend, ToolService,
-    is_urn,
 };
 use crate::error::{Error, Missing, Result};
+use crate::urn::is_urn;
 
 /// The aspect schema of a service's tool definition.
 pub(crate) const AI_TOOL_SCHEMA: &str = "urn:sd-core:schema.ai-tool.1";

@@ -48,12 +48,13 @@ pub struct Limits {
     pub timeout: Duration,
 }
 
-/// Default [`Limits::max_bytes`]: 32 MiB.
-pub const DEFAULT_MAX_BYTES: usize = 32 << 20;
-
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_facts: 1_000_000, max_bytes: DEFAULT_MAX_BYTES, timeout: Duration::from_secs(10) }
+        Limits {
+            max_facts: 1_000_000,
+            max_bytes: crate::config::DEFAULT_SEARCH_MEMORY,
+            timeout: Duration::from_secs(10),
+        }
     }
 }
 

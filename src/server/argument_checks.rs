@@ -15,8 +15,8 @@ use rmcp::model::{CallToolResult, ContentBlock, ErrorCode, JsonObject};
 use serde_json::Value;
 
 use crate::schema::inline_refs_without;
-use crate::server::IvcapMcp;
 use crate::text::describe_json;
+use crate::tools::ToolContext;
 use crate::validation::{Validator, ViolationKind};
 
 /// The prefix of rmcp's own message when arguments do not deserialise.
@@ -42,7 +42,7 @@ struct Described {
 /// Wraps `route` so arguments that do not fit its input schema are answered in the house
 /// style before the handler runs. Call it before the schema is normalised for publishing:
 /// the generated schema is the one serde agrees with (nullable types, `$ref`s).
-pub(crate) fn check_arguments(route: &mut ToolRoute<IvcapMcp>) {
+pub(super) fn check_arguments(route: &mut ToolRoute<ToolContext>) {
     let check = Arc::new(ArgumentCheck {
         tool: route.attr.name.to_string(),
         generated: route.attr.input_schema.clone(),
@@ -50,7 +50,7 @@ pub(crate) fn check_arguments(route: &mut ToolRoute<IvcapMcp>) {
         described: OnceLock::new(),
     });
     let inner = route.call.clone();
-    route.call = Arc::new(move |mut context: ToolCallContext<'_, IvcapMcp>| {
+    route.call = Arc::new(move |mut context: ToolCallContext<'_, ToolContext>| {
         let arguments = Value::Object(context.arguments.take().unwrap_or_default());
         let problems = check.problems(&arguments);
         if let Value::Object(arguments) = arguments {
@@ -213,19 +213,25 @@ fn plural(single: &str) -> String {
     }
 }
 
-/// The valid name closest to `name`: one containing it (or contained in it), else the one
-/// within a third of its length in edits.
+/// The valid name closest to `name` (see [`closest_names`]).
 fn closest<'a>(name: &str, valid: &'a [String]) -> Option<&'a str> {
+    closest_names(name, valid, 1).into_iter().next()
+}
+
+/// Up to `most` valid names close to `name`, closest first: those containing it (or contained
+/// in it), then those within a third of its length in edits.
+pub(super) fn closest_names<'a>(name: &str, valid: &'a [String], most: usize) -> Vec<&'a str> {
     let lower = name.to_ascii_lowercase();
-    if let Some(hit) = valid.iter().find(|v| v.contains(lower.as_str()) || lower.contains(v.as_str())) {
-        return Some(hit);
-    }
-    valid
+    let mut near: Vec<(bool, usize, &str)> = valid
         .iter()
-        .map(|v| (edit_distance(&lower, v), v))
-        .filter(|(d, _)| *d <= (name.chars().count() / 3).max(1))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, v)| v.as_str())
+        .filter_map(|v| {
+            let contains = v.contains(lower.as_str()) || lower.contains(v.as_str());
+            let distance = edit_distance(&lower, v);
+            (contains || distance <= (name.chars().count() / 3).max(1)).then_some((!contains, distance, v.as_str()))
+        })
+        .collect();
+    near.sort();
+    near.into_iter().take(most).map(|(_, _, v)| v).collect()
 }
 
 /// Levenshtein distance.

@@ -6,7 +6,7 @@
 //! background, then every `--service-tools-refresh` seconds (every second for a local store's
 //! `services/` folder, which is cheap to look at), and announces a change — only a real
 //! one — with `notifications/tools/list_changed` to every session and `subscriptions/listen`
-//! stream. A call runs the same submit path as `submit_job` (see `tools::jobs`).
+//! stream. A call runs the same submit path as `submit_job` (see `crate::tools::jobs`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -18,8 +18,10 @@ use rmcp::{Peer, RoleServer};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-use crate::backend::{Backend, ToolService, is_urn, like_match};
+use crate::backend::{Backend, ToolService, like_match};
+use crate::config::ServiceToolsConfig;
 use crate::schema::normalise;
+use crate::urn::is_urn;
 
 /// Every service tool's name starts with this, so none can be mistaken for a built-in tool.
 pub const PREFIX: &str = "svc_";
@@ -33,17 +35,6 @@ pub const META_KEY: &str = "io.ivcap/service";
 const NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How soon a failed load is tried again (sooner than the refresh, if that is longer).
 const RETRY_FAILED_LOAD: Duration = Duration::from_secs(30);
-
-/// `--service-tools`, `--service-tools-max`, `--service-tools-refresh`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceToolsConfig {
-    /// Service names, URNs or `%` patterns.
-    pub selection: Vec<String>,
-    /// Most service tools offered.
-    pub max: usize,
-    /// How often the platform is asked again.
-    pub refresh: Duration,
-}
 
 /// One way of naming services in `--service-tools`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,12 +143,158 @@ fn tool_names(services: &[ToolService]) -> Vec<String> {
         .collect()
 }
 
-/// The input schema as `get_service` shows it, made an object schema with `properties`.
-fn input_schema(request_schema: &Value) -> JsonObject {
-    let mut schema = crate::server::as_object(normalise(request_schema));
+/// Longest property key, and the characters it may have: what every LLM API accepts (the
+/// Anthropic API refuses a whole request when one tool has a key outside `^[a-zA-Z0-9_.-]{1,64}$`).
+const MAX_KEY: usize = 64;
+
+fn portable_key_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
+}
+
+/// The input schema as `get_service` shows it, made an object schema with `properties`,
+/// published so every client accepts it: `$schema`, which the server fills in from its
+/// `default` or `const`, is left out, and every other property key outside the portable
+/// pattern is renamed (at every depth). The [`KeyMap`] maps the names back on a call.
+fn input_schema(request_schema: &Value) -> (JsonObject, KeyMap) {
+    let mut schema = crate::tools::as_object(normalise(request_schema));
     schema.entry("type").or_insert_with(|| json!("object"));
     schema.entry("properties").or_insert_with(|| json!({}));
-    schema
+    let server_fills = |p: &Value| p.get("default").or_else(|| p.get("const")).is_some_and(Value::is_string);
+    if let Some(Value::Object(props)) = schema.get_mut("properties")
+        && props.get("$schema").is_some_and(server_fills)
+    {
+        props.remove("$schema");
+        if let Some(Value::Array(required)) = schema.get_mut("required") {
+            required.retain(|r| r != "$schema");
+        }
+    }
+    let mut schema = Value::Object(schema);
+    let keys = KeyMap::publish(&mut schema);
+    (crate::tools::as_object(schema), keys)
+}
+
+/// How a service tool's published property keys map back to the service's own, per object
+/// in the schema (empty when no key had to change).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct KeyMap {
+    /// Published key → the service's key, for the keys that were renamed.
+    renamed: BTreeMap<String, String>,
+    /// The maps of the properties' own schemas, by published key.
+    properties: BTreeMap<String, KeyMap>,
+    /// The map of an array's items.
+    items: Option<Box<KeyMap>>,
+}
+
+impl KeyMap {
+    /// Renames the keys of `schema` that are not portable (and its `required` entries), at
+    /// every depth; the variants of `anyOf`/`oneOf`/`allOf` share one map.
+    fn publish(schema: &mut Value) -> KeyMap {
+        let mut map = KeyMap::default();
+        let Value::Object(node) = schema else { return map };
+        if let Some(Value::Object(props)) = node.get_mut("properties") {
+            // A rename never takes a key the service has itself.
+            let own: Vec<String> = props.keys().filter(|k| is_portable(k)).cloned().collect();
+            let mut published = serde_json::Map::new();
+            for (key, mut sub) in std::mem::take(props) {
+                let name = portable_key(&key, |n| own.iter().any(|o| o == n) || published.contains_key(n));
+                let child = KeyMap::publish(&mut sub);
+                if !child.is_empty() {
+                    map.properties.insert(name.clone(), child);
+                }
+                if name != key {
+                    map.renamed.insert(name.clone(), key);
+                }
+                published.insert(name, sub);
+            }
+            *props = published;
+        }
+        if !map.renamed.is_empty()
+            && let Some(Value::Array(required)) = node.get_mut("required")
+        {
+            for r in required.iter_mut() {
+                if let Some((name, _)) = map.renamed.iter().find(|(_, original)| Some(original.as_str()) == r.as_str())
+                {
+                    *r = Value::String(name.clone());
+                }
+            }
+        }
+        if let Some(items) = node.get_mut("items") {
+            let child = KeyMap::publish(items);
+            if !child.is_empty() {
+                map.items = Some(Box::new(child));
+            }
+        }
+        for combinator in ["anyOf", "oneOf", "allOf"] {
+            if let Some(Value::Array(variants)) = node.get_mut(combinator) {
+                for variant in variants {
+                    map.merge(KeyMap::publish(variant));
+                }
+            }
+        }
+        map
+    }
+
+    fn is_empty(&self) -> bool {
+        self.renamed.is_empty() && self.properties.is_empty() && self.items.is_none()
+    }
+
+    fn merge(&mut self, other: KeyMap) {
+        self.renamed.extend(other.renamed);
+        for (key, child) in other.properties {
+            self.properties.entry(key).or_default().merge(child);
+        }
+        if let Some(items) = other.items {
+            self.items.get_or_insert_with(Default::default).merge(*items);
+        }
+    }
+
+    /// `value` with the published keys turned back into the service's own.
+    fn restore(&self, value: Value) -> Value {
+        if self.is_empty() {
+            return value;
+        }
+        match value {
+            Value::Object(object) => Value::Object(
+                object
+                    .into_iter()
+                    .map(|(key, v)| {
+                        let v = match self.properties.get(&key) {
+                            Some(child) => child.restore(v),
+                            None => v,
+                        };
+                        (self.renamed.get(&key).cloned().unwrap_or(key), v)
+                    })
+                    .collect(),
+            ),
+            Value::Array(items) => match &self.items {
+                Some(child) => Value::Array(items.into_iter().map(|i| child.restore(i)).collect()),
+                None => Value::Array(items),
+            },
+            other => other,
+        }
+    }
+}
+
+fn is_portable(key: &str) -> bool {
+    !key.is_empty() && key.len() <= MAX_KEY && key.chars().all(portable_key_char)
+}
+
+/// `key` if it is portable; else its characters outside the pattern as `_`, cut to
+/// [`MAX_KEY`], with a number added when `taken` already has that name.
+fn portable_key(key: &str, taken: impl Fn(&str) -> bool) -> String {
+    if is_portable(key) {
+        return key.to_string();
+    }
+    let base: String = key.chars().map(|c| if portable_key_char(c) { c } else { '_' }).take(MAX_KEY).collect();
+    let base = if base.is_empty() { "_".to_string() } else { base };
+    let mut name = base.clone();
+    let mut n = 2;
+    while taken(&name) {
+        let suffix = format!("_{n}");
+        name = format!("{}{suffix}", base.chars().take(MAX_KEY - suffix.len()).collect::<String>());
+        n += 1;
+    }
+    name
 }
 
 fn description(s: &ToolService) -> String {
@@ -172,9 +309,18 @@ fn description(s: &ToolService) -> String {
 
 /// A service tool: its definition and the service it runs.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ServiceTool {
-    pub(crate) tool: Tool,
-    pub(crate) service_id: String,
+pub(super) struct ServiceTool {
+    pub(super) tool: Tool,
+    pub(super) service_id: String,
+    /// How the published argument names map back to the service's.
+    keys: KeyMap,
+}
+
+impl ServiceTool {
+    /// A call's arguments as the service's request: the published names mapped back.
+    pub(super) fn request(&self, arguments: JsonObject) -> Value {
+        self.keys.restore(Value::Object(arguments))
+    }
 }
 
 fn build(services: &[ToolService], output_schema: Option<&Arc<JsonObject>>) -> BTreeMap<String, ServiceTool> {
@@ -182,25 +328,25 @@ fn build(services: &[ToolService], output_schema: Option<&Arc<JsonObject>>) -> B
         .into_iter()
         .zip(services)
         .map(|(name, s)| {
-            let mut tool = Tool::new(name.clone(), description(s), Arc::new(input_schema(&s.request_schema)))
-                .with_annotations(
-                    ToolAnnotations::with_title(s.name.clone())
-                        .read_only(false)
-                        .destructive(false)
-                        .idempotent(false)
-                        .open_world(true),
-                );
+            let (schema, keys) = input_schema(&s.request_schema);
+            let mut tool = Tool::new(name.clone(), description(s), Arc::new(schema)).with_annotations(
+                ToolAnnotations::with_title(s.name.clone())
+                    .read_only(false)
+                    .destructive(false)
+                    .idempotent(false)
+                    .open_world(true),
+            );
             tool.output_schema = output_schema.cloned();
             let mut meta = JsonObject::new();
             meta.insert(META_KEY.into(), json!({"id": s.id, "name": s.name}));
             let tool = tool.with_title(s.name.clone()).with_meta(MetaObject(meta));
-            (name, ServiceTool { tool, service_id: s.id.clone() })
+            (name, ServiceTool { tool, service_id: s.id.clone(), keys })
         })
         .collect()
 }
 
 /// The service tools of one server, shared by all its sessions.
-pub(crate) struct ServiceTools {
+pub(super) struct ServiceTools {
     config: ServiceToolsConfig,
     /// `submit_job`'s output schema: a service tool answers with the same job view.
     output_schema: Option<Arc<JsonObject>>,
@@ -215,7 +361,7 @@ pub(crate) struct ServiceTools {
 }
 
 impl ServiceTools {
-    pub(crate) fn new(config: ServiceToolsConfig, output_schema: Option<Arc<JsonObject>>) -> Self {
+    pub(super) fn new(config: ServiceToolsConfig, output_schema: Option<Arc<JsonObject>>) -> Self {
         ServiceTools {
             config,
             output_schema,
@@ -232,17 +378,17 @@ impl ServiceTools {
     }
 
     /// The service tools now, sorted by name.
-    pub(crate) fn list(&self) -> Vec<Tool> {
+    pub(super) fn list(&self) -> Vec<Tool> {
         self.snapshot().values().map(|t| t.tool.clone()).collect()
     }
 
-    pub(crate) fn get(&self, name: &str) -> Option<ServiceTool> {
+    pub(super) fn get(&self, name: &str) -> Option<ServiceTool> {
         self.snapshot().get(name).cloned()
     }
 
     /// Sends `notifications/tools/list_changed` on a `subscriptions/listen` stream (when it
     /// asked for them) on every change, until the client closes it.
-    pub(crate) async fn announce_on(&self, cx: &SubscriptionContext) {
+    pub(super) async fn announce_on(&self, cx: &SubscriptionContext) {
         if cx.accepted().tools_list_changed != Some(true) {
             return;
         }
@@ -263,7 +409,7 @@ impl ServiceTools {
     }
 
     /// Remembers a session to tell about changes.
-    pub(crate) fn add_peer(&self, peer: Peer<RoleServer>) {
+    pub(super) fn add_peer(&self, peer: Peer<RoleServer>) {
         let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
         peers.retain(|p| !p.is_transport_closed());
         peers.push(peer);
@@ -310,7 +456,7 @@ impl ServiceTools {
     }
 
     /// Starts the background loader (once; later calls do nothing).
-    pub(crate) fn start(self: &Arc<Self>, backend: Arc<dyn Backend>) {
+    pub(super) fn start(self: &Arc<Self>, backend: Arc<dyn Backend>) {
         self.started.call_once(|| {
             let me = Arc::clone(self);
             tokio::spawn(async move { me.run(backend).await });
@@ -394,8 +540,72 @@ mod tests {
 
     #[test]
     fn schemas_become_portable_objects() {
-        let schema =
+        let (schema, keys) =
             input_schema(&json!({"$defs": {"M": {"type": "string"}}, "properties": {"m": {"$ref": "#/$defs/M"}}}));
         assert_eq!(Value::Object(schema), json!({"type": "object", "properties": {"m": {"type": "string"}}}));
+        assert!(keys.is_empty());
+    }
+
+    #[test]
+    fn the_schema_the_server_fills_is_left_out() {
+        for filled in [json!({"type": "string", "default": "urn:s:1"}), json!({"type": "string", "const": "urn:s:1"})] {
+            let (schema, _) = input_schema(&json!({
+                "type": "object",
+                "required": ["$schema", "msg"],
+                "properties": {"$schema": filled, "msg": {"type": "string"}}
+            }));
+            assert_eq!(schema["properties"], json!({"msg": {"type": "string"}}));
+            assert_eq!(schema["required"], json!(["msg"]));
+        }
+    }
+
+    #[test]
+    fn keys_outside_the_portable_pattern_are_renamed_at_every_depth_and_mapped_back() {
+        let long = "k".repeat(70);
+        let (schema, keys) = input_schema(&json!({
+            "type": "object",
+            "required": ["$schema", "a b"],
+            "properties": {
+                "$schema": {"type": "string"},
+                "a b": {"type": "string"},
+                "a_b": {"type": "string"},
+                "nested": {"type": "object", "properties": {"x/y": {"type": "integer"}}},
+                "list": {"type": "array", "items": {"type": "object", "properties": {"@id": {"type": "string"}}}},
+                long.clone(): {"type": "boolean"}
+            }
+        }));
+        let published: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
+        assert!(published.iter().all(|k| is_portable(k)), "{published:?}");
+        assert_eq!(published.len(), 6, "{published:?}");
+        assert_eq!(schema["properties"]["nested"]["properties"], json!({"x_y": {"type": "integer"}}));
+        assert_eq!(schema["properties"]["list"]["items"]["properties"], json!({"_id": {"type": "string"}}));
+        let renamed_ab = keys.renamed.iter().find(|(_, o)| o.as_str() == "a b").map(|(p, _)| p.clone()).unwrap();
+        assert_ne!(renamed_ab, "a_b", "a rename never takes a key the service already has");
+        assert_eq!(schema["required"], json!(["_schema", renamed_ab]));
+        let call = json!({
+            "_schema": "urn:s:1",
+            renamed_ab.clone(): "spaced",
+            "a_b": "plain",
+            "nested": {"x_y": 1},
+            "list": [{"_id": "i"}],
+            "k".repeat(64): true
+        });
+        let tool_keys = ServiceTool {
+            tool: Tool::new("svc_x", "x", Arc::new(JsonObject::new())),
+            service_id: "urn:ivcap:service:x".into(),
+            keys,
+        };
+        let request = tool_keys.request(call.as_object().unwrap().clone());
+        assert_eq!(
+            request,
+            json!({
+                "$schema": "urn:s:1",
+                "a b": "spaced",
+                "a_b": "plain",
+                "nested": {"x/y": 1},
+                "list": [{"@id": "i"}],
+                long: true
+            })
+        );
     }
 }

@@ -11,6 +11,13 @@ use clap::Parser;
 
 use crate::error::{Error, Result};
 
+mod cli_context;
+mod http;
+mod secret;
+
+pub use http::HttpConfig;
+pub use secret::Secret;
+
 /// Default local store directory, as the Python SDK's `LocalIVCAP` uses.
 pub const DEFAULT_LOCAL_DIR: &str = "ivcap-artifacts";
 
@@ -86,7 +93,7 @@ pub struct Cli {
     pub max_wait: u64,
     /// Bytes per upload chunk (one TUS PATCH) in platform mode, e.g. 8MiB, 512KiB or 1048576;
     /// from 1KiB to 1GiB (default 8MiB).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_chunk_size)]
     pub chunk_size: Option<u64>,
 
     /// Also allow uploads from and downloads to files under DIR (repeatable). Without it, only
@@ -140,12 +147,12 @@ pub struct Cli {
 
     /// Largest JSON-RPC message accepted, on stdio and as an HTTP body, e.g. 8MiB (the
     /// default); larger ones are refused with an error and never held in memory.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_message_size)]
     pub max_message_size: Option<u64>,
 
     /// Local search: most memory the facts one query derives may take, e.g. 32MiB (the
     /// default); a query that needs more stops with "query too large".
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_search_memory)]
     pub search_memory: Option<u64>,
 
     /// Local search without narrowing facts through the index first: only the benchmarks'
@@ -155,7 +162,7 @@ pub struct Cli {
 }
 
 /// Default `--search-memory`: 32 MiB.
-pub const DEFAULT_SEARCH_MEMORY: usize = crate::backend::local::search::DEFAULT_MAX_BYTES;
+pub const DEFAULT_SEARCH_MEMORY: usize = 32 << 20;
 
 /// Default `--service-tools-max`.
 pub const DEFAULT_SERVICE_TOOLS_MAX: usize = 32;
@@ -168,10 +175,31 @@ fn parse_secret(value: &str) -> std::result::Result<Secret, String> {
 
 /// Smallest and largest `--chunk-size`.
 const CHUNK_SIZE_RANGE: std::ops::RangeInclusive<u64> = 1024..=(1 << 30);
+/// Smallest and largest `--max-message-size`: below 64 KiB a `search` query at its own
+/// 64 KiB limit could not be sent.
+const MESSAGE_SIZE_RANGE: std::ops::RangeInclusive<u64> = (64 << 10)..=(1 << 30);
+
+/// Smallest and largest `--search-memory`.
+const SEARCH_MEMORY_RANGE: std::ops::RangeInclusive<u64> = (1 << 20)..=(1 << 30);
+
+/// `--search-memory`: a byte size (see [`parse_size`]) within [`SEARCH_MEMORY_RANGE`].
+fn parse_search_memory(raw: &str) -> std::result::Result<u64, String> {
+    parse_size(raw, SEARCH_MEMORY_RANGE)
+}
+
+/// `--chunk-size`: a byte size (see [`parse_size`]) within [`CHUNK_SIZE_RANGE`].
+fn parse_chunk_size(raw: &str) -> std::result::Result<u64, String> {
+    parse_size(raw, CHUNK_SIZE_RANGE)
+}
+
+/// `--max-message-size`: a byte size (see [`parse_size`]) within [`MESSAGE_SIZE_RANGE`].
+fn parse_message_size(raw: &str) -> std::result::Result<u64, String> {
+    parse_size(raw, MESSAGE_SIZE_RANGE)
+}
 
 /// Parses a byte size: a number with an optional unit (`K`/`KiB`, `M`/`MiB`, `G`/`GiB`, all
-/// powers of 1024), within [`CHUNK_SIZE_RANGE`].
-pub fn parse_size(raw: &str) -> std::result::Result<u64, String> {
+/// powers of 1024), within `range`.
+pub fn parse_size(raw: &str, range: std::ops::RangeInclusive<u64>) -> std::result::Result<u64, String> {
     let text = raw.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
@@ -184,30 +212,31 @@ pub fn parse_size(raw: &str) -> std::result::Result<u64, String> {
         other => return Err(format!("unknown unit '{other}' in '{raw}': use KiB, MiB or GiB")),
     };
     let bytes = number.checked_mul(factor).ok_or_else(|| format!("'{raw}' is too large"))?;
-    if !CHUNK_SIZE_RANGE.contains(&bytes) {
-        return Err(format!("'{raw}' is outside 1KiB..=1GiB"));
+    if !range.contains(&bytes) {
+        return Err(format!("'{raw}' is outside {}..={}", show_size(*range.start()), show_size(*range.end())));
     }
     Ok(bytes)
 }
 
-/// A value that must never be printed: `Debug` and `Display` show `***`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-    /// The secret itself; only for building the `Authorization` header.
-    pub fn expose(&self) -> &str {
-        &self.0
+/// A whole number of GiB, MiB or KiB, as the size errors name their limits.
+fn show_size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 && b % (1 << 30) == 0 => format!("{}GiB", b >> 30),
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{}MiB", b >> 20),
+        b if b % (1 << 10) == 0 => format!("{}KiB", b >> 10),
+        b => b.to_string(),
     }
 }
 
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
+/// `--service-tools`, `--service-tools-max`, `--service-tools-refresh`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceToolsConfig {
+    /// Service names, URNs or `%` patterns.
+    pub selection: Vec<String>,
+    /// Most service tools offered.
+    pub max: usize,
+    /// How often the platform is asked again.
+    pub refresh: std::time::Duration,
 }
 
 /// Where the server gets its IVCAP from.
@@ -242,21 +271,6 @@ pub enum Transport {
 /// Default `--max-message-size`: the largest JSON-RPC message, on stdio or as an HTTP body.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 8 << 20;
 
-/// The HTTP listener and its security rules.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HttpConfig {
-    /// Where to listen.
-    pub addr: std::net::SocketAddr,
-    /// No sessions: each Streamable HTTP request is served on its own.
-    pub stateless: bool,
-    /// `Host` values accepted (name, or name:port); loopback names first.
-    pub allowed_hosts: Vec<String>,
-    /// Browser `Origin`s accepted (`scheme://host[:port|:*]`); requests without one pass.
-    pub allowed_origins: Vec<String>,
-    /// Bearer token MCP clients must present; `None` = no authentication.
-    pub auth_token: Option<Secret>,
-}
-
 /// The resolved configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -273,7 +287,7 @@ pub struct Config {
     /// How MCP clients reach the server.
     pub transport: Transport,
     /// `--service-tools` and its limits; `None` when off.
-    pub service_tools: Option<crate::tools::service_tools::ServiceToolsConfig>,
+    pub service_tools: Option<ServiceToolsConfig>,
     /// Largest JSON-RPC message (stdio line or HTTP body), in bytes.
     pub max_message_size: usize,
     /// `--local-service NAME=URL`s (local mode only).
@@ -299,7 +313,7 @@ impl Config {
             };
             Mode::Local { dir: PathBuf::from(dir) }
         } else if let Some(name) = &cli.context {
-            Mode::Platform(from_cli_context(name, cli_config_dir)?)
+            Mode::Platform(cli_context::from_cli_context(name, cli_config_dir)?)
         } else if let Some(url) = cli.url.clone().or_else(|| var("IVCAP_URL")) {
             let base_url = normalise_base_url(&url, "--url / IVCAP_URL")?;
             let Some(token) = token else {
@@ -338,35 +352,9 @@ impl Config {
         let local_services = local_services(cli, &mode)?;
         let search_memory =
             cli.search_memory.map_or(DEFAULT_SEARCH_MEMORY, |m| usize::try_from(m).unwrap_or(usize::MAX));
-        check_range(
-            "--search-memory",
-            search_memory,
-            1 << 20..=1 << 30,
-            " bytes (1MiB to 1GiB)",
-            DEFAULT_SEARCH_MEMORY,
-        )?;
         let transport = match &cli.http {
             None => Transport::Stdio,
-            Some(addr) => {
-                let addr = parse_http_addr(addr)?;
-                let mut allowed_hosts: Vec<String> = LOOPBACK_HOSTS.iter().map(|h| h.to_string()).collect();
-                if !addr.ip().is_unspecified() && !addr.ip().is_loopback() {
-                    allowed_hosts.push(addr.ip().to_string());
-                }
-                allowed_hosts.extend(cli.allowed_host.iter().map(|h| h.trim().to_string()));
-                let mut allowed_origins: Vec<String> = LOOPBACK_ORIGINS.iter().map(|o| o.to_string()).collect();
-                for origin in &cli.allowed_origin {
-                    allowed_origins.push(check_origin(origin)?);
-                }
-                let auth_token = cli.auth_token.clone().or_else(|| var("IVCAP_MCP_TOKEN").map(Secret::new));
-                Transport::Http(HttpConfig {
-                    addr,
-                    stateless: cli.stateless,
-                    allowed_hosts,
-                    allowed_origins,
-                    auth_token,
-                })
-            }
+            Some(addr) => Transport::Http(HttpConfig::resolve(cli, addr, var("IVCAP_MCP_TOKEN"))?),
         };
         Ok(Config {
             mode,
@@ -436,7 +424,7 @@ fn local_services(cli: &Cli, mode: &Mode) -> Result<Vec<(String, url::Url)>> {
         };
         let Some((name, raw)) = entry.split_once('=') else { return Err(bad("has no '='")) };
         let name = name.trim();
-        if !crate::backend::local::services::valid_stem(name) {
+        if !crate::urn::is_plain_name(name) {
             return Err(bad("has a NAME that is empty or not only letters, digits, '-', '_' and '.'"));
         }
         let url = url::Url::parse(raw.trim()).map_err(|_| bad("has a URL that does not parse"))?;
@@ -452,7 +440,7 @@ fn local_services(cli: &Cli, mode: &Mode) -> Result<Vec<(String, url::Url)>> {
 }
 
 /// `--service-tools*` checked; `None` when no service is selected.
-fn service_tools_config(cli: &Cli) -> Result<Option<crate::tools::service_tools::ServiceToolsConfig>> {
+fn service_tools_config(cli: &Cli) -> Result<Option<ServiceToolsConfig>> {
     let selection: Vec<String> =
         cli.service_tools.iter().flatten().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
     if selection.is_empty() {
@@ -466,65 +454,11 @@ fn service_tools_config(cli: &Cli) -> Result<Option<crate::tools::service_tools:
         " seconds",
         DEFAULT_SERVICE_TOOLS_REFRESH,
     )?;
-    Ok(Some(crate::tools::service_tools::ServiceToolsConfig {
+    Ok(Some(ServiceToolsConfig {
         selection,
         max: cli.service_tools_max,
         refresh: std::time::Duration::from_secs(cli.service_tools_refresh),
     }))
-}
-
-/// `Host` names always accepted over HTTP.
-const LOOPBACK_HOSTS: &[&str] = &["localhost", "127.0.0.1", "::1"];
-
-/// Browser origins always accepted over HTTP: pages served from this machine.
-const LOOPBACK_ORIGINS: &[&str] = &[
-    "http://localhost:*",
-    "http://127.0.0.1:*",
-    "http://[::1]:*",
-    "https://localhost:*",
-    "https://127.0.0.1:*",
-    "https://[::1]:*",
-];
-
-/// `--http ADDR`: `PORT`, `:PORT` or `IP:PORT` (`localhost:PORT` too); the default IP is 127.0.0.1.
-fn parse_http_addr(raw: &str) -> Result<std::net::SocketAddr> {
-    let raw = raw.trim();
-    let bad = |why: &str| {
-        Error::Config(format!(
-            "--http '{raw}' {why}: give a port (8080, binds 127.0.0.1) or IP:PORT (127.0.0.1:8080, \
-             [::1]:8080, or 0.0.0.0:8080 to listen on every interface)"
-        ))
-    };
-    let port_only = raw.strip_prefix(':').unwrap_or(raw);
-    if let Ok(port) = port_only.parse::<u16>() {
-        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
-    }
-    if let Some(port) = raw.strip_prefix("localhost:") {
-        let port = port.parse::<u16>().map_err(|_| bad("has no valid port"))?;
-        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
-    }
-    raw.parse::<std::net::SocketAddr>().map_err(|_| bad("is not a port or IP:PORT"))
-}
-
-/// `--allowed-origin`: must be `null` or `scheme://host[:port|:*]` with nothing after.
-fn check_origin(raw: &str) -> Result<String> {
-    let origin = raw.trim().trim_end_matches('/');
-    if origin == "null" {
-        return Ok(origin.to_string());
-    }
-    let base = origin.strip_suffix(":*").unwrap_or(origin);
-    let ok = url::Url::parse(base).is_ok_and(|u| {
-        matches!(u.scheme(), "http" | "https") && u.host_str().is_some() && u.path() == "/" && u.query().is_none()
-    }) && base.matches("://").count() == 1
-        && !base.split("://").nth(1).is_some_and(|rest| rest.contains('/'));
-    if ok {
-        Ok(origin.to_string())
-    } else {
-        Err(Error::Config(format!(
-            "--allowed-origin '{raw}' is not an origin: use scheme://host, scheme://host:port or \
-             scheme://host:* (any port), e.g. https://app.example.org"
-        )))
-    }
 }
 
 /// Checks that `raw` is an absolute http(s) URL and strips trailing slashes, so paths can be
@@ -545,86 +479,6 @@ pub fn normalise_base_url(raw: &str, source: &str) -> Result<String> {
         )));
     }
     Ok(trimmed.trim_end_matches('/').to_string())
-}
-
-/// The Go CLI's `config.yaml`, as far as we read it.
-#[derive(Debug, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-struct CliConfigFile {
-    #[serde(default)]
-    active_context: Option<String>,
-    #[serde(default)]
-    contexts: Vec<CliContext>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-struct CliContext {
-    name: String,
-    url: String,
-    #[serde(default)]
-    host: Option<String>,
-    #[serde(default)]
-    access_token: Option<String>,
-    #[serde(default)]
-    access_token_expiry: Option<String>,
-}
-
-/// Reads the named (or active) context of the Go CLI's config.
-fn from_cli_context(name: &str, config_dir: Option<PathBuf>) -> Result<PlatformConfig> {
-    let Some(dir) = config_dir else {
-        return Err(Error::Config(
-            "--context: cannot find the user config directory to read ivcap-cli/config.yaml".into(),
-        ));
-    };
-    let path = dir.join("ivcap-cli").join("config.yaml");
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        Error::Config(format!(
-            "--context: cannot read {} ({e}): create a context with `ivcap context create` and \
-             run `ivcap context login`",
-            path.display()
-        ))
-    })?;
-    let file: CliConfigFile = serde_yaml_ng::from_str(&text)
-        .map_err(|e| Error::Config(format!("--context: {} is not valid: {e}", path.display())))?;
-    let wanted = if name.is_empty() {
-        file.active_context.clone().ok_or_else(|| {
-            Error::Config(format!(
-                "--context: {} has no active-context: name one with --context NAME, or run \
-                 `ivcap context set <name>`",
-                path.display()
-            ))
-        })?
-    } else {
-        name.to_string()
-    };
-    let Some(ctx) = file.contexts.into_iter().find(|c| c.name == wanted) else {
-        return Err(Error::Config(format!(
-            "--context: no context named '{wanted}' in {}: run `ivcap context list`",
-            path.display()
-        )));
-    };
-    let base_url = normalise_base_url(&ctx.url, &format!("context '{wanted}' url"))?;
-    let login = format!("run `ivcap context login` (context '{wanted}')");
-    let token = ctx
-        .access_token
-        .filter(|t| !t.trim().is_empty())
-        .ok_or_else(|| Error::Config(format!("--context: context '{wanted}' has no access token: {login}")))?;
-    if let Some(expiry) = ctx.access_token_expiry.as_deref() {
-        let expiry = chrono::DateTime::parse_from_rfc3339(expiry.trim()).map_err(|e| {
-            Error::Config(format!("--context: context '{wanted}' has an unreadable access-token-expiry ({e}): {login}"))
-        })?;
-        if expiry <= chrono::Utc::now() {
-            return Err(Error::Config(format!(
-                "--context: the access token of context '{wanted}' expired at {expiry}: {login}"
-            )));
-        }
-    }
-    Ok(PlatformConfig {
-        base_url,
-        token: Some(Secret::new(token)),
-        host_header: ctx.host.filter(|h| !h.trim().is_empty()),
-    })
 }
 
 #[cfg(test)]
@@ -787,12 +641,14 @@ mod tests {
 
     #[test]
     fn chunk_sizes_parse_with_units() {
-        assert_eq!(parse_size("8MiB"), Ok(8 << 20));
-        assert_eq!(parse_size("512k"), Ok(512 << 10));
-        assert_eq!(parse_size("1048576"), Ok(1 << 20));
-        assert!(parse_size("12").unwrap_err().contains("outside"));
-        assert!(parse_size("2TiB").unwrap_err().contains("unit"));
-        assert!(parse_size("lots").is_err());
+        assert_eq!(parse_chunk_size("8MiB"), Ok(8 << 20));
+        assert_eq!(parse_chunk_size("512k"), Ok(512 << 10));
+        assert_eq!(parse_chunk_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_chunk_size("12").unwrap_err(), "'12' is outside 1KiB..=1GiB");
+        assert!(parse_chunk_size("2TiB").unwrap_err().contains("unit"));
+        assert!(parse_chunk_size("lots").is_err());
+        assert_eq!(parse_message_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_message_size("4KiB").unwrap_err(), "'4KiB' is outside 64KiB..=1GiB");
         assert_eq!(resolve(&[], &[]).unwrap().chunk_size, 8 << 20);
         let c = resolve(&["--chunk-size", "1MiB", "--allow-path", "/a", "--allow-path", "/b"], &[]).unwrap();
         assert_eq!((c.chunk_size, c.allow_paths.len()), (1 << 20, 2));
@@ -804,12 +660,7 @@ mod tests {
         assert_eq!((c.search_memory, c.search_full_scan), (32 << 20, false));
         assert_eq!(resolve(&["--search-memory", "8MiB"], &[]).unwrap().search_memory, 8 << 20);
         let err = resolve(&["--search-memory", "512KiB"], &[]).unwrap_err().to_string();
-        assert!(err.contains("--search-memory 524288 is out of range") && err.contains("1MiB to 1GiB"), "{err}");
-    }
-
-    #[test]
-    fn secret_debug_hides_value() {
-        assert_eq!(format!("{:?}", Secret::new("abc")), "Secret(***)");
+        assert!(err.contains("--search-memory") && err.contains("'512KiB' is outside 1MiB..=1GiB"), "{err}");
     }
 
     fn http(c: Config) -> HttpConfig {

@@ -17,11 +17,12 @@ use rmcp::service::{SubscriptionContext, SubscriptionSink};
 use rmcp::{ErrorData as McpError, Peer, RoleServer};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+use super::protocol_error::{Request, not_found, protocol_error};
 use crate::backend::Backend;
-use crate::backend::jobs::{self, JOB_PREFIX, Wait, WaitEnd};
+use crate::backend::jobs::{self, Wait, WaitEnd};
 use crate::backend::progress::Progress;
 use crate::error::Error;
-use crate::resources::{backend_error, not_found};
+use crate::urn::{EntityKind, JOB_PREFIX, is_urn};
 
 /// Most jobs one session (or one `subscriptions/listen` stream) watches at once.
 pub const MAX_WATCHED_JOBS: usize = 16;
@@ -54,7 +55,7 @@ impl SessionWatches {
     }
 
     /// `resources/subscribe`: starts watching `uri` for `peer`.
-    pub(crate) async fn subscribe(
+    pub(super) async fn subscribe(
         &self,
         backend: Arc<dyn Backend>,
         uri: &str,
@@ -94,7 +95,7 @@ impl SessionWatches {
     }
 
     /// `resources/unsubscribe`: stops watching `uri` (a no-op if it was not watched).
-    pub(crate) fn unsubscribe(&self, uri: &str) {
+    pub(super) fn unsubscribe(&self, uri: &str) {
         self.lock().remove(uri.trim());
     }
 }
@@ -108,15 +109,24 @@ fn forget(watches: &Weak<Mutex<HashMap<String, DropGuard>>>, job: &str) {
     }
 }
 
+/// `resources/subscribe` on a `--stateless` server, which has no channel to send updates on.
+pub(super) fn no_channel(uri: &str) -> McpError {
+    McpError::invalid_request(
+        "this server runs --stateless, so it has no channel to send resource updates on; use \
+         subscriptions/listen (protocol 2026-07-28), a session-mode server, or poll the job with get_job",
+        Some(serde_json::json!({ "uri": uri })),
+    )
+}
+
 /// The URIs of a `subscriptions/listen` filter this server watches: job URNs, at most
 /// [`MAX_WATCHED_JOBS`]; the acknowledgment tells the client which were accepted.
-pub(crate) fn accepted_jobs(requested: Option<&Vec<String>>) -> Option<Vec<String>> {
+pub(super) fn accepted_jobs(requested: Option<&Vec<String>>) -> Option<Vec<String>> {
     let jobs: Vec<String> = requested?.iter().filter(|u| is_job_urn(u)).take(MAX_WATCHED_JOBS).cloned().collect();
     (!jobs.is_empty()).then_some(jobs)
 }
 
 /// `subscriptions/listen`: watches the accepted jobs until the client closes the stream.
-pub(crate) async fn listen(backend: Arc<dyn Backend>, budget: Duration, cx: &SubscriptionContext) {
+pub(super) async fn listen(backend: Arc<dyn Backend>, budget: Duration, cx: &SubscriptionContext) {
     let stop = CancellationToken::new();
     let _stop_on_return = stop.clone().drop_guard();
     for job in cx.accepted().resource_subscriptions.clone().unwrap_or_default() {
@@ -133,14 +143,14 @@ pub(crate) async fn listen(backend: Arc<dyn Backend>, budget: Duration, cx: &Sub
 }
 
 fn is_job_urn(uri: &str) -> bool {
-    uri.starts_with(JOB_PREFIX) && crate::backend::is_urn(uri)
+    uri.starts_with(JOB_PREFIX) && is_urn(uri)
 }
 
 /// The job's status message now, `None` when it is already finished; unknown jobs and
 /// URIs that are not jobs are errors for the client.
 async fn current_status(backend: &dyn Backend, uri: &str) -> Result<Option<String>, McpError> {
     if !is_job_urn(uri) {
-        return Err(match crate::resources::EntityKind::of(uri) {
+        return Err(match EntityKind::of(uri) {
             Some(_) => McpError::invalid_params(
                 format!(
                     "only jobs change, so only job URNs (urn:ivcap:job:…) can be subscribed to; {uri} is not one. \
@@ -151,7 +161,7 @@ async fn current_status(backend: &dyn Backend, uri: &str) -> Result<Option<Strin
             None => not_found(uri, format!("no such resource: {uri}; subscribe to a job URN (urn:ivcap:job:…)")),
         });
     }
-    let job = backend.read_job(uri, None).await.map_err(|e| backend_error(uri, e))?;
+    let job = jobs::job_now(backend, uri).await.map_err(|e| protocol_error(Request::Read(uri), e))?.job;
     Ok((!job.status.is_terminal()).then(|| jobs::status_message(&job)))
 }
 

@@ -7,8 +7,6 @@ use rmcp::{prompt, prompt_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::server::IvcapMcp;
-
 /// Arguments of `run_service`.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct RunServiceArgs {
@@ -50,8 +48,11 @@ fn user(text: String) -> Vec<PromptMessage> {
     vec![PromptMessage::new_text(Role::User, text)]
 }
 
-#[prompt_router(vis = "pub(crate)")]
-impl IvcapMcp {
+/// The prompts. They need no state: each is text built from its arguments.
+pub(super) struct Prompts;
+
+#[prompt_router(vis = "pub(super)")]
+impl Prompts {
     #[prompt(
         name = "run_service",
         description = "Run an IVCAP service end to end: read its request schema, build and submit a valid input, \
@@ -165,7 +166,7 @@ mod tests {
 
     use super::*;
     use crate::backend::local::LocalBackend;
-    use crate::server::ServerOptions;
+    use crate::server::{IvcapMcp, ServerOptions};
 
     /// Every backticked word of every prompt text is a tool this server offers.
     #[tokio::test]
@@ -174,7 +175,7 @@ mod tests {
         let server =
             IvcapMcp::new(Arc::new(LocalBackend::new(dir.path()).unwrap()), &ServerOptions::default()).unwrap();
         let tools: Vec<String> = server.tools().into_iter().map(|t| t.name.into_owned()).collect();
-        let all = prompt_texts(&server);
+        let all = prompt_texts(&Prompts);
         assert_eq!(all.len(), 4);
         for (name, text) in all {
             let named: Vec<&str> = text.split('`').skip(1).step_by(2).collect();
@@ -186,7 +187,7 @@ mod tests {
     }
 
     /// Each prompt rendered with sample arguments (for the test that checks the tools they name).
-    fn prompt_texts(server: &IvcapMcp) -> Vec<(&'static str, String)> {
+    fn prompt_texts(server: &Prompts) -> Vec<(&'static str, String)> {
         let text = |m: Vec<PromptMessage>| {
             m.into_iter().filter_map(|m| m.content.as_text().map(|t| t.text.clone())).collect::<Vec<_>>().join("\n")
         };
