@@ -18,7 +18,7 @@
 //! - entity: `query(S, C) :- ivcap_aspect("urn:bench:entity:7", S, C).` (100 answers);
 //! - schema: `query(E) :- ivcap_aspect(E, "urn:bench:schema:kind07.v1", _).` (1,000);
 //! - entity join: the aspect of one schema with `size` 7, joined on its entity with all
-//!   that entity's aspects (100 answers).
+//!   that entity's aspects and their sizes (100 answers).
 //!
 //! With `SEARCH_BASELINE_BIN=<path to another build of ivcap-mcp>`, that binary is the
 //! baseline server instead (before/after comparisons against an older commit).
@@ -54,8 +54,8 @@ const JOIN: &str = r#":- ivcap_aspect(E, "urn:bench:schema:label.1", C), :match_
 
 const BY_ENTITY: &str = r#"query(S, C) :- ivcap_aspect("urn:bench:entity:7", S, C)."#;
 const BY_SCHEMA: &str = r#"query(E) :- ivcap_aspect(E, "urn:bench:schema:kind07.v1", _)."#;
-const ENTITY_JOIN: &str = r#"query(E, S) :- ivcap_aspect(E, "urn:bench:schema:kind07.v1", C), :match_field(C, /size, 7),
-   ivcap_aspect(E, S, _)."#;
+const ENTITY_JOIN: &str = r#"query(E, S, Size) :- ivcap_aspect(E, "urn:bench:schema:kind07.v1", C), :match_field(C, /size, 7),
+   ivcap_aspect(E, S, D), :match_field(D, /size, Size)."#;
 
 fn write_store(dir: &std::path::Path) {
     let aspects = dir.join("aspects");
