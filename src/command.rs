@@ -2,14 +2,17 @@
 //! serve MCP over the chosen transport (see [`crate::transport`]) until the client goes
 //! or a signal arrives. It lives in the library, and `src/main.rs` only calls [`run`]: the
 //! generic code it reaches (the runtime, rmcp's service loop, logging) is then compiled once,
-//! for the library, rather than a second time for the binary (README, "Build time").
+//! for the library, rather than a second time for the binary (measured: the commit that moved it has the numbers).
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::config::{Cli, Config, Transport};
+use tracing::Level;
+
+use crate::config::{Cli, Config, LogFormat, Transport};
+use crate::telemetry::notice;
 
 /// How long an ending process waits for file writes still under way (see `files::Writing`).
 const WRITES_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -17,15 +20,18 @@ const WRITES_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 /// Runs the command with the process's arguments and environment.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    if cli.log_format == LogFormat::Json {
+        crate::telemetry::use_json_logs();
+    }
     if let Err(message) = load_env_file(&cli) {
-        eprintln!("ivcap-mcp: {message}");
+        notice(Level::ERROR, &message);
         return ExitCode::from(2);
     }
-    init_logging();
+    init_logging(cli.log_format);
     let config = match Config::resolve(&cli, &|name| std::env::var(name).ok(), dirs::config_dir()) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("ivcap-mcp: {e}");
+            notice(Level::ERROR, &e.to_string());
             return ExitCode::from(2);
         }
     };
@@ -35,7 +41,7 @@ pub fn run() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("ivcap-mcp: cannot start the async runtime: {e}");
+            notice(Level::ERROR, &format!("cannot start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -48,7 +54,7 @@ pub fn run() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("ivcap-mcp: {message}");
+            notice(Level::ERROR, &message);
             ExitCode::FAILURE
         }
     }
@@ -61,7 +67,7 @@ fn print_terminal_notice() {
     let args = if args.is_empty() { String::new() } else { format!(" {}", args.join(" ")) };
     eprintln!(
         "ivcap-mcp: waiting for an MCP client on stdin (Ctrl-D to quit); to try it interactively run: \
-         npx @modelcontextprotocol/inspector ivcap-mcp{args}"
+         npx -y @modelcontextprotocol/inspector@2.12.0 ivcap-mcp{args} (Node 22.19 or newer)"
     );
 }
 
@@ -78,17 +84,23 @@ fn load_env_file(cli: &Cli) -> Result<(), String> {
     }
 }
 
-/// Logs go to stderr only: stdout carries the protocol.
-fn init_logging() {
+/// Logs go to stderr only: stdout carries the protocol. JSON logs are one object per line,
+/// with the fields of the event and of the spans it is in (a tool call's `trace_id`).
+fn init_logging(format: LogFormat) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false))
+    let logs = tracing_subscriber::registry()
         .with(filter)
-        .with(tracing_subscriber::filter::filter_fn(|meta| !is_rmcp_error_answer(meta)))
-        .init();
+        .with(tracing_subscriber::filter::filter_fn(|meta| !is_rmcp_error_answer(meta)));
+    let lines = || tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false);
+    match format {
+        LogFormat::Text => logs.with(lines()).init(),
+        LogFormat::Json => {
+            logs.with(lines().json().flatten_event(true).with_current_span(false).with_span_list(true)).init();
+        }
+    }
 }
 
 /// rmcp's WARN for every error it answers a request with (`response error`, fields `id` and

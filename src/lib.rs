@@ -9,6 +9,7 @@
 //!   the tools: tasks, service tools, resources, subscriptions, prompts and completions.
 //! - [`transport`]: stdio, Streamable HTTP and legacy HTTP+SSE, with the HTTP security rules.
 //! - [`schema`]: JSON Schema normalisation for portable tool and request schemas.
+//! - [`telemetry`]: Prometheus metrics and the W3C trace context of the call being served.
 //! - [`files`], [`time`], [`path_policy`], [`urn`]: local file primitives, the one time parser
 //!   and format, the rule for which local paths tools may touch, and the URN vocabulary.
 //!
@@ -23,6 +24,7 @@ pub mod files;
 pub mod path_policy;
 pub mod schema;
 pub mod server;
+pub mod telemetry;
 pub mod text;
 pub mod time;
 pub mod tools;

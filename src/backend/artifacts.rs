@@ -126,15 +126,9 @@ pub trait ArtifactsBackend {
     /// A page of artifacts.
     async fn list_artifacts(&self, options: &ListOptions, page: &PageRequest) -> Result<Page<Artifact>>;
 
-    /// Streams the artifact's bytes to a temp file beside `path`, then renames it over
-    /// `path`. An existing `path` is refused unless `overwrite`.
-    async fn download_artifact(
-        &self,
-        id: &str,
-        path: &Path,
-        overwrite: bool,
-        progress: &dyn Progress,
-    ) -> Result<Downloaded>;
+    /// Streams the artifact's bytes to a temp file beside `to.path`, then renames it over
+    /// `to.path`, as [`DownloadTarget`] says.
+    async fn download_artifact(&self, id: &str, to: &DownloadTarget, progress: &dyn Progress) -> Result<Downloaded>;
 
     /// The artifact's bytes if it has at most `max_bytes`, else only its metadata.
     async fn read_artifact(&self, id: &str, max_bytes: u64) -> Result<InlineBytes>;
@@ -258,37 +252,55 @@ impl BackgroundMd5 {
     }
 }
 
-/// Renames a finished download over `target`; an existing file is kept (and named in the
-/// error) unless `overwrite`.
-pub fn persist_download(tmp: TempFile, target: &Path, overwrite: bool) -> Result<()> {
-    tmp.persist(target, overwrite).map_err(|e| match e.kind() {
-        std::io::ErrorKind::AlreadyExists => exists_error(target),
-        _ => Error::io(format!("cannot write {}", target.display()), e),
-    })
+/// Where a download goes: the file (it has passed the path policy, resolved) and whether an
+/// existing one may be replaced. Every backend checks it before any bytes move, writes a temp
+/// file beside it and renames that over it, through these methods (blocking file work).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownloadTarget {
+    pub path: PathBuf,
+    pub overwrite: bool,
 }
 
-/// The error for a download target that exists.
-pub fn exists_error(target: &Path) -> Error {
-    Error::invalid(
-        "path",
-        format!("{} already exists; pass overwrite: true to replace it, or choose another path", target.display()),
-    )
-}
+impl DownloadTarget {
+    /// Refuses an existing directory, and an existing file unless `overwrite`.
+    pub fn check(&self) -> Result<()> {
+        let target = &self.path;
+        if target.is_dir() {
+            return Err(Error::invalid(
+                "path",
+                format!("{} is a directory; give a file path, e.g. {}/<name>", target.display(), target.display()),
+            ));
+        }
+        if target.exists() && !self.overwrite {
+            return Err(self.exists_error());
+        }
+        Ok(())
+    }
 
-/// Checks a download target before any bytes move: not an existing directory, and not an
-/// existing file unless `overwrite`. Missing folders are made with the temp file
-/// (an agent has no tool that makes folders; the target has passed the path policy, resolved).
-pub fn check_target(target: &Path, overwrite: bool) -> Result<()> {
-    if target.is_dir() {
-        return Err(Error::invalid(
+    /// A temp file beside the target. Missing folders are made (an agent has no tool that
+    /// makes folders).
+    pub fn temp_file(&self) -> Result<TempFile> {
+        TempFile::beside(&self.path, true)
+    }
+
+    /// Renames a finished download over the target; an existing file is kept (and named in
+    /// the error) unless `overwrite`.
+    pub fn persist(&self, tmp: TempFile) -> Result<()> {
+        tmp.persist(&self.path, self.overwrite).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => self.exists_error(),
+            _ => Error::io(format!("cannot write {}", self.path.display()), e),
+        })
+    }
+
+    fn exists_error(&self) -> Error {
+        Error::invalid(
             "path",
-            format!("{} is a directory; give a file path, e.g. {}/<name>", target.display(), target.display()),
-        ));
+            format!(
+                "{} already exists; pass overwrite: true to replace it, or choose another path",
+                self.path.display()
+            ),
+        )
     }
-    if target.exists() && !overwrite {
-        return Err(exists_error(target));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -345,21 +357,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("out.bin");
         std::fs::write(&target, b"old").unwrap();
-        let mut tmp = TempFile::beside(&target, false).unwrap();
+        let to = DownloadTarget { path: target.clone(), overwrite: false };
+        let mut tmp = to.temp_file().unwrap();
         tmp.file().write_all(b"new").unwrap();
-        assert!(persist_download(tmp, &target, false).unwrap_err().to_string().contains("overwrite: true"));
+        assert!(to.persist(tmp).unwrap_err().to_string().contains("overwrite: true"));
         assert_eq!(std::fs::read(&target).unwrap(), b"old");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left");
     }
 
     #[test]
     fn targets_are_checked() {
+        let check = |path: &Path, overwrite| DownloadTarget { path: path.to_path_buf(), overwrite }.check();
         let dir = tempfile::tempdir().unwrap();
-        assert!(check_target(dir.path(), true).unwrap_err().to_string().contains("directory"));
-        assert!(check_target(&dir.path().join("nope/x"), false).is_ok());
+        assert!(check(dir.path(), true).unwrap_err().to_string().contains("directory"));
+        assert!(check(&dir.path().join("nope/x"), false).is_ok());
         let f = dir.path().join("f");
         std::fs::write(&f, b"").unwrap();
-        assert!(check_target(&f, false).is_err());
-        assert!(check_target(&f, true).is_ok());
+        assert!(check(&f, false).is_err());
+        assert!(check(&f, true).is_ok());
     }
 }

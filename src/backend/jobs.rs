@@ -19,6 +19,7 @@ use super::listing::ListOptions;
 use super::progress::{NoProgress, Progress};
 use super::{Page, PageRequest, ServicesBackend};
 use crate::error::{Error, Result};
+use crate::telemetry::metrics::JobWait;
 use crate::validation::Validator;
 
 /// Longest gap between two progress notifications while waiting.
@@ -251,6 +252,7 @@ pub async fn submit_job<B: ServicesBackend + JobsBackend + ?Sized>(
     };
     let svc = backend.get_service(service).await?;
     let (input, note) = prepare_input(svc.request_schema.as_ref(), input)?;
+    let _waiting = (!wait.budget.is_zero()).then(JobWait::start);
     let hold = wait.budget;
     if !hold.is_zero() {
         wait.progress.report(start.elapsed().as_secs_f64(), None, "submitted; waiting for the job to finish").await;
@@ -285,6 +287,7 @@ pub async fn get_job<B: JobsBackend + ?Sized>(
         ));
     }
     let service_id = service_id.map(str::trim).filter(|s| !s.is_empty());
+    let _waiting = (!wait.budget.is_zero()).then(JobWait::start);
     let job = backend.read_job(job_id, service_id).await?;
     wait_for(backend, job, backend.poll_hint(job_id), start, wait).await
 }

@@ -80,19 +80,10 @@ pub trait Backend:
 {
 }
 
-impl<
-    T: ServicesBackend
-        + JobsBackend
-        + ArtifactsBackend
-        + AspectsBackend
-        + CollectionsBackend
-        + SearchBackend
-        + SecretsBackend
-        + Send
-        + Sync,
-> Backend for T
-{
-}
+// The two backends. The domain traits are listed once, above; the compiler checks here that
+// each backend implements all of them.
+impl Backend for local::LocalBackend {}
+impl Backend for platform::PlatformBackend {}
 
 /// The backend for a resolved configuration.
 pub fn for_config(config: &Config) -> Result<Arc<dyn Backend>> {

@@ -17,6 +17,10 @@ pub struct HttpConfig {
     pub allowed_origins: Vec<String>,
     /// Bearer token MCP clients must present; `None` = no authentication.
     pub auth_token: Option<Secret>,
+    /// `/metrics` without the bearer token (`--metrics-public`).
+    pub metrics_public: bool,
+    /// How long calls in flight may run on after a shutdown signal (`--shutdown-grace`).
+    pub shutdown_grace: std::time::Duration,
 }
 
 impl HttpConfig {
@@ -33,7 +37,15 @@ impl HttpConfig {
             allowed_origins.push(check_origin(origin)?);
         }
         let auth_token = cli.auth_token.clone().or_else(|| token_env.map(Secret::new));
-        Ok(HttpConfig { addr, stateless: cli.stateless, allowed_hosts, allowed_origins, auth_token })
+        Ok(HttpConfig {
+            addr,
+            stateless: cli.stateless,
+            allowed_hosts,
+            allowed_origins,
+            auth_token,
+            metrics_public: cli.metrics_public,
+            shutdown_grace: std::time::Duration::from_secs(cli.shutdown_grace),
+        })
     }
 }
 

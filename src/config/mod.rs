@@ -40,6 +40,7 @@ ENVIRONMENT (a .env file in the working directory is loaded first; --env-file na
   IVCAP_MCP_TOKEN     bearer token HTTP clients must present (same as --auth-token); never logged
   IVCAP_MCP_SERVICE_TOOLS  services to offer as tools (same as --service-tools)
   IVCAP_MCP_LOCAL_SERVICES local services NAME=URL,… (same as --local-service)
+  IVCAP_MCP_LOG_FORMAT     log format on stderr, text or json (same as --log-format)
   RUST_LOG            log filter for stderr, e.g. info or ivcap_mcp=debug (default warn)
 
 MODE SELECTION, first match wins:
@@ -102,8 +103,9 @@ pub struct Cli {
     pub allow_path: Vec<PathBuf>,
 
     /// Serve MCP over HTTP instead of stdio: Streamable HTTP at /mcp, legacy HTTP+SSE at
-    /// /sse and /message, health at /healthz. ADDR is PORT (binds 127.0.0.1) or IP:PORT;
-    /// a non-loopback IP such as 0.0.0.0:8080 exposes the server to the network.
+    /// /sse and /message, health at /healthz, metrics at /metrics. ADDR is PORT (binds
+    /// 127.0.0.1) or IP:PORT; a non-loopback IP such as 0.0.0.0:8080 exposes the server to
+    /// the network.
     #[arg(long, value_name = "ADDR")]
     pub http: Option<String>,
 
@@ -150,6 +152,20 @@ pub struct Cli {
     #[arg(long, value_name = "SIZE", value_parser = parse_message_size)]
     pub max_message_size: Option<u64>,
 
+    /// With --http: how long calls in flight may run on after SIGTERM/SIGINT before they are
+    /// ended, in seconds (e.g. 30 or 30s; 0 to 3600). /healthz answers 503 from the signal on.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds, default_value_t = DEFAULT_SHUTDOWN_GRACE, requires = "http")]
+    pub shutdown_grace: u64,
+
+    /// With --http: serve /metrics without the bearer token (the Host/Origin checks still
+    /// apply), for a Prometheus that cannot send one.
+    #[arg(long, requires = "http")]
+    pub metrics_public: bool,
+
+    /// Log format on stderr: text, or json (one JSON object per line, for log collectors).
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t, env = "IVCAP_MCP_LOG_FORMAT")]
+    pub log_format: LogFormat,
+
     /// Local search: most memory the facts one query derives may take, e.g. 32MiB (the
     /// default); a query that needs more stops with "query too large".
     #[arg(long, value_name = "SIZE", value_parser = parse_search_memory)]
@@ -159,6 +175,39 @@ pub struct Cli {
     /// baseline (benches/search_local.rs) uses it.
     #[arg(long, hide = true)]
     pub search_full_scan: bool,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, with every field tracing records.
+    Json,
+}
+
+impl std::fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        })
+    }
+}
+
+/// Default `--shutdown-grace`, in seconds.
+pub const DEFAULT_SHUTDOWN_GRACE: u64 = 30;
+
+/// `--shutdown-grace`: whole seconds, with an optional `s`, from 0 to an hour.
+fn parse_seconds(raw: &str) -> std::result::Result<u64, String> {
+    let text = raw.trim();
+    let digits = text.strip_suffix('s').unwrap_or(text);
+    match digits.parse::<u64>() {
+        Ok(secs) if secs <= 3600 => Ok(secs),
+        Ok(_) => Err(format!("'{raw}' is more than 3600 seconds")),
+        Err(_) => Err(format!("'{raw}' is not a number of seconds like 30 or 30s")),
+    }
 }
 
 /// Default `--search-memory`: 32 MiB.

@@ -4,6 +4,7 @@
 //! [`subscriptions`], [`prompts`] and [`completions`]. Every backend failure a protocol
 //! request answers is mapped once, by [`protocol_error`].
 
+mod apps;
 mod argument_checks;
 mod completions;
 mod prompts;
@@ -44,6 +45,8 @@ use toolsets::{ToolRoutes, Toolsets};
 pub use prompts::{AnnotateArtifactArgs, ExploreDatafabricArgs, RunServiceArgs, TraceProvenanceArgs};
 pub use subscriptions::MAX_WATCHED_JOBS;
 
+mod observe;
+
 /// What the server tells an agent when it connects.
 const INSTRUCTIONS: &str = "\
 IVCAP is CSIRO's platform for analytics services. Through this server you can find services \
@@ -60,7 +63,7 @@ store or a folder the server was started with --allow-path.
 Record facts about any entity with add_aspect / update_aspect / retract_aspect; find them with \
 list_aspects (entity, schema prefix, JSONPath, at_time) or query across artifacts, aspects, \
 services and jobs with search (Datalog, Mangle syntax).
-Every URN a tool returns is also a resource: resources/read gives an artifact's content (up to 1 MiB) or the JSON view of an aspect, job or service; resources/list lists the services, then the 100 newest artifacts. Subscribe to a job URN to be told when its status changes. Prompts: run_service, annotate_artifact, trace_provenance, explore_datafabric.
+Every URN a tool returns is also a resource: resources/read gives an artifact's content (up to 1 MiB) or the JSON view of an aspect, job or service; resources/list lists the ui:// views (MCP Apps), the services, then the 100 newest artifacts. Subscribe to a job URN to be told when its status changes. Prompts: run_service, annotate_artifact, trace_provenance, explore_datafabric.
 Tools named svc_… (when the server offers them) each run one IVCAP service as a job; they may \
 appear after the first tools/list. Any service can always be run with get_service + submit_job.";
 
@@ -115,6 +118,8 @@ pub struct IvcapMcp {
     tasks: bool,
     /// See [`ServerOptions::stateless`].
     stateless: bool,
+    /// Held for its `Drop`: counts this handler's session as open while it lives (`for_session`).
+    _session: Option<Arc<crate::telemetry::metrics::SessionOpen>>,
 }
 
 impl IvcapMcp {
@@ -148,6 +153,7 @@ impl IvcapMcp {
             service_tools,
             tasks,
             stateless: options.stateless,
+            _session: None,
         })
     }
 
@@ -174,67 +180,11 @@ impl IvcapMcp {
     }
 }
 
-/// `tools/list`, `prompts/list` and the like are the same for every caller: 2026-07-28 clients
-/// may cache them (`ttlMs` 0: ask again before relying on them, `cacheScope` public).
-fn cache_hints(context: &RequestContext<RoleServer>) -> bool {
-    context.protocol_version().is_some_and(|v| v >= ProtocolVersion::V_2026_07_28)
-}
-
-impl ServerHandler for IvcapMcp {
-    fn get_info(&self) -> ServerConfig {
-        let mut capabilities = ServerCapabilities::builder()
-            .enable_completions()
-            .enable_prompts()
-            .enable_resources()
-            .enable_resources_subscribe()
-            .enable_tools()
-            .build();
-        if self.service_tools.is_some()
-            && let Some(tools) = capabilities.tools.as_mut()
-        {
-            tools.list_changed = Some(true);
-        }
-        if self.tasks {
-            capabilities.extensions = ServerCapabilities::builder().enable_tasks().build().extensions;
-        }
-        ServerConfig::new(capabilities)
-            .with_server_info(Implementation::new("ivcap-mcp", env!("CARGO_PKG_VERSION")))
-            .with_instructions(INSTRUCTIONS)
-    }
-
-    async fn list_tools(
-        &self,
-        _request: Option<PaginatedRequestParams>,
-        context: RequestContext<RoleServer>,
-    ) -> std::result::Result<ListToolsResult, McpError> {
-        let mut tools = self.tools.get().list_all();
-        if let Some(st) = &self.service_tools {
-            tools.extend(st.list());
-            tools.sort_by(|a, b| a.name.cmp(&b.name));
-        }
-        let cache_hints = cache_hints(&context);
-        Ok(ListToolsResult {
-            result_type: Some(ResultType::COMPLETE),
-            tools,
-            meta: None,
-            next_cursor: None,
-            ttl_ms: cache_hints.then_some(0),
-            cache_scope: cache_hints.then_some(CacheScope::Public),
-        })
-    }
-
-    fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.tools
-            .get()
-            .get(name)
-            .cloned()
-            .or_else(|| self.service_tools.as_ref().and_then(|st| st.get(name)).map(|t| t.tool))
-    }
-
+impl IvcapMcp {
     /// Service tools run the `submit_job` path; a client that declared the tasks extension
     /// gets a task (the job) at once from `submit_job` (unless it gave `wait_seconds`) and
     /// service tools instead of a wait.
-    async fn call_tool(
+    async fn dispatch_call(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
@@ -275,6 +225,75 @@ impl ServerHandler for IvcapMcp {
             return Err(toolsets::unknown_tool(&request.name, &offered));
         }
         routes.call(ToolCallContext::new(&self.context, request, context)).await
+    }
+}
+
+/// `tools/list`, `prompts/list` and the like are the same for every caller: 2026-07-28 clients
+/// may cache them (`ttlMs` 0: ask again before relying on them, `cacheScope` public).
+fn cache_hints(context: &RequestContext<RoleServer>) -> bool {
+    context.protocol_version().is_some_and(|v| v >= ProtocolVersion::V_2026_07_28)
+}
+
+impl ServerHandler for IvcapMcp {
+    fn get_info(&self) -> ServerConfig {
+        let mut capabilities = ServerCapabilities::builder()
+            .enable_completions()
+            .enable_prompts()
+            .enable_resources()
+            .enable_resources_subscribe()
+            .enable_tools()
+            .build();
+        if self.service_tools.is_some()
+            && let Some(tools) = capabilities.tools.as_mut()
+        {
+            tools.list_changed = Some(true);
+        }
+        if self.tasks {
+            capabilities.extensions = ServerCapabilities::builder().enable_tasks().build().extensions;
+        }
+        capabilities.extensions.get_or_insert_default().insert(apps::EXTENSION.into(), apps::capability());
+        ServerConfig::new(capabilities)
+            .with_server_info(Implementation::new("ivcap-mcp", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> std::result::Result<ListToolsResult, McpError> {
+        let mut tools = self.tools.get().list_all();
+        if let Some(st) = &self.service_tools {
+            tools.extend(st.list());
+            tools.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        let cache_hints = cache_hints(&context);
+        Ok(ListToolsResult {
+            result_type: Some(ResultType::COMPLETE),
+            tools,
+            meta: None,
+            next_cursor: None,
+            ttl_ms: cache_hints.then_some(0),
+            cache_scope: cache_hints.then_some(CacheScope::Public),
+        })
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.tools
+            .get()
+            .get(name)
+            .cloned()
+            .or_else(|| self.service_tools.as_ref().and_then(|st| st.get(name)).map(|t| t.tool))
+    }
+
+    /// Observed (`observe`: trace context, metrics, the call's log line) around
+    /// [`dispatch_call`](Self::dispatch_call).
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> std::result::Result<CallToolResponse, McpError> {
+        self.observe_call(&request, &context).run(self.dispatch_call(request, context)).await
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {

@@ -115,6 +115,9 @@ impl ListCursor {
 /// `resources/read`.
 pub(super) async fn read(cx: &ToolContext, uri: &str) -> Result<ReadResourceResult, McpError> {
     let uri = uri.trim();
+    if let Some(view) = super::apps::read(uri) {
+        return view;
+    }
     let Some(kind) = EntityKind::of(uri) else {
         return Err(not_found(
             uri,
@@ -169,13 +172,15 @@ async fn read_artifact(cx: &ToolContext, uri: &str) -> Result<ReadResourceResult
     Ok(ReadResourceResult::new(vec![contents.with_mime_type(mime)]))
 }
 
-/// `resources/list`: the services, then the [`LISTED_ARTIFACTS`] newest artifacts, one
-/// backend page per answer, cut to the output budget.
+/// `resources/list`: the MCP Apps views, then the services, then the [`LISTED_ARTIFACTS`]
+/// newest artifacts, one backend page per answer, cut to the output budget.
 pub(super) async fn list(cx: &ToolContext, cursor: Option<&str>) -> Result<ListResourcesResult, McpError> {
-    let mut at = match cursor.filter(|c| !c.trim().is_empty()) {
-        Some(c) => ListCursor::decode(c)?,
-        None => ListCursor { artifacts: false, page: None, skip: 0, listed: 0 },
+    let (mut at, views) = match cursor.filter(|c| !c.trim().is_empty()) {
+        Some(c) => (ListCursor::decode(c)?, Vec::new()),
+        None => (ListCursor { artifacts: false, page: None, skip: 0, listed: 0 }, super::apps::resources()),
     };
+    // The views open the first page and take their share of its budget.
+    let budget = cx.output_budget.saturating_sub(views.iter().map(|r| crate::tools::budget::json_len(r) + 1).sum());
     let fail = |e: Error| protocol_error(Request::ListResources, e);
     loop {
         let request = PageRequest { limit: LIST_PAGE, page: at.page.clone() };
@@ -189,7 +194,7 @@ pub(super) async fn list(cx: &ToolContext, cursor: Option<&str>) -> Result<ListR
             let page = cx.backend.list_services(None, &ListOptions::default(), &request).await.map_err(fail)?;
             (page.items.into_iter().skip(at.skip).map(service_resource).collect(), page.next_page)
         };
-        let (answer, cut_at) = fit(items, cx.output_budget);
+        let (answer, cut_at) = fit(items, budget);
         let shown = answer.len();
         let next = match cut_at {
             Some(_) => Some(ListCursor {
@@ -214,7 +219,7 @@ pub(super) async fn list(cx: &ToolContext, cursor: Option<&str>) -> Result<ListR
             at = n;
             continue;
         }
-        let mut result = ListResourcesResult::with_all_items(answer);
+        let mut result = ListResourcesResult::with_all_items(views.into_iter().chain(answer).collect());
         result.next_cursor = next.map(|n| n.encode());
         return Ok(result);
     }

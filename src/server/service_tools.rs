@@ -339,7 +339,9 @@ fn build(services: &[ToolService], output_schema: Option<&Arc<JsonObject>>) -> B
             tool.output_schema = output_schema.cloned();
             let mut meta = JsonObject::new();
             meta.insert(META_KEY.into(), json!({"id": s.id, "name": s.name}));
-            let tool = tool.with_title(s.name.clone()).with_meta(MetaObject(meta));
+            let mut tool = tool.with_title(s.name.clone()).with_meta(MetaObject(meta));
+            // A service tool answers as submit_job does, so the job view shows it.
+            super::apps::link(&mut tool, "job");
             (name, ServiceTool { tool, service_id: s.id.clone(), keys })
         })
         .collect()

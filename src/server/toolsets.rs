@@ -29,6 +29,19 @@ const TOOLSETS: [(&str, Routes); 8] = [
     ("service_tools", ToolRouter::new),
 ];
 
+/// The tools whose results an MCP Apps view shows (`_meta.ui.resourceUri`, `super::apps`), by
+/// view name. Service tools show the job view too (`super::service_tools`).
+const TOOL_VIEWS: [(&str, &str); 8] = [
+    ("submit_job", "job"),
+    ("get_job", "job"),
+    ("get_artifact", "artifact"),
+    ("upload_artifact", "artifact"),
+    ("download_artifact", "artifact"),
+    ("get_aspect", "provenance"),
+    ("list_aspects", "provenance"),
+    ("get_collection", "collection"),
+];
+
 /// Names of all toolsets, in their documented order.
 pub(super) fn names() -> Vec<&'static str> {
     TOOLSETS.iter().map(|(name, _)| *name).collect()
@@ -110,6 +123,9 @@ fn build(toolsets: &Toolsets, read_only: bool) -> ToolRouter<ToolContext> {
     }
     for route in tool_router.map.values_mut() {
         super::argument_checks::check_arguments(route);
+        if let Some((_, view)) = TOOL_VIEWS.iter().find(|(tool, _)| *tool == route.attr.name) {
+            super::apps::link(&mut route.attr, view);
+        }
         // Field descriptions stay (they are the argument docs); titles repeat the type name.
         route.attr.input_schema = Arc::new(normalise_without(&route.attr.input_schema, &["title"]));
         if let Some(out) = &route.attr.output_schema {
@@ -165,6 +181,15 @@ mod tests {
                 let decided = selected.has("jobs") && !read_only;
                 assert_eq!(built, decided, "{wanted:?} read_only={read_only}");
             }
+        }
+    }
+
+    #[test]
+    fn every_tool_with_a_view_exists() {
+        let all = build(&toolsets(None), false);
+        for (tool, view) in TOOL_VIEWS {
+            let meta = all.get(tool).and_then(|t| t.meta.clone()).unwrap_or_else(|| panic!("no tool {tool}"));
+            assert_eq!(meta.0["ui"]["resourceUri"], format!("ui://ivcap/{view}"), "{tool}");
         }
     }
 

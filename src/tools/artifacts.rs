@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::ToolContext;
-use super::args::{AtTime, Limit, PageToken, list_options, page_request};
+use super::args::{list_args, list_options, page_request};
 use super::budget::{self, Cut, Shrink};
 use super::{ListView, McpProgress, linked, to_tool_error};
-use crate::backend::artifacts::{Artifact, UploadRequest, UploadSource, guess_content_type};
+use crate::backend::artifacts::{Artifact, DownloadTarget, UploadRequest, UploadSource, guess_content_type};
 use crate::backend::listing::ARTIFACT_FIELDS;
 use crate::error::{Error, Result};
 
@@ -81,23 +81,10 @@ pub struct GetArtifactArgs {
     pub artifact_id: String,
 }
 
-/// Arguments of `list_artifacts`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ListArtifactsArgs {
-    /// e.g. size > 9
-    #[serde(default)]
-    pub filter: Option<String>,
-    #[serde(default)]
-    pub order_by: Option<String>,
-    #[serde(default)]
-    pub order_desc: Option<bool>,
-    #[serde(default)]
-    pub at_time: Option<AtTime>,
-    #[serde(default)]
-    pub limit: Option<Limit>,
-    #[serde(default)]
-    pub page: Option<PageToken>,
+list_args! {
+    /// Arguments of `list_artifacts`.
+    pub struct ListArtifactsArgs {}
+    filter = "e.g. size > 9"
 }
 
 /// An artifact's metadata.
@@ -418,9 +405,10 @@ impl ToolContext {
                 .await?
                 .map_err(to_tool_error);
         };
-        let target = self.checked_path(path, false).await.map_err(to_tool_error)?;
+        let path = self.checked_path(path, false).await.map_err(to_tool_error)?;
+        let target = DownloadTarget { path, overwrite: args.overwrite };
         let progress = McpProgress::new(&meta, peer);
-        let work = self.backend.download_artifact(&args.artifact_id, &target, args.overwrite, &progress);
+        let work = self.backend.download_artifact(&args.artifact_id, &target, &progress);
         let done = cancellable(&ct, "download", work).await?.map_err(to_tool_error)?;
         let view = DownloadView {
             id: done.artifact.id,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::ToolContext;
-use super::args::{AtTime, Limit, PageToken, at_time, page_request};
+use super::args::{AtTime, at_time, page_request, paged_args};
 use super::budget::{self, Cut, Shrink};
 use super::{ListView, linked, to_tool_error};
 use crate::backend::aspects::{Aspect, AspectQuery, NewAspect, Order};
@@ -41,38 +41,34 @@ pub struct AspectIdArgs {
     pub aspect_id: String,
 }
 
-/// Arguments of `list_aspects`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ListAspectsArgs {
-    /// Entity URN (exact).
-    #[serde(default)]
-    pub entity: Option<String>,
-    /// Schema URN; % = any text, e.g. "urn:example:schema:%".
-    #[serde(default)]
-    pub schema: Option<String>,
-    /// PostgreSQL JSONPath the content must match, e.g. `$.items[*] ? (@.size > 10000)`.
-    #[serde(default)]
-    pub content_path: Option<String>,
-    /// RFC 3339; default now (live only).
-    #[serde(default)]
-    pub at_time: Option<AtTime>,
-    /// Return the content too (default false).
-    #[serde(default)]
-    pub include_content: Option<bool>,
-    /// e.g. entity = 'urn:x:1'
-    #[serde(default)]
-    pub filter: Option<String>,
-    /// Default valid_from.
-    #[serde(default)]
-    pub order_by: Option<String>,
-    /// "DESC" (newest first, default) or "ASC".
-    #[serde(default)]
-    pub order_direction: Option<String>,
-    #[serde(default)]
-    pub limit: Option<Limit>,
-    #[serde(default)]
-    pub page: Option<PageToken>,
+paged_args! {
+    /// Arguments of `list_aspects`.
+    pub struct ListAspectsArgs {
+        /// Entity URN (exact).
+        #[serde(default)]
+        pub entity: Option<String>,
+        /// Schema URN; % = any text, e.g. "urn:example:schema:%".
+        #[serde(default)]
+        pub schema: Option<String>,
+        /// PostgreSQL JSONPath the content must match, e.g. `$.items[*] ? (@.size > 10000)`.
+        #[serde(default)]
+        pub content_path: Option<String>,
+        /// RFC 3339; default now (live only).
+        #[serde(default)]
+        pub at_time: Option<AtTime>,
+        /// Return the content too (default false).
+        #[serde(default)]
+        pub include_content: Option<bool>,
+        /// e.g. entity = 'urn:x:1'
+        #[serde(default)]
+        pub filter: Option<String>,
+        /// Default valid_from.
+        #[serde(default)]
+        pub order_by: Option<String>,
+        /// "DESC" (newest first, default) or "ASC".
+        #[serde(default)]
+        pub order_direction: Option<String>,
+    }
 }
 
 /// The new aspect.

@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::ToolContext;
-use super::args::{Limit, PageToken, page_request};
+use super::args::{page_request, paged_args};
 use super::budget::{self, Cut, Shrink};
 use super::{ListView, to_tool_error};
 use crate::backend::collections::{Changes, Collection, CollectionPage, NewCollection, collection_urn, member_urns};
@@ -30,28 +30,20 @@ pub struct CreateCollectionArgs {
     pub policy: Option<String>,
 }
 
-/// Arguments of `list_collections`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ListCollectionsArgs {
-    /// Name pattern, case-insensitive, % = any text, e.g. "trip%".
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub limit: Option<Limit>,
-    #[serde(default)]
-    pub page: Option<PageToken>,
+paged_args! {
+    /// Arguments of `list_collections`.
+    pub struct ListCollectionsArgs {
+        /// Name pattern, case-insensitive, % = any text, e.g. "trip%".
+        #[serde(default)]
+        pub name: Option<String>,
+    }
 }
 
-/// Arguments of `get_collection`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct GetCollectionArgs {
-    pub collection: String,
-    #[serde(default)]
-    pub limit: Option<Limit>,
-    #[serde(default)]
-    pub page: Option<PageToken>,
+paged_args! {
+    /// Arguments of `get_collection`.
+    pub struct GetCollectionArgs {
+        pub collection: String,
+    }
 }
 
 /// Arguments of `update_collection`. The fields say what they are; descriptions here would only

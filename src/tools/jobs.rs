@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::ToolContext;
-use super::args::{AtTime, Limit, PageToken, list_options, page_request};
+use super::args::{list_args, list_options, page_request};
 use super::budget::{self, Cut, LARGER_BUDGET, Shrink};
 use super::{ListView, McpProgress, linked, to_tool_error};
 use crate::backend::JobSummary;
@@ -58,25 +58,13 @@ pub struct GetJobArgs {
     pub wait_seconds: Option<u32>,
 }
 
-/// Arguments of `list_jobs`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ListJobsArgs {
-    /// Service URN or exact name.
-    pub service: String,
-    /// e.g. status = 'failed'
-    #[serde(default)]
-    pub filter: Option<String>,
-    #[serde(default)]
-    pub order_by: Option<String>,
-    #[serde(default)]
-    pub order_desc: Option<bool>,
-    #[serde(default)]
-    pub at_time: Option<AtTime>,
-    #[serde(default)]
-    pub limit: Option<Limit>,
-    #[serde(default)]
-    pub page: Option<PageToken>,
+list_args! {
+    /// Arguments of `list_jobs`.
+    pub struct ListJobsArgs {
+        /// Service URN or exact name.
+        pub service: String,
+    }
+    filter = "e.g. status = 'failed'"
 }
 
 /// A job's status and, when finished, its result or error.

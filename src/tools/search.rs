@@ -3,28 +3,24 @@
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::ToolContext;
-use super::args::{AtTime, Limit, PageToken, at_time, page_request};
+use super::args::{AtTime, at_time, page_request, paged_args};
 use super::{ListView, to_tool_error};
 use crate::backend::search::check_query_size;
 use crate::error::Error;
 
-/// Arguments of `search`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SearchArgs {
-    /// Mangle, e.g. `:- ivcap_artifact(Id, Name, Mime), Mime = "image/jpeg".` or a `query(E) :- …` rule;
-    /// aspect tables: `:load_aspect(/t, "<schema urn>", [".a", ".list[*]"]).`
-    pub query: String,
-    #[serde(default)]
-    pub at_time: Option<AtTime>,
-    #[serde(default)]
-    pub limit: Option<Limit>,
-    #[serde(default)]
-    pub page: Option<PageToken>,
+paged_args! {
+    /// Arguments of `search`.
+    pub struct SearchArgs {
+        /// Mangle, e.g. `:- ivcap_artifact(Id, Name, Mime), Mime = "image/jpeg".` or a `query(E) :- …` rule;
+        /// aspect tables: `:load_aspect(/t, "<schema urn>", [".a", ".list[*]"]).`
+        pub query: String,
+        #[serde(default)]
+        pub at_time: Option<AtTime>,
+    }
 }
 
 #[tool_router(router = search_router, vis = "pub(crate)")]

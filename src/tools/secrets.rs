@@ -3,24 +3,20 @@
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::ToolContext;
-use super::args::{Limit, PageToken, page_request};
+use super::args::{page_request, paged_args};
 use super::{ListView, to_tool_error};
 use crate::backend::SecretInfo;
 
-/// Arguments of `list_secrets`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ListSecretsArgs {
-    /// Name pattern, e.g. "openai.*".
-    #[serde(default)]
-    pub filter: Option<String>,
-    #[serde(default)]
-    pub limit: Option<Limit>,
-    #[serde(default)]
-    pub page: Option<PageToken>,
+paged_args! {
+    /// Arguments of `list_secrets`.
+    pub struct ListSecretsArgs {
+        /// Name pattern, e.g. "openai.*".
+        #[serde(default)]
+        pub filter: Option<String>,
+    }
 }
 
 /// A secret's name and expiry; never its value.

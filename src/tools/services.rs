@@ -7,33 +7,21 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ToolContext;
-use super::args::{AtTime, Limit, PageToken, list_options, page_request};
+use super::args::{list_args, list_options, page_request};
 use super::budget::{self, Cut, LARGER_BUDGET, Shrink};
 use super::{ListView, to_tool_error};
 use crate::backend::listing::SERVICE_FIELDS;
 use crate::backend::{ServiceDetail, ServiceParameter, ServiceSummary};
 use crate::schema::normalise;
 
-/// Arguments of `list_services`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ListServicesArgs {
-    /// Text the name contains (case-insensitive; % = any text).
-    #[serde(default)]
-    pub search: Option<String>,
-    /// e.g. name ~= 'a%'
-    #[serde(default)]
-    pub filter: Option<String>,
-    #[serde(default)]
-    pub order_by: Option<String>,
-    #[serde(default)]
-    pub order_desc: Option<bool>,
-    #[serde(default)]
-    pub at_time: Option<AtTime>,
-    #[serde(default)]
-    pub limit: Option<Limit>,
-    #[serde(default)]
-    pub page: Option<PageToken>,
+list_args! {
+    /// Arguments of `list_services`.
+    pub struct ListServicesArgs {
+        /// Text the name contains (case-insensitive; % = any text).
+        #[serde(default)]
+        pub search: Option<String>,
+    }
+    filter = "e.g. name ~= 'a%'"
 }
 
 /// Arguments of `get_service`.

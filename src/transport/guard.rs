@@ -1,6 +1,7 @@
 //! The checks every HTTP request passes before any route sees it: the `Host` and `Origin`
-//! allow-lists (so a DNS-rebinding page cannot drive a server on loopback) and, on MCP
-//! routes, the bearer token.
+//! allow-lists (so a DNS-rebinding page cannot drive a server on loopback) and, on every
+//! route but `/healthz` (and `/metrics` with `--metrics-public`), the bearer token. Each
+//! refusal is counted in the metrics by reason.
 //!
 //! Checked first by the HTTP front door (transport::http) in front of the whole router, so
 //! Streamable HTTP, the legacy SSE routes and `/healthz` share the same rules. The token is compared in constant time and never logged;
@@ -11,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
 use crate::config::Secret;
+use crate::telemetry::metrics::{self, Refusal};
 
 /// The rules, built once from the configuration.
 #[derive(Debug)]
@@ -18,6 +20,8 @@ pub(super) struct Guard {
     hosts: Vec<Authority>,
     origins: Vec<AllowedOrigin>,
     token: Option<Secret>,
+    /// `/metrics` needs no token (`--metrics-public`).
+    public_metrics: bool,
 }
 
 /// A host with an optional port; lower-case, without IPv6 brackets.
@@ -40,7 +44,14 @@ impl Guard {
             hosts: hosts.iter().filter_map(|h| authority(h)).collect(),
             origins: origins.iter().filter_map(|o| allowed_origin(o)).collect(),
             token,
+            public_metrics: false,
         }
+    }
+
+    /// Serves `/metrics` without the bearer token when `public`.
+    pub(super) fn with_public_metrics(mut self, public: bool) -> Self {
+        self.public_metrics = public;
+        self
     }
 
     /// `None` when the request may proceed; otherwise the response that refuses it.
@@ -51,10 +62,12 @@ impl Guard {
             .map(str::to_string)
             .or_else(|| uri.authority().map(|a| a.to_string()));
         let Some(host) = host.as_deref().and_then(authority) else {
+            metrics::auth_failure(Refusal::BadHost);
             return Some((StatusCode::BAD_REQUEST, "Bad Request: missing or malformed Host header").into_response());
         };
         if !self.hosts.iter().any(|a| a.host == host.host && a.port.is_none_or(|p| host.port == Some(p))) {
             tracing::warn!(host = %host.host, "refused a request for a Host not on the allow-list");
+            metrics::auth_failure(Refusal::HostNotAllowed);
             return Some(
                 (StatusCode::FORBIDDEN, "Forbidden: Host header is not allowed; start the server with --allowed-host")
                     .into_response(),
@@ -64,15 +77,15 @@ impl Guard {
             let allowed = origin.to_str().ok().and_then(request_origin).is_some_and(|o| self.origin_allowed(&o));
             if !allowed {
                 tracing::warn!("refused a request from an Origin not on the allow-list");
+                metrics::auth_failure(Refusal::OriginNotAllowed);
                 return Some(
                     (StatusCode::FORBIDDEN, "Forbidden: Origin is not allowed; start the server with --allowed-origin")
                         .into_response(),
                 );
             }
         }
-        if uri.path() != "/healthz"
-            && let Some(expected) = &self.token
-        {
+        let open = uri.path() == "/healthz" || (self.public_metrics && uri.path() == "/metrics");
+        if !open && let Some(expected) = &self.token {
             let presented = headers
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
@@ -80,6 +93,7 @@ impl Guard {
                 .map(str::trim);
             let good = presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(expected.expose().as_bytes())));
             if !good {
+                metrics::auth_failure(if presented.is_some() { Refusal::WrongToken } else { Refusal::MissingToken });
                 return Some(
                     (
                         StatusCode::UNAUTHORIZED,
@@ -213,5 +227,10 @@ mod tests {
         assert_eq!(status(&g, "/mcp", &[("host", "localhost")]), 401);
         assert_eq!(status(&g, "/healthz", &[("host", "localhost")]), 200);
         assert_eq!(status(&guard(None), "/mcp", &[("host", "localhost")]), 200);
+        assert_eq!(status(&g, "/metrics", &[("host", "localhost")]), 401);
+        let public = guard(Some("s3cret")).with_public_metrics(true);
+        assert_eq!(status(&public, "/metrics", &[("host", "localhost")]), 200);
+        assert_eq!(status(&public, "/metrics", &[("host", "evil.example")]), 403);
+        assert_eq!(status(&public, "/mcp", &[("host", "localhost")]), 401);
     }
 }

@@ -1,14 +1,18 @@
 //! The HTTP listener: Streamable HTTP at `/mcp` (rmcp's [`StreamableHttpService`]), the
-//! legacy HTTP+SSE transport at `/sse` + `/message` ([`super::sse`]) and `GET /healthz`,
-//! behind one [`Guard`] layer (Host/Origin allow-lists, bearer token), with every POSTed
-//! message checked as JSON-RPC first ([`check_message`]).
+//! legacy HTTP+SSE transport at `/sse` + `/message` ([`super::sse`]), `GET /healthz` and
+//! `GET /metrics` (Prometheus), behind one [`Guard`] layer (Host/Origin allow-lists, bearer
+//! token), with every POSTed message checked as JSON-RPC first ([`check_message`]).
 //!
-//! Shutdown on SIGTERM/SIGINT: stop accepting connections, let in-flight calls finish for
-//! up to [`SHUTDOWN_GRACE`], then end every session and stream. A call counts as in flight
+//! Shutdown on SIGTERM/SIGINT drains: new connections are refused at once (a load balancer
+//! sends the request to another replica, knowing nothing was done) and `/healthz` answers 503
+//! on connections still open; calls in flight, and requests already arriving on open
+//! connections, may finish for up to `--shutdown-grace`; then every session and stream is
+//! ended. A call counts as in flight
 //! from the moment its POST arrives until its response has been written (on `/mcp`) or sent
-//! down the session's event stream (legacy SSE).
+//! down the session's event stream (legacy SSE). docs/deployment.md has the HAProxy setup.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -29,9 +33,7 @@ use super::jsonrpc::{self, Parsed};
 use super::sse;
 use crate::config::HttpConfig;
 use crate::server::IvcapMcp;
-
-/// How long in-flight calls may run on after a shutdown signal.
-pub(super) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+use crate::telemetry::metrics;
 
 /// How long to wait for connections to close once every stream has been ended.
 const CLOSE_GRACE: Duration = Duration::from_secs(3);
@@ -57,14 +59,18 @@ pub(super) async fn serve(
         );
     }
     // Stdout is free over HTTP, but keep it quiet anyway: the address goes to stderr.
-    eprintln!(
-        "ivcap-mcp: serving MCP on http://{local}/mcp (Streamable HTTP, {}) and http://{local}/sse (legacy SSE)",
-        if config.stateless { "stateless" } else { "sessions" }
+    crate::telemetry::notice(
+        tracing::Level::INFO,
+        &format!(
+            "serving MCP on http://{local}/mcp (Streamable HTTP, {}) and http://{local}/sse (legacy SSE)",
+            if config.stateless { "stateless" } else { "sessions" }
+        ),
     );
 
     let streams = CancellationToken::new();
     let calls = TaskTracker::new();
-    let app = router(server, config, max_message_size, streams.clone(), calls.clone());
+    let draining = Arc::new(AtomicBool::new(false));
+    let app = router(server, config, max_message_size, streams.clone(), calls.clone(), draining.clone());
 
     let stop_accepting = CancellationToken::new();
     let http = axum::serve(listener, app).with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
@@ -80,11 +86,19 @@ pub(super) async fn serve(
         }
         () = signal => {}
     }
-    tracing::info!("signal received; no new connections, waiting for calls in flight");
+    tracing::info!(
+        in_flight = calls.len(),
+        "signal received; draining: no new connections, waiting for calls in flight"
+    );
+    draining.store(true, Ordering::Relaxed);
     stop_accepting.cancel();
     calls.close();
-    if tokio::time::timeout(SHUTDOWN_GRACE, calls.wait()).await.is_err() {
-        tracing::warn!(still_running = calls.len(), "calls still running after {SHUTDOWN_GRACE:?}; ending them");
+    let grace = config.shutdown_grace;
+    if tokio::time::timeout(grace, calls.wait()).await.is_err() {
+        tracing::warn!(
+            still_running = calls.len(),
+            "calls still running after {grace:?} (--shutdown-grace); ending them"
+        );
     }
     streams.cancel();
     match tokio::time::timeout(CLOSE_GRACE, &mut http).await {
@@ -98,13 +112,14 @@ pub(super) async fn serve(
 }
 
 /// The routes and layers; `streams` ends every session and event stream, `calls` tracks
-/// calls in flight.
+/// calls in flight, `draining` turns `/healthz` to 503.
 fn router(
     server: IvcapMcp,
     config: &HttpConfig,
     max_message_size: usize,
     streams: CancellationToken,
     calls: TaskTracker,
+    draining: Arc<AtomicBool>,
 ) -> Router {
     // The Guard layer below checks Host and Origin for every route, so rmcp's own copies of
     // those checks are off: one rule set, one implementation.
@@ -120,17 +135,30 @@ fn router(
     // (the second was ≈ 1 % of this crate's machine code).
     let sessions = Arc::new(LocalSessionManager::default());
     let mcp_server = server.clone();
-    let mcp = Router::new()
-        .route_service("/mcp", StreamableHttpService::new(move || Ok(mcp_server.clone()), sessions, mcp_config));
+    let stateless = config.stateless;
+    // In stateless mode rmcp makes a handler per request; those are not sessions.
+    let handler = move || Ok(if stateless { mcp_server.clone() } else { mcp_server.for_session("streamable_http") });
+    let mcp = Router::new().route_service("/mcp", StreamableHttpService::new(handler, sessions, mcp_config));
     let front = Arc::new(FrontDoor {
-        guard: Guard::new(&config.allowed_hosts, &config.allowed_origins, config.auth_token.clone()),
+        guard: Guard::new(&config.allowed_hosts, &config.allowed_origins, config.auth_token.clone())
+            .with_public_metrics(config.metrics_public),
         max_message_size,
     });
     mcp.route_layer(middleware::from_fn_with_state(calls.clone(), track_call))
         .merge(sse::router(server, streams, calls))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(move || healthz(draining.clone())))
+        .route("/metrics", get(|| async { ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], metrics::render()) }))
         .layer(DefaultBodyLimit::max(max_message_size))
         .layer(middleware::from_fn_with_state(front, front_door))
+}
+
+/// 200 while serving, 503 once draining for shutdown, so a load balancer stops sending.
+async fn healthz(draining: Arc<AtomicBool>) -> Response {
+    if draining.load(Ordering::Relaxed) {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining: shutting down").into_response()
+    } else {
+        "ok".into_response()
+    }
 }
 
 /// What every request passes first: the [`Guard`] (Host, Origin, bearer token), then for a
@@ -227,4 +255,17 @@ async fn track_call(State(calls): State<TaskTracker>, request: Request, next: Ne
         chunk
     });
     Response::from_parts(parts, Body::from_stream(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn health_turns_503_when_draining_starts() {
+        let draining = Arc::new(AtomicBool::new(false));
+        assert_eq!(healthz(draining.clone()).await.status(), StatusCode::OK);
+        draining.store(true, Ordering::Relaxed);
+        assert_eq!(healthz(draining).await.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
 }

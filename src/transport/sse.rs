@@ -86,7 +86,7 @@ async fn open(State(state): State<SseState>) -> Response {
     lock(&state.sessions).insert(id.clone(), Session { inbound: to_server, pending: pending.clone() });
     let session = state.streams.child_token();
 
-    let server = state.server.clone();
+    let server = state.server.for_session("sse");
     let ct = session.clone();
     tokio::spawn(async move {
         match server.serve_with_ct((to_client, from_client), ct).await {

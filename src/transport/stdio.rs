@@ -242,7 +242,7 @@ fn negotiated_version(line: &[u8]) -> Option<String> {
 
 /// stdout, shared by rmcp's side and the reader. Each line is written whole and flushed by
 /// the task that has it, not handed to a writer task: that hop cost every answer a wake-up
-/// of another thread (README, aspects_local against b9fa11d).
+/// of another thread (measured with aspects_local: the commit that made it has the numbers).
 #[derive(Clone)]
 struct Stdout(Arc<tokio::sync::Mutex<Box<dyn AsyncWrite + Send + Unpin>>>);
 

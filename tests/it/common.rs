@@ -173,14 +173,21 @@ pub struct Env {
 impl Env {
     /// A fresh server in platform mode (`on_platform`) or local mode.
     pub async fn start(on_platform: bool) -> Env {
+        Env::start_with(on_platform, &[]).await
+    }
+
+    /// A fresh server as [`Env::start`], with the command-line `args` added.
+    pub async fn start_with(on_platform: bool, args: &[&str]) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let store = dir.path().join("store");
         if on_platform {
             let standin = StandIn::start().await;
-            let client = platform(&standin, dir.path()).await;
+            let client = spawn(args, &[("IVCAP_URL", standin.base_url()), ("IVCAP_JWT", TOKEN)], dir.path()).await;
             Env { client, standin: Some(standin), store, dir }
         } else {
-            let client = local(&store).await;
+            let mut all = vec!["--local", store.to_str().expect("utf-8 temp path")];
+            all.extend_from_slice(args);
+            let client = spawn(&all, &[], dir.path()).await;
             Env { client, standin: None, store, dir }
         }
     }
@@ -193,24 +200,57 @@ impl Env {
     /// stand-in a registered service with an echo script, locally a definition running `cat`.
     /// Both modes give the service the same URN.
     pub fn add_echo_service(&self, name: &str, description: &str, schema: Option<Value>) -> String {
-        let id = format!("urn:ivcap:service:{name}");
+        self.add_service(&EchoService { key: name, name, description, schema, seconds: 0 })
+    }
+
+    /// The service `spec` describes, as [`Env::add_echo_service`] does; returns its URN.
+    pub fn add_service(&self, spec: &EchoService<'_>) -> String {
+        let EchoService { key, name, description, seconds, .. } = *spec;
+        let id = format!("urn:ivcap:service:{key}");
         match &self.standin {
             Some(s) => {
-                let schemas: Vec<Value> = schema.into_iter().collect();
+                let schemas: Vec<Value> = spec.schema.iter().cloned().collect();
                 s.add_service(&id, name, description, &schemas);
-                s.script_jobs(&id, ivcap_standin::JobScript::echo());
+                let script = ivcap_standin::JobScript::echo().running_for(std::time::Duration::from_secs(seconds));
+                s.script_jobs(&id, script);
             }
             None => {
-                let mut def = serde_json::json!({"name": name, "description": description, "command": ["cat"]});
-                if let Some(schema) = schema {
-                    def["fn_schema"] = schema;
+                let command = if seconds > 0 {
+                    serde_json::json!(["sh", "-c", format!("sleep {seconds}; cat")])
+                } else {
+                    serde_json::json!(["cat"])
+                };
+                let mut def = serde_json::json!({"name": name, "description": description, "command": command});
+                if let Some(schema) = &spec.schema {
+                    def["fn_schema"] = schema.clone();
                 }
                 std::fs::create_dir_all(self.store.join("services")).unwrap();
-                std::fs::write(self.store.join("services").join(format!("{name}.json")), def.to_string()).unwrap();
+                std::fs::write(self.store.join("services").join(format!("{key}.json")), def.to_string()).unwrap();
             }
         }
         id
     }
+
+    /// The jobs the server created: the stand-in's, or the local store's job records.
+    pub fn jobs_created(&self) -> usize {
+        match &self.standin {
+            Some(s) => s.jobs().len(),
+            None => std::fs::read_dir(self.store.join("jobs"))
+                .map(|d| d.filter(|e| e.as_ref().is_ok_and(|e| e.path().extension() == Some("json".as_ref()))).count())
+                .unwrap_or(0),
+        }
+    }
+}
+
+/// A service whose jobs echo their input, for [`Env::add_service`].
+pub struct EchoService<'a> {
+    /// The URN's last part (`urn:ivcap:service:<key>`), and locally the definition's file name.
+    pub key: &'a str,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub schema: Option<Value>,
+    /// How long each job runs before it answers.
+    pub seconds: u64,
 }
 
 /// `mod name { local, platform }` running `name(on_platform)` for each scenario named.

@@ -17,9 +17,11 @@ use crate::common::{Client, call, command, ok};
 
 /// A running `ivcap-mcp --http 127.0.0.1:0`.
 pub(crate) struct Server {
-    child: tokio::process::Child,
+    pub(crate) child: tokio::process::Child,
     /// `http://127.0.0.1:PORT`
     base: String,
+    /// Every line the server wrote to stderr so far.
+    pub(crate) log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -49,15 +51,22 @@ impl Server {
     }
 
     pub(crate) async fn start(args: &[&str], envs: &[(&str, &str)], dir: tempfile::TempDir) -> Server {
+        Server::start_on("127.0.0.1:0", args, envs, dir).await
+    }
+
+    /// [`start`](Self::start) listening on `addr`.
+    pub(crate) async fn start_on(addr: &str, args: &[&str], envs: &[(&str, &str)], dir: tempfile::TempDir) -> Server {
         let mut all = args.to_vec();
-        all.extend(["--http", "127.0.0.1:0"]);
+        all.extend(["--http", addr]);
         let mut cmd = command(&all, envs, dir.path());
         cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
         let mut child = cmd.spawn().expect("spawn ivcap-mcp --http");
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let base = tokio::time::timeout(Duration::from_secs(20), async {
             while let Some(line) = lines.next_line().await.unwrap() {
                 eprintln!("[server] {line}");
+                log.lock().unwrap().push(line.clone());
                 if let Some(rest) = line.split("serving MCP on ").nth(1) {
                     return rest.split("/mcp").next().unwrap().to_string();
                 }
@@ -66,12 +75,14 @@ impl Server {
         })
         .await
         .expect("ivcap-mcp listening within 20 s");
+        let kept = log.clone();
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
                 eprintln!("[server] {line}");
+                kept.lock().unwrap().push(line);
             }
         });
-        Server { child, base, _dir: dir }
+        Server { child, base, log, _dir: dir }
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -79,7 +90,7 @@ impl Server {
     }
 
     /// An rmcp Streamable HTTP client, with `token` as bearer if given.
-    async fn client(&self, token: Option<&str>) -> Client {
+    pub(crate) async fn client(&self, token: Option<&str>) -> Client {
         let mut config = StreamableHttpClientTransportConfig::with_uri(self.url("/mcp"));
         if let Some(t) = token {
             config = config.auth_header(t);
@@ -104,19 +115,19 @@ impl Server {
             .expect("server/discover over Streamable HTTP")
     }
 
-    fn sigterm(&self) {
+    pub(crate) fn sigterm(&self) {
         let pid = self.child.id().expect("server running").to_string();
         let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(status.success());
     }
 }
 
-fn http() -> reqwest::Client {
+pub(crate) fn http() -> reqwest::Client {
     ivcap_mcp::http_client().timeout(Duration::from_secs(20)).build().unwrap()
 }
 
 /// A JSON-RPC POST to `/mcp` with the headers Streamable HTTP requires.
-fn mcp_post(server: &Server, body: &Value) -> reqwest::RequestBuilder {
+pub(crate) fn mcp_post(server: &Server, body: &Value) -> reqwest::RequestBuilder {
     http()
         .post(server.url("/mcp"))
         .header("content-type", "application/json")
@@ -505,13 +516,7 @@ async fn sigterm_lets_a_call_in_flight_finish_then_exits() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     server.sigterm();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let refused = ivcap_mcp::http_client()
-        .build()
-        .unwrap()
-        .get(server.url("/healthz"))
-        .timeout(Duration::from_secs(2))
-        .send()
-        .await;
+    let refused = http().get(server.url("/healthz")).timeout(Duration::from_secs(2)).send().await;
     assert!(refused.is_err(), "no new connections after SIGTERM");
 
     let (result, _client) = tokio::time::timeout(Duration::from_secs(10), in_flight)

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per area.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod apps;
 mod architecture;
 mod artifacts;
 mod aspects;
@@ -13,6 +14,7 @@ mod http;
 mod jobs;
 mod lambda_interop;
 mod lifecycle;
+mod load_balancer;
 mod local_url_services;
 mod packaging;
 mod python_sdk;
@@ -26,4 +28,5 @@ mod service_tools;
 mod services;
 mod stdio;
 mod tasks;
+mod telemetry;
 mod tool_schemas;

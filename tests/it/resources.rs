@@ -277,7 +277,12 @@ async fn lists_and_templates(on_platform: bool) {
     let mut pages = Vec::new();
     loop {
         let params = PaginatedRequestParams::default().with_cursor(cursor.clone());
-        let page = client.list_resources(Some(params)).await.unwrap();
+        let mut page = client.list_resources(Some(params)).await.unwrap();
+        // The MCP Apps views open the first page (tests/it/apps.rs checks them).
+        if cursor.is_none() {
+            let views: Vec<String> = page.resources.drain(..4).map(|r| r.uri).collect();
+            assert!(views.iter().all(|u| u.starts_with("ui://ivcap/")), "{views:?}");
+        }
         assert!(page.resources.len() <= 20, "never more than a page: {}", page.resources.len());
         assert!(page.next_cursor.as_deref().is_none_or(|c| !c.is_empty() && Some(c) != cursor.as_deref()));
         pages.push(page.resources);

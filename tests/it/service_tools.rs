@@ -351,10 +351,19 @@ async fn local_service_files_are_watched() {
     std::fs::remove_file(store.join("services/echo.json")).unwrap();
     watcher.changed_after(seen).await;
     service_tools_when(&client, |n| n.is_empty()).await;
+    // The tool is gone, not failing: calling a tool the server does not offer is a protocol
+    // error (-32602), as the MCP spec has it for unknown tools; `isError` is for a tool that ran.
     let gone = client
         .call_tool(rmcp::model::CallToolRequestParams::new("svc_echo").with_arguments(serde_json::Map::new()))
         .await;
-    assert!(gone.is_err() || gone.as_ref().is_ok_and(|r| r.is_error == Some(true)), "{:?}", gone.map(|r| text(&r)));
+    match gone {
+        Err(rmcp::service::ServiceError::McpError(e)) => {
+            assert_eq!(e.code, rmcp::model::ErrorCode::INVALID_PARAMS, "{e:?}");
+            assert!(e.message.starts_with("unknown tool 'svc_echo'") && e.message.contains("tools/list"), "{e:?}");
+            assert_eq!(e.data.as_ref().map(|d| &d["tool"]), Some(&json!("svc_echo")), "{e:?}");
+        }
+        other => panic!("expected a -32602 protocol error, got {:?}", other.map(|r| text(&r))),
+    }
     client.cancel().await.unwrap();
 }
 

@@ -7,9 +7,13 @@ use axum::http::Method;
 use ivcap_standin::{Fault, StandIn};
 use serde_json::{Value, json};
 
-use crate::common::{Env, all_pages, both_modes, call, err, local, ok, platform, spawn, texts};
+use crate::common::{EchoService, Env, all_pages, both_modes, call, err, local, ok, platform, spawn, texts};
 
-both_modes!(services_are_listed_paged_searched_and_described, services_are_filtered_and_ordered);
+both_modes!(
+    services_are_listed_paged_searched_and_described,
+    services_are_filtered_and_ordered,
+    unknown_and_ambiguous_service_names_are_clear_errors,
+);
 
 /// The services contract, on both modes.
 async fn services_are_listed_paged_searched_and_described(on_platform: bool) {
@@ -50,8 +54,6 @@ async fn services_are_listed_paged_searched_and_described(on_platform: bool) {
     assert_eq!(gamma["request_schema"], Value::Null);
     assert!(gamma["note"].as_str().unwrap().contains("no tool definition"), "{gamma}");
 
-    let unknown = err(&call(c, "get_service", json!({"service": "delta"})).await);
-    assert!(unknown.contains("no such service") && unknown.contains("list_services"), "{unknown}");
     let bad = err(&call(c, "list_services", json!({"limit": 0})).await);
     assert!(bad.contains("'limit'") && bad.contains("1 to 50"), "{bad}");
 }
@@ -134,28 +136,6 @@ async fn platform_get_service_by_name_gives_a_portable_schema() {
     let none = ok(&call(&client, "get_service", json!({"service": "gamma"})).await);
     assert_eq!(none["request_schema"], Value::Null);
     assert!(none["note"].as_str().unwrap().contains("no tool definition"));
-}
-
-#[tokio::test]
-async fn platform_unknown_and_ambiguous_services_are_clear_errors() {
-    let s = seeded().await;
-    s.add_service("urn:ivcap:service:4444", "alpha", "A second alpha", &[]);
-    let dir = tempfile::tempdir().unwrap();
-    let client = platform(&s, dir.path()).await;
-
-    let unknown = err(&call(&client, "get_service", json!({"service": "bet"})).await);
-    assert!(unknown.contains("no such service"), "{unknown}");
-    assert!(unknown.contains("beta [urn:ivcap:service:2222]"), "candidates listed: {unknown}");
-    assert!(unknown.contains("list_services"), "next step named: {unknown}");
-
-    let missing = err(&call(&client, "get_service", json!({"service": "urn:ivcap:service:9999"})).await);
-    assert!(missing.contains("no such service: urn:ivcap:service:9999"), "{missing}");
-
-    let ambiguous = err(&call(&client, "get_service", json!({"service": "alpha"})).await);
-    assert!(
-        ambiguous.contains("urn:ivcap:service:1111") && ambiguous.contains("urn:ivcap:service:4444"),
-        "{ambiguous}"
-    );
 }
 
 #[tokio::test]
@@ -296,8 +276,6 @@ async fn local_services_are_listed_and_described() {
     let broken = ok(&call(&client, "get_service", json!({"service": "broken"})).await);
     assert_eq!(broken["status"], "error");
     assert!(broken["note"].as_str().unwrap().contains("neither 'command'"));
-    let unknown = err(&call(&client, "get_service", json!({"service": "ech"})).await);
-    assert!(unknown.contains("echo [urn:ivcap:service:echo]"), "{unknown}");
 }
 
 /// `filter`, `order_by`, `order_desc` and `at_time` on list_services: applied, kept by the
@@ -350,4 +328,58 @@ async fn services_are_filtered_and_ordered(on_platform: bool) {
     if let Some(s) = &env.standin {
         assert!(s.requests_to(Method::GET, "/1/services2").is_empty(), "invalid arguments sent nothing");
     }
+}
+
+/// A service name is resolved the same way wherever one is taken (`get_service`, `submit_job`):
+/// an unknown name is "no such service" with the services whose names contain it, or says that
+/// none does; a name two services share is "ambiguous" with both URNs. Neither creates a job.
+async fn unknown_and_ambiguous_service_names_are_clear_errors(on_platform: bool) {
+    let env = Env::start(on_platform).await;
+    let c = &env.client;
+    let beta = env.add_echo_service("beta", "Does beta things", None);
+    let alphas = env.add_echo_service("alphas", "More than one alpha", None);
+    let named_alpha = |key| EchoService { key, name: "alpha", description: "An alpha", schema: None, seconds: 0 };
+    let alpha_1 = env.add_service(&named_alpha("alpha1"));
+    let alpha_2 = env.add_service(&named_alpha("alpha2"));
+
+    for tool in ["get_service", "submit_job"] {
+        let call_with = |service: &str| {
+            let args = match tool {
+                "get_service" => json!({"service": service}),
+                _ => json!({"service": service, "input": {}, "wait_seconds": 0}),
+            };
+            call(c, tool, args)
+        };
+
+        let unknown = err(&call_with("bet").await);
+        assert!(unknown.contains(&format!("no such service: 'bet' (similar: beta [{beta}])")), "{tool}: {unknown}");
+        assert!(unknown.contains("call list_services"), "{tool}: {unknown}");
+        let several = err(&call_with("lph").await);
+        for id in [&alpha_1, &alpha_2, &alphas] {
+            assert!(several.contains(id.as_str()), "{tool}: {id} in {several}");
+        }
+        assert!(!several.contains(&beta), "{tool}: only names containing 'lph': {several}");
+        let none = err(&call_with("zzz").await);
+        assert!(none.contains("no such service: 'zzz' (no service has a similar name)"), "{tool}: {none}");
+
+        let ambiguous = err(&call_with("alpha").await);
+        assert!(ambiguous.contains("'alpha' matches more than one service"), "{tool}: {ambiguous}");
+        assert!(
+            ambiguous.contains(&format!("alpha [{alpha_1}]")) && ambiguous.contains(&format!("alpha [{alpha_2}]")),
+            "{tool}: {ambiguous}"
+        );
+        assert!(!ambiguous.contains(&alphas), "{tool}: 'alphas' is not called 'alpha': {ambiguous}");
+        assert!(ambiguous.contains("pass the full URN"), "{tool}: {ambiguous}");
+
+        // A URN is not a name: the platform reads it directly (its URNs are opaque ids, so nothing
+        // is similar); the local store's URNs end in the definition's name, which is searched.
+        let missing = err(&call_with("urn:ivcap:service:9999").await);
+        assert!(missing.contains("no such service") && missing.contains("urn:ivcap:service:9999"), "{tool}: {missing}");
+        assert!(missing.contains("call list_services"), "{tool}: {missing}");
+    }
+    assert_eq!(env.jobs_created(), 0, "no job for an unknown or ambiguous service");
+
+    // The full URN the message asks for resolves the ambiguity.
+    let picked = ok(&call(c, "get_service", json!({"service": alpha_2})).await);
+    assert_eq!((picked["id"].as_str(), picked["name"].as_str()), (Some(alpha_2.as_str()), Some("alpha")));
 }

@@ -181,7 +181,7 @@ async fn at_a_terminal_it_says_what_it_waits_for_on_stderr_only() {
     let seen = wait_until_running(&mut stderr).await;
     assert!(
         seen.contains("waiting for an MCP client on stdin")
-            && seen.contains("npx @modelcontextprotocol/inspector ivcap-mcp --local store"),
+            && seen.contains("npx -y @modelcontextprotocol/inspector@2.12.0 ivcap-mcp --local store"),
         "{seen}"
     );
     let status = signal_and_wait(&mut child, "-TERM").await;

@@ -14,14 +14,14 @@ use std::path::{Path, PathBuf};
 
 use super::LocalBackend;
 use crate::backend::artifacts::{
-    Artifact, ArtifactStatus, ArtifactsBackend, Downloaded, InlineBytes, UploadRequest, UploadSource, Uploaded,
-    check_target, extension_for, guess_content_type, persist_download,
+    Artifact, ArtifactStatus, ArtifactsBackend, DownloadTarget, Downloaded, InlineBytes, UploadRequest, UploadSource,
+    Uploaded, extension_for, guess_content_type,
 };
 use crate::backend::listing::{ListOptions, page_from, resume};
 use crate::backend::progress::{Progress, report_bytes};
 use crate::backend::{CollectionsBackend, Page, PageRequest};
 use crate::error::{Error, Missing, Result};
-use crate::files::{TempFile, blocking, copy_hashing, write_atomic, write_atomic_from};
+use crate::files::{blocking, copy_hashing, write_atomic, write_atomic_from};
 
 /// Folder of the artifacts inside the store.
 const ARTIFACTS: &str = "artifacts";
@@ -240,28 +240,22 @@ impl ArtifactsBackend for LocalBackend {
         Ok(page)
     }
 
-    async fn download_artifact(
-        &self,
-        id: &str,
-        path: &Path,
-        overwrite: bool,
-        progress: &dyn Progress,
-    ) -> Result<Downloaded> {
-        let (root, id, target) = (self.root().to_path_buf(), id.to_string(), path.to_path_buf());
+    async fn download_artifact(&self, id: &str, to: &DownloadTarget, progress: &dyn Progress) -> Result<Downloaded> {
+        let (root, id, target) = (self.root().to_path_buf(), id.to_string(), to.clone());
         let (artifact, size, md5) = blocking(move || {
-            check_target(&target, overwrite)?;
+            target.check()?;
             let (src, artifact) = find_artifact(&root, &id)?;
-            let mut tmp = TempFile::beside(&target, true)?;
+            let mut tmp = target.temp_file()?;
             let input =
                 std::fs::File::open(&src).map_err(|e| Error::io(format!("cannot read {}", src.display()), e))?;
             let (size, md5) = copy_hashing(input, tmp.file())
-                .map_err(|e| Error::io(format!("cannot copy {} to {}", src.display(), target.display()), e))?;
-            persist_download(tmp, &target, overwrite)?;
+                .map_err(|e| Error::io(format!("cannot copy {} to {}", src.display(), target.path.display()), e))?;
+            target.persist(tmp)?;
             Ok((artifact, size, md5))
         })
         .await?;
         report_bytes(progress, size, size).await;
-        Ok(Downloaded { artifact, path: path.to_path_buf(), size, md5 })
+        Ok(Downloaded { artifact, path: to.path.clone(), size, md5 })
     }
 
     async fn read_artifact(&self, id: &str, max_bytes: u64) -> Result<InlineBytes> {

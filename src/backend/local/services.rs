@@ -161,7 +161,7 @@ impl LocalService {
 /// How long the definition files, once read, answer lookups before `services/` is read again
 /// (a name that is not found reads it again at once). Reading them on every call put a
 /// blocking-pool hop and a directory scan into each `get_service`; under 16 concurrent
-/// sessions that halved the calls per second (README, "Performance").
+/// sessions that halved the calls per second (measured: the commit that made the copy has the numbers).
 const DEFINITIONS_FRESH: Duration = Duration::from_millis(250);
 
 /// How long a discovered tool definition is used before `GET /` is asked again.
@@ -351,14 +351,13 @@ impl LocalBackend {
             1 => Ok(hits.remove(0)),
             0 => {
                 let needle = service.rsplit(':').next().unwrap_or(service).to_lowercase();
+                // As on the platform (`name~='%name%'`): only names that contain it are similar.
                 let similar: Vec<ServiceSummary> = all
                     .iter()
                     .filter(|s| s.name.to_lowercase().contains(&needle))
                     .take(5)
                     .map(LocalService::summary)
                     .collect();
-                let similar =
-                    if similar.is_empty() { all.iter().take(5).map(LocalService::summary).collect() } else { similar };
                 Err(Error::NotFound {
                     kind: Missing::Service,
                     id: crate::backend::services::with_candidates(service, &similar),

@@ -21,14 +21,15 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::{Failure, PlatformBackend, Target, decode, enc};
 use crate::backend::artifacts::{
-    Artifact, ArtifactsBackend, BackgroundMd5, Downloaded, InlineBytes, Md5Feed, UploadRequest, UploadSource, Uploaded,
-    check_target, parse_sidecar, persist_download, sidecar_path, sidecar_text,
+    Artifact, ArtifactsBackend, BackgroundMd5, DownloadTarget, Downloaded, InlineBytes, Md5Feed, UploadRequest,
+    UploadSource, Uploaded, parse_sidecar, sidecar_path, sidecar_text,
 };
 use crate::backend::listing::ListOptions;
 use crate::backend::progress::{Progress, report_bytes};
 use crate::backend::{ArtifactStatus, CollectionsBackend, Page, PageRequest};
 use crate::error::{Error, Missing, Result};
-use crate::files::{IO_BUFFER, TempFile, blocking, md5_file, write_atomic};
+use crate::files::{IO_BUFFER, blocking, md5_file, write_atomic};
+use crate::telemetry::metrics::{self, Direction};
 use crate::time::from_wire;
 use crate::urn::is_urn;
 
@@ -172,20 +173,23 @@ impl PlatformBackend {
         })?;
         // Generous per-chunk timeout: a minute plus a second per MiB.
         let timeout = Duration::from_secs(60 + (len >> 20));
-        let sent = self
-            .request(Method::PATCH, blob)
-            .timeout(timeout)
-            .header("Tus-Resumable", TUS_VERSION)
-            .header("Upload-Offset", offset.to_string())
-            .header(header::CONTENT_TYPE, "application/offset+octet-stream")
-            .header(header::CONTENT_LENGTH, len.to_string())
-            .body(body)
-            .send()
+        let (sent, _) = self
+            .exchange(
+                self.request(Method::PATCH, blob)
+                    .timeout(timeout)
+                    .header("Tus-Resumable", TUS_VERSION)
+                    .header("Upload-Offset", offset.to_string())
+                    .header(header::CONTENT_TYPE, "application/offset+octet-stream")
+                    .header(header::CONTENT_LENGTH, len.to_string())
+                    .body(body),
+            )
             .await;
         // A chunk is safe to send again: the upload resumes from the server's offset.
         let resp = sent.map_err(|e| Failure::from_transport(e, true))?;
         if resp.status().is_success() {
-            return offset_header(&resp).map_err(|error| Failure { error, retryable: true, delay: None });
+            let next = offset_header(&resp).map_err(|error| Failure { error, retryable: true, delay: None })?;
+            metrics::transfer(Direction::Upload, next.saturating_sub(offset));
+            return Ok(next);
         }
         let conflict = resp.status() == reqwest::StatusCode::CONFLICT;
         let failure = Failure::from_response(resp, Target { kind: Missing::Artifact, id }, true).await;
@@ -267,6 +271,7 @@ impl PlatformBackend {
             let Some(piece) = piece else { break };
             let bytes = piece.map_err(|e| Error::Transport(format!("after {done} bytes: {}", e.without_url())))?;
             let len = bytes.len() as u64;
+            metrics::transfer(Direction::Download, len);
             feed.feed(done, bytes.clone()).await;
             file.write_all(&bytes).await.map_err(write_err)?;
             done += len;
@@ -409,25 +414,19 @@ impl ArtifactsBackend for PlatformBackend {
         Ok(page.map(Into::into))
     }
 
-    async fn download_artifact(
-        &self,
-        id: &str,
-        path: &Path,
-        overwrite: bool,
-        progress: &dyn Progress,
-    ) -> Result<Downloaded> {
-        let checked = path.to_path_buf();
-        blocking(move || check_target(&checked, overwrite)).await?;
+    async fn download_artifact(&self, id: &str, to: &DownloadTarget, progress: &dyn Progress) -> Result<Downloaded> {
+        let checked = to.clone();
+        blocking(move || checked.check()).await?;
         let record = self.artifact_record(id).await?;
-        let dst = path.to_path_buf();
-        let mut tmp = blocking(move || TempFile::beside(&dst, true)).await?;
+        let dst = to.clone();
+        let mut tmp = blocking(move || dst.temp_file()).await?;
         let handle = tmp.file().try_clone().map_err(|e| Error::io("cannot open the download's temp file", e))?;
         let mut file = tokio::fs::File::from_std(handle);
         let (size, md5) = self.stream_blob(&record, &mut file, progress).await?;
         drop(file);
-        let target = path.to_path_buf();
-        blocking(move || persist_download(tmp, &target, overwrite)).await?;
-        Ok(Downloaded { artifact: record.into(), path: path.to_path_buf(), size, md5 })
+        let target = to.clone();
+        blocking(move || target.persist(tmp)).await?;
+        Ok(Downloaded { artifact: record.into(), path: to.path.clone(), size, md5 })
     }
 
     async fn read_artifact(&self, id: &str, max_bytes: u64) -> Result<InlineBytes> {
@@ -442,6 +441,7 @@ impl ArtifactsBackend for PlatformBackend {
         let mut out = Vec::new();
         while let Some(piece) = stream.next().await {
             let bytes = piece.map_err(|e| Error::Transport(e.without_url().to_string()))?;
+            metrics::transfer(Direction::Download, bytes.len() as u64);
             if (out.len() + bytes.len()) as u64 > max_bytes {
                 return Ok(InlineBytes { artifact: record.into(), bytes: None });
             }

@@ -92,22 +92,16 @@ struct JobCreateRt {
     retry_later: Option<f64>,
 }
 
-/// `JobStatusRT`, the fields we use.
+/// `JobStatusRT`, the fields we use: those of a list item, and the outcome.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 struct JobStatusRt {
-    id: String,
-    status: String,
+    #[serde(flatten)]
+    item: JobListItemRt,
     #[serde(default)]
     service: Option<String>,
     #[serde(default)]
     error_message: Option<String>,
-    #[serde(default)]
-    requested_at: Option<String>,
-    #[serde(default)]
-    started_at: Option<String>,
-    #[serde(default)]
-    finished_at: Option<String>,
     #[serde(default)]
     result_content: Option<Value>,
     #[serde(default)]
@@ -128,7 +122,7 @@ struct ProductRt {
     id: String,
 }
 
-/// Item of `JobListRT`.
+/// Item of `JobListRT`, and the id, status and times of a `JobStatusRT`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 struct JobListItemRt {
@@ -144,17 +138,18 @@ struct JobListItemRt {
 
 impl JobStatusRt {
     fn into_job(self, service_id: &str) -> Job {
+        let JobSummary { id, status, requested_at, started_at, finished_at } = self.item.into();
         Job {
-            status: JobStatus::parse(&self.status),
+            id,
+            status,
             service_id: self.service.filter(|s| !s.is_empty()).unwrap_or_else(|| service_id.to_string()),
             result: self.result_content.filter(|v| !v.is_null()),
             result_content_type: self.result_content_type,
             error_message: self.error_message.filter(|m| !m.trim().is_empty()),
-            requested_at: from_wire(self.requested_at.as_deref()),
-            started_at: from_wire(self.started_at.as_deref()),
-            finished_at: from_wire(self.finished_at.as_deref()),
+            requested_at,
+            started_at,
+            finished_at,
             products: self.products.map(|p| p.items.into_iter().map(|i| i.id).collect()).unwrap_or_default(),
-            id: self.id,
         }
     }
 }
@@ -366,6 +361,8 @@ mod tests {
         let job = read.into_job("urn:ivcap:service:other");
         assert_eq!((job.status, job.service_id.as_str()), (JobStatus::Succeeded, "urn:ivcap:service:3678"));
         assert_eq!(job.result.unwrap()["msg"], "CPU consumption finished.");
+        assert_eq!(job.id, "urn:ivcap:job:939f1e2a-0b7c-4d5e-8f9a-1b2c3d4e5f60");
+        assert_eq!(job.started_at.map(crate::time::format).as_deref(), Some("2025-10-13T02:35:51Z"));
         assert_eq!(job.finished_at.map(crate::time::format).as_deref(), Some("2025-10-13T02:36:02Z"));
         let list: ListRt<JobListItemRt> = fixtures::decode("jobs/list.json");
         let summary = JobSummary::from(list.into_page(None).unwrap().items.remove(0));

@@ -24,6 +24,7 @@ use serde::de::DeserializeOwned;
 use super::{Page, PageRequest};
 use crate::config::{DEFAULT_CHUNK_SIZE, PlatformConfig, Secret};
 use crate::error::{Error, Missing, Result, is_transient_status};
+use crate::telemetry::{metrics, trace};
 use crate::text::truncate;
 
 /// How hard to try again when the platform is busy or unreachable.
@@ -213,7 +214,8 @@ impl PlatformBackend {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let failure = match build().send().await {
+            let (result, route) = self.exchange(build()).await;
+            let failure = match result {
                 Ok(resp) if accept(&resp.status()) => return Ok(resp),
                 Ok(resp) => Failure::from_response(resp, target, idempotent).await,
                 Err(e) => Failure::from_transport(e, idempotent),
@@ -221,11 +223,45 @@ impl PlatformBackend {
             match self.retry.next_delay(&failure, attempt, start) {
                 Some(delay) => {
                     tracing::debug!(attempt, ?delay, error = %failure.error, "retrying IVCAP request");
+                    if let Some((method, route)) = route {
+                        metrics::ivcap_retry(method.as_str(), route);
+                    }
                     tokio::time::sleep(delay).await;
                 }
                 None => return Err(failure.gave_up(attempt, "")),
             }
         }
+    }
+
+    /// Sends one request with the call's trace context (`traceparent`, `tracestate`) and
+    /// records it in the metrics by route template; the method and template come back for
+    /// the caller's own records (`None` if the request could not be built).
+    pub(crate) async fn exchange(
+        &self,
+        rb: RequestBuilder,
+    ) -> (reqwest::Result<Response>, Option<(Method, &'static str)>) {
+        let (client, request) = rb.build_split();
+        let mut request = match request {
+            Ok(request) => request,
+            Err(e) => return (Err(e), None),
+        };
+        if let Some(trace) = trace::current() {
+            let headers = request.headers_mut();
+            // Both were checked to be printable ASCII when the call began.
+            if let Ok(value) = header::HeaderValue::from_str(trace.traceparent()) {
+                headers.insert("traceparent", value);
+            }
+            if let Some(Ok(value)) = trace.tracestate().map(header::HeaderValue::from_str) {
+                headers.insert("tracestate", value);
+            }
+        }
+        let method = request.method().clone();
+        let route = route_template(request.url().path());
+        let start = Instant::now();
+        let result = client.execute(request).await;
+        let status = result.as_ref().ok().map(|r| r.status().as_u16());
+        metrics::ivcap_request(method.as_str(), route, status, start.elapsed());
+        (result, Some((method, route)))
     }
 
     /// `GET path?query` decoded as `T`.
@@ -252,6 +288,37 @@ impl PlatformBackend {
         let list: ListRt<T> = self.get_json(path, &query, target).await?;
         list.into_page(sent.as_deref())
     }
+}
+
+/// The IVCAP path `path` with every id replaced by `{id}` (`/1/services2/{id}/jobs/{id}`),
+/// for metric labels: a path that fits none of the API's routes (docs/ivcap-wire.md) is
+/// `other`, so no id, name or token of a caller's can become a label.
+pub(crate) fn route_template(path: &str) -> &'static str {
+    const ROUTES: [&str; 14] = [
+        "/1/services2",
+        "/1/services2/{id}",
+        "/1/services2/{id}/jobs",
+        "/1/services2/{id}/jobs/{id}",
+        "/1/services2/{id}/jobs/{id}/output",
+        "/1/artifacts",
+        "/1/artifacts/{id}",
+        "/1/artifacts/{id}/blob",
+        "/1/aspects",
+        "/1/aspects/{id}",
+        "/1/search",
+        "/1/secrets",
+        "/1/secrets/list",
+        "/1/secrets/{id}",
+    ];
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    // The first route that fits, literal routes listed before `{id}` ones of the same shape.
+    ROUTES
+        .into_iter()
+        .find(|route| {
+            let parts: Vec<&str> = route.split('/').filter(|s| !s.is_empty()).collect();
+            parts.len() == segments.len() && parts.iter().zip(&segments).all(|(p, s)| *p == "{id}" || p == s)
+        })
+        .unwrap_or("other")
 }
 
 /// Query parameters of a request.
@@ -447,6 +514,26 @@ mod tests {
         assert_eq!(error_message(StatusCode::SERVICE_UNAVAILABLE, b""), "Service Unavailable");
         let long = "x".repeat(2000);
         assert!(error_message(StatusCode::BAD_REQUEST, long.as_bytes()).len() < 600);
+    }
+
+    #[test]
+    fn routes_are_labelled_by_template_without_ids() {
+        let cases = [
+            ("/1/services2", "/1/services2"),
+            ("/1/services2/urn%3Aivcap%3Aservice%3Aa", "/1/services2/{id}"),
+            ("/1/services2/urn%3As/jobs/urn%3Aivcap%3Ajob%3A1/output", "/1/services2/{id}/jobs/{id}/output"),
+            ("/1/artifacts/urn:ivcap:artifact:1/blob", "/1/artifacts/{id}/blob"),
+            ("/1/aspects/", "/1/aspects"),
+            ("/1/secrets/list", "/1/secrets/list"),
+            ("/1/secrets/my-secret", "/1/secrets/{id}"),
+            ("/1/artifacts/search", "/1/artifacts/{id}"),
+            ("/1/services2/urn%3As/jobs", "/1/services2/{id}/jobs"),
+            ("/upload/tus/abc123", "other"),
+            ("/1/services2/a/b/c/d/e", "other"),
+        ];
+        for (path, route) in cases {
+            assert_eq!(route_template(path), route, "{path}");
+        }
     }
 
     #[test]

@@ -74,6 +74,11 @@ impl Recorded {
     pub fn header(&self, name: &str) -> Option<String> {
         self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
     }
+
+    /// The W3C trace context the request carried: `traceparent` and `tracestate`.
+    pub fn trace_context(&self) -> (Option<String>, Option<String>) {
+        (self.header("traceparent"), self.header("tracestate"))
+    }
 }
 
 /// What a fault does.
