@@ -23,7 +23,12 @@ impl Server {
 
     /// The binary with `args` and `envs` (no IVCAP variables inherited).
     pub fn spawn_with(args: &[&std::ffi::OsStr], envs: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ivcap-mcp"))
+        Server::spawn_binary(env!("CARGO_BIN_EXE_ivcap-mcp").as_ref(), args, envs)
+    }
+
+    /// `binary` (another build, for a baseline) with `args` and `envs`.
+    pub fn spawn_binary(binary: &Path, args: &[&std::ffi::OsStr], envs: &[(&str, &str)]) -> Server {
+        let mut child = Command::new(binary)
             .args(args)
             .env_remove("IVCAP_URL")
             .env_remove("IVCAP_JWT")

@@ -89,7 +89,11 @@ impl Backend for platform::PlatformBackend {}
 pub fn for_config(config: &Config) -> Result<Arc<dyn Backend>> {
     Ok(match &config.mode {
         Mode::Local { dir } => {
-            let local = local::LocalBackend::new(dir)?.with_services(config.local_services.clone());
+            let search = local::search::SearchOptions {
+                limits: local::search::Limits { max_bytes: config.search_memory, ..Default::default() },
+                pushdown: !config.search_full_scan,
+            };
+            let local = local::LocalBackend::new(dir)?.with_services(config.local_services.clone()).with_search(search);
             local.preload_aspects();
             Arc::new(local)
         }

@@ -122,14 +122,22 @@ impl PageRequest {
     }
 }
 
-/// The page of `all` that starts at `resume.offset`, with a token for the rest that keeps
-/// `resume.pinned` (or `pin`, on a first page) and `scope`.
-pub fn offset_page<T>(mut all: Vec<T>, page: &PageRequest, resume: &Resume, pin: &str, scope: &str) -> Page<T> {
-    let start = resume.offset.min(all.len());
-    let end = start.saturating_add(page.limit as usize).min(all.len());
+/// The page of an answer of `total` items that starts at `resume.offset`, with a token for
+/// the rest that keeps `resume.pinned` (or `pin`, on a first page) and `scope`. `items` are
+/// the page's own (those from `resume.offset` on, at most `page.limit`), so an answer too
+/// large to keep whole is never made whole.
+pub fn offset_window<T>(
+    items: Vec<T>,
+    total: usize,
+    page: &PageRequest,
+    resume: &Resume,
+    pin: &str,
+    scope: &str,
+) -> Page<T> {
+    let start = resume.offset.min(total);
+    let end = start.saturating_add(page.limit as usize).min(total);
     let pinned = resume.pinned.as_deref().unwrap_or(pin);
-    let next = (end < all.len()).then(|| format!("{end}|{pinned}|{scope}"));
-    let items = all.drain(start..end).collect();
+    let next = (end < total).then(|| format!("{end}|{pinned}|{scope}"));
     Page::new(items, next.as_deref())
 }
 
@@ -158,6 +166,14 @@ mod tests {
     fn empty_next_token_means_last_page() {
         let p: Page<u8> = Page::new(vec![], Some(""));
         assert_eq!(p.next_page, None);
+    }
+
+    /// The page of `all` at `resume`.
+    fn offset_page<T>(mut all: Vec<T>, page: &PageRequest, resume: &Resume, pin: &str, scope: &str) -> Page<T> {
+        let total = all.len();
+        let start = resume.offset.min(total);
+        let end = start.saturating_add(page.limit as usize).min(total);
+        offset_window(all.drain(start..end).collect(), total, page, resume, pin, scope)
     }
 
     #[test]

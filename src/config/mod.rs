@@ -165,6 +165,16 @@ pub struct Cli {
     /// Log format on stderr: text, or json (one JSON object per line, for log collectors).
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t, env = "IVCAP_MCP_LOG_FORMAT")]
     pub log_format: LogFormat,
+
+    /// Local search: most memory the facts one query derives may take, e.g. 32MiB (the
+    /// default); a query that needs more stops with "query too large".
+    #[arg(long, value_name = "SIZE", value_parser = parse_search_memory)]
+    pub search_memory: Option<u64>,
+
+    /// Local search without narrowing facts through the index first: only the benchmarks'
+    /// baseline (benches/search_local.rs) uses it.
+    #[arg(long, hide = true)]
+    pub search_full_scan: bool,
 }
 
 /// `--log-format`.
@@ -200,6 +210,9 @@ fn parse_seconds(raw: &str) -> std::result::Result<u64, String> {
     }
 }
 
+/// Default `--search-memory`: 32 MiB.
+pub const DEFAULT_SEARCH_MEMORY: usize = 32 << 20;
+
 /// Default `--service-tools-max`.
 pub const DEFAULT_SERVICE_TOOLS_MAX: usize = 32;
 /// Default `--service-tools-refresh`, in seconds.
@@ -214,6 +227,14 @@ const CHUNK_SIZE_RANGE: std::ops::RangeInclusive<u64> = 1024..=(1 << 30);
 /// Smallest and largest `--max-message-size`: below 64 KiB a `search` query at its own
 /// 64 KiB limit could not be sent.
 const MESSAGE_SIZE_RANGE: std::ops::RangeInclusive<u64> = (64 << 10)..=(1 << 30);
+
+/// Smallest and largest `--search-memory`.
+const SEARCH_MEMORY_RANGE: std::ops::RangeInclusive<u64> = (1 << 20)..=(1 << 30);
+
+/// `--search-memory`: a byte size (see [`parse_size`]) within [`SEARCH_MEMORY_RANGE`].
+fn parse_search_memory(raw: &str) -> std::result::Result<u64, String> {
+    parse_size(raw, SEARCH_MEMORY_RANGE)
+}
 
 /// `--chunk-size`: a byte size (see [`parse_size`]) within [`CHUNK_SIZE_RANGE`].
 fn parse_chunk_size(raw: &str) -> std::result::Result<u64, String> {
@@ -320,6 +341,10 @@ pub struct Config {
     pub max_message_size: usize,
     /// `--local-service NAME=URL`s (local mode only).
     pub local_services: Vec<(String, url::Url)>,
+    /// `--search-memory`, in bytes (local mode).
+    pub search_memory: usize,
+    /// `--search-full-scan` (the benchmarks' baseline).
+    pub search_full_scan: bool,
 }
 
 impl Config {
@@ -374,6 +399,8 @@ impl Config {
         check_range("--max-wait", cli.max_wait, 1..=3600, " seconds", DEFAULT_MAX_WAIT)?;
         let service_tools = service_tools_config(cli)?;
         let local_services = local_services(cli, &mode)?;
+        let search_memory =
+            cli.search_memory.map_or(DEFAULT_SEARCH_MEMORY, |m| usize::try_from(m).unwrap_or(usize::MAX));
         let transport = match &cli.http {
             None => Transport::Stdio,
             Some(addr) => Transport::Http(HttpConfig::resolve(cli, addr, var("IVCAP_MCP_TOKEN"))?),
@@ -392,6 +419,8 @@ impl Config {
                 .max_message_size
                 .map_or(DEFAULT_MAX_MESSAGE_SIZE, |size| usize::try_from(size).unwrap_or(usize::MAX)),
             local_services,
+            search_memory,
+            search_full_scan: cli.search_full_scan,
         })
     }
 }
@@ -672,6 +701,15 @@ mod tests {
         assert_eq!(resolve(&[], &[]).unwrap().chunk_size, 8 << 20);
         let c = resolve(&["--chunk-size", "1MiB", "--allow-path", "/a", "--allow-path", "/b"], &[]).unwrap();
         assert_eq!((c.chunk_size, c.allow_paths.len()), (1 << 20, 2));
+    }
+
+    #[test]
+    fn search_memory_is_a_size_of_1_mib_to_1_gib() {
+        let c = resolve(&[], &[]).unwrap();
+        assert_eq!((c.search_memory, c.search_full_scan), (32 << 20, false));
+        assert_eq!(resolve(&["--search-memory", "8MiB"], &[]).unwrap().search_memory, 8 << 20);
+        let err = resolve(&["--search-memory", "512KiB"], &[]).unwrap_err().to_string();
+        assert!(err.contains("--search-memory") && err.contains("'512KiB' is outside 1MiB..=1GiB"), "{err}");
     }
 
     fn http(c: Config) -> HttpConfig {

@@ -79,6 +79,7 @@ async fn help_documents_every_flag_and_variable() {
         "--toolsets",
         "--read-only",
         "--output-budget",
+        "--search-memory",
         "IVCAP_URL",
         "IVCAP_JWT",
         "IVCAP_ACCESS_TOKEN",

@@ -12,7 +12,11 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::common::{Env, both_modes, call, command, err, local, ok, platform};
 
-both_modes!(a_query_is_answered_and_paged, queries_over_64_kib_are_refused_before_any_work);
+both_modes!(
+    a_query_is_answered_and_paged,
+    queries_over_64_kib_are_refused_before_any_work,
+    wrong_arity_and_not_datalog_are_refused_before_any_work
+);
 
 /// The search contract, on both modes. The stand-in evaluates no Datalog: it answers the
 /// query with what IVCAP would (registered here); the local backend evaluates it.
@@ -45,6 +49,57 @@ async fn a_query_is_answered_and_paged(on_platform: bool) {
     assert!(empty.contains("'query'") && empty.contains("is empty"), "{empty}");
     let bad_time = err(&call(c, "search", json!({"query": query, "at_time": "yesterday"})).await);
     assert!(bad_time.contains("'at_time'") && bad_time.contains("RFC 3339"), "{bad_time}");
+}
+
+/// A documented predicate with a wrong number of arguments would match nothing (an empty
+/// list, as if there were no such facts); SQL or a question would get a parser's guess.
+/// Both are refused with what to write instead, and on the platform nothing is sent.
+async fn wrong_arity_and_not_datalog_are_refused_before_any_work(on_platform: bool) {
+    let env = Env::start(on_platform).await;
+    let c = &env.client;
+    let schema = "urn:example:schema:label.1";
+    ok(&call(c, "add_aspect", json!({"entity": "urn:ex:img:1", "schema": schema, "content": {"label": "cat"}})).await);
+    let search = |query: &str| call(c, "search", json!({"query": query}));
+
+    let arity = err(&search(":- ivcap_artifact(Id, Name).").await);
+    assert!(
+        arity.contains("invalid argument 'query'")
+            && arity.contains("ivcap_artifact takes 3 arguments (Id, Name, MimeType)")
+            && arity.contains("gives it 2"),
+        "{arity}"
+    );
+    let negated =
+        err(&search("labelled(A) :- ivcap_aspect(A, _).\nquery(A) :- ivcap_artifact(A, _, _), !labelled(A).").await);
+    assert!(negated.contains("ivcap_aspect takes 3 arguments (Entity, Schema, Content)"), "{negated}");
+    let too_many = err(&search(":- ivcap_service(Id, Name, Extra).").await);
+    assert!(
+        too_many.contains("ivcap_service takes 2 arguments (Id, Name)") && too_many.contains("gives it 3"),
+        "{too_many}"
+    );
+
+    let sql = err(&search("SELECT entity FROM aspects WHERE schema = 'urn:example:schema:label.1'").await);
+    assert!(sql.contains("looks like SQL") && sql.contains("Mangle Datalog"), "{sql}");
+    assert!(!sql.contains("Did you mean"), "{sql}");
+    let question = err(&search("which images are labelled cat?").await);
+    assert!(question.contains("looks like a question in words") && question.contains("Mangle Datalog"), "{question}");
+    if on_platform {
+        assert!(sql.contains("`:- ivcap_artifact(Id, Name, MimeType), MimeType = \"image/jpeg\".`"), "{sql}");
+    } else {
+        // The example is over one of the store's own schemas.
+        assert!(sql.contains(&format!("`:- ivcap_aspect(Entity, \"{schema}\", Content).`")), "{sql}");
+    }
+
+    // A query defining its own predicate of that name is the query's business.
+    let own = "ivcap_service(\"x\").\nquery(X) :- ivcap_service(X).";
+    if let Some(s) = &env.standin {
+        s.add_search_answers(own, vec![json!({"X": "x"})]);
+    }
+    assert_eq!(ok(&search(own).await)["items"], json!([{"X": "x"}]));
+    if let Some(s) = &env.standin {
+        let sent = s.requests_to(Method::POST, "/1/search");
+        assert_eq!(sent.len(), 1, "only the valid query reached the platform");
+        assert_eq!(sent[0].body.as_deref(), Some(own.as_bytes()));
+    }
 }
 
 const JPEGS: &str = r#":- ivcap_artifact(Id, Name, MimeType), MimeType = "image/jpeg"."#;
@@ -234,6 +289,89 @@ async fn local_search_writes_only_json_rpc_on_stdout() {
     while let Some(l) = lines.next_line().await.unwrap() {
         serde_json::from_str::<Value>(&l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}"));
     }
+}
+
+/// `VmHWM` and `VmRSS` of process `pid`, in MiB.
+fn memory_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> f64 {
+        let line = status.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} in {status}"));
+        let kib: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        kib / 1024.0
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+/// The recursion that reached 291 MiB at the 1,000,000-fact limit, and a 3-way cross join
+/// of 400 aspects (64 million answers), are each stopped by the byte budget; the server's
+/// peak resident memory stays under 64 MiB, and what a query took is given back after it.
+#[tokio::test]
+async fn local_hostile_queries_stay_under_64_mib_and_give_the_memory_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    std::fs::create_dir_all(store.join("aspects")).unwrap();
+    for i in 0..400 {
+        let uuid = uuid::Uuid::new_v4();
+        let record = json!({"id": format!("urn:ivcap:aspect:{uuid}"), "entity": format!("urn:ex:entity:{i}"),
+            "schema": LABEL, "content": {"label": format!("label-{i}")},
+            "valid_from": "2026-01-01T00:00:00+00:00", "valid_to": null});
+        std::fs::write(store.join(format!("aspects/{uuid}.json")), record.to_string()).unwrap();
+    }
+    let mut child = command(&["--local", store.to_str().unwrap()], &[], dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next_id = 0;
+    let mut send = async |method: &str, params: Value| -> Value {
+        next_id += 1;
+        let request = json!({"jsonrpc": "2.0", "id": next_id, "method": method, "params": params});
+        stdin.write_all(format!("{request}\n").as_bytes()).await.unwrap();
+        loop {
+            let line =
+                tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await.unwrap().unwrap().unwrap();
+            let msg: Value = serde_json::from_str(&line).unwrap();
+            if msg["id"] == next_id {
+                return msg;
+            }
+        }
+    };
+    send(
+        "initialize",
+        json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "rss", "version": "0"}}),
+    )
+    .await;
+    let search = json!({"name": "search", "arguments": {"query": ":- ivcap_aspect(E, _, C), :match_field(C, /label, \"label-7\")."}});
+    let found = send("tools/call", search).await;
+    assert_eq!(found["result"]["structuredContent"]["items"][0]["E"], "urn:ex:entity:7", "{found}");
+    let (_, settled) = memory_mib(pid);
+
+    let hostile = [
+        "p(0).\np(X) :- p(Y), X = fn:plus(Y, 1).\nquery(X) :- p(X).",
+        ":- ivcap_aspect(A, _, _), ivcap_aspect(B, _, _), ivcap_aspect(C, _, _).",
+    ];
+    for query in hostile {
+        let answer = send("tools/call", json!({"name": "search", "arguments": {"query": query}})).await;
+        let text = answer["result"]["content"][0]["text"].as_str().unwrap_or_default();
+        assert_eq!(answer["result"]["isError"], true, "{answer}");
+        assert!(text.contains("query too large"), "{query}: {text}");
+        // The recursion adds one fact per round, so a debug build on a loaded machine may hit
+        // the 10 s deadline first (the byte budget stopping it is a unit test of the engine);
+        // the cross join fills the budget in well under a second.
+        assert!(text.contains("MiB of memory") || query.starts_with("p(0)"), "{query}: {text}");
+        let (peak, now) = memory_mib(pid);
+        eprintln!(
+            "{query:?}: VmHWM {peak:.1} MiB, VmRSS after {now:.1} MiB (before the hostile queries {settled:.1} MiB)"
+        );
+        assert!(peak < 64.0, "{query}: peak RSS {peak:.1} MiB");
+        assert!(now < settled + 8.0, "{query}: RSS after the query {now:.1} MiB, before {settled:.1} MiB");
+    }
+    drop(stdin);
+    tokio::time::timeout(Duration::from_secs(10), child.wait()).await.unwrap().unwrap();
 }
 
 /// Adds an aspect through the tool and returns its id.

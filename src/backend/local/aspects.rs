@@ -16,11 +16,13 @@ mod content_path;
 mod file;
 mod index;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::LocalBackend;
 use crate::backend::aspects::{
@@ -267,6 +269,17 @@ impl AspectStore {
     }
 }
 
+/// Which aspects one read of a search can use: each given set limits its column (exact
+/// values, no patterns), and each `fields` entry must be a top-level field of the content
+/// with that value. The default admits every aspect.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct AspectMatch {
+    pub entities: Option<BTreeSet<String>>,
+    pub schemas: Option<BTreeSet<String>>,
+    pub contents: Option<Vec<Value>>,
+    pub fields: Vec<(String, Value)>,
+}
+
 /// What a local page token carries: the query, the instant it is answered at, and where
 /// the next page starts, so later pages are one consistent snapshot.
 #[derive(Debug, Serialize, Deserialize)]
@@ -298,6 +311,26 @@ impl LocalBackend {
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "cannot start the aspect index thread; the first query builds it");
         }
+    }
+
+    /// The aspects valid at `at` that `m` admits, as `(id, [entity, schema, content])`,
+    /// narrowed through the index (by entity or schema lists, then content fields on the
+    /// warm parsed content) before any row is made.
+    pub async fn aspect_rows(&self, at: DateTime<Utc>, m: AspectMatch) -> Result<Vec<(String, Vec<Value>)>> {
+        let store = self.aspects.clone();
+        blocking(move || {
+            let index = store.current()?;
+            let rows = index.matching(at, &m).into_iter().filter_map(|slot| index.slot(slot));
+            Ok(rows
+                .map(|e| {
+                    let a = &e.aspect;
+                    let row =
+                        vec![Value::String(a.entity.clone()), Value::String(a.schema.clone()), e.content().clone()];
+                    (a.id.clone(), row)
+                })
+                .collect())
+        })
+        .await
     }
 
     /// Every aspect valid at `at`, content included, optionally only those whose schema

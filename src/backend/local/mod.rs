@@ -36,6 +36,8 @@ pub struct LocalBackend {
     discovery: services::DiscoveryCache,
     /// The service definition files last read, and when (see `services`).
     service_files: std::sync::Mutex<Option<(std::time::Instant, std::sync::Arc<Vec<services::LocalService>>)>>,
+    /// How `search` runs (limits, index narrowing).
+    search: search::SearchOptions,
 }
 
 impl LocalBackend {
@@ -51,7 +53,14 @@ impl LocalBackend {
             flag_services: Vec::new(),
             discovery: Default::default(),
             service_files: Default::default(),
+            search: search::SearchOptions::default(),
         })
+    }
+
+    /// Runs `search` with `options` (`--search-memory`).
+    pub fn with_search(mut self, options: search::SearchOptions) -> Self {
+        self.search = options;
+        self
     }
 
     /// Adds `url` services by name for this run (`--local-service NAME=URL`), without files.

@@ -39,6 +39,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use std::sync::OnceLock;
 
+use super::AspectMatch;
 use super::content_path::ContentPath;
 use super::file::{AspectFile, content_value, parse};
 use crate::backend::aspects::{Aspect, Order};
@@ -403,6 +404,44 @@ impl Index {
         (hits, more)
     }
 
+    /// Slots of the entries valid at `at` that `m` admits, in slot order. Candidates come
+    /// from the shorter of the entity and schema lists when either is given, so a lookup by
+    /// entity or schema touches only that entity's or schema's entries.
+    pub(crate) fn matching(&self, at: DateTime<Utc>, m: &AspectMatch) -> Vec<usize> {
+        let by_entity =
+            m.entities.as_ref().map(|es| es.iter().filter_map(|e| self.by_entity.get(e)).flatten().copied().collect());
+        let by_schema: Option<Vec<usize>> =
+            m.schemas.as_ref().map(|ss| ss.iter().filter_map(|s| self.by_schema.get(s)).flatten().copied().collect());
+        let mut candidates: Vec<usize> = match (by_entity, by_schema) {
+            (Some(e), Some(s)) => {
+                if e.len() <= s.len() {
+                    e
+                } else {
+                    s
+                }
+            }
+            (Some(list), None) | (None, Some(list)) => list,
+            (None, None) => (0..self.slots.len()).collect(),
+        };
+        candidates.sort_unstable();
+        candidates.dedup();
+        candidates.retain(|&slot| {
+            let Some(e) = self.slots.get(slot).and_then(Option::as_ref) else { return false };
+            let a = &e.aspect;
+            a.valid_at(at)
+                && m.entities.as_ref().is_none_or(|es| es.contains(&a.entity))
+                && m.schemas.as_ref().is_none_or(|ss| ss.contains(&a.schema))
+                && m.contents.as_ref().is_none_or(|cs| cs.contains(e.content()))
+                && m.fields.iter().all(|(field, want)| e.content().get(field) == Some(want))
+        });
+        candidates
+    }
+
+    /// The entry in `slot`, if any.
+    pub(crate) fn slot(&self, slot: usize) -> Option<&Entry> {
+        self.slots.get(slot)?.as_ref()
+    }
+
     /// Every entry valid at `at` whose schema matches `pattern` (if any), oldest first.
     pub(crate) fn valid_at(&self, at: DateTime<Utc>, pattern: Option<&str>) -> Vec<&Entry> {
         let f = Filter {
@@ -519,6 +558,7 @@ mod tests {
     use crate::backend::local::aspects::file::render;
     use crate::time::now as now_micros;
     use serde_json::json;
+    use std::collections::BTreeSet;
     use std::io::Write;
 
     /// Distinct, increasing assertion times a minute ago.
@@ -599,6 +639,40 @@ mod tests {
         std::fs::OpenOptions::new().write(true).open(&path).unwrap().write_all(other.as_bytes()).unwrap();
         index.refresh(&dir).unwrap();
         assert_eq!(index.len(), 2, "read again once written");
+    }
+
+    #[test]
+    fn matching_narrows_by_entity_schema_and_content_fields() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("aspects");
+        write(&dir, 6);
+        let mut index = Index::default();
+        index.refresh(&dir).unwrap();
+        let now = Utc::now();
+        let set = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>());
+        let content = |slots: Vec<usize>| -> Vec<i64> {
+            let mut i: Vec<i64> =
+                slots.iter().map(|&s| index.slot(s).unwrap().content()["i"].as_i64().unwrap()).collect();
+            i.sort();
+            i
+        };
+        let by_entity = AspectMatch { entities: set(&["urn:e:1"]), ..AspectMatch::default() };
+        assert_eq!(content(index.matching(now, &by_entity)), [1, 3, 5]);
+        let both = AspectMatch {
+            entities: set(&["urn:e:1", "urn:e:0"]),
+            schemas: set(&["urn:s:1"]),
+            ..AspectMatch::default()
+        };
+        assert_eq!(index.matching(now, &both).len(), 6);
+        let field = AspectMatch { fields: vec![("i".into(), json!(4))], ..AspectMatch::default() };
+        assert_eq!(content(index.matching(now, &field)), [4]);
+        let field_and_entity = AspectMatch { entities: set(&["urn:e:1"]), ..field };
+        assert!(index.matching(now, &field_and_entity).is_empty());
+        let other_schema = AspectMatch { schemas: set(&["urn:s:%"]), ..AspectMatch::default() };
+        assert!(index.matching(now, &other_schema).is_empty(), "a schema is matched exactly, not as a pattern");
+        assert!(index.matching(now - chrono::Duration::hours(1), &AspectMatch::default()).is_empty());
+        let contents = AspectMatch { contents: Some(vec![json!({"i": 2})]), ..AspectMatch::default() };
+        assert_eq!(content(index.matching(now, &contents)), [2]);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! through the published `mangle-*` crates).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -22,15 +23,14 @@ impl Facts {
         self.relations.entry(predicate.to_string()).or_default().push(row);
     }
 
-    /// Drops the facts no read in `patterns` can match.
-    pub fn retain_matching(&mut self, patterns: &Patterns) {
+    /// Drops the facts no read in `reads` can match.
+    pub fn retain_matching(&mut self, reads: &[Read]) {
         for (predicate, rows) in &mut self.relations {
-            let Some(reads) = patterns.get(predicate) else { continue };
-            rows.retain(|row| {
-                reads.iter().any(|read| {
-                    read.len() == row.len() && read.iter().zip(row).all(|(c, v)| c.as_ref().is_none_or(|c| c == v))
-                })
-            });
+            let mine: Vec<&Read> = reads.iter().filter(|r| &r.predicate == predicate).collect();
+            if mine.is_empty() {
+                continue;
+            }
+            rows.retain(|row| mine.iter().any(|read| read.matches(row)));
         }
     }
 }
@@ -40,13 +40,21 @@ impl Facts {
 pub struct Limits {
     /// Most facts a query may derive (base facts not counted).
     pub max_facts: usize,
+    /// Most bytes the facts a query derives may take (an estimate of the engine's own
+    /// footprint per fact, see the store), so a few huge facts are bounded as well as many
+    /// small ones.
+    pub max_bytes: usize,
     /// Longest evaluation.
     pub timeout: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_facts: 1_000_000, timeout: Duration::from_secs(10) }
+        Limits {
+            max_facts: 1_000_000,
+            max_bytes: crate::config::DEFAULT_SEARCH_MEMORY,
+            timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -61,18 +69,60 @@ pub struct Prepared {
     pub columns: Vec<String>,
     /// Predicates the program reads but does not define: the base facts it needs.
     pub extensional: BTreeSet<String>,
-    /// Where the program reads each of them, with the constants it gives there.
-    pub patterns: Patterns,
+    /// Every place the program reads one of them, in clause order.
+    pub reads: Vec<Read>,
 }
 
-/// Per predicate, one entry per place it is read: each argument's constant, if it has one.
-/// A fact that matches none of its predicate's entries cannot affect the answers.
-pub type Patterns = BTreeMap<String, Vec<Vec<Option<Value>>>>;
+/// One argument of a [`Read`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    /// A constant (given in the atom, or by an `X = "…"` of its clause).
+    Const(Value),
+    /// A named variable of the clause.
+    Var(String),
+    /// `_`, or anything else that constrains nothing we can use.
+    Any,
+}
 
-/// Every read of `predicate` in `patterns` has a constant at column `col`: those constants.
-pub fn constant_column(patterns: &Patterns, predicate: &str, col: usize) -> Option<BTreeSet<String>> {
-    let reads = patterns.get(predicate)?;
-    reads.iter().map(|p| p.get(col).cloned().flatten().and_then(|v| v.as_str().map(str::to_string))).collect()
+/// One place a program reads a base predicate. A fact that no read of its predicate can
+/// match cannot affect the answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Read {
+    pub predicate: String,
+    /// The clause it is in: variables are shared within one clause only.
+    pub clause: usize,
+    /// A positive atom, whose variables every answer of the clause takes from its facts
+    /// (not a negated one).
+    pub positive: bool,
+    pub args: Vec<Arg>,
+    /// `(column, field, value)`: the clause also has `:match_field(V, /field, value)` on
+    /// the variable `V` of that column.
+    pub fields: Vec<(usize, String, Value)>,
+    /// `(column, field, variable)`: the clause has `:match_field(V, /field, X)` on the
+    /// variable `V` of that column, so `X` takes its values from this read's facts.
+    pub field_vars: Vec<(usize, String, String)>,
+}
+
+impl Read {
+    /// Constants or content fields narrow what this read can match.
+    pub fn is_anchored(&self) -> bool {
+        !self.fields.is_empty() || self.args.iter().any(|a| matches!(a, Arg::Const(_)))
+    }
+
+    /// The constant of column `col`, if any.
+    pub fn constant(&self, col: usize) -> Option<&Value> {
+        match self.args.get(col) {
+            Some(Arg::Const(v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Can `row` match this read?
+    pub fn matches(&self, row: &[Value]) -> bool {
+        self.args.len() == row.len()
+            && self.args.iter().zip(row).all(|(a, v)| !matches!(a, Arg::Const(c) if c != v))
+            && self.fields.iter().all(|(col, field, want)| row.get(*col).and_then(|c| c.get(field)) == Some(want))
+    }
 }
 
 /// One answer: variable name → value.
@@ -83,8 +133,16 @@ pub trait DatalogEngine: Send + Sync {
     /// Parses and checks `query`.
     fn prepare(&self, query: &str) -> Result<Prepared>;
 
-    /// Evaluates `query` over `facts` within `limits`; answers in a stable order, no duplicates.
-    fn run(&self, query: &Prepared, facts: &Facts, limits: &Limits) -> Result<Vec<Answer>>;
+    /// Evaluates `query` over `facts` within `limits`: how many answers there are (in a
+    /// stable order, no duplicates), and those in `window`. Only the window is converted,
+    /// so a large answer set is not held twice.
+    fn run(
+        &self,
+        query: &Prepared,
+        facts: &Facts,
+        limits: &Limits,
+        window: Range<usize>,
+    ) -> Result<(usize, Vec<Answer>)>;
 }
 
 #[cfg(test)]
@@ -93,19 +151,30 @@ mod tests {
 
     use super::*;
 
+    fn read(predicate: &str, args: Vec<Arg>, fields: Vec<(usize, String, Value)>) -> Read {
+        Read { predicate: predicate.into(), clause: 0, positive: true, args, fields, field_vars: vec![] }
+    }
+
     #[test]
     fn facts_no_read_can_match_are_dropped() {
-        let mut patterns = Patterns::new();
-        patterns.insert("p".into(), vec![vec![None, Some(json!("s1"))], vec![Some(json!(1)), Some(json!("s2"))]]);
+        let reads = vec![
+            read("p", vec![Arg::Any, Arg::Const(json!("s1"))], vec![]),
+            read("p", vec![Arg::Const(json!(1)), Arg::Const(json!("s2"))], vec![]),
+            read("c", vec![Arg::Var("X".into()), Arg::Any], vec![(1, "label".into(), json!("cat"))]),
+        ];
         let mut facts = Facts::default();
         for row in [json!([0, "s1"]), json!([1, "s2"]), json!([2, "s2"]), json!([3, "s3"])] {
             facts.add("p", row.as_array().unwrap().clone());
         }
         facts.add("q", vec![json!(9)]);
-        facts.retain_matching(&patterns);
+        for row in [json!([1, {"label": "cat"}]), json!([2, {"label": "dog"}]), json!([3, ["cat"]])] {
+            facts.add("c", row.as_array().unwrap().clone());
+        }
+        facts.retain_matching(&reads);
         assert_eq!(facts.relations["p"], vec![vec![json!(0), json!("s1")], vec![json!(1), json!("s2")]]);
         assert_eq!(facts.relations["q"].len(), 1);
-        assert_eq!(constant_column(&patterns, "p", 1), Some(["s1".to_string(), "s2".to_string()].into()));
-        assert_eq!(constant_column(&patterns, "p", 0), None);
+        assert_eq!(facts.relations["c"], vec![vec![json!(1), json!({"label": "cat"})]]);
+        assert!(reads[1].is_anchored() && reads[2].is_anchored());
+        assert!(!read("p", vec![Arg::Var("X".into()), Arg::Any], vec![]).is_anchored());
     }
 }

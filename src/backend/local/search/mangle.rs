@@ -14,7 +14,9 @@
 //! The crates write diagnostics to stderr only (`eprintln!` in `MemStore`, which we do not
 //! use); nothing here writes to stdout.
 
+use std::cell::Cell;
 use std::collections::BTreeSet;
+use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use chrono::{DateTime, SecondsFormat};
@@ -22,9 +24,9 @@ use mangle_ast::{self as ast, Arena};
 use mangle_interpreter::{CompoundKind, Value};
 use serde_json::{Map, Value as Json};
 
-use super::engine::{Answer, DatalogEngine, Facts, Limits, Patterns, Prepared};
-use super::store::{Exhausted, HashedStore};
-use super::syntax::{code_mask, line_col, statement_starts};
+use super::engine::{Answer, Arg, DatalogEngine, Facts, Limits, Prepared, Read};
+use super::store::{Exhausted, HashedStore, give_back_memory};
+use crate::backend::search::syntax::{code_mask, line_col, statement_starts};
 use crate::error::{Error, Result};
 
 /// The head given to a headless query.
@@ -81,8 +83,14 @@ impl DatalogEngine for MangleEngine {
         guarded(|| prepare(query))
     }
 
-    fn run(&self, query: &Prepared, facts: &Facts, limits: &Limits) -> Result<Vec<Answer>> {
-        guarded(|| run(query, facts, limits))
+    fn run(
+        &self,
+        query: &Prepared,
+        facts: &Facts,
+        limits: &Limits,
+        window: Range<usize>,
+    ) -> Result<(usize, Vec<Answer>)> {
+        guarded(|| run(query, facts, limits, window))
     }
 }
 
@@ -180,8 +188,8 @@ fn prepare(query: &str) -> Result<Prepared> {
     let unit = parse(&arena, &program, None)?;
     check_builtins(&arena, unit)?;
     let extensional = extensional(&arena, unit);
-    let patterns = patterns(&arena, unit, &extensional);
-    Ok(Prepared { program, answer, columns, extensional, patterns })
+    let reads = reads(&arena, unit, &extensional);
+    Ok(Prepared { program, answer, columns, extensional, reads })
 }
 
 /// Names for the answer columns: the head's variables, or `arg<N>` for constants.
@@ -282,30 +290,131 @@ fn extensional(arena: &Arena, unit: &ast::Unit) -> BTreeSet<String> {
         .collect()
 }
 
-/// For each extensional predicate, the constant arguments of each place it is read.
-fn patterns(arena: &Arena, unit: &ast::Unit, extensional: &BTreeSet<String>) -> Patterns {
-    let mut out = Patterns::new();
-    for atom in body_atoms(unit) {
-        let Some(name) = arena.predicate_name(atom.sym).filter(|n| extensional.contains(*n)) else { continue };
-        let pattern = atom
-            .args
-            .iter()
-            .map(|arg| match arg {
-                ast::BaseTerm::Const(ast::Const::String(s)) => Some(Json::String(s.to_string())),
-                ast::BaseTerm::Const(ast::Const::Number(n)) => Some(Json::from(*n)),
-                _ => None,
-            })
-            .collect();
-        out.entry(name.to_string()).or_default().push(pattern);
+/// A query constant as the JSON value a base fact would hold, when there is one.
+fn const_json(arena: &Arena, c: &ast::Const) -> Option<Json> {
+    match c {
+        ast::Const::String(s) => Some(Json::String(s.to_string())),
+        ast::Const::Number(n) => Some(Json::from(*n)),
+        // JSON true, false and null become these names (see `to_value`); other names and
+        // floats narrow nothing we index.
+        ast::Const::Name(n) => match arena.lookup_name(*n)? {
+            "/true" => Some(Json::Bool(true)),
+            "/false" => Some(Json::Bool(false)),
+            "/null" => Some(Json::Null),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The name of a variable term (not `_`).
+fn var_name<'a>(arena: &Arena, term: &ast::BaseTerm<'a>) -> Option<&'static str> {
+    match term {
+        ast::BaseTerm::Variable(v) if v.0 != 0 => arena.lookup_name(v.0).filter(|n| !n.starts_with('_')),
+        _ => None,
+    }
+}
+
+/// Every read of an extensional predicate, with what its clause tells about its arguments:
+/// constants (in the atom, or through `X = "…"`) and `:match_field(X, /field, value)` on
+/// one of its variables.
+fn reads(arena: &Arena, unit: &ast::Unit, extensional: &BTreeSet<String>) -> Vec<Read> {
+    let mut out = Vec::new();
+    for (clause_no, clause) in unit.clauses.iter().enumerate() {
+        let mut bound: Vec<(&str, Json)> = Vec::new();
+        let mut fields: Vec<(&str, String, Json)> = Vec::new();
+        let mut field_vars: Vec<(&str, String, &str)> = Vec::new();
+        for premise in clause.premises {
+            match premise {
+                ast::Term::Eq(l, r) => {
+                    let pair = match (l, r) {
+                        (v, ast::BaseTerm::Const(c)) | (ast::BaseTerm::Const(c), v) => {
+                            var_name(arena, v).zip(const_json(arena, c))
+                        }
+                        _ => None,
+                    };
+                    bound.extend(pair);
+                }
+                ast::Term::Atom(a) if arena.predicate_name(a.sym) == Some(":match_field") => {
+                    let [subject, ast::BaseTerm::Const(ast::Const::Name(f)), value] = a.args else { continue };
+                    let (Some(var), Some(field)) = (var_name(arena, subject), arena.lookup_name(*f)) else { continue };
+                    let field = field.trim_start_matches('/').to_string();
+                    match value {
+                        ast::BaseTerm::Const(c) => fields.extend(const_json(arena, c).map(|v| (var, field, v))),
+                        v => field_vars.extend(var_name(arena, v).map(|x| (var, field, x))),
+                    }
+                }
+                _ => {}
+            }
+        }
+        for premise in clause.premises {
+            let (atom, positive) = match premise {
+                ast::Term::Atom(a) | ast::Term::TemporalAtom(a, _) => (*a, true),
+                ast::Term::NegAtom(a) => (*a, false),
+                _ => continue,
+            };
+            let Some(name) = arena.predicate_name(atom.sym).filter(|n| extensional.contains(*n)) else { continue };
+            let mut read = Read {
+                predicate: name.to_string(),
+                clause: clause_no,
+                positive,
+                args: Vec::new(),
+                fields: Vec::new(),
+                field_vars: Vec::new(),
+            };
+            for (col, arg) in atom.args.iter().enumerate() {
+                let a = match arg {
+                    ast::BaseTerm::Const(c) => const_json(arena, c).map_or(Arg::Any, Arg::Const),
+                    v => match var_name(arena, v) {
+                        Some(var) => {
+                            read.fields.extend(
+                                fields.iter().filter(|(x, ..)| *x == var).map(|(_, f, v)| (col, f.clone(), v.clone())),
+                            );
+                            read.field_vars.extend(
+                                field_vars
+                                    .iter()
+                                    .filter(|(x, ..)| *x == var)
+                                    .map(|(_, f, v)| (col, f.clone(), v.to_string())),
+                            );
+                            match bound.iter().find(|(x, _)| *x == var) {
+                                Some((_, c)) => Arg::Const(c.clone()),
+                                None => Arg::Var(var.to_string()),
+                            }
+                        }
+                        None => Arg::Any,
+                    },
+                };
+                read.args.push(a);
+            }
+            out.push(read);
+        }
     }
     out
 }
 
-fn run(query: &Prepared, facts: &Facts, limits: &Limits) -> Result<Vec<Answer>> {
+/// Evaluations that charged more than this hand their memory back when done.
+const LARGE: usize = 4 << 20;
+
+fn run(query: &Prepared, facts: &Facts, limits: &Limits, window: Range<usize>) -> Result<(usize, Vec<Answer>)> {
+    let charged = Cell::new(0);
+    let result = evaluate(query, facts, limits, window, &charged);
+    if charged.get() > LARGE {
+        give_back_memory();
+    }
+    result
+}
+
+fn evaluate(
+    query: &Prepared,
+    facts: &Facts,
+    limits: &Limits,
+    window: Range<usize>,
+    charged: &Cell<usize>,
+) -> Result<(usize, Vec<Answer>)> {
     let arena = Arena::new_with_global_interner();
     let (mut ir, stratified) = mangle_driver::compile(&query.program, &arena)
         .map_err(|e| query_error(format!("the query cannot be evaluated: {}", located(&format!("{e:#}"), None))))?;
-    let mut store = HashedStore::new(limits.max_facts, limits.timeout);
+    let mut store = HashedStore::new(limits.max_facts, limits.max_bytes, limits.timeout, charged);
     for (predicate, rows) in &facts.relations {
         if query.extensional.contains(predicate) {
             store.load(predicate, rows.iter().map(|row| row.iter().map(to_value).collect()).collect());
@@ -328,12 +437,18 @@ fn run(query: &Prepared, facts: &Facts, limits: &Limits) -> Result<Vec<Answer>> 
         .map_err(|e| query_error(format!("cannot read the answers: {e:#}")))?
         .filter(|r| r.len() == query.columns.len())
         .collect();
+    // Every other derived fact is let go before the answers are converted.
+    drop(store);
     rows.sort();
     rows.dedup();
-    Ok(rows
-        .into_iter()
+    let total = rows.len();
+    let end = window.end.min(total);
+    let start = window.start.min(end);
+    let answers = rows
+        .drain(start..end)
         .map(|row| query.columns.iter().cloned().zip(row.iter().map(to_json)).collect::<Map<_, _>>())
-        .collect())
+        .collect();
+    Ok((total, answers))
 }
 
 /// JSON → Mangle: objects become structs keyed by names (`/key`), arrays lists, `true`,
@@ -425,7 +540,7 @@ mod tests {
 
     fn eval(query: &str) -> Result<Vec<Answer>> {
         let p = MangleEngine.prepare(query)?;
-        MangleEngine.run(&p, &facts(), &Limits::default())
+        Ok(MangleEngine.run(&p, &facts(), &Limits::default(), 0..usize::MAX)?.1)
     }
 
     fn answers(query: &str) -> Vec<Json> {
@@ -528,17 +643,34 @@ mod tests {
         let p = MangleEngine
             .prepare("step(1). step(2). step(3).\nn(0).\nn(Y) :- n(X), step(D), Y = fn:plus(X, D).\nquery(X) :- n(X).")
             .unwrap();
-        let limits = Limits { max_facts: 10_000, timeout: Duration::from_secs(60) };
-        let err = MangleEngine.run(&p, &facts(), &limits).unwrap_err().to_string();
+        let limits = Limits { max_facts: 10_000, max_bytes: usize::MAX, timeout: Duration::from_secs(60) };
+        let err = MangleEngine.run(&p, &facts(), &limits, 0..10).unwrap_err().to_string();
         assert!(err.contains("query too large") && err.contains("10000 facts"), "{err}");
     }
 
     #[test]
     fn a_slow_query_is_stopped_by_the_deadline() {
         let p = MangleEngine.prepare("n(0).\nn(Y) :- n(X), Y = fn:plus(X, 1).\nquery(X) :- n(X).").unwrap();
-        let limits = Limits { max_facts: usize::MAX, timeout: Duration::from_millis(200) };
-        let err = MangleEngine.run(&p, &facts(), &limits).unwrap_err().to_string();
+        let limits = Limits { max_facts: usize::MAX, max_bytes: usize::MAX, timeout: Duration::from_millis(200) };
+        let err = MangleEngine.run(&p, &facts(), &limits, 0..10).unwrap_err().to_string();
         assert!(err.contains("query too large") && err.contains("ran longer than 0.2 s"), "{err}");
+    }
+
+    #[test]
+    fn a_runaway_recursion_is_stopped_by_the_byte_budget() {
+        let p = MangleEngine.prepare("n(0).\nn(Y) :- n(X), Y = fn:plus(X, 1).\nquery(X) :- n(X).").unwrap();
+        let limits = Limits { max_facts: usize::MAX, max_bytes: 1 << 20, timeout: Duration::from_secs(60) };
+        let err = MangleEngine.run(&p, &facts(), &limits, 0..10).unwrap_err().to_string();
+        assert!(err.contains("query too large") && err.contains("more than 1 MiB"), "{err}");
+    }
+
+    #[test]
+    fn only_the_window_is_converted_and_the_total_is_counted() {
+        let p = MangleEngine.prepare(":- ivcap_artifact(Id, _, _).").unwrap();
+        let (total, page) = MangleEngine.run(&p, &facts(), &Limits::default(), 1..2).unwrap();
+        assert_eq!((total, page), (3, vec![json!({"Id": "urn:a:2"}).as_object().unwrap().clone()]));
+        let (total, page) = MangleEngine.run(&p, &facts(), &Limits::default(), 5..10).unwrap();
+        assert_eq!((total, page.len()), (3, 0));
     }
 
     #[test]
@@ -553,12 +685,28 @@ mod tests {
     fn extensional_predicates_are_reported() {
         let p = MangleEngine.prepare("q2(X) :- ivcap_service(X, _).\nquery(X) :- q2(X), !ivcap_job(X, _, _).").unwrap();
         assert_eq!(p.extensional.into_iter().collect::<Vec<_>>(), vec!["ivcap_job", "ivcap_service"]);
-        let p = MangleEngine.prepare(r#":- ivcap_aspect(E, "urn:s:1", C), ivcap_aspect(E, "urn:s:2", 7)."#).unwrap();
-        let reads = &p.patterns["ivcap_aspect"];
+        let p = MangleEngine
+            .prepare(
+                r#":- ivcap_aspect(E, "urn:s:1", C), :match_field(C, /ok, /true), ivcap_aspect(E, S, 7), S = "urn:s:2", !ivcap_aspect(E, _, C)."#,
+            )
+            .unwrap();
+        let var = |v: &str| Arg::Var(v.into());
+        let args: Vec<(&Vec<Arg>, bool)> = p.reads.iter().map(|r| (&r.args, r.positive)).collect();
         assert_eq!(
-            reads,
-            &vec![vec![None, Some(json!("urn:s:1")), None], vec![None, Some(json!("urn:s:2")), Some(json!(7))]]
+            args,
+            vec![
+                (&vec![var("E"), Arg::Const(json!("urn:s:1")), var("C")], true),
+                (&vec![var("E"), Arg::Const(json!("urn:s:2")), Arg::Const(json!(7))], true),
+                (&vec![var("E"), Arg::Any, var("C")], false),
+            ]
         );
+        assert_eq!(p.reads[0].fields, vec![(2, "ok".to_string(), json!(true))]);
+        assert_eq!(p.reads[2].fields, p.reads[0].fields, "the negated read sees the clause's field too");
+        assert!(p.reads.iter().all(|r| r.clause == p.reads[0].clause));
+        let p = MangleEngine
+            .prepare(r#":- ivcap_aspect(E, _, C), :match_field(C, /next, N), ivcap_aspect(N, _, _)."#)
+            .unwrap();
+        assert_eq!(p.reads[0].field_vars, vec![(2, "next".to_string(), "N".to_string())]);
     }
 
     #[test]
