@@ -566,6 +566,17 @@ mod tests {
         now_micros() - chrono::Duration::seconds(60) + chrono::Duration::milliseconds(i as i64)
     }
 
+    /// An index read from `n` aspects written to a fresh folder (which lives as long as the
+    /// returned `TempDir`).
+    fn refreshed(n: usize) -> (tempfile::TempDir, Index) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("aspects");
+        write(&dir, n);
+        let mut index = Index::default();
+        index.refresh(&dir).unwrap();
+        (tmp, index)
+    }
+
     fn write(dir: &Path, n: usize) -> Vec<String> {
         std::fs::create_dir_all(dir).unwrap();
         (0..n)
@@ -643,11 +654,7 @@ mod tests {
 
     #[test]
     fn matching_narrows_by_entity_schema_and_content_fields() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("aspects");
-        write(&dir, 6);
-        let mut index = Index::default();
-        index.refresh(&dir).unwrap();
+        let (_tmp, index) = refreshed(6);
         let now = Utc::now();
         let set = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>());
         let content = |slots: Vec<usize>| -> Vec<i64> {
@@ -682,11 +689,7 @@ mod tests {
 
     #[test]
     fn queries_filter_order_and_page() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("aspects");
-        write(&dir, 6);
-        let mut index = Index::default();
-        index.refresh(&dir).unwrap();
+        let (_tmp, index) = refreshed(6);
         let now = Utc::now();
         fn f(now: DateTime<Utc>, after: Option<&Cursor>) -> Filter<'_> {
             Filter {
