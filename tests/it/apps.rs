@@ -159,7 +159,14 @@ fn browser() -> Option<(PathBuf, PathBuf)> {
 fn install() -> Result<(PathBuf, PathBuf), String> {
     let chromium = PathBuf::from("/usr/bin/chromium");
     if !chromium.exists() {
-        let apt = |args: &[&str]| Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status();
+        // Other tests may hold the dpkg lock (the load-balancer test installs haproxy): wait for it.
+        let apt = |args: &[&str]| {
+            Command::new("apt-get")
+                .args(["-o", "DPkg::Lock::Timeout=300"])
+                .args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .status()
+        };
         let installed = apt(&["install", "-y", "-qq", "chromium"]).is_ok_and(|s| s.success())
             || (apt(&["update", "-qq"]).is_ok_and(|s| s.success())
                 && apt(&["install", "-y", "-qq", "chromium"]).is_ok_and(|s| s.success()));

@@ -40,10 +40,22 @@ fn haproxy() -> PathBuf {
         return path;
     }
     eprintln!("load_balancer: haproxy is missing; running apt-get install -y haproxy");
-    let install = std::process::Command::new("apt-get")
-        .args(["install", "-y", "--no-install-recommends", "haproxy"])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .output();
+    // A new machine may have no package lists yet: install, else update and install again.
+    // Other tests may hold the dpkg lock (the browser tests install Chromium): wait for it.
+    let apt = |args: &[&str]| {
+        std::process::Command::new("apt-get")
+            .args(["-o", "DPkg::Lock::Timeout=300"])
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .output()
+    };
+    let install = apt(&["install", "-y", "--no-install-recommends", "haproxy"]);
+    let install = match install {
+        Ok(out) if !out.status.success() => {
+            apt(&["update", "-qq"]).and_then(|_| apt(&["install", "-y", "--no-install-recommends", "haproxy"]))
+        }
+        other => other,
+    };
     match (install, found()) {
         (_, Some(path)) => path,
         (Ok(out), None) => panic!(
