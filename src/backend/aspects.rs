@@ -203,7 +203,7 @@ pub fn aspect_urn(id: &str) -> Result<String> {
         return Ok(format!("{ASPECT_PREFIX}{}", id.to_ascii_lowercase()));
     }
     Err(Error::invalid(
-        "aspect_id",
+        "aspect",
         format!(
             "'{id}' is not an aspect URN; pass urn:ivcap:aspect:<uuid> (or the bare uuid) as add_aspect or list_aspects returned it"
         ),
@@ -229,7 +229,7 @@ pub fn not_unique(new: &NewAspect, live: &[Aspect], detail: &str) -> Error {
 /// The error for retracting an aspect twice.
 pub fn already_retracted(id: &str, at: DateTime<Utc>) -> Error {
     Error::invalid(
-        "aspect_id",
+        "aspect",
         format!(
             "{id} was already retracted at {}; nothing changed. Retracted aspects stay readable with get_aspect; \
              call list_aspects to find the live one",

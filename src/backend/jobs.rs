@@ -282,8 +282,8 @@ pub async fn get_job<B: JobsBackend + ?Sized>(
     let job_id = job_id.trim();
     if !job_id.starts_with(JOB_PREFIX) || !crate::urn::is_urn(job_id) {
         return Err(Error::invalid(
-            "job_id",
-            format!("'{job_id}' is not a job URN; pass the job_id submit_job or list_jobs returned (urn:ivcap:job:…)"),
+            "job",
+            format!("'{job_id}' is not a job URN; pass the job URN submit_job or list_jobs returned (urn:ivcap:job:…)"),
         ));
     }
     let service_id = service_id.map(str::trim).filter(|s| !s.is_empty());

@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::schema::inline_refs_without;
 use crate::text::describe_json;
 use crate::tools::ToolContext;
+use crate::tools::args::RENAMED_ARGUMENTS;
 use crate::validation::{Validator, ViolationKind};
 
 /// The prefix of rmcp's own message when arguments do not deserialise.
@@ -51,7 +52,15 @@ pub(super) fn check_arguments(route: &mut ToolRoute<ToolContext>) {
     });
     let inner = route.call.clone();
     route.call = Arc::new(move |mut context: ToolCallContext<'_, ToolContext>| {
-        let arguments = Value::Object(context.arguments.take().unwrap_or_default());
+        let mut arguments = context.arguments.take().unwrap_or_default();
+        for (_, old, new) in RENAMED_ARGUMENTS.iter().filter(|(tool, ..)| *tool == check.tool) {
+            if !arguments.contains_key(*new)
+                && let Some(value) = arguments.remove(*old)
+            {
+                arguments.insert((*new).to_string(), value);
+            }
+        }
+        let arguments = Value::Object(arguments);
         let problems = check.problems(&arguments);
         if let Value::Object(arguments) = arguments {
             context.arguments = Some(arguments);

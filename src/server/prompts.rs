@@ -69,7 +69,7 @@ impl Prompts {
              `upload_artifact` and pass the artifact id.\n\
              3. Call `submit_job` with service and input (wait_seconds 30). If it reports invalid input, fix \
              every problem it lists and submit again.\n\
-             4. While the status is not succeeded, failed or error, call `get_job` with the job_id and \
+             4. While the status is not succeeded, failed or error, call `get_job` with job set to the job_id and \
              wait_seconds 30.\n\
              5. Present the result clearly. For each artifact the job produced (the resource links of the \
              result), call `get_artifact`, and `download_artifact` without path to show small text or images.\n\
@@ -94,7 +94,7 @@ impl Prompts {
         };
         user(format!(
             "Annotate the artifact {artifact}.{note}\n\
-             1. Call `get_artifact` with artifact_id \"{artifact}\", then `download_artifact` without path to \
+             1. Call `get_artifact` with artifact \"{artifact}\", then `download_artifact` without path to \
              read its content if it is small text or an image.\n\
              2. {schema}\n\
              3. Propose the content as a JSON object (short, typed fields, e.g. {{\"label\": …, \"comment\": …}}) \
@@ -118,7 +118,7 @@ impl Prompts {
              1. Call `search` with the query\n\
              :- ivcap_artifact_produced_by(\"{entity}\", Job), ivcap_job(Job, Status, Service), ivcap_service(Service, Name).\n\
              to find the job that produced it, the job's status and its service.\n\
-             2. For that job, call `get_job` with job_id Job to see its result, and `list_aspects` with entity \
+             2. For that job, call `get_job` with job Job to see its result, and `list_aspects` with entity \
              Job and include_content true for the Datafabric's job record (schema urn:ivcap:schema:job.2) and \
              anything else recorded about it.\n\
              3. Call `list_aspects` with entity \"{entity}\" and include_content true for the facts recorded \

@@ -158,7 +158,7 @@ async fn read_artifact(cx: &ToolContext, uri: &str) -> Result<ReadResourceResult
         return Err(McpError::invalid_params(
             format!(
                 "{uri} is {size}, over the resource read limit of {DEFAULT_MAX_INLINE} bytes; call the tool \
-                     download_artifact with artifact_id {uri} and path (e.g. \"downloads/<name>\") to save it to a file"
+                     download_artifact with artifact {uri} and path (e.g. \"downloads/<name>\") to save it to a file"
             ),
             Some(json!({ "uri": uri, "size": a.size, "limit": DEFAULT_MAX_INLINE })),
         ));

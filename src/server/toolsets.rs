@@ -208,6 +208,17 @@ mod tests {
         assert_eq!(e.message, "unknown tool 'zzzzzzzz'; call tools/list for the tools this server offers");
     }
 
+    /// A renamed argument is published under its new name only; the old one stays a hidden alias.
+    #[test]
+    fn renamed_arguments_are_published_under_their_new_names() {
+        let routes = build(&toolsets(None), false);
+        for (tool, old, new) in crate::tools::args::RENAMED_ARGUMENTS {
+            let schema = &routes.get(tool).unwrap_or_else(|| panic!("{tool} is a tool")).input_schema;
+            let properties = schema["properties"].as_object().unwrap();
+            assert!(properties.contains_key(*new) && !properties.contains_key(*old), "{tool}: {old} → {new}");
+        }
+    }
+
     #[test]
     fn unknown_toolsets_are_refused_with_the_choices() {
         let wanted = vec!["jobs".to_string(), "job".to_string()];

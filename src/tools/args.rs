@@ -107,6 +107,19 @@ macro_rules! paged_args {
 }
 pub(crate) use paged_args;
 
+/// Argument names that changed, as (tool, old name, new name). A call that uses the old name
+/// is read as if it used the new one, so clients written against the old names keep working;
+/// the old names are not in the published schemas.
+pub const RENAMED_ARGUMENTS: &[(&str, &str, &str)] = &[
+    ("get_job", "job_id", "job"),
+    ("get_job", "service_id", "service"),
+    ("get_artifact", "artifact_id", "artifact"),
+    ("download_artifact", "artifact_id", "artifact"),
+    ("get_aspect", "aspect_id", "aspect"),
+    ("retract_aspect", "aspect_id", "aspect"),
+    ("list_services", "search", "name"),
+];
+
 /// [`paged_args!`] for a list with the list options: the struct's own fields, then `filter`
 /// (its description the tool's example, `filter = "e.g. …"`), `order_by`, `order_desc` and
 /// `at_time`, read with [`list_options`], then `limit` and `page`.
@@ -190,7 +203,7 @@ mod tests {
         );
         refuses_unknown::<artifacts::ListArtifactsArgs>(list.clone());
         refuses_unknown::<jobs::ListJobsArgs>(with(json!({"service": "s"}), &list));
-        refuses_unknown::<services::ListServicesArgs>(with(json!({"search": "s"}), &list));
+        refuses_unknown::<services::ListServicesArgs>(with(json!({"name": "s"}), &list));
         let paged = json!({"limit": 5, "page": "t"});
         refuses_unknown::<search::SearchArgs>(with(json!({"query": "q", "at_time": "2026-01-31T12:00:00Z"}), &paged));
         refuses_unknown::<secrets::ListSecretsArgs>(with(json!({"filter": "f"}), &paged));

@@ -60,7 +60,7 @@ pub struct UploadArtifactArgs {
 #[serde(deny_unknown_fields)]
 pub struct DownloadArtifactArgs {
     /// urn:ivcap:artifact:… (locally urn:file://…), from list_artifacts.
-    pub artifact_id: String,
+    pub artifact: String,
     /// File to save to (missing folders are made) under the working directory, the store or an --allow-path folder.
     #[serde(default)]
     pub path: Option<String>,
@@ -78,7 +78,7 @@ pub struct DownloadArtifactArgs {
 #[serde(deny_unknown_fields)]
 pub struct GetArtifactArgs {
     /// urn:ivcap:artifact:… (locally urn:file://…).
-    pub artifact_id: String,
+    pub artifact: String,
 }
 
 list_args! {
@@ -399,8 +399,8 @@ impl ToolContext {
         peer: Peer<RoleServer>,
         ct: CancellationToken,
     ) -> Result<CallToolResult, String> {
-        if args.artifact_id.trim().is_empty() {
-            return Err(to_tool_error(Error::invalid("artifact_id", "is empty; pass an id from list_artifacts")));
+        if args.artifact.trim().is_empty() {
+            return Err(to_tool_error(Error::invalid("artifact", "is empty; pass an id from list_artifacts")));
         }
         let Some(path) = args.path else {
             let max = args.max_inline_bytes.unwrap_or(DEFAULT_MAX_INLINE);
@@ -410,14 +410,14 @@ impl ToolContext {
                     format!("{max} is outside 1..={MAX_INLINE_LIMIT}; pass path to save larger artifacts"),
                 )));
             }
-            return cancellable(&ct, "download", self.download_inline(&args.artifact_id, max))
+            return cancellable(&ct, "download", self.download_inline(&args.artifact, max))
                 .await?
                 .map_err(to_tool_error);
         };
         let path = self.checked_path(path, false).await.map_err(to_tool_error)?;
         let target = DownloadTarget { path, overwrite: args.overwrite };
         let progress = McpProgress::new(&meta, peer);
-        let work = self.backend.download_artifact(&args.artifact_id, &target, &progress);
+        let work = self.backend.download_artifact(&args.artifact, &target, &progress);
         let done = cancellable(&ct, "download", work).await?.map_err(to_tool_error)?;
         let view = DownloadView {
             id: done.artifact.id,
@@ -447,10 +447,10 @@ impl ToolContext {
         )
     )]
     pub async fn get_artifact(&self, Parameters(args): Parameters<GetArtifactArgs>) -> Result<CallToolResult, String> {
-        if args.artifact_id.trim().is_empty() {
-            return Err(to_tool_error(Error::invalid("artifact_id", "is empty; pass an id from list_artifacts")));
+        if args.artifact.trim().is_empty() {
+            return Err(to_tool_error(Error::invalid("artifact", "is empty; pass an id from list_artifacts")));
         }
-        let artifact = self.backend.get_artifact(&args.artifact_id).await.map_err(to_tool_error)?;
+        let artifact = self.backend.get_artifact(&args.artifact).await.map_err(to_tool_error)?;
         let link = super::links::artifact_link(&artifact);
         linked(&ArtifactView::from(artifact), vec![link]).map_err(to_tool_error)
     }

@@ -38,7 +38,7 @@ pub struct AspectArgs {
 #[serde(deny_unknown_fields)]
 pub struct AspectIdArgs {
     /// Aspect URN (or its uuid), from add_aspect or list_aspects.
-    pub aspect_id: String,
+    pub aspect: String,
 }
 
 paged_args! {
@@ -268,7 +268,7 @@ impl ToolContext {
         )
     )]
     pub async fn get_aspect(&self, Parameters(args): Parameters<AspectIdArgs>) -> Result<Json<AspectView>, String> {
-        let aspect = self.backend.get_aspect(&args.aspect_id).await.map_err(to_tool_error)?;
+        let aspect = self.backend.get_aspect(&args.aspect).await.map_err(to_tool_error)?;
         Ok(Json(AspectView::bounded(aspect, self.output_budget)))
     }
 
@@ -334,7 +334,7 @@ impl ToolContext {
         &self,
         Parameters(args): Parameters<AspectIdArgs>,
     ) -> Result<Json<RetractedView>, String> {
-        let aspect = self.backend.retract_aspect(&args.aspect_id).await.map_err(to_tool_error)?;
+        let aspect = self.backend.retract_aspect(&args.aspect).await.map_err(to_tool_error)?;
         Ok(Json(RetractedView { id: aspect.id, valid_to: aspect.valid_to.map(time) }))
     }
 }

@@ -48,10 +48,10 @@ pub struct SubmitJobArgs {
 #[serde(deny_unknown_fields)]
 pub struct GetJobArgs {
     /// Job URN, from submit_job or list_jobs.
-    pub job_id: String,
+    pub job: String,
     /// Its service URN; rarely needed.
     #[serde(default)]
-    pub service_id: Option<String>,
+    pub service: Option<String>,
     /// 0 to 3600 (default 0); capped by the server (default 50 s).
     #[serde(default)]
     #[schemars(range(min = 0, max = 3600))]
@@ -137,11 +137,11 @@ impl JobView {
         let running = !job.status.is_terminal();
         match end {
             WaitEnd::Cancelled => notes.push(format!(
-                "cancelled: stopped waiting, but the job keeps running; call get_job with job_id {} later",
+                "cancelled: stopped waiting, but the job keeps running; call get_job with job {} later",
                 job.id
             )),
             _ if running => notes.push(format!(
-                "still running — call get_job with this job_id and wait_seconds (up to {max_wait}) to wait for the result"
+                "still running — call get_job with job set to this job_id and wait_seconds (up to {max_wait}) to wait for the result"
             )),
             _ => {}
         }
@@ -277,9 +277,8 @@ impl ToolContext {
         let (budget, capped) = self.wait_budget(args.wait_seconds.unwrap_or(0));
         let progress = McpProgress::new(&meta, peer);
         let wait = Wait { budget, cancel, progress: &progress };
-        let waited = jobs::get_job(&*self.backend, &args.job_id, args.service_id.as_deref(), &wait)
-            .await
-            .map_err(to_tool_error)?;
+        let waited =
+            jobs::get_job(&*self.backend, &args.job, args.service.as_deref(), &wait).await.map_err(to_tool_error)?;
         self.job_result(waited, capped)
     }
 

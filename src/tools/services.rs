@@ -19,7 +19,7 @@ list_args! {
     pub struct ListServicesArgs {
         /// Text the name contains (case-insensitive; % = any text).
         #[serde(default)]
-        pub search: Option<String>,
+        pub name: Option<String>,
     }
     filter = "e.g. name ~= 'a%'"
 }
@@ -170,7 +170,7 @@ impl ToolContext {
         let page = page_request(args.limit, args.page).map_err(to_tool_error)?;
         let options = list_options(args.filter, args.order_by, args.order_desc, args.at_time.as_ref(), &SERVICE_FIELDS)
             .map_err(to_tool_error)?;
-        let found = self.backend.list_services(args.search.as_deref(), &options, &page).await.map_err(to_tool_error)?;
+        let found = self.backend.list_services(args.name.as_deref(), &options, &page).await.map_err(to_tool_error)?;
         Ok(Json(ListView::bounded(found, ServiceItem::from, self.output_budget)))
     }
 

@@ -207,7 +207,7 @@ async fn bad_arguments_are_clear_errors(on_platform: bool) {
     let e = err(&call(c, "list_aspects", json!({"content_path": "$.label ? (@ =="})).await);
     assert!(e.contains("content") && e.to_lowercase().contains("path"), "{e}");
     let e = err(&call(c, "get_aspect", json!({"aspect_id": "../../etc/passwd"})).await);
-    assert!(e.contains("'aspect_id'"), "{e}");
+    assert!(e.contains("'aspect'"), "{e}");
     let e = err(&call(c, "list_aspects", json!({"limit": 0})).await);
     assert!(e.contains("'limit'"), "{e}");
     assert!(

@@ -56,7 +56,7 @@ fn artifact_file(root: &Path, id: &str) -> Result<PathBuf> {
     let not_found = || Error::NotFound { kind: Missing::Artifact, id: id.to_string() };
     let Some(raw) = id.strip_prefix(URN_PREFIX).or_else(|| id.strip_prefix("file://")) else {
         return Err(Error::invalid(
-            "artifact_id",
+            "artifact",
             format!(
                 "'{id}' is not a local artifact id; in local mode ids look like {URN_PREFIX}/path/to/store/artifacts/<name> — call list_artifacts"
             ),
@@ -65,7 +65,7 @@ fn artifact_file(root: &Path, id: &str) -> Result<PathBuf> {
     let path = Path::new(raw);
     if !path.is_absolute() {
         return Err(Error::invalid(
-            "artifact_id",
+            "artifact",
             format!("'{id}' must hold an absolute path after '{URN_PREFIX}'; call list_artifacts"),
         ));
     }
@@ -73,7 +73,7 @@ fn artifact_file(root: &Path, id: &str) -> Result<PathBuf> {
     let resolved = path.canonicalize().map_err(|_| not_found())?;
     if !resolved.starts_with(&dir) {
         return Err(Error::invalid(
-            "artifact_id",
+            "artifact",
             format!("'{id}' is outside the local store's artifacts folder {}; call list_artifacts", dir.display()),
         ));
     }

@@ -76,7 +76,7 @@ impl AspectStore {
 
     /// `<store>/aspects`, checked.
     fn aspects_dir(&self) -> Result<PathBuf> {
-        self.path(Path::new("aspects"), "aspect_id")
+        self.path(Path::new("aspects"), "aspect")
     }
 
     /// Holds an exclusive lock on `<store>/aspects` (created if needed) until dropped.
@@ -93,7 +93,7 @@ impl AspectStore {
     fn aspect_file(&self, id: &str) -> Result<Option<(String, PathBuf)>> {
         if let Some(uuid) = id.strip_prefix(ASPECT_PREFIX).filter(|u| uuid::Uuid::try_parse(u).is_ok()) {
             let name = format!("{uuid}.json");
-            let path = self.path(&Path::new("aspects").join(&name), "aspect_id")?;
+            let path = self.path(&Path::new("aspects").join(&name), "aspect")?;
             if let Ok(bytes) = std::fs::read(&path)
                 && file::parse(&bytes).is_ok_and(|f| f.id == id)
             {
@@ -101,7 +101,7 @@ impl AspectStore {
             }
         }
         let name = self.current()?.by_id(id).map(|e| e.file.clone());
-        name.map(|n| Ok((n.clone(), self.path(&Path::new("aspects").join(n), "aspect_id")?))).transpose()
+        name.map(|n| Ok((n.clone(), self.path(&Path::new("aspects").join(n), "aspect")?))).transpose()
     }
 
     /// Writes a file and records it in the index.
@@ -123,7 +123,7 @@ impl AspectStore {
         let bytes = std::fs::read(&path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
         let current = file::parse(&bytes).map_err(|e| {
             Error::invalid(
-                "aspect_id",
+                "aspect",
                 format!("{id}: its file {} does not parse ({e}); fix or remove it", path.display()),
             )
         })?;
@@ -230,7 +230,7 @@ impl AspectStore {
     /// Aspect `id` (a full URN): from its `<uuid>.json` when that holds it, else the index.
     fn get(&self, id: String) -> Result<Aspect> {
         if let Some(uuid) = id.strip_prefix(ASPECT_PREFIX).filter(|u| uuid::Uuid::try_parse(u).is_ok()) {
-            let path = self.path(&Path::new("aspects").join(format!("{uuid}.json")), "aspect_id")?;
+            let path = self.path(&Path::new("aspects").join(format!("{uuid}.json")), "aspect")?;
             if let Ok(bytes) = std::fs::read(&path)
                 && let Ok(f) = file::parse(&bytes)
                 && f.id == id

@@ -180,8 +180,8 @@ impl JobsBackend for LocalBackend {
             && !self.find_local_service(sid).await.is_ok_and(|s| s.id == record.service_id)
         {
             return Err(Error::invalid(
-                "service_id",
-                format!("job {job_id} ran on {}, not on '{sid}'; omit service_id or pass that one", record.service_id),
+                "service",
+                format!("job {job_id} ran on {}, not on '{sid}'; omit service or pass that one", record.service_id),
             ));
         }
         self.job_of(record).await

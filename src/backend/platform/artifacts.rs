@@ -98,7 +98,7 @@ fn check_id(id: &str) -> Result<&str> {
     let id = id.trim();
     if id.starts_with("urn:file:") || id.starts_with("file:") {
         return Err(Error::invalid(
-            "artifact_id",
+            "artifact",
             format!(
                 "'{id}' is a local-mode artifact id, but this server talks to an IVCAP platform; call list_artifacts"
             ),
@@ -106,7 +106,7 @@ fn check_id(id: &str) -> Result<&str> {
     }
     if !is_urn(id) {
         return Err(Error::invalid(
-            "artifact_id",
+            "artifact",
             format!("'{id}' is not an artifact URN; pass one like urn:ivcap:artifact:…, e.g. from list_artifacts"),
         ));
     }

@@ -202,10 +202,10 @@ impl PlatformBackend {
                 Ok(sid)
             }
             None => Err(Error::invalid(
-                "service_id",
+                "service",
                 format!(
                     "job {job_id} was not submitted through this server and the Datafabric has no job record \
-                     ({JOB_ASPECT_SCHEMA}) naming its service; pass service_id, the URN of the service it ran on \
+                     ({JOB_ASPECT_SCHEMA}) naming its service; pass service, the URN of the service it ran on \
                      (list_services shows them)"
                 ),
             )),

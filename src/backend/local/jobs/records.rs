@@ -98,7 +98,7 @@ pub(super) struct Records {
 impl Records {
     /// The record file of `job_id` in the store (see [`job_file`]).
     pub(super) fn path(&self, job_id: &str) -> Result<PathBuf> {
-        files::under_root(&self.root, &job_file(job_id)?, "job_id")
+        files::under_root(&self.root, &job_file(job_id)?, "job")
     }
 
     /// The record at `path`, with a job that no running server owns marked as `error`.
