@@ -257,15 +257,33 @@ fn summary(calls: &[Value]) -> (usize, usize, Vec<&Value>) {
     (calls.len(), waits, failed)
 }
 
+/// Two replicas on one stand-in behind HAProxy, both seen healthy, with the load running.
+struct Deployment {
+    standin: StandIn,
+    addr_a: String,
+    addr_b: String,
+    a: Server,
+    b: Server,
+    balancer: Balancer,
+    load: Load,
+}
+
+impl Deployment {
+    async fn start() -> Self {
+        let standin = standin().await;
+        let (addr_a, addr_b) = (free_addr(), free_addr());
+        let a = replica(&standin, &addr_a).await;
+        let b = replica(&standin, &addr_b).await;
+        let balancer = Balancer::start(&addr_a, &addr_b).await;
+        balancer.wait_for(true, true).await;
+        let load = Load::start(&balancer.url).await;
+        Deployment { standin, addr_a, addr_b, a, b, balancer, load }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_behind_haproxy_drain_on_sigterm_without_failing_a_call() {
-    let standin = standin().await;
-    let (addr_a, addr_b) = (free_addr(), free_addr());
-    let a = replica(&standin, &addr_a).await;
-    let b = replica(&standin, &addr_b).await;
-    let balancer = Balancer::start(&addr_a, &addr_b).await;
-    balancer.wait_for(true, true).await;
-    let load = Load::start(&balancer.url).await;
+    let Deployment { standin, addr_a, addr_b, a, b, balancer, load } = Deployment::start().await;
 
     let a = drain_and_restart(&standin, &balancer, a, &addr_a).await;
     let b = drain_and_restart(&standin, &balancer, b, &addr_b).await;
@@ -286,13 +304,7 @@ async fn replicas_behind_haproxy_drain_on_sigterm_without_failing_a_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_behind_haproxy_lose_only_the_calls_in_flight_on_sigkill() {
-    let standin = standin().await;
-    let (addr_a, addr_b) = (free_addr(), free_addr());
-    let a = replica(&standin, &addr_a).await;
-    let b = replica(&standin, &addr_b).await;
-    let balancer = Balancer::start(&addr_a, &addr_b).await;
-    balancer.wait_for(true, true).await;
-    let load = Load::start(&balancer.url).await;
+    let Deployment { standin, addr_a, addr_b: _, a, b, balancer, load } = Deployment::start().await;
 
     // Kill it while it reports a job wait in progress (its own /metrics), not when idle.
     tokio::time::sleep(Duration::from_secs(2)).await;
