@@ -1,6 +1,7 @@
 //! ivcap-mcp: a Model Context Protocol server for IVCAP.
 //!
 //! - [`config`]: command line and environment → the mode to run in.
+//! - [`auth`]: the credentials IVCAP requests carry, and how a refused login is renewed.
 //! - [`backend`]: the shared internal client — one trait per domain, implemented by
 //!   [`backend::platform::PlatformBackend`] (IVCAP REST) and [`backend::local::LocalBackend`]
 //!   (a filesystem store compatible with the Python SDK's `LocalIVCAP`).
@@ -16,6 +17,7 @@
 //! Requests flow transport → server → tools → backend, and a module imports only from its
 //! own layer, the layers below it, and the foundation modules (docs/architecture.md).
 
+pub mod auth;
 pub mod backend;
 pub mod command;
 pub mod config;

@@ -173,6 +173,8 @@ impl PlatformBackend {
         })?;
         // Generous per-chunk timeout: a minute plus a second per MiB.
         let timeout = Duration::from_secs(60 + (len >> 20));
+        let token =
+            self.credentials.bearer().await.map_err(|error| Failure { error, retryable: false, delay: None })?;
         let (sent, _) = self
             .exchange(
                 self.request(Method::PATCH, blob)
@@ -182,6 +184,7 @@ impl PlatformBackend {
                     .header(header::CONTENT_TYPE, "application/offset+octet-stream")
                     .header(header::CONTENT_LENGTH, len.to_string())
                     .body(body),
+                token.as_ref(),
             )
             .await;
         // A chunk is safe to send again: the upload resumes from the server's offset.

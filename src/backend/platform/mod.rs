@@ -14,6 +14,7 @@ mod search;
 mod secrets;
 mod services;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -22,6 +23,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::{Page, PageRequest};
+use crate::auth::{Credentials, FixedToken};
 use crate::config::{DEFAULT_CHUNK_SIZE, PlatformConfig, Secret};
 use crate::error::{Error, Missing, Result, is_transient_status};
 use crate::telemetry::{metrics, trace};
@@ -133,7 +135,7 @@ pub(crate) struct Target<'a> {
 pub struct PlatformBackend {
     http: reqwest::Client,
     base: String,
-    token: Option<Secret>,
+    credentials: Arc<dyn Credentials>,
     host_header: Option<String>,
     retry: RetryPolicy,
     /// Which service each job this server has seen runs on, and its `retry-later`.
@@ -159,12 +161,19 @@ impl PlatformBackend {
         Ok(PlatformBackend {
             http,
             base: cfg.base_url.trim_end_matches('/').to_string(),
-            token: cfg.token.clone(),
+            credentials: Arc::new(FixedToken(cfg.token.clone())),
             host_header: cfg.host_header.clone(),
             retry: RetryPolicy::default(),
             jobs: jobs::JobServices::default(),
             chunk_size: DEFAULT_CHUNK_SIZE,
         })
+    }
+
+    /// Sends these credentials instead of the configured token (a refreshable login, or
+    /// the user a request acts for).
+    pub fn with_credentials(mut self, credentials: Arc<dyn Credentials>) -> Self {
+        self.credentials = credentials;
+        self
     }
 
     /// Replaces the retry policy (tests use short delays).
@@ -184,12 +193,9 @@ impl PlatformBackend {
         format!("{}{}", self.base, path)
     }
 
-    /// A request with auth, `Host` and the default timeout.
+    /// A request with `Host` and the default timeout.
     pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let mut rb = self.http.request(method, self.url(path)).timeout(REQUEST_TIMEOUT);
-        if let Some(token) = &self.token {
-            rb = rb.bearer_auth(token.expose());
-        }
         if let Some(host) = &self.host_header {
             rb = rb.header(header::HOST, host);
         }
@@ -220,11 +226,25 @@ impl PlatformBackend {
     ) -> Result<Response> {
         let start = Instant::now();
         let mut attempt = 0u32;
+        let mut renewed = false;
         loop {
             attempt += 1;
-            let (result, route) = self.exchange(build()).await;
+            let token = self.credentials.bearer().await?;
+            let (result, route) = self.exchange(build(), token.as_ref()).await;
             let failure = match result {
                 Ok(resp) if accept(&resp.status()) => return Ok(resp),
+                // A refused token is renewed once (a refresh, or a login made meanwhile); the
+                // request was not acted on, so sending it again is safe.
+                Ok(resp) if resp.status() == StatusCode::UNAUTHORIZED && !renewed && token.is_some() => {
+                    renewed = true;
+                    if let Some(sent) = &token
+                        && self.credentials.refused(sent).await?
+                    {
+                        attempt -= 1;
+                        continue;
+                    }
+                    Failure::from_response(resp, target, idempotent).await
+                }
                 Ok(resp) => Failure::from_response(resp, target, idempotent).await,
                 Err(e) => Failure::from_transport(e, idempotent),
             };
@@ -241,13 +261,18 @@ impl PlatformBackend {
         }
     }
 
-    /// Sends one request with the call's trace context (`traceparent`, `tracestate`) and
+    /// Sends one request with `token` and the call's trace context (`traceparent`, `tracestate`) and
     /// records it in the metrics by route template; the method and template come back for
     /// the caller's own records (`None` if the request could not be built).
     pub(crate) async fn exchange(
         &self,
         rb: RequestBuilder,
+        token: Option<&Secret>,
     ) -> (reqwest::Result<Response>, Option<(Method, &'static str)>) {
+        let rb = match token {
+            Some(token) => rb.bearer_auth(token.expose()),
+            None => rb,
+        };
         let (client, request) = rb.build_split();
         let mut request = match request {
             Ok(request) => request,
