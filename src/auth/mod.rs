@@ -33,3 +33,13 @@ impl Credentials for FixedToken {
         Ok(self.0.clone())
     }
 }
+
+// OAuth 2.1 for HTTP deployments (`--oauth`): token checks and per-user upstream credentials.
+pub mod access_token;
+pub mod jwks;
+pub mod resource_server;
+pub mod upstream;
+
+pub use access_token::{Refusal, UserId};
+pub use resource_server::{Caller, ResourceServer};
+pub use upstream::UserCredentials;

@@ -21,6 +21,8 @@ pub struct HttpConfig {
     pub metrics_public: bool,
     /// How long calls in flight may run on after a shutdown signal (`--shutdown-grace`).
     pub shutdown_grace: std::time::Duration,
+    /// `--oauth`: every caller logs in as its own IVCAP user.
+    pub oauth: Option<Box<super::OAuthConfig>>,
 }
 
 impl HttpConfig {
@@ -45,6 +47,7 @@ impl HttpConfig {
             auth_token,
             metrics_public: cli.metrics_public,
             shutdown_grace: std::time::Duration::from_secs(cli.shutdown_grace),
+            oauth: None,
         })
     }
 }

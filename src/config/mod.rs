@@ -13,9 +13,11 @@ use crate::error::{Error, Result};
 
 mod cli_context;
 mod http;
+mod oauth;
 mod secret;
 
 pub use http::HttpConfig;
+pub use oauth::{OAuthConfig, OAuthUpstream};
 pub use secret::Secret;
 
 /// Default local store directory, as the Python SDK's `LocalIVCAP` uses.
@@ -41,6 +43,8 @@ ENVIRONMENT (a .env file in the working directory is loaded first; --env-file na
   IVCAP_MCP_SERVICE_TOOLS  services to offer as tools (same as --service-tools)
   IVCAP_MCP_LOCAL_SERVICES local services NAME=URL,… (same as --local-service)
   IVCAP_MCP_LOG_FORMAT     log format on stderr, text or json (same as --log-format)
+  IVCAP_MCP_OAUTH_CLIENT_ID      with --oauth-upstream exchange: the server's client id at the issuer
+  IVCAP_MCP_OAUTH_CLIENT_SECRET  with --oauth-upstream exchange: its client secret; never logged
   RUST_LOG            log filter for stderr, e.g. info or ivcap_mcp=debug (default warn)
 
 MODE SELECTION, first match wins:
@@ -161,6 +165,31 @@ pub struct Cli {
     /// apply), for a Prometheus that cannot send one.
     #[arg(long, requires = "http")]
     pub metrics_public: bool,
+
+    /// With --http: act as each caller's own IVCAP user. Clients log in with OAuth 2.1 at
+    /// --oauth-issuer and present access tokens for --oauth-resource (docs/deployment.md).
+    #[arg(long, requires = "http", conflicts_with = "auth_token")]
+    pub oauth: bool,
+
+    /// With --oauth: the canonical public URL of the MCP endpoint, e.g. https://mcp.example.org/mcp;
+    /// tokens must name it in `aud`.
+    #[arg(long, value_name = "URL", requires = "oauth")]
+    pub oauth_resource: Option<String>,
+
+    /// With --oauth: the authorization server clients log in at (default: the IVCAP
+    /// deployment's provider from /1/authinfo.yaml).
+    #[arg(long, value_name = "URL", requires = "oauth")]
+    pub oauth_issuer: Option<String>,
+
+    /// With --oauth: the scopes a token must hold, comma-separated (default openid,profile,email).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', requires = "oauth")]
+    pub oauth_scopes: Option<Vec<String>>,
+
+    /// With --oauth: what the server sends to IVCAP for a user: `exchange` (an RFC 8693 token
+    /// exchange with IVCAP_MCP_OAUTH_CLIENT_ID/_SECRET) or `same-audience` (the user's token
+    /// itself, when its aud also holds IVCAP's audience).
+    #[arg(long, value_name = "MODE", value_enum, requires = "oauth")]
+    pub oauth_upstream: Option<OAuthUpstream>,
 
     /// Log format on stderr: text, or json (one JSON object per line, for log collectors).
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t, env = "IVCAP_MCP_LOG_FORMAT")]
@@ -365,14 +394,15 @@ impl Config {
             Mode::Platform(cli_context::from_cli_context(name, cli_config_dir)?)
         } else if let Some(url) = cli.url.clone().or_else(|| var("IVCAP_URL")) {
             let base_url = normalise_base_url(&url, "--url / IVCAP_URL")?;
-            let Some(token) = token else {
+            // With --oauth the server acts as each user and needs no token of its own.
+            if token.is_none() && !cli.oauth {
                 return Err(Error::Config(format!(
                     "IVCAP_URL is {base_url} but no token is set: set IVCAP_JWT (or \
                      IVCAP_ACCESS_TOKEN) to a bearer token, e.g. from `ivcap context get \
                      access-token --refresh-token`, or use --context to reuse an ivcap CLI login"
                 )));
             };
-            Mode::Platform(PlatformConfig { base_url, token: Some(token), host_header: None })
+            Mode::Platform(PlatformConfig { base_url, token, host_header: None })
         } else if let Some(url) = var("IVCAP_BASE_URL") {
             let base_url = normalise_base_url(&url, "IVCAP_BASE_URL")?;
             Mode::Platform(PlatformConfig { base_url, token: None, host_header: None })
@@ -403,7 +433,10 @@ impl Config {
             cli.search_memory.map_or(DEFAULT_SEARCH_MEMORY, |m| usize::try_from(m).unwrap_or(usize::MAX));
         let transport = match &cli.http {
             None => Transport::Stdio,
-            Some(addr) => Transport::Http(HttpConfig::resolve(cli, addr, var("IVCAP_MCP_TOKEN"))?),
+            Some(addr) => Transport::Http(HttpConfig {
+                oauth: oauth::resolve(cli, &mode, &var)?.map(Box::new),
+                ..HttpConfig::resolve(cli, addr, var("IVCAP_MCP_TOKEN"))?
+            }),
         };
         Ok(Config {
             mode,

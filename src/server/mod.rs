@@ -14,7 +14,9 @@ mod service_tools;
 mod subscriptions;
 mod tasks;
 mod toolsets;
+mod users;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use rmcp::handler::server::prompt::PromptContext;
@@ -44,6 +46,7 @@ use toolsets::{ToolRoutes, Toolsets};
 
 pub use prompts::{AnnotateArtifactArgs, ExploreDatafabricArgs, RunServiceArgs, TraceProvenanceArgs};
 pub use subscriptions::MAX_WATCHED_JOBS;
+pub use users::BuildBackend;
 
 mod observe;
 
@@ -120,6 +123,15 @@ pub struct IvcapMcp {
     stateless: bool,
     /// Held for its `Drop`: counts this handler's session as open while it lives (`for_session`).
     _session: Option<Arc<crate::telemetry::metrics::SessionOpen>>,
+    /// `--oauth`: each request acts as its user, with the user's own backend and service tools.
+    users: Option<Arc<users::Users>>,
+}
+
+/// What a request works with: the server's own context and service tools, or with `--oauth`
+/// its user's.
+struct Scope<'a> {
+    context: Cow<'a, ToolContext>,
+    service_tools: Option<Arc<ServiceTools>>,
 }
 
 impl IvcapMcp {
@@ -154,7 +166,32 @@ impl IvcapMcp {
             tasks,
             stateless: options.stateless,
             _session: None,
+            users: None,
         })
+    }
+
+    /// Makes every request act as the OAuth user it carries (`--oauth`): `build` makes a
+    /// user's backend from their credentials. The server's own backend is then never used
+    /// for a request.
+    pub fn with_users(mut self, build: Box<users::BuildBackend>) -> Self {
+        let service_tools = self.service_tools.take().map(|st| (st.config().clone(), toolsets::job_output_schema()));
+        self.users = Some(Arc::new(users::Users::new(build, service_tools)));
+        self
+    }
+
+    /// Service tools are offered (the server's, or with `--oauth` each user's).
+    fn offers_service_tools(&self) -> bool {
+        self.service_tools.is_some() || self.users.as_ref().is_some_and(|u| u.offers_service_tools())
+    }
+
+    /// The context and service tools of the request with these extensions.
+    fn scope(&self, extensions: &rmcp::model::Extensions) -> std::result::Result<Scope<'_>, McpError> {
+        let Some(users) = &self.users else {
+            return Ok(Scope { context: Cow::Borrowed(&self.context), service_tools: self.service_tools.clone() });
+        };
+        let user = users.of_request(extensions)?;
+        let context = ToolContext { backend: user.backend.clone(), ..self.context.clone() };
+        Ok(Scope { context: Cow::Owned(context), service_tools: user.service_tools.clone() })
     }
 
     /// Starts what runs beside the sessions: the service tools' loader. Needs a Tokio runtime.
@@ -186,18 +223,20 @@ impl IvcapMcp {
     /// service tools instead of a wait.
     async fn dispatch_call(
         &self,
+        scope: Scope<'_>,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> std::result::Result<CallToolResponse, McpError> {
+        let cx = &*scope.context;
         let as_task = self.tasks && context.client_capabilities().is_some_and(|c| c.supports_tasks());
         // The job paths are boxed: awaited inline, their state made every call's future (moved
         // into a task per request) several times larger.
-        if let Some(tool) = self.service_tools.as_ref().and_then(|st| st.get(&request.name)) {
+        if let Some(tool) = scope.service_tools.as_ref().and_then(|st| st.get(&request.name)) {
             let input = tool.request(request.arguments.unwrap_or_default());
             if as_task {
-                return Ok(Box::pin(tasks::start_job_task(&self.context, &tool.service_id, input)).await);
+                return Ok(Box::pin(tasks::start_job_task(cx, &tool.service_id, input)).await);
             }
-            let result = Box::pin(self.context.run_job(
+            let result = Box::pin(cx.run_job(
                 &tool.service_id,
                 input,
                 None,
@@ -216,15 +255,15 @@ impl IvcapMcp {
             // An explicit wait_seconds asks this call to wait for the result: answer inline.
             && args.wait_seconds.is_none()
         {
-            return Ok(Box::pin(tasks::start_job_task(&self.context, &args.service, args.input)).await);
+            return Ok(Box::pin(tasks::start_job_task(cx, &args.service, args.input)).await);
         }
         let routes = self.tools.get();
         if !routes.has_route(&request.name) {
             let mut offered: Vec<String> = routes.list_all().into_iter().map(|t| t.name.into_owned()).collect();
-            offered.extend(self.service_tools.iter().flat_map(|st| st.list()).map(|t| t.name.into_owned()));
+            offered.extend(scope.service_tools.iter().flat_map(|st| st.list()).map(|t| t.name.into_owned()));
             return Err(toolsets::unknown_tool(&request.name, &offered));
         }
-        routes.call(ToolCallContext::new(&self.context, request, context)).await
+        routes.call(ToolCallContext::new(cx, request, context)).await
     }
 }
 
@@ -243,7 +282,7 @@ impl ServerHandler for IvcapMcp {
             .enable_resources_subscribe()
             .enable_tools()
             .build();
-        if self.service_tools.is_some()
+        if self.offers_service_tools()
             && let Some(tools) = capabilities.tools.as_mut()
         {
             tools.list_changed = Some(true);
@@ -262,8 +301,9 @@ impl ServerHandler for IvcapMcp {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> std::result::Result<ListToolsResult, McpError> {
+        let scope = self.scope(&context.extensions)?;
         let mut tools = self.tools.get().list_all();
-        if let Some(st) = &self.service_tools {
+        if let Some(st) = &scope.service_tools {
             tools.extend(st.list());
             tools.sort_by(|a, b| a.name.cmp(&b.name));
         }
@@ -293,11 +333,13 @@ impl ServerHandler for IvcapMcp {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> std::result::Result<CallToolResponse, McpError> {
-        self.observe_call(&request, &context).run(self.dispatch_call(request, context)).await
+        let scope = self.scope(&context.extensions)?;
+        let observed = self.observe_call(&request, &context, scope.service_tools.as_deref());
+        observed.run(self.dispatch_call(scope, request, context)).await
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        if let Some(st) = &self.service_tools {
+        if let Ok(Scope { service_tools: Some(st), .. }) = self.scope(&context.extensions) {
             st.add_peer(context.peer);
         }
     }
@@ -305,9 +347,10 @@ impl ServerHandler for IvcapMcp {
     async fn get_task(
         &self,
         request: GetTaskParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> std::result::Result<GetTaskResult, McpError> {
-        tasks::job_task(&self.context, &request.task_id).await.map(GetTaskResult::new)
+        let scope = self.scope(&context.extensions)?;
+        tasks::job_task(&scope.context, &request.task_id).await.map(GetTaskResult::new)
     }
 
     async fn update_task(
@@ -321,9 +364,10 @@ impl ServerHandler for IvcapMcp {
     async fn cancel_task(
         &self,
         request: CancelTaskParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> std::result::Result<(), McpError> {
-        tasks::cancel_job_task(&self.context, &request.task_id).await
+        let scope = self.scope(&context.extensions)?;
+        tasks::cancel_job_task(&scope.context, &request.task_id).await
     }
 
     async fn list_prompts(
@@ -353,9 +397,10 @@ impl ServerHandler for IvcapMcp {
     async fn list_resources(
         &self,
         request: Option<PaginatedRequestParams>,
-        _: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> std::result::Result<ListResourcesResult, McpError> {
-        resources::list(&self.context, request.as_ref().and_then(|r| r.cursor.as_deref())).await
+        let scope = self.scope(&context.extensions)?;
+        resources::list(&scope.context, request.as_ref().and_then(|r| r.cursor.as_deref())).await
     }
 
     async fn list_resource_templates(
@@ -369,9 +414,10 @@ impl ServerHandler for IvcapMcp {
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> std::result::Result<ReadResourceResponse, McpError> {
-        resources::read(&self.context, &request.uri).await.map(Into::into)
+        let scope = self.scope(&context.extensions)?;
+        resources::read(&scope.context, &request.uri).await.map(Into::into)
     }
 
     async fn subscribe(
@@ -382,7 +428,7 @@ impl ServerHandler for IvcapMcp {
         if self.stateless {
             return Err(subscriptions::no_channel(&request.uri));
         }
-        let backend = self.context.backend().clone();
+        let backend = self.scope(&context.extensions)?.context.backend().clone();
         self.watches.subscribe(backend, &request.uri, self.context.max_wait, context.peer).await
     }
 
@@ -402,8 +448,9 @@ impl ServerHandler for IvcapMcp {
     }
 
     async fn listen(&self, context: SubscriptionContext) -> std::result::Result<(), McpError> {
-        let jobs = subscriptions::listen(self.context.backend().clone(), self.context.max_wait, &context);
-        match &self.service_tools {
+        let scope = self.scope(&context.request_context().extensions)?;
+        let jobs = subscriptions::listen(scope.context.backend().clone(), self.context.max_wait, &context);
+        match &scope.service_tools {
             Some(st) => {
                 tokio::join!(jobs, st.announce_on(&context));
             }
@@ -415,8 +462,9 @@ impl ServerHandler for IvcapMcp {
     async fn complete(
         &self,
         request: CompleteRequestParams,
-        _: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> std::result::Result<CompleteResult, McpError> {
-        completions::complete(&**self.context.backend(), &request).await
+        let scope = self.scope(&context.extensions)?;
+        completions::complete(&**scope.context.backend(), &request).await
     }
 }

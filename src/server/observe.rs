@@ -12,6 +12,8 @@ use rmcp::{ErrorData as McpError, RoleServer};
 use tracing::Instrument;
 
 use super::IvcapMcp;
+use super::service_tools::ServiceTools;
+use crate::auth::{Caller, UserId};
 use crate::telemetry::metrics::{self, Outcome, SessionOpen};
 use crate::telemetry::trace::{self, TraceContext};
 
@@ -21,6 +23,8 @@ pub(super) struct ObservedCall {
     /// cannot make up metric labels).
     tool: String,
     trace: Option<TraceContext>,
+    /// The `--oauth` user the call acts for.
+    user: Option<UserId>,
 }
 
 impl IvcapMcp {
@@ -34,18 +38,20 @@ impl IvcapMcp {
         &self,
         request: &CallToolRequestParams,
         context: &RequestContext<RoleServer>,
+        service_tools: Option<&ServiceTools>,
     ) -> ObservedCall {
         let name = request.name.as_ref();
-        let known =
-            self.tools.get().has_route(name) || self.service_tools.as_ref().is_some_and(|st| st.get(name).is_some());
+        let known = self.tools.get().has_route(name) || service_tools.is_some_and(|st| st.get(name).is_some());
         let tool = if known { name.to_string() } else { "unknown".to_string() };
-        let headers = context.extensions.get::<axum::http::request::Parts>().map(|parts| &parts.headers);
+        let parts = context.extensions.get::<axum::http::request::Parts>();
+        let user = parts.and_then(|p| p.extensions.get::<Caller>()).map(|c| c.user.clone());
+        let headers = parts.map(|parts| &parts.headers);
         let header = |name: &str| headers.and_then(|h| h.get(name)).and_then(|v| v.to_str().ok());
         let trace = match context.meta.get_traceparent() {
             Some(traceparent) => TraceContext::parse(traceparent, context.meta.get_tracestate()),
             None => header("traceparent").and_then(|tp| TraceContext::parse(tp, header("tracestate"))),
         };
-        ObservedCall { tool, trace }
+        ObservedCall { tool, trace, user }
     }
 }
 
@@ -56,7 +62,13 @@ impl ObservedCall {
         call: impl Future<Output = Result<CallToolResponse, McpError>>,
     ) -> Result<CallToolResponse, McpError> {
         let trace_id = self.trace.as_ref().map(|t| t.trace_id().to_string());
-        let span = tracing::info_span!("tool_call", tool = %self.tool, trace_id = trace_id.as_deref());
+        let span = tracing::info_span!(
+            "tool_call",
+            tool = %self.tool,
+            trace_id = trace_id.as_deref(),
+            user = self.user.as_ref().map(|u| u.subject.as_str()),
+            issuer = self.user.as_ref().map(|u| u.issuer.as_str()),
+        );
         let start = Instant::now();
         let result = trace::scope(self.trace, call).instrument(span.clone()).await;
         let took = start.elapsed();

@@ -375,6 +375,10 @@ impl ServiceTools {
         }
     }
 
+    pub(super) fn config(&self) -> &ServiceToolsConfig {
+        &self.config
+    }
+
     fn snapshot(&self) -> Arc<BTreeMap<String, ServiceTool>> {
         self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -457,20 +461,22 @@ impl ServiceTools {
         futures::future::join_all(sends).await;
     }
 
-    /// Starts the background loader (once; later calls do nothing).
+    /// Starts the background loader (once; later calls do nothing). It ends once nothing
+    /// else holds these service tools (an `--oauth` user's, dropped when the user is idle).
     pub(super) fn start(self: &Arc<Self>, backend: Arc<dyn Backend>) {
         self.started.call_once(|| {
-            let me = Arc::clone(self);
-            tokio::spawn(async move { me.run(backend).await });
+            let me = Arc::downgrade(self);
+            tokio::spawn(async move { Self::run(me, backend).await });
         });
     }
 
-    async fn run(self: Arc<Self>, backend: Arc<dyn Backend>) {
-        let period = backend.tool_services_watch().map_or(self.config.refresh, |w| w.min(self.config.refresh));
+    async fn run(me: std::sync::Weak<Self>, backend: Arc<dyn Backend>) {
         loop {
-            let wait = match self.refresh(&*backend).await {
+            let Some(this) = me.upgrade() else { return };
+            let period = backend.tool_services_watch().map_or(this.config.refresh, |w| w.min(this.config.refresh));
+            let wait = match this.refresh(&*backend).await {
                 Ok(true) => {
-                    self.announce().await;
+                    this.announce().await;
                     period
                 }
                 Ok(false) => period,
@@ -479,6 +485,7 @@ impl ServiceTools {
                     period.min(RETRY_FAILED_LOAD)
                 }
             };
+            drop(this);
             tokio::time::sleep(wait).await;
         }
     }

@@ -31,7 +31,9 @@ use tokio_util::task::TaskTracker;
 
 use super::guard::Guard;
 use super::jsonrpc::{self, Parsed};
+use super::oauth;
 use super::sse;
+use crate::auth::ResourceServer;
 use crate::config::HttpConfig;
 use crate::server::IvcapMcp;
 use crate::telemetry::metrics;
@@ -43,6 +45,7 @@ const CLOSE_GRACE: Duration = Duration::from_secs(3);
 pub(super) async fn serve(
     server: IvcapMcp,
     config: &HttpConfig,
+    oauth: Option<Arc<ResourceServer>>,
     max_message_size: usize,
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
@@ -50,7 +53,7 @@ pub(super) async fn serve(
         .await
         .map_err(|e| format!("--http {}: cannot listen ({e}); pick another port or address", config.addr))?;
     let local = listener.local_addr().map_err(|e| format!("--http {}: {e}", config.addr))?;
-    if !local.ip().is_loopback() {
+    if !local.ip().is_loopback() && oauth.is_none() {
         tracing::warn!(
             addr = %local,
             auth = config.auth_token.is_some(),
@@ -66,8 +69,9 @@ pub(super) async fn serve(
     crate::telemetry::notice(
         tracing::Level::INFO,
         &format!(
-            "serving MCP on http://{shown}/mcp (Streamable HTTP, {}) and http://{shown}/sse (legacy SSE){}",
+            "serving MCP on http://{shown}/mcp (Streamable HTTP, {}){}{}",
             if config.stateless { "stateless" } else { "sessions" },
+            if oauth.is_some() { ", OAuth".to_string() } else { format!(" and http://{shown}/sse (legacy SSE)") },
             if others.is_empty() { String::new() } else { format!("; from other machines: {}", others.join(", ")) }
         ),
     );
@@ -75,7 +79,7 @@ pub(super) async fn serve(
     let streams = CancellationToken::new();
     let calls = TaskTracker::new();
     let draining = Arc::new(AtomicBool::new(false));
-    let app = router(server, config, max_message_size, streams.clone(), calls.clone(), draining.clone());
+    let app = router(server, config, oauth, max_message_size, streams.clone(), calls.clone(), draining.clone());
 
     let stop_accepting = CancellationToken::new();
     let http = axum::serve(listener, app).with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
@@ -146,6 +150,7 @@ fn reachable_at(local: SocketAddr) -> (SocketAddr, Vec<IpAddr>) {
 fn router(
     server: IvcapMcp,
     config: &HttpConfig,
+    oauth: Option<Arc<ResourceServer>>,
     max_message_size: usize,
     streams: CancellationToken,
     calls: TaskTracker,
@@ -174,12 +179,20 @@ fn router(
             .with_public_metrics(config.metrics_public),
         max_message_size,
     });
-    mcp.route_layer(middleware::from_fn_with_state(calls.clone(), track_call))
-        .merge(sse::router(server, streams, calls))
+    let routes = mcp
+        .route_layer(middleware::from_fn_with_state(calls.clone(), track_call))
         .route("/healthz", get(move || healthz(draining.clone())))
-        .route("/metrics", get(|| async { ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], metrics::render()) }))
-        .layer(DefaultBodyLimit::max(max_message_size))
-        .layer(middleware::from_fn_with_state(front, front_door))
+        .route("/metrics", get(|| async { ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], metrics::render()) }));
+    // With --oauth every request acts as its user, which a legacy SSE session (one stream,
+    // messages POSTed beside it, no OAuth discovery in that protocol era) cannot carry: not served.
+    let routes = match oauth {
+        Some(resource) => {
+            let gate = Arc::new(oauth::Gate::new(resource.clone(), config.metrics_public));
+            routes.layer(middleware::from_fn_with_state(gate, oauth::gate)).merge(oauth::router(resource))
+        }
+        None => routes.merge(sse::router(server, streams, calls)),
+    };
+    routes.layer(DefaultBodyLimit::max(max_message_size)).layer(middleware::from_fn_with_state(front, front_door))
 }
 
 /// 200 while serving, 503 once draining for shutdown, so a load balancer stops sending.

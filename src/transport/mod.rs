@@ -5,15 +5,21 @@
 //! Transports only move JSON-RPC: they build [`IvcapMcp`] handlers from the resolved
 //! configuration and never look inside tool calls. In particular the HTTP transports never
 //! pass a client's `Authorization` header on: the backend talks to IVCAP with the server's
-//! own configured credentials.
+//! own configured credentials, or with `--oauth` with each user's (`transport::oauth`).
 
 mod guard;
 mod http;
 mod jsonrpc;
+mod oauth;
 mod sse;
 mod stdio;
 
-use crate::config::{Config, Mode, Transport};
+use std::sync::Arc;
+
+use crate::auth::ResourceServer;
+use crate::backend::Backend;
+use crate::backend::platform::PlatformBackend;
+use crate::config::{Config, HttpConfig, Mode, Transport};
 use crate::server::{IvcapMcp, ServerOptions};
 
 /// Serves MCP as configured until the client goes away (stdio) or SIGTERM/SIGINT arrives.
@@ -34,11 +40,27 @@ pub async fn serve(config: Config) -> Result<(), String> {
         service_tools: config.service_tools.clone(),
         stateless: matches!(&config.transport, Transport::Http(http) if http.stateless),
     };
-    let server = IvcapMcp::new(backend, &options).map_err(|e| e.to_string())?;
+    let mut server = IvcapMcp::new(backend, &options).map_err(|e| e.to_string())?;
+    let oauth = match (&config.transport, &config.mode) {
+        (Transport::Http(HttpConfig { oauth: Some(oauth), .. }), Mode::Platform(platform)) => {
+            let resource = ResourceServer::start(oauth, &platform.base_url).await.map_err(|e| e.to_string())?;
+            if platform.token.is_some() {
+                tracing::warn!("IVCAP_JWT is set but not used: with --oauth every request acts as its own user");
+            }
+            let (platform, chunk_size) = (platform.clone(), config.chunk_size);
+            server = server.with_users(Box::new(move |credentials| {
+                let backend =
+                    PlatformBackend::new(&platform)?.with_chunk_size(chunk_size).with_credentials(credentials);
+                Ok(Arc::new(backend) as Arc<dyn Backend>)
+            }));
+            Some(Arc::new(resource))
+        }
+        _ => None,
+    };
     server.start_background();
     match config.transport {
         Transport::Stdio => stdio::serve(server, config.max_message_size, signal).await,
-        Transport::Http(http) => http::serve(server, &http, config.max_message_size, signal).await,
+        Transport::Http(http) => http::serve(server, &http, oauth, config.max_message_size, signal).await,
     }
 }
 

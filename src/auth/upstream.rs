@@ -1,0 +1,217 @@
+//! What the server sends to IVCAP for an OAuth user (`--oauth-upstream`). Never the token a
+//! client presented unless it was issued for IVCAP too:
+//! - `exchange`: an RFC 8693 token exchange at the issuer's token endpoint, with the server's
+//!   own client credentials, for a token with IVCAP's audience; kept per user until shortly
+//!   before it expires;
+//! - `same-audience`: the presented token as is, accepted (by the middleware) only when its
+//!   `aud` also holds IVCAP's audience.
+//!
+//! Each user's [`UserCredentials`] is the [`Credentials`] of that user's platform backend; it
+//! always exchanges the newest token the user presented.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use super::Credentials;
+use super::access_token::{Refusal, UserId, Verified};
+use crate::config::{OAuthUpstream, Secret};
+use crate::error::{Error, Result};
+use crate::text::truncate;
+
+/// An exchanged token is used until this long before it expires.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+/// Lifetime assumed when the exchange answer gives no `expires_in`.
+const ASSUMED_LIFETIME: Duration = Duration::from_secs(300);
+/// A user's credentials are dropped after this long without a request.
+pub const IDLE: Duration = Duration::from_secs(30 * 60);
+
+const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+/// The issuer's token endpoint and the server's client there.
+pub struct Exchanger {
+    http: reqwest::Client,
+    token_endpoint: String,
+    client_id: String,
+    client_secret: Secret,
+    /// IVCAP's audience: what the exchanged token is for.
+    audience: String,
+}
+
+#[derive(Deserialize)]
+struct ExchangeAnswer {
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+impl Exchanger {
+    pub fn new(http: reqwest::Client, token_endpoint: String, client: (String, Secret), audience: String) -> Self {
+        Exchanger { http, token_endpoint, client_id: client.0, client_secret: client.1, audience }
+    }
+
+    /// Exchanges `subject` (a user's token) for one with IVCAP's audience.
+    async fn exchange(&self, subject: &Secret) -> Result<(Secret, Instant)> {
+        let form = [
+            ("grant_type", TOKEN_EXCHANGE),
+            ("subject_token", subject.expose()),
+            ("subject_token_type", ACCESS_TOKEN_TYPE),
+            ("requested_token_type", ACCESS_TOKEN_TYPE),
+            ("audience", self.audience.as_str()),
+        ];
+        // Encoded here: reqwest's `form` feature is not built.
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        let sent = Instant::now();
+        let resp = self
+            .http
+            .post(&self.token_endpoint)
+            // RFC 6749 §2.3.1: id and secret are form-encoded before Basic encodes them.
+            .basic_auth(form_encoded(&self.client_id), Some(form_encoded(self.client_secret.expose())))
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| Error::Transport(format!("token exchange at {}: {}", self.token_endpoint, e.without_url())))?;
+        let status = resp.status();
+        if !status.is_success() {
+            // The OAuth error object names the problem (RFC 6749 §5.2); it holds no token.
+            let body = resp.text().await.unwrap_or_default();
+            let error: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            let code = error.get("error").and_then(|v| v.as_str()).unwrap_or("no error code");
+            let description = error.get("error_description").and_then(|v| v.as_str()).unwrap_or("");
+            return Err(Error::Unauthorised {
+                status: 401,
+                detail: format!(
+                    "; the server could not exchange the user's token for one for IVCAP ({} answered {status}: \
+                     {code} {}); the operator must let client '{}' exchange tokens for audience {} \
+                     (docs/deployment.md, \"Deploying for a team\")",
+                    self.token_endpoint,
+                    truncate(description, 200),
+                    self.client_id,
+                    self.audience
+                ),
+            });
+        }
+        let answer: ExchangeAnswer = resp.json().await.map_err(|e| {
+            Error::UnexpectedAnswer(format!("token exchange at {}: {}", self.token_endpoint, e.without_url()))
+        })?;
+        let lifetime = answer.expires_in.map_or(ASSUMED_LIFETIME, Duration::from_secs);
+        Ok((Secret::new(answer.access_token), sent + lifetime.saturating_sub(EXPIRY_MARGIN)))
+    }
+}
+
+fn form_encoded(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// One user's way to IVCAP.
+#[derive(Debug)]
+pub struct UserCredentials {
+    user: UserId,
+    /// The newest token the user presented (verified by the middleware).
+    presented: Mutex<Secret>,
+    exchange: Option<Arc<Exchanger>>,
+    /// The exchanged token and when to stop using it.
+    exchanged: tokio::sync::Mutex<Option<(Secret, Instant)>>,
+}
+
+impl std::fmt::Debug for Exchanger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exchanger").field("token_endpoint", &self.token_endpoint).finish_non_exhaustive()
+    }
+}
+
+impl UserCredentials {
+    pub fn user(&self) -> &UserId {
+        &self.user
+    }
+}
+
+#[async_trait::async_trait]
+impl Credentials for UserCredentials {
+    async fn bearer(&self) -> Result<Option<Secret>> {
+        let presented = self.presented.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let Some(exchanger) = &self.exchange else { return Ok(Some(presented)) };
+        let mut exchanged = self.exchanged.lock().await;
+        if let Some((token, until)) = exchanged.as_ref()
+            && Instant::now() < *until
+        {
+            return Ok(Some(token.clone()));
+        }
+        let (token, until) = exchanger.exchange(&presented).await?;
+        tracing::debug!(user = %self.user, "exchanged the user's token for an IVCAP token");
+        *exchanged = Some((token.clone(), until));
+        Ok(Some(token))
+    }
+
+    async fn refused(&self, sent: &Secret) -> Result<bool> {
+        if self.exchange.is_none() {
+            return Ok(false);
+        }
+        // IVCAP refused an exchanged token early (revoked, clocks apart): exchange afresh once.
+        let mut exchanged = self.exchanged.lock().await;
+        let was_cached = exchanged.as_ref().is_some_and(|(token, _)| token == sent);
+        if was_cached {
+            *exchanged = None;
+        }
+        Ok(was_cached)
+    }
+}
+
+/// Every user's credentials, by user; idle users are dropped.
+pub struct Upstream {
+    mode: OAuthUpstream,
+    /// IVCAP's audience (the provider's, from `/1/authinfo.yaml`).
+    ivcap_audience: String,
+    exchange: Option<Arc<Exchanger>>,
+    users: Mutex<Users>,
+}
+
+#[derive(Default)]
+struct Users {
+    by_user: HashMap<UserId, (Arc<UserCredentials>, Instant)>,
+    swept: Option<Instant>,
+}
+
+impl Upstream {
+    pub fn new(mode: OAuthUpstream, ivcap_audience: String, exchange: Option<Arc<Exchanger>>) -> Self {
+        Upstream { mode, ivcap_audience, exchange, users: Mutex::default() }
+    }
+
+    /// The credentials of `verified`'s user, now holding `token` (the one just presented);
+    /// refused when `same-audience` and the token is not also for IVCAP.
+    pub fn credentials_for(
+        &self,
+        verified: &Verified,
+        token: Secret,
+    ) -> std::result::Result<Arc<UserCredentials>, Refusal> {
+        if self.mode == OAuthUpstream::SameAudience && !verified.audiences.iter().any(|a| a == &self.ivcap_audience) {
+            return Err(Refusal::Invalid(format!(
+                "the token is not also for IVCAP: this server passes tokens on as they are \
+                 (--oauth-upstream same-audience), so their aud must also hold {}",
+                self.ivcap_audience
+            )));
+        }
+        let now = Instant::now();
+        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        if users.swept.is_none_or(|at| now.duration_since(at) >= IDLE / 10) {
+            users.by_user.retain(|_, (_, used)| now.duration_since(*used) < IDLE);
+            users.swept = Some(now);
+        }
+        let entry = users.by_user.entry(verified.user.clone()).or_insert_with(|| {
+            let credentials = UserCredentials {
+                user: verified.user.clone(),
+                presented: Mutex::new(token.clone()),
+                exchange: self.exchange.clone(),
+                exchanged: tokio::sync::Mutex::new(None),
+            };
+            (Arc::new(credentials), now)
+        });
+        entry.1 = now;
+        *entry.0.presented.lock().unwrap_or_else(|p| p.into_inner()) = token;
+        Ok(entry.0.clone())
+    }
+}
