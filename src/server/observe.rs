@@ -66,8 +66,8 @@ impl ObservedCall {
             "tool_call",
             tool = %self.tool,
             trace_id = trace_id.as_deref(),
-            user = self.user.as_ref().map(|u| u.subject.as_str()),
-            issuer = self.user.as_ref().map(|u| u.issuer.as_str()),
+            user = self.user.as_ref().map(|u| tracing::field::display(&u.subject)),
+            issuer = self.user.as_ref().map(|u| tracing::field::display(&u.issuer)),
         );
         let start = Instant::now();
         let result = trace::scope(self.trace, call).instrument(span.clone()).await;

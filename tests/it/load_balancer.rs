@@ -70,7 +70,7 @@ fn haproxy() -> PathBuf {
 
 /// The venv with the official Python `mcp` client (examples/requirements.txt), shared with
 /// .ci/examples.sh: target/python-venv, rebuilt when the requirements change.
-fn python_mcp() -> PathBuf {
+pub(crate) fn python_mcp() -> PathBuf {
     let venv = Path::new(ROOT).join("target/python-venv");
     let requirements = Path::new(ROOT).join("examples/requirements.txt");
     let stamp = venv.join(".installed");
