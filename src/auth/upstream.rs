@@ -82,18 +82,23 @@ impl Exchanger {
             let error: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
             let code = error.get("error").and_then(|v| v.as_str()).unwrap_or("no error code");
             let description = error.get("error_description").and_then(|v| v.as_str()).unwrap_or("");
-            return Err(Error::Unauthorised {
-                status: 401,
-                detail: format!(
-                    "; the server could not exchange the user's token for one for IVCAP ({} answered {status}: \
-                     {code} {}); the operator must let client '{}' exchange tokens for audience {} \
-                     (docs/deployment.md, \"Deploying for a team\")",
-                    self.token_endpoint,
-                    truncate(description, 200),
-                    self.client_id,
-                    self.audience
-                ),
-            });
+            // Say whose fix it is: a refused user token needs a new login, anything else the
+            // server's set-up (an `Unauthorised` error would tell the user to check IVCAP_JWT).
+            let fix = if code == "invalid_grant" {
+                "log in again in your MCP client".to_string()
+            } else {
+                format!(
+                    "the operator must let client '{}' exchange tokens for audience {} (docs/deployment.md, \
+                     \"Deploying for a team\")",
+                    self.client_id, self.audience
+                )
+            };
+            return Err(Error::Config(format!(
+                "the server could not exchange the user's token for one for IVCAP ({} answered {status}: {code} {}); \
+                 {fix}",
+                self.token_endpoint,
+                truncate(description, 200),
+            )));
         }
         let answer: ExchangeAnswer = resp.json().await.map_err(|e| {
             Error::UnexpectedAnswer(format!("token exchange at {}: {}", self.token_endpoint, e.without_url()))

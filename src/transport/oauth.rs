@@ -38,8 +38,10 @@ pub(super) struct Gate {
 
 impl Gate {
     pub(super) fn new(server: Arc<ResourceServer>, public_metrics: bool) -> Self {
-        let challenge =
-            format!("resource_metadata=\"{}\", scope=\"{}\"", server.metadata_url(), server.scopes.join(" "));
+        let mut challenge = format!("resource_metadata=\"{}\"", server.metadata_url());
+        if !server.scopes.is_empty() {
+            challenge.push_str(&format!(", scope=\"{}\"", server.scopes.join(" ")));
+        }
         Gate { server, public_metrics, challenge }
     }
 

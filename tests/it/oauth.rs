@@ -305,6 +305,58 @@ async fn two_users_on_one_server_each_act_as_themselves() {
 }
 
 #[tokio::test]
+async fn service_tools_follow_each_users_own_services() {
+    let s = standin(&["alice", "bob"]).await;
+    for user in ["alice", "bob"] {
+        let (id, name) = (format!("urn:ivcap:service:{user}-tool"), format!("{user}-tool"));
+        let definition = json!({
+            "$schema": "urn:sd-core:schema.ai-tool.1", "id": format!("urn:sd-core:ai-tool.{name}"), "name": name,
+            "service-id": id, "description": format!("{user}'s tool"), "fn_signature": format!("{name}(text)"),
+            "fn_schema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+        });
+        s.with_user_data(user, |d| {
+            d.aspects.push(ivcap_standin::AspectRec::new(&id, "urn:sd-core:schema.ai-tool.1", definition))
+        });
+    }
+    let (server, resource) = server(&s, "exchange", &["--service-tools", "%"], None).await;
+    for (user, other) in [("alice", "bob"), ("bob", "alice")] {
+        let client = server.client(Some(&s.mint_token(user, &resource, Duration::from_secs(600)))).await;
+        let own = format!("svc_{user}_tool");
+        // A user's service tools are loaded on their first request, then announced.
+        let names = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                let names: Vec<String> =
+                    client.list_all_tools().await.unwrap().into_iter().map(|t| t.name.into_owned()).collect();
+                if names.contains(&own) {
+                    return names;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{user} never got {own}"));
+        assert!(!names.contains(&format!("svc_{other}_tool")), "{user} sees {other}'s tool: {names:?}");
+        let run = ok(&call(&client, &own, json!({"text": "hi"})).await);
+        assert_eq!(run["status"], json!("succeeded"), "{run}");
+        s.with_user_data(user, |d| assert_eq!(d.jobs.len(), 1, "{user}'s tool ran as {user}"));
+        client.cancel().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_exchange_the_issuer_refuses_is_a_tool_error_naming_the_fix() {
+    let s = standin(&["alice"]).await;
+    s.register_client(CLIENT_ID, "another-secret");
+    let (server, resource) = server(&s, "exchange", &[], None).await;
+    let client = server.client(Some(&s.mint_token("alice", &resource, Duration::from_secs(600)))).await;
+    let refused = err(&call(&client, "list_services", json!({})).await);
+    assert!(refused.contains("could not exchange the user's token") && refused.contains(CLIENT_ID), "{refused}");
+    assert!(refused.contains("invalid_client") && !refused.contains(CLIENT_SECRET), "{refused}");
+    assert!(s.requests_to(Method::GET, "/1/services2").is_empty(), "nothing was sent to IVCAP without an IVCAP token");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
 async fn stateless_replicas_keep_users_apart_with_any_replica_serving_any_request() {
     let s = standin(&["alice", "bob"]).await;
     // Both replicas are one resource, as behind a load balancer.
