@@ -5,7 +5,10 @@
 //! within [`LEEWAY`]). The answer says why a token was refused, for `error_description`; it
 //! never contains the token.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Algorithm, Validation, errors::ErrorKind};
 use serde_json::{Map, Value};
@@ -62,21 +65,51 @@ pub enum Refusal {
     InsufficientScope(Vec<String>),
 }
 
+/// How long a token that passed is taken as passed without checking its signature again
+/// (never past its `exp`): a client sends the same token with every request, and the
+/// signature check was most of what `--oauth` cost a call (docs/performance.md).
+pub const REMEMBER: Duration = Duration::from_secs(300);
+/// Most tokens remembered; when full, the expired go, then all.
+const REMEMBERED: usize = 1024;
+
 /// Checks tokens of one issuer for one resource.
 pub struct Verifier {
     jwks: Jwks,
     issuer: String,
     resource: String,
     required_scopes: Vec<String>,
+    /// Tokens that passed, with when to check them again.
+    passed: Mutex<HashMap<String, (Verified, Instant)>>,
 }
 
 impl Verifier {
     pub fn new(jwks: Jwks, issuer: String, resource: String, required_scopes: Vec<String>) -> Self {
-        Verifier { jwks, issuer, resource, required_scopes }
+        Verifier { jwks, issuer, resource, required_scopes, passed: Mutex::default() }
     }
 
     /// The token's user when it may be used here.
     pub async fn verify(&self, token: &str) -> Result<Verified, Refusal> {
+        let now = Instant::now();
+        if let Some((verified, until)) = self.passed.lock().unwrap_or_else(|p| p.into_inner()).get(token)
+            && now < *until
+        {
+            return Ok(verified.clone());
+        }
+        let (verified, expires) = self.check(token).await?;
+        let mut passed = self.passed.lock().unwrap_or_else(|p| p.into_inner());
+        if passed.len() >= REMEMBERED {
+            passed.retain(|_, (_, until)| now < *until);
+            if passed.len() >= REMEMBERED {
+                passed.clear();
+            }
+        }
+        let left = u64::try_from(expires - jsonwebtoken::get_current_timestamp() as i64).unwrap_or(0);
+        passed.insert(token.to_string(), (verified.clone(), now + REMEMBER.min(Duration::from_secs(left))));
+        Ok(verified)
+    }
+
+    /// Every check, and the token's `exp`.
+    async fn check(&self, token: &str) -> Result<(Verified, i64), Refusal> {
         let invalid = |why: &str| Refusal::Invalid(why.to_string());
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| invalid("the token is not a JWT signed with an accepted algorithm"))?;
@@ -130,7 +163,8 @@ impl Verifier {
         if !missing.is_empty() {
             return Err(Refusal::InsufficientScope(missing));
         }
-        Ok(verified)
+        let expires = claims.get("exp").and_then(Value::as_i64).unwrap_or_default();
+        Ok((verified, expires))
     }
 }
 
