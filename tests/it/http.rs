@@ -278,6 +278,42 @@ async fn streamable_http_serves_the_2026_discover_era() {
     assert!(answer["result"]["tools"].as_array().unwrap().iter().any(|t| t["name"] == "get_service"));
 }
 
+/// Clients keep connections alive; an answer written in parts must not wait for the client's
+/// delayed ACK (Nagle's algorithm: 40 ms a call on Linux).
+#[tokio::test]
+async fn answers_on_a_kept_alive_connection_are_not_held_back() {
+    let server = Server::local(&[], &[]).await;
+    let client = http();
+    let post = |body: Value| {
+        client
+            .post(server.url("/mcp"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .json(&body)
+    };
+    let init = post(initialize(1)).send().await.unwrap();
+    let session = init.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    init.bytes().await.unwrap();
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    post(initialized).header("mcp-session-id", &session).send().await.unwrap().bytes().await.unwrap();
+    let mut times = Vec::new();
+    for id in 2..15 {
+        let start = Instant::now();
+        let answer = post(json!({"jsonrpc": "2.0", "id": id, "method": "tools/list"}))
+            .header("mcp-session-id", &session)
+            .header("mcp-protocol-version", "2025-11-25")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        answer.bytes().await.unwrap();
+        times.push(start.elapsed());
+    }
+    let mut measured = times.split_off(3);
+    measured.sort();
+    assert!(measured[5] < Duration::from_millis(30), "median {:?} of {measured:?}", measured[5]);
+}
+
 #[tokio::test]
 async fn stateless_mode_answers_without_a_session() {
     let server = Server::local(&["--stateless"], &[]).await;
