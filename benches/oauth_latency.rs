@@ -138,7 +138,7 @@ async fn main() {
         let (a50, b50) = (report("own token", &mut times_a, cpu_a / n), report("--oauth", &mut times_b, cpu_b / n));
         println!(
             "  difference: p50 {:+.3} ms, server CPU {:+.0} µs/call",
-            (b50 - a50).as_secs_f64() * 1000.0,
+            (b50.as_secs_f64() - a50.as_secs_f64()) * 1000.0,
             (cpu_b - cpu_a) * 1e6 / n
         );
     }
