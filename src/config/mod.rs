@@ -12,9 +12,11 @@ use clap::Parser;
 use crate::error::{Error, Result};
 
 mod cli_context;
+mod confirm;
 mod http;
 mod secret;
 
+pub use confirm::{ConfirmConfig, ConfirmLevel, DEFAULT_STATE_TTL};
 pub use http::HttpConfig;
 pub use secret::Secret;
 
@@ -41,6 +43,7 @@ ENVIRONMENT (a .env file in the working directory is loaded first; --env-file na
   IVCAP_MCP_SERVICE_TOOLS  services to offer as tools (same as --service-tools)
   IVCAP_MCP_LOCAL_SERVICES local services NAME=URL,… (same as --local-service)
   IVCAP_MCP_LOG_FORMAT     log format on stderr, text or json (same as --log-format)
+  IVCAP_MCP_STATE_KEY      key sealing 2026-07-28 confirmation state, shared by replicas (same as --state-key)
   RUST_LOG            log filter for stderr, e.g. info or ivcap_mcp=debug (default warn)
 
 MODE SELECTION, first match wins:
@@ -175,6 +178,26 @@ pub struct Cli {
     /// baseline (benches/search_local.rs) uses it.
     #[arg(long, hide = true)]
     pub search_full_scan: bool,
+
+    // Confirmations and forms (docs/guide.md, "Confirmations").
+    /// Ask the person (MCP elicitation) before these calls: none, destructive (ends or
+    /// replaces something), or writes (also job submissions, uploads and adds).
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t)]
+    pub confirm: ConfirmLevel,
+
+    /// Refuse a call --confirm would ask about when the client cannot ask the person
+    /// (declared no elicitation), instead of running it unasked.
+    #[arg(long)]
+    pub confirm_required: bool,
+
+    /// Key (at least 32 bytes) that seals the requestState of 2026-07-28 confirmations; give
+    /// every replica the same one. Unset: a random key per process. Prefer IVCAP_MCP_STATE_KEY.
+    #[arg(long, value_name = "KEY", env = "IVCAP_MCP_STATE_KEY", hide_env_values = true, value_parser = parse_secret)]
+    pub state_key: Option<Secret>,
+
+    /// Seconds a person has to answer a 2026-07-28 confirmation or form (1 to 3600).
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_STATE_TTL)]
+    pub state_ttl: u64,
 }
 
 /// `--log-format`.
@@ -345,6 +368,8 @@ pub struct Config {
     pub search_memory: usize,
     /// `--search-full-scan` (the benchmarks' baseline).
     pub search_full_scan: bool,
+    /// `--confirm`, `--confirm-required`, `--state-key`, `--state-ttl`.
+    pub confirm: ConfirmConfig,
 }
 
 impl Config {
@@ -401,6 +426,7 @@ impl Config {
         let local_services = local_services(cli, &mode)?;
         let search_memory =
             cli.search_memory.map_or(DEFAULT_SEARCH_MEMORY, |m| usize::try_from(m).unwrap_or(usize::MAX));
+        let confirm = ConfirmConfig::resolve(cli.confirm, cli.confirm_required, cli.state_key.as_ref(), cli.state_ttl)?;
         let transport = match &cli.http {
             None => Transport::Stdio,
             Some(addr) => Transport::Http(HttpConfig::resolve(cli, addr, var("IVCAP_MCP_TOKEN"))?),
@@ -421,6 +447,7 @@ impl Config {
             local_services,
             search_memory,
             search_full_scan: cli.search_full_scan,
+            confirm,
         })
     }
 }

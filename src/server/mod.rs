@@ -7,6 +7,9 @@
 mod apps;
 mod argument_checks;
 mod completions;
+mod confirmations;
+mod elicitation;
+mod forms;
 mod prompts;
 mod protocol_error;
 mod resources;
@@ -86,6 +89,8 @@ pub struct ServerOptions {
     /// The transport keeps no sessions (`--stateless` HTTP): there is no channel to send
     /// `resources/subscribe` updates on, so subscribing is refused with a clear error.
     pub stateless: bool,
+    /// When to ask the person before a call (`--confirm` and the rest; `elicitation`).
+    pub confirm: crate::config::ConfirmConfig,
 }
 
 impl Default for ServerOptions {
@@ -98,6 +103,7 @@ impl Default for ServerOptions {
             allow_paths: Vec::new(),
             service_tools: None,
             stateless: false,
+            confirm: crate::config::ConfirmConfig::default(),
         }
     }
 }
@@ -118,6 +124,8 @@ pub struct IvcapMcp {
     tasks: bool,
     /// See [`ServerOptions::stateless`].
     stateless: bool,
+    /// Asks the person before calls; shared by every session (it remembers used request states).
+    elicitation: Arc<elicitation::Elicitation>,
     /// Held for its `Drop`: counts this handler's session as open while it lives (`for_session`).
     _session: Option<Arc<crate::telemetry::metrics::SessionOpen>>,
 }
@@ -153,6 +161,7 @@ impl IvcapMcp {
             service_tools,
             tasks,
             stateless: options.stateless,
+            elicitation: Arc::new(elicitation::Elicitation::new(&options.confirm, options.stateless)?),
             _session: None,
         })
     }
@@ -186,13 +195,22 @@ impl IvcapMcp {
     /// service tools instead of a wait.
     async fn dispatch_call(
         &self,
-        request: CallToolRequestParams,
+        mut request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> std::result::Result<CallToolResponse, McpError> {
         let as_task = self.tasks && context.client_capabilities().is_some_and(|c| c.supports_tasks());
+        let service_tool = self.service_tools.as_ref().and_then(|st| st.get(&request.name));
+        // Ask the person first where that is called for (only about tools this server offers).
+        if service_tool.is_some() || self.tools.get().has_route(&request.name) {
+            let gate = self.elicitation.gate(&self.context, service_tool.as_ref(), request, &context);
+            request = match Box::pin(gate).await {
+                elicitation::Gate::Go(request) => *request,
+                elicitation::Gate::Answer(answer) => return Ok(answer),
+            };
+        }
         // The job paths are boxed: awaited inline, their state made every call's future (moved
         // into a task per request) several times larger.
-        if let Some(tool) = self.service_tools.as_ref().and_then(|st| st.get(&request.name)) {
+        if let Some(tool) = service_tool {
             let input = tool.request(request.arguments.unwrap_or_default());
             if as_task {
                 return Ok(Box::pin(tasks::start_job_task(&self.context, &tool.service_id, input)).await);

@@ -33,6 +33,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         allow_paths: config.allow_paths.clone(),
         service_tools: config.service_tools.clone(),
         stateless: matches!(&config.transport, Transport::Http(http) if http.stateless),
+        confirm: config.confirm.clone(),
     };
     let server = IvcapMcp::new(backend, &options).map_err(|e| e.to_string())?;
     server.start_background();

@@ -1,0 +1,444 @@
+//! Asking the person before a call runs (docs/guide.md, "Confirmations"): a yes/no confirmation
+//! (`--confirm`, [`super::confirmations`]) or a form for a job's missing inputs
+//! ([`super::forms`]), in either protocol era.
+//!
+//! - 2025-11-25: an `elicitation/create` request to the client in the middle of the call. It
+//!   needs a session to carry the answer, so a `--stateless` server treats these clients as
+//!   clients without elicitation.
+//! - 2026-07-28: the call answers `input_required` with the question and a sealed
+//!   `requestState`; the client asks the person and calls again with the answer. The state is
+//!   an HMAC-sealed token ([`RequestStateCodec`]) bound to the caller (its `Authorization`
+//!   header, where there is one), the tool name and the exact arguments, valid for
+//!   `--state-ttl`, and single-use within this process (replicas share the key, not the record
+//!   of used states).
+//!
+//! Only clients that declared form elicitation are asked. Anything else gets the call run as
+//! before, unless `--confirm-required` refuses the calls that would have been asked about.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rmcp::RoleServer;
+use rmcp::model::{
+    BooleanSchema, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ElicitRequest,
+    ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationSchema, InputRequest, InputRequests,
+    InputRequiredResult, JsonObject, PrimitiveSchemaDefinition, ProtocolVersion, RequestStateCodec, SealOptions,
+};
+use rmcp::service::ElicitationMode;
+use rmcp::service::RequestContext;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::confirmations::{self, Change};
+use super::forms;
+use super::service_tools::ServiceTool;
+use crate::config::{ConfirmConfig, ConfirmLevel};
+use crate::error::{Error, Result};
+use crate::tools::ToolContext;
+
+/// The key of the confirmation in `inputRequests` / `inputResponses`.
+const CONFIRM_KEY: &str = "confirm";
+/// The key of a form for missing inputs.
+const FORM_KEY: &str = "inputs";
+/// Mixed into every sealed state's associated data, so a token made for anything else never opens here.
+const DOMAIN: &[u8] = b"ivcap-mcp/tools-call/v1";
+/// Most used states remembered per process (each is forgotten when it expires anyway).
+const MAX_SPENT: usize = 100_000;
+
+const DECLINED: &str = "not done: declined by the user; nothing was changed. Do not try again unless the user asks \
+                        for it.";
+
+/// What the sealed state says was asked.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "asked", rename_all = "snake_case")]
+enum Asked {
+    Confirm,
+    /// A form for these missing inputs (keys of the job input).
+    Form {
+        fields: Vec<String>,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Sealed {
+    /// Random; a state is accepted once per process.
+    nonce: String,
+    #[serde(flatten)]
+    asked: Asked,
+}
+
+/// What to do with a call.
+pub(super) enum Gate {
+    /// Run it (with form answers filled in, if any were asked).
+    Go(Box<CallToolRequestParams>),
+    /// Answer with this instead: a question (2026-07-28), or a refusal; nothing ran.
+    Answer(CallToolResponse),
+}
+
+/// Why a client cannot be asked.
+enum CannotAsk {
+    NotDeclared,
+    StatelessLegacy,
+}
+
+impl CannotAsk {
+    fn why(&self) -> &'static str {
+        match self {
+            CannotAsk::NotDeclared => "this client did not declare the elicitation capability (form mode)",
+            CannotAsk::StatelessLegacy => {
+                "2025-11-25 elicitation needs a session and this server runs with --stateless (a 2026-07-28 client \
+                 can be asked there)"
+            }
+        }
+    }
+}
+
+/// Asks before calls, shared by every session of a server.
+pub(super) struct Elicitation {
+    level: ConfirmLevel,
+    required: bool,
+    codec: RequestStateCodec,
+    ttl: Duration,
+    /// The transport keeps no sessions: 2025-11-25 clients cannot be asked.
+    stateless: bool,
+    /// Nonces of the states already accepted, with when each may be forgotten (it has expired).
+    spent: Mutex<HashMap<String, Instant>>,
+}
+
+impl Elicitation {
+    pub(super) fn new(config: &ConfirmConfig, stateless: bool) -> Result<Self> {
+        let key: Vec<u8> = match &config.state_key {
+            Some(key) => key.expose().as_bytes().to_vec(),
+            None => rand::random::<[u8; 32]>().to_vec(),
+        };
+        let codec = RequestStateCodec::try_new(key).map_err(|e| Error::Config(format!("--state-key: {e}")))?;
+        Ok(Elicitation {
+            level: config.level,
+            required: config.required,
+            codec,
+            ttl: config.state_ttl,
+            stateless,
+            spent: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Decides whether `request` runs: asks the person first where `--confirm` or a job's missing
+    /// inputs call for it and the client can ask; checks the answer of a 2026-07-28 retry.
+    /// `service_tool`: the service tool called, if it is one.
+    pub(super) async fn gate(
+        &self,
+        tools: &ToolContext,
+        service_tool: Option<&ServiceTool>,
+        mut request: CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Gate {
+        let modern = context.protocol_version().is_some_and(|v| v >= ProtocolVersion::V_2026_07_28);
+        if let Some(state) = request.request_state.take() {
+            let responses = request.input_responses.take().unwrap_or_default();
+            let binding = binding(context, &request);
+            return match self.open(&state, &binding) {
+                Err(why) => refuse(&format!(
+                    "not done: the requestState {why}; nothing was changed. Call {} again without requestState \
+                     to be asked again",
+                    request.name
+                )),
+                Ok(Asked::Confirm) => match answer(responses.get(CONFIRM_KEY)) {
+                    Some(content) if content.get("confirm") == Some(&Value::Bool(true)) => Gate::Go(Box::new(request)),
+                    _ => refuse(DECLINED),
+                },
+                Ok(Asked::Form { fields }) => match answer(responses.get(FORM_KEY)) {
+                    Some(content) => Gate::Go(Box::new(fill(request, service_tool.is_some(), &fields, &content))),
+                    None => refuse(DECLINED),
+                },
+            };
+        }
+        let can_ask = self.can_ask(modern, context);
+        if can_ask.is_err() && !self.required {
+            return Gate::Go(Box::new(request));
+        }
+        let args = request.arguments.clone().unwrap_or_default();
+        if can_ask.is_ok()
+            && let Some(form) = forms::missing(tools, service_tool, &request.name, &args).await
+        {
+            let message = format!("{} Fill in what it still needs:", job_change(service_tool, &request.name, &args));
+            let asked = Asked::Form { fields: form.fields };
+            return self
+                .ask(modern, context, request, service_tool.is_some(), FORM_KEY, message, form.schema, asked)
+                .await;
+        }
+        let change = match service_tool {
+            Some(tool) => {
+                Some(Change::Write(confirmations::job_summary(&tool.service_name(), Some(&Value::Object(args)))))
+            }
+            None if self.level != ConfirmLevel::None && confirmations::may_ask(&request.name) => {
+                confirmations::preview(tools, &request.name, &args).await
+            }
+            None => None,
+        };
+        let Some(summary) = change.and_then(|c| c.asked_at(self.level)) else { return Gate::Go(Box::new(request)) };
+        match can_ask {
+            Err(cannot) => refuse(&format!(
+                "not done: this server asks the person before this call ({summary}) and runs with \
+                 --confirm-required, but {}; nothing was changed. Use an MCP client that supports elicitation, or \
+                 ask the server's operator to drop --confirm-required",
+                cannot.why()
+            )),
+            Ok(()) => {
+                self.ask(
+                    modern,
+                    context,
+                    request,
+                    service_tool.is_some(),
+                    CONFIRM_KEY,
+                    summary,
+                    confirm_schema(),
+                    Asked::Confirm,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Whether this client can be asked (form mode), and why not.
+    fn can_ask(&self, modern: bool, context: &RequestContext<RoleServer>) -> std::result::Result<(), CannotAsk> {
+        let form = if modern {
+            context
+                .client_capabilities()
+                .and_then(|c| c.elicitation)
+                .is_some_and(|e| e.form.is_some() || e.url.is_none())
+        } else {
+            if self.stateless {
+                return Err(CannotAsk::StatelessLegacy);
+            }
+            context.peer.supported_elicitation_modes().contains(&ElicitationMode::Form)
+        };
+        if form { Ok(()) } else { Err(CannotAsk::NotDeclared) }
+    }
+
+    /// Asks `message` with the form `schema`: at once in a 2025-11-25 session, or as an
+    /// `input_required` answer with a sealed state in 2026-07-28.
+    #[allow(clippy::too_many_arguments)]
+    async fn ask(
+        &self,
+        modern: bool,
+        context: &RequestContext<RoleServer>,
+        request: CallToolRequestParams,
+        service_tool: bool,
+        key: &str,
+        message: String,
+        schema: ElicitationSchema,
+        asked: Asked,
+    ) -> Gate {
+        let params = ElicitRequestParams::FormElicitationParams { meta: None, message, requested_schema: schema };
+        if modern {
+            let sealed = Sealed { nonce: uuid::Uuid::new_v4().simple().to_string(), asked };
+            let binding = binding(context, &request);
+            let options = SealOptions::new().associated_data(&binding).ttl(self.ttl);
+            return match self.codec.seal_json_with(&sealed, &options) {
+                Ok(state) => {
+                    let mut requests = InputRequests::new();
+                    requests.insert(key.to_string(), InputRequest::Elicitation(ElicitRequest::new(params)));
+                    Gate::Answer(InputRequiredResult::new(Some(requests), Some(state)).into())
+                }
+                Err(e) => refuse(&Error::Internal(format!("cannot seal the request state: {e}")).for_model()),
+            };
+        }
+        let answer = match context.peer.create_elicitation_with_timeout(params, Some(self.ttl)).await {
+            Ok(result) => result,
+            Err(e) => {
+                return refuse(&format!(
+                    "not done: the person could not be asked ({e}); nothing was changed. Call {} again to be asked \
+                     again",
+                    request.name
+                ));
+            }
+        };
+        let content = answer_of(&answer);
+        match (asked, content) {
+            (Asked::Confirm, Some(content)) if content.get("confirm") == Some(&Value::Bool(true)) => {
+                Gate::Go(Box::new(request))
+            }
+            (Asked::Form { fields }, Some(content)) => {
+                Gate::Go(Box::new(fill(request, service_tool, &fields, &content)))
+            }
+            _ => refuse(DECLINED),
+        }
+    }
+
+    /// The state's question, once: checks the seal (caller, tool, arguments), the expiry and
+    /// that this process has not accepted it before.
+    fn open(&self, state: &str, binding: &[u8]) -> std::result::Result<Asked, &'static str> {
+        let sealed: Sealed = self.codec.open_json_with(state, binding).map_err(|e| {
+            tracing::info!(error = %e, "refused a requestState");
+            match e {
+                rmcp::model::RequestStateError::Expired => "has expired",
+                _ => "is not valid for this call (changed, made for other arguments or by another server)",
+            }
+        })?;
+        let now = Instant::now();
+        let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
+        spent.retain(|_, forget_at| *forget_at > now);
+        if spent.contains_key(&sealed.nonce) {
+            return Err("was used already");
+        }
+        if spent.len() >= MAX_SPENT {
+            return Err("cannot be checked now (too many answers in flight)");
+        }
+        spent.insert(sealed.nonce, now + self.ttl);
+        Ok(sealed.asked)
+    }
+}
+
+/// The summary of a job submission, for a form's message.
+fn job_change(service_tool: Option<&ServiceTool>, tool: &str, args: &JsonObject) -> String {
+    match service_tool {
+        Some(t) => format!("Run service {} as a job.", t.service_name()),
+        None => {
+            let service = args.get("service").and_then(Value::as_str).unwrap_or(tool);
+            format!("Run service {service} as a job.")
+        }
+    }
+}
+
+/// What a sealed state is bound to: the caller's `Authorization` header (over HTTP), the tool
+/// and its exact arguments (keys sorted, so the same arguments always give the same bytes).
+fn binding(context: &RequestContext<RoleServer>, request: &CallToolRequestParams) -> Vec<u8> {
+    let caller = context
+        .extensions
+        .get::<axum::http::request::Parts>()
+        .and_then(|parts| parts.headers.get(axum::http::header::AUTHORIZATION))
+        .map(|v| v.as_bytes().to_vec())
+        .unwrap_or_default();
+    let arguments = sorted(&Value::Object(request.arguments.clone().unwrap_or_default()));
+    let mut bytes = DOMAIN.to_vec();
+    for part in [caller.as_slice(), request.name.as_bytes(), arguments.to_string().as_bytes()] {
+        bytes.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        bytes.extend_from_slice(part);
+    }
+    bytes
+}
+
+/// `v` with every object's keys in sorted order.
+fn sorted(v: &Value) -> Value {
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            Value::Object(keys.into_iter().map(|k| (k.clone(), sorted(&map[k]))).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The accepted content of an `inputResponses` entry; `None` for a decline, a cancel, or anything else.
+fn answer(response: Option<&Value>) -> Option<JsonObject> {
+    let result: ElicitResult = serde_json::from_value(response?.clone()).ok()?;
+    answer_of(&result)
+}
+
+fn answer_of(result: &ElicitResult) -> Option<JsonObject> {
+    match (&result.action, &result.content) {
+        (ElicitationAction::Accept, Some(Value::Object(content))) => Some(content.clone()),
+        (ElicitationAction::Accept, None) => Some(JsonObject::new()),
+        _ => None,
+    }
+}
+
+/// `request` with the form's answers for `fields` filled in: into the arguments of a service
+/// tool, into `input` of `submit_job`. Only the fields asked are taken.
+fn fill(
+    mut request: CallToolRequestParams,
+    service_tool: bool,
+    fields: &[String],
+    content: &JsonObject,
+) -> CallToolRequestParams {
+    let mut args = request.arguments.take().unwrap_or_default();
+    let target = if service_tool { Some(&mut args) } else { args.get_mut("input").and_then(Value::as_object_mut) };
+    if let Some(target) = target {
+        for field in fields {
+            if let Some(value) = content.get(field) {
+                target.insert(field.clone(), value.clone());
+            }
+        }
+    }
+    request.arguments = Some(args);
+    request
+}
+
+/// The yes/no form of a confirmation; "no" is the default, so only a deliberate yes goes ahead.
+fn confirm_schema() -> ElicitationSchema {
+    let confirm = BooleanSchema::new()
+        .title("Go ahead")
+        .description("Yes: do it. No: leave everything as it is.")
+        .with_default(false);
+    let mut schema =
+        ElicitationSchema::new(BTreeMap::from([("confirm".to_string(), PrimitiveSchemaDefinition::Boolean(confirm))]));
+    schema.required = Some(vec!["confirm".to_string()]);
+    schema
+}
+
+fn refuse(message: &str) -> Gate {
+    Gate::Answer(CallToolResult::error(vec![ContentBlock::text(message)]).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_confirmation_form_is_valid() {
+        let schema = json!({
+            "type": "object",
+            "properties": {"confirm": {"type": "boolean", "title": "Go ahead", "description": "Yes: do it. No: leave everything as it is.", "default": false}},
+            "required": ["confirm"]
+        });
+        assert_eq!(serde_json::to_value(confirm_schema()).unwrap(), schema);
+    }
+
+    #[test]
+    fn arguments_bind_in_any_key_order() {
+        let a = json!({"b": 1, "a": {"y": [1, {"q": 1, "p": 2}], "x": 2}});
+        let b = json!({"a": {"x": 2, "y": [1, {"p": 2, "q": 1}]}, "b": 1});
+        assert_eq!(sorted(&a).to_string(), sorted(&b).to_string());
+        assert_ne!(sorted(&a).to_string(), sorted(&json!({"b": 2, "a": {}})).to_string());
+    }
+
+    #[test]
+    fn a_state_opens_once_and_only_for_its_binding() {
+        let config = ConfirmConfig { state_ttl: Duration::from_secs(60), ..ConfirmConfig::default() };
+        let e = Elicitation::new(&config, false).unwrap();
+        let sealed = Sealed { nonce: "n1".into(), asked: Asked::Confirm };
+        let state = e.codec.seal_json_with(&sealed, &SealOptions::new().associated_data(b"call A")).unwrap();
+        assert_eq!(
+            e.open(&state, b"call B").unwrap_err(),
+            "is not valid for this call (changed, made for other arguments or by another server)"
+        );
+        assert!(matches!(e.open(&state, b"call A"), Ok(Asked::Confirm)));
+        assert_eq!(e.open(&state, b"call A").unwrap_err(), "was used already");
+        let mut tampered = state.clone();
+        tampered.pop();
+        assert!(e.open(&tampered, b"call A").is_err());
+        let expired = e
+            .codec
+            .seal_json_with(
+                &Sealed { nonce: "n2".into(), asked: Asked::Confirm },
+                &SealOptions::new().associated_data(b"x").ttl(Duration::ZERO),
+            )
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(e.open(&expired, b"x").unwrap_err(), "has expired");
+    }
+
+    #[test]
+    fn answers_are_only_accepts_with_content() {
+        let accept = json!({"action": "accept", "content": {"confirm": true}});
+        assert_eq!(answer(Some(&accept)).unwrap()["confirm"], true);
+        assert!(answer(Some(&json!({"action": "decline"}))).is_none());
+        assert!(answer(Some(&json!({"action": "cancel"}))).is_none());
+        assert!(answer(Some(&json!("yes"))).is_none());
+        assert!(answer(None).is_none());
+    }
+}
