@@ -29,6 +29,7 @@ const IVCAP_VARS: &[&str] = &[
     "IVCAP_LOCAL_DIR",
     "IVCAP_MCP_SERVICE_TOOLS",
     "IVCAP_MCP_LOCAL_SERVICES",
+    "IVCAP_MCP_STATE_KEY",
     "RUST_LOG",
 ];
 
