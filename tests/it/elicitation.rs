@@ -516,3 +516,66 @@ async fn the_rmcp_client_sees_the_question_and_state() {
     assert_ne!(done.is_error, Some(true), "{done:?}");
     assert!(!is_live(&env, &aspect).await);
 }
+
+both_modes!(every_destructive_call_says_exactly_what_it_changes);
+
+/// Each destructive call's question names exactly what would change: the aspect an update
+/// replaces, how many memberships a retraction ends, which members a removal ends, which file
+/// an overwrite replaces. Declined, nothing changed; calls that end nothing are not asked about.
+async fn every_destructive_call_says_exactly_what_it_changes(on_platform: bool) {
+    let env = Env::start(on_platform).await;
+    let c = &env.client;
+    let person = Person::new(Answer::Decline);
+    let asker = person_client(&env, &[], person.clone(), true).await;
+    let last_question = || person.asked().last().map(|(m, _)| m.clone()).unwrap_or_default();
+
+    let aspect = add_aspect(&env, "urn:example:site:9").await;
+    let update = json!({"entity": "urn:example:site:9", "schema": "urn:example:schema:note.1", "content": {"n": 2}});
+    assert!(err(&call(&asker, "update_aspect", update.clone()).await).starts_with(DECLINED));
+    assert_eq!(
+        last_question(),
+        format!(
+            "Replace aspect {aspect} (schema urn:example:schema:note.1 on urn:example:site:9) with new content: the \
+             old one is retracted."
+        )
+    );
+    assert!(is_live(&env, &aspect).await);
+    // Nothing live to replace: an add, not asked about under `destructive`.
+    let asked = person.asked().len();
+    let fresh = json!({"entity": "urn:example:site:10", "schema": "urn:example:schema:note.1", "content": {}});
+    ok(&call(&asker, "update_aspect", fresh).await);
+    assert_eq!(person.asked().len(), asked);
+
+    let collection =
+        ok(&call(c, "create_collection", json!({"name": "Trip"})).await)["id"].as_str().unwrap().to_string();
+    let members = ["urn:example:item:1", "urn:example:item:2", "urn:example:item:3"];
+    ok(&call(c, "update_collection", json!({"collection": collection, "add": members})).await);
+    let writes = standin_writes(&env);
+    assert!(err(&call(&asker, "retract_collection", json!({"collection": collection})).await).starts_with(DECLINED));
+    assert_eq!(
+        last_question(),
+        format!("Retract collection {collection} ('Trip') and its 3 membership(s); the members themselves stay.")
+    );
+    let remove = json!({"collection": collection, "remove": ["urn:example:item:2", "urn:example:item:9"]});
+    assert!(err(&call(&asker, "update_collection", remove).await).starts_with(DECLINED));
+    assert_eq!(last_question(), format!("Remove 1 member(s) from collection {collection}: urn:example:item:2."));
+    assert_eq!(standin_writes(&env), writes, "the stand-in saw no write");
+    let got = ok(&call(c, "get_collection", json!({"collection": collection})).await);
+    assert_eq!(got["members"].as_array().unwrap().len(), 3, "{got}");
+    let asked = person.asked().len();
+    ok(&call(&asker, "update_collection", json!({"collection": collection, "add": ["urn:example:item:4"]})).await);
+    assert_eq!(person.asked().len(), asked, "an add ends nothing");
+
+    let up = ok(&call(c, "upload_artifact", json!({"content": "new text", "name": "n.txt"})).await);
+    let artifact = up["id"].as_str().unwrap();
+    let file = env.dir.path().join("kept.txt");
+    std::fs::write(&file, "old text!").unwrap();
+    let overwrite = json!({"artifact": artifact, "path": "kept.txt", "overwrite": true});
+    assert!(err(&call(&asker, "download_artifact", overwrite).await).starts_with(DECLINED));
+    let shown = std::fs::canonicalize(&file).unwrap();
+    assert_eq!(last_question(), format!("Overwrite {} (9 bytes) with artifact {artifact}.", shown.display()));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "old text!");
+    let asked = person.asked().len();
+    ok(&call(&asker, "download_artifact", json!({"artifact": artifact, "path": "other.txt", "overwrite": true})).await);
+    assert_eq!(person.asked().len(), asked, "no file there: nothing is overwritten");
+}
