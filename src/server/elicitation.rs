@@ -60,6 +60,23 @@ enum Asked {
     },
 }
 
+impl Asked {
+    /// Its key in `inputRequests` / `inputResponses`.
+    fn key(&self) -> &'static str {
+        match self {
+            Asked::Confirm => CONFIRM_KEY,
+            Asked::Form { .. } => FORM_KEY,
+        }
+    }
+}
+
+/// A question for the person: the message, the form, and what it asks (sealed in a 2026-07-28 state).
+struct Question {
+    message: String,
+    schema: ElicitationSchema,
+    asked: Asked,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Sealed {
     /// Random; a state is accepted once per process.
@@ -143,14 +160,10 @@ impl Elicitation {
                      to be asked again",
                     request.name
                 )),
-                Ok(Asked::Confirm) => match answer(responses.get(CONFIRM_KEY)) {
-                    Some(content) if content.get("confirm") == Some(&Value::Bool(true)) => Gate::Go(Box::new(request)),
-                    _ => refuse(DECLINED),
-                },
-                Ok(Asked::Form { fields }) => match answer(responses.get(FORM_KEY)) {
-                    Some(content) => Gate::Go(Box::new(fill(request, service_tool.is_some(), &fields, &content))),
-                    None => refuse(DECLINED),
-                },
+                Ok(asked) => {
+                    let content = answer(responses.get(asked.key()));
+                    decide(asked, content, request, service_tool.is_some())
+                }
             };
         }
         let can_ask = self.can_ask(modern, context);
@@ -161,11 +174,12 @@ impl Elicitation {
         if can_ask.is_ok()
             && let Some(form) = forms::missing(tools, service_tool, &request.name, &args).await
         {
-            let message = format!("{} Fill in what it still needs:", job_change(service_tool, &request.name, &args));
-            let asked = Asked::Form { fields: form.fields };
-            return self
-                .ask(modern, context, request, service_tool.is_some(), FORM_KEY, message, form.schema, asked)
-                .await;
+            let question = Question {
+                message: format!("{} Fill in what it still needs:", job_change(service_tool, &request.name, &args)),
+                schema: form.schema,
+                asked: Asked::Form { fields: form.fields },
+            };
+            return self.ask(modern, context, request, service_tool.is_some(), question).await;
         }
         let change = match service_tool {
             Some(tool) => {
@@ -185,17 +199,8 @@ impl Elicitation {
                 cannot.why()
             )),
             Ok(()) => {
-                self.ask(
-                    modern,
-                    context,
-                    request,
-                    service_tool.is_some(),
-                    CONFIRM_KEY,
-                    summary,
-                    confirm_schema(),
-                    Asked::Confirm,
-                )
-                .await
+                let question = Question { message: summary, schema: confirm_schema(), asked: Asked::Confirm };
+                self.ask(modern, context, request, service_tool.is_some(), question).await
             }
         }
     }
@@ -216,20 +221,18 @@ impl Elicitation {
         if form { Ok(()) } else { Err(CannotAsk::NotDeclared) }
     }
 
-    /// Asks `message` with the form `schema`: at once in a 2025-11-25 session, or as an
-    /// `input_required` answer with a sealed state in 2026-07-28.
-    #[allow(clippy::too_many_arguments)]
+    /// Asks `question`: at once in a 2025-11-25 session, or as an `input_required` answer with
+    /// a sealed state in 2026-07-28.
     async fn ask(
         &self,
         modern: bool,
         context: &RequestContext<RoleServer>,
         request: CallToolRequestParams,
         service_tool: bool,
-        key: &str,
-        message: String,
-        schema: ElicitationSchema,
-        asked: Asked,
+        question: Question,
     ) -> Gate {
+        let Question { message, schema, asked } = question;
+        let key = asked.key();
         let params = ElicitRequestParams::FormElicitationParams { meta: None, message, requested_schema: schema };
         if modern {
             let sealed = Sealed { nonce: uuid::Uuid::new_v4().simple().to_string(), asked };
@@ -254,16 +257,7 @@ impl Elicitation {
                 ));
             }
         };
-        let content = answer_of(&answer);
-        match (asked, content) {
-            (Asked::Confirm, Some(content)) if content.get("confirm") == Some(&Value::Bool(true)) => {
-                Gate::Go(Box::new(request))
-            }
-            (Asked::Form { fields }, Some(content)) => {
-                Gate::Go(Box::new(fill(request, service_tool, &fields, &content)))
-            }
-            _ => refuse(DECLINED),
-        }
+        decide(asked, answer_of(&answer), request, service_tool)
     }
 
     /// The state's question, once: checks the seal (caller, tool, arguments), the expiry and
@@ -287,6 +281,18 @@ impl Elicitation {
         }
         spent.insert(sealed.nonce, now + self.ttl);
         Ok(sealed.asked)
+    }
+}
+
+/// What the person's answer (`content` when accepted) to `asked` means for `request`: a yes
+/// runs it, a filled-in form runs it with the answers; anything else is a decline.
+fn decide(asked: Asked, content: Option<JsonObject>, request: CallToolRequestParams, service_tool: bool) -> Gate {
+    match (asked, content) {
+        (Asked::Confirm, Some(content)) if content.get("confirm") == Some(&Value::Bool(true)) => {
+            Gate::Go(Box::new(request))
+        }
+        (Asked::Form { fields }, Some(content)) => Gate::Go(Box::new(fill(request, service_tool, &fields, &content))),
+        _ => refuse(DECLINED),
     }
 }
 
@@ -430,6 +436,38 @@ mod tests {
             .unwrap();
         std::thread::sleep(Duration::from_millis(5));
         assert_eq!(e.open(&expired, b"x").unwrap_err(), "has expired");
+    }
+
+    fn go(gate: Gate) -> JsonObject {
+        match gate {
+            Gate::Go(request) => request.arguments.unwrap_or_default(),
+            Gate::Answer(_) => panic!("expected the call to run"),
+        }
+    }
+
+    fn declined(gate: Gate) -> bool {
+        matches!(gate, Gate::Answer(CallToolResponse::Complete(r)) if r.is_error == Some(true))
+    }
+
+    #[test]
+    fn only_a_yes_or_a_filled_form_runs_the_call_and_only_asked_fields_are_taken() {
+        let request = || {
+            let args = json!({"service": "s", "input": {"mood": "calm"}});
+            CallToolRequestParams::new("submit_job").with_arguments(args.as_object().unwrap().clone())
+        };
+        let content = |v: Value| v.as_object().cloned();
+        assert!(declined(decide(Asked::Confirm, content(json!({"confirm": false})), request(), false)));
+        assert!(declined(decide(Asked::Confirm, content(json!({})), request(), false)));
+        assert!(declined(decide(Asked::Confirm, None, request(), false)));
+        go(decide(Asked::Confirm, content(json!({"confirm": true})), request(), false));
+        let fields = vec!["message".to_string()];
+        let answer = content(json!({"message": "hi", "mood": "loud", "extra": 1}));
+        let args = go(decide(Asked::Form { fields: fields.clone() }, answer, request(), false));
+        assert_eq!(args["input"], json!({"mood": "calm", "message": "hi"}), "only the asked field is filled in");
+        let tool = CallToolRequestParams::new("svc_x").with_arguments(JsonObject::new());
+        let args = go(decide(Asked::Form { fields }, content(json!({"message": "hi"})), tool, true));
+        assert_eq!(Value::Object(args), json!({"message": "hi"}));
+        assert!(declined(decide(Asked::Form { fields: vec![] }, None, request(), false)));
     }
 
     #[test]
