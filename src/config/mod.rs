@@ -195,9 +195,9 @@ pub struct Cli {
     #[arg(long, value_name = "KEY", env = "IVCAP_MCP_STATE_KEY", hide_env_values = true, value_parser = parse_secret)]
     pub state_key: Option<Secret>,
 
-    /// Seconds a person has to answer a 2026-07-28 confirmation or form (1 to 3600).
-    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_STATE_TTL)]
-    pub state_ttl: u64,
+    /// Seconds a person has to answer a 2026-07-28 confirmation or form (1 to 3600; default 300).
+    #[arg(long, value_name = "SECONDS")]
+    pub state_ttl: Option<u64>,
 }
 
 /// `--log-format`.
@@ -426,7 +426,12 @@ impl Config {
         let local_services = local_services(cli, &mode)?;
         let search_memory =
             cli.search_memory.map_or(DEFAULT_SEARCH_MEMORY, |m| usize::try_from(m).unwrap_or(usize::MAX));
-        let confirm = ConfirmConfig::resolve(cli.confirm, cli.confirm_required, cli.state_key.as_ref(), cli.state_ttl)?;
+        let confirm = ConfirmConfig::resolve(
+            cli.confirm,
+            cli.confirm_required,
+            cli.state_key.as_ref(),
+            cli.state_ttl.unwrap_or(DEFAULT_STATE_TTL),
+        )?;
         let transport = match &cli.http {
             None => Transport::Stdio,
             Some(addr) => Transport::Http(HttpConfig::resolve(cli, addr, var("IVCAP_MCP_TOKEN"))?),
