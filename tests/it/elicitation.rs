@@ -239,7 +239,15 @@ fn modern_call(tool: &str, arguments: Value, extra: Value) -> Value {
 
 /// POSTs one JSON-RPC request; its answer.
 async fn post(server: &Server, version: &str, body: &Value) -> Value {
+    post_as(server, version, body, None).await
+}
+
+/// [`post`] with an `Authorization` header (the caller a sealed state is bound to).
+async fn post_as(server: &Server, version: &str, body: &Value, caller: Option<&str>) -> Value {
     let mut request = mcp_post(server, body).header("mcp-protocol-version", version);
+    if let Some(caller) = caller {
+        request = request.header("authorization", caller);
+    }
     if version != "2025-11-25" {
         request =
             request.header("mcp-method", "tools/call").header("mcp-name", body["params"]["name"].as_str().unwrap());
@@ -259,7 +267,8 @@ async fn notes_on(env: &Env, entity: &str) -> usize {
 /// The 2026-07-28 `requestState` is sealed: a tampered one, one made for other arguments, one
 /// used already and one expired are refused and nothing is written; the right answer with its
 /// state, once, adds. Raw JSON-RPC over `--stateless` HTTP, through two replicas sharing
-/// `--state-key` (the state travels with the request); a replica with another key refuses it.
+/// `--state-key` (the state travels with the request); a replica with another key, or another
+/// caller (`Authorization`), is refused.
 #[tokio::test]
 async fn sealed_request_state_is_bound_single_use_and_expires_across_replicas() {
     let env = Env::start(false).await;
@@ -304,6 +313,9 @@ async fn sealed_request_state_is_bound_single_use_and_expires_across_replicas() 
     assert!(text.contains("requestState is not valid for this call"), "{text}");
     let text = refused(&post(&other, "2026-07-28", &retry(args.clone(), &state, &yes)).await);
     assert!(text.contains("requestState is not valid for this call"), "another key: {text}");
+    // Bound to the caller: asked without credentials, answered by someone else.
+    let text = refused(&post_as(&b, "2026-07-28", &retry(args.clone(), &state, &yes), Some("Bearer mallory")).await);
+    assert!(text.contains("requestState is not valid for this call"), "another caller: {text}");
     let no = json!({"confirm": {"action": "decline"}});
     assert!(refused(&post(&a, "2026-07-28", &retry(args.clone(), &state, &no)).await).starts_with(DECLINED));
     assert_eq!(notes_on(&env, "urn:example:site:5").await + notes_on(&env, "urn:example:site:6").await, 0);
