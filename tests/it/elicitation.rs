@@ -532,8 +532,8 @@ async fn the_rmcp_client_sees_the_question_and_state() {
 both_modes!(every_destructive_call_says_exactly_what_it_changes);
 
 /// Each destructive call's question names exactly what would change: the aspect an update
-/// replaces, how many memberships a retraction ends, which members a removal ends, which file
-/// an overwrite replaces. Declined, nothing changed; calls that end nothing are not asked about.
+/// replaces, how many memberships a retraction ends, which members a removal ends, which
+/// collection definition is replaced, which file an overwrite replaces. Declined, nothing changed; calls that end nothing are not asked about.
 async fn every_destructive_call_says_exactly_what_it_changes(on_platform: bool) {
     let env = Env::start(on_platform).await;
     let c = &env.client;
@@ -572,8 +572,12 @@ async fn every_destructive_call_says_exactly_what_it_changes(on_platform: bool) 
     assert!(err(&call(&asker, "update_collection", remove).await).starts_with(DECLINED));
     assert_eq!(last_question(), format!("Remove 1 member(s) from collection {collection}: urn:example:item:2."));
     assert_eq!(standin_writes(&env), writes, "the stand-in saw no write");
+    let rename = json!({"collection": collection, "name": "Trip 2"});
+    assert!(err(&call(&asker, "create_collection", rename).await).starts_with(DECLINED));
+    assert_eq!(last_question(), format!("Replace the definition of collection {collection} ('Trip') with 'Trip 2'."));
     let got = ok(&call(c, "get_collection", json!({"collection": collection})).await);
     assert_eq!(got["members"].as_array().unwrap().len(), 3, "{got}");
+    assert_eq!(got["name"], "Trip", "{got}");
     let asked = person.asked().len();
     ok(&call(&asker, "update_collection", json!({"collection": collection, "add": ["urn:example:item:4"]})).await);
     assert_eq!(person.asked().len(), asked, "an add ends nothing");
