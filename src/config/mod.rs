@@ -11,10 +11,11 @@ use clap::Parser;
 
 use crate::error::{Error, Result};
 
-mod cli_context;
+pub mod cli_context;
 mod http;
 mod secret;
 
+pub use cli_context::CliLoginRef;
 pub use http::HttpConfig;
 pub use secret::Secret;
 
@@ -175,6 +176,30 @@ pub struct Cli {
     /// baseline (benches/search_local.rs) uses it.
     #[arg(long, hide = true)]
     pub search_full_scan: bool,
+
+    /// `ivcap-mcp login`; none: serve MCP.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What to do instead of serving MCP.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Log in to IVCAP as `ivcap context login` does (a URL and a code to approve in a
+    /// browser) and save the login in the Go CLI's config.yaml, where --context finds it.
+    Login(LoginArgs),
+}
+
+/// `ivcap-mcp login [--context NAME] [--url URL]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoginArgs {
+    /// The CLI context to log in (default: the active one); created when missing.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// The IVCAP deployment's base URL, to create the context with.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
 }
 
 /// `--log-format`.
@@ -306,6 +331,9 @@ pub struct PlatformConfig {
     pub token: Option<Secret>,
     /// `Host` header to send, when a CLI context names one.
     pub host_header: Option<String>,
+    /// With `--context`: the CLI login to refresh `token` from (then `token` is only where
+    /// it starts, and may be expired).
+    pub cli_login: Option<CliLoginRef>,
 }
 
 /// How MCP clients reach the server.
@@ -372,10 +400,10 @@ impl Config {
                      access-token --refresh-token`, or use --context to reuse an ivcap CLI login"
                 )));
             };
-            Mode::Platform(PlatformConfig { base_url, token: Some(token), host_header: None })
+            Mode::Platform(PlatformConfig { base_url, token: Some(token), host_header: None, cli_login: None })
         } else if let Some(url) = var("IVCAP_BASE_URL") {
             let base_url = normalise_base_url(&url, "IVCAP_BASE_URL")?;
-            Mode::Platform(PlatformConfig { base_url, token: None, host_header: None })
+            Mode::Platform(PlatformConfig { base_url, token: None, host_header: None, cli_login: None })
         } else if token.is_some() {
             return Err(Error::Config(
                 "IVCAP_JWT (or IVCAP_ACCESS_TOKEN) is set but IVCAP_URL is not: set IVCAP_URL to \
@@ -656,7 +684,8 @@ mod tests {
         let yaml = "version: v1\nactive-context: dev\ncontexts:\n\
             - name: dev\n  url: https://dev.example/\n  host: api.dev.example\n  access-token: tok\n  access-token-expiry: 2999-01-01T00:00:00Z\n\
             - name: old\n  url: https://old.example\n  access-token: tok\n  access-token-expiry: 2000-01-01T00:00:00+10:00\n\
-            - name: none\n  url: https://none.example\n";
+            - name: none\n  url: https://none.example\n\
+            - name: renew\n  url: https://renew.example\n  access-token: tok\n  access-token-expiry: 2000-01-01T00:00:00Z\n  refresh-token: r\n";
         std::fs::write(dir.path().join("ivcap-cli/config.yaml"), yaml).unwrap();
         let run = |name: &str| {
             let cli = Cli {
@@ -670,7 +699,14 @@ mod tests {
         let p = platform(run("").unwrap());
         assert_eq!(p.base_url, "https://dev.example");
         assert_eq!(p.host_header.as_deref(), Some("api.dev.example"));
-        assert!(run("old").unwrap_err().to_string().contains("ivcap context login"));
+        assert_eq!(p.cli_login.map(|l| l.context).as_deref(), Some("dev"));
+        assert!(run("old").unwrap_err().to_string().contains("ivcap-mcp login --context old"));
+        let renew = platform(run("renew").unwrap());
+        assert_eq!(
+            renew.token,
+            Some(Secret::new("tok")),
+            "an expired token with a refresh token is refreshed, not refused"
+        );
         assert!(run("none").unwrap_err().to_string().contains("ivcap context login"));
         assert!(run("missing").unwrap_err().to_string().contains("ivcap context list"));
     }
