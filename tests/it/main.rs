@@ -26,6 +26,7 @@ mod secrets;
 mod service_parameters;
 mod service_tools;
 mod services;
+mod standin_auth;
 mod stdio;
 mod tasks;
 mod telemetry;

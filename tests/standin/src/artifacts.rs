@@ -20,7 +20,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 use crate::paging::{envelope, json_field, list_params, order_desc, select};
-use crate::{AppState, StandIn, error, filter, lock, not_found, now, origin, self_link};
+use crate::{AppState, StandIn, error, filter, not_found, now, origin, self_link};
 
 /// TUS version the stand-in speaks.
 const TUS: &str = "1.0.0";
@@ -194,7 +194,7 @@ async fn create(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let origin = origin(&headers);
     let body = rec.record(&origin);
     let location = format!("{origin}/1/artifacts/{}", rec.id);
-    let mut data = lock(&s.data);
+    let mut data = s.data();
     if let Some(collection) = &rec.collection {
         // X-Collection makes the artifact a member: the membership aspect the SDK's
         // add_item_to_collection would write (docs/ivcap-wire.md §8.1).
@@ -212,7 +212,7 @@ async fn create(State(s): State<AppState>, headers: HeaderMap) -> Response {
 }
 
 async fn read(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    match lock(&s.data).artifacts.iter().find(|a| a.id == id) {
+    match s.data().artifacts.iter().find(|a| a.id == id) {
         Some(a) => axum::Json(a.record(&origin(&headers))).into_response(),
         None => not_found(&id),
     }
@@ -232,7 +232,8 @@ async fn list(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQue
         },
     };
     // Newest first (order-desc defaults to true); at an `at-time`, what existed then.
-    let items: Vec<Value> = lock(&s.data)
+    let items: Vec<Value> = s
+        .data()
         .artifacts
         .iter()
         .rev()
@@ -249,7 +250,7 @@ async fn list(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQue
 
 async fn blob(State(s): State<AppState>, Path(id): Path<String>) -> Response {
     let Some((mime, data)) =
-        lock(&s.data).artifacts.iter().find(|a| a.id == id).map(|a| (a.mime_type.clone(), a.data.clone()))
+        s.data().artifacts.iter().find(|a| a.id == id).map(|a| (a.mime_type.clone(), a.data.clone()))
     else {
         return not_found(&id);
     };
@@ -260,8 +261,7 @@ async fn head(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<Stri
     if let Err(e) = require_tus(&headers) {
         return e;
     }
-    let Some((offset, size)) =
-        lock(&s.data).artifacts.iter().find(|a| a.id == id).map(|a| (a.data.len() as u64, a.size))
+    let Some((offset, size)) = s.data().artifacts.iter().find(|a| a.id == id).map(|a| (a.data.len() as u64, a.size))
     else {
         return StatusCode::NOT_FOUND.into_response();
     };
@@ -287,7 +287,7 @@ async fn create_upload(State(s): State<AppState>, headers: HeaderMap, Path(id): 
     if !deferred && length.is_none() {
         return error(400, "Upload-Length or Upload-Defer-Length: 1 is required");
     }
-    let mut data = lock(&s.data);
+    let mut data = s.data();
     let Some(rec) = data.artifacts.iter_mut().find(|a| a.id == id) else {
         return not_found(&id);
     };
@@ -308,7 +308,7 @@ async fn patch(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<Str
         return error(400, "Upload-Offset is required");
     };
     let fault = {
-        let mut data = lock(&s.data);
+        let mut data = s.data();
         let Some(rec) = data.artifacts.iter_mut().find(|a| a.id == id) else {
             return not_found(&id);
         };
@@ -338,7 +338,7 @@ async fn patch(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<Str
         }
         received += bytes.len() as u64;
         {
-            let mut data = lock(&s.data);
+            let mut data = s.data();
             let Some(rec) = data.artifacts.iter_mut().find(|a| a.id == id) else {
                 return not_found(&id);
             };
@@ -364,7 +364,7 @@ async fn patch(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<Str
         Some((_, PatchEnd::Drop)) => std::panic::resume_unwind(Box::new("stand-in: dropped connection after PATCH")),
         None => {}
     }
-    let offset = lock(&s.data).artifacts.iter().find(|a| a.id == id).map_or(0, |a| a.data.len() as u64);
+    let offset = s.data().artifacts.iter().find(|a| a.id == id).map_or(0, |a| a.data.len() as u64);
     (StatusCode::NO_CONTENT, [("Upload-Offset", offset.to_string()), ("Tus-Resumable", TUS.to_string())])
         .into_response()
 }

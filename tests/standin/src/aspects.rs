@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::filter::like_match;
 use crate::paging::{envelope, list_params, select};
-use crate::{AppState, invalid_parameter, lock, not_found, now, origin, self_link};
+use crate::{AppState, invalid_parameter, not_found, now, origin, self_link};
 
 /// A stored aspect. Times are RFC 3339 UTC with microseconds, so they order as text.
 #[derive(Debug, Clone)]
@@ -130,7 +130,7 @@ async fn create(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQ
         Err(e) => return e,
     };
     let id = rec.id.clone();
-    lock(&s.data).aspects.push(rec);
+    s.data().aspects.push(rec);
     axum::Json(json!({"id": id})).into_response()
 }
 
@@ -139,7 +139,7 @@ async fn update(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQ
         Ok(rec) => rec,
         Err(e) => return e,
     };
-    let mut data = lock(&s.data);
+    let mut data = s.data();
     let t = now();
     let live: Vec<usize> = data
         .aspects
@@ -165,7 +165,7 @@ async fn update(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQ
 }
 
 async fn retract(State(s): State<AppState>, Path(id): Path<String>) -> Response {
-    let mut data = lock(&s.data);
+    let mut data = s.data();
     let Some(a) = data.aspects.iter_mut().find(|a| a.id == id) else { return not_found(&id) };
     if a.valid_to.is_none() {
         a.valid_to = Some(now());
@@ -234,7 +234,8 @@ async fn list(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQue
             return crate::invalid_parameter("content-path", &format!("cannot parse JSONPath: {e}"), p);
         }
     };
-    let mut hits: Vec<AspectRec> = lock(&s.data)
+    let mut hits: Vec<AspectRec> = s
+        .data()
         .aspects
         .iter()
         .filter(|a| a.valid_at(&at))
@@ -295,7 +296,7 @@ async fn list(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQue
 }
 
 async fn read(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    match lock(&s.data).aspects.iter().find(|a| a.id == id) {
+    match s.data().aspects.iter().find(|a| a.id == id) {
         Some(a) => axum::Json(a.record(&origin(&headers))).into_response(),
         None => not_found(&id),
     }

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use crate::paging::{envelope, json_field, list_params, order_desc, select};
 use crate::services::AI_TOOL_SCHEMA;
-use crate::{AppState, AspectRec, StandIn, error, invalid_parameter, lock, not_found, now, origin, self_link};
+use crate::{AppState, AspectRec, StandIn, error, invalid_parameter, not_found, now, origin, self_link};
 
 /// Schema of a job's Datafabric record.
 pub const JOB_ASPECT_SCHEMA: &str = "urn:ivcap:schema:job.2";
@@ -244,7 +244,7 @@ async fn create(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<St
         Err(_) => return error(400, "Having problem with some of the supplied information"),
     };
     let job = {
-        let mut d = lock(&s.data);
+        let mut d = s.data();
         if !d.services.iter().any(|svc| svc.id == id) {
             return not_found(&id);
         }
@@ -294,7 +294,7 @@ async fn create(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<St
 }
 
 fn find(s: &AppState, service: &str, job: &str) -> Option<JobRec> {
-    lock(&s.data).jobs.iter().find(|j| j.id == job && j.service == service).cloned()
+    s.data().jobs.iter().find(|j| j.id == job && j.service == service).cloned()
 }
 
 async fn read(
@@ -335,7 +335,7 @@ async fn read(
         record["request-content"] = job.request.clone();
     }
     if status == "succeeded" && !job.script.products.is_empty() {
-        let d = lock(&s.data);
+        let d = s.data();
         let items: Vec<Value> = job
             .script
             .products
@@ -370,7 +370,7 @@ async fn list(
     };
     let origin = origin(&headers);
     let jobs: Vec<JobRec> = {
-        let d = lock(&s.data);
+        let d = s.data();
         if !d.services.iter().any(|svc| svc.id == sid) {
             return not_found(&sid);
         }

@@ -8,12 +8,14 @@
 //!
 //! Tests seed data ([`StandIn::add_service`] …), inject faults on a route ([`Fault`]:
 //! status codes with `Retry-After`, delays, dropped connections) and read back every
-//! request ([`StandIn::requests`]). One module per route family.
+//! request ([`StandIn::requests`]). One module per route family. [`auth`] is the deployment's
+//! authorization server, for logins and per-user OAuth.
 
 // Handlers return `Result<_, Response>` so an error answer can be returned with `?`; the size is axum's.
 #![allow(clippy::result_large_err)]
 
 mod artifacts;
+pub mod auth;
 // The filter grammar the tools check arguments against; the platform's (docs/ivcap-wire.md §3).
 mod aspects;
 #[path = "../../../src/backend/filter.rs"]
@@ -39,6 +41,7 @@ use serde_json::{Value, json};
 
 pub use artifacts::{ArtifactRec, PatchEnd};
 pub use aspects::{AspectRec, PRINCIPAL};
+pub use auth::{AuthControl, DeviceOutcome, IVCAP_AUDIENCE};
 pub use jobs::{JOB_ASPECT_SCHEMA, JobOutcome, JobRec, JobScript};
 pub use services::ServiceRec;
 
@@ -149,12 +152,58 @@ pub struct Data {
     pub searches: Vec<(String, Vec<Value>)>,
 }
 
+/// Every user's [`Data`]: one set without [`StandIn::require_jwt`] (the user ""), else one per
+/// token `sub`.
+#[derive(Debug, Default)]
+pub(crate) struct Users(std::collections::HashMap<String, Data>);
+
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub(crate) data: Mutex<Data>,
+    users: Mutex<Users>,
     faults: Mutex<VecDeque<Fault>>,
     log: Mutex<Vec<Recorded>>,
     require_auth: Mutex<bool>,
+    require_jwt: Mutex<bool>,
+    pub(crate) auth: Mutex<auth::AuthState>,
+}
+
+tokio::task_local! {
+    /// The user the request being served acts for (JWT mode).
+    static USER: String;
+}
+
+/// One user's data, locked.
+pub(crate) struct DataGuard<'a> {
+    users: MutexGuard<'a, Users>,
+    user: String,
+}
+
+impl std::ops::Deref for DataGuard<'_> {
+    type Target = Data;
+    fn deref(&self) -> &Data {
+        // The entry was made when the guard was.
+        &self.users.0[&self.user]
+    }
+}
+
+impl std::ops::DerefMut for DataGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Data {
+        self.users.0.entry(self.user.clone()).or_default()
+    }
+}
+
+impl Shared {
+    /// The data of the user the current request acts for.
+    pub(crate) fn data(&self) -> DataGuard<'_> {
+        let user = USER.try_with(String::clone).unwrap_or_default();
+        self.data_of(&user)
+    }
+
+    fn data_of(&self, user: &str) -> DataGuard<'_> {
+        let mut users = lock(&self.users);
+        users.0.entry(user.to_string()).or_default();
+        DataGuard { users, user: user.to_string() }
+    }
 }
 
 pub(crate) type AppState = Arc<Shared>;
@@ -181,10 +230,12 @@ impl StandIn {
     /// Starts a stand-in on 127.0.0.1 with an ephemeral port.
     pub async fn start() -> StandIn {
         let shared = Arc::new(Shared {
-            data: Mutex::new(Data::default()),
+            users: Mutex::new(Users::default()),
             faults: Mutex::new(VecDeque::new()),
             log: Mutex::new(Vec::new()),
             require_auth: Mutex::new(true),
+            require_jwt: Mutex::new(false),
+            auth: Mutex::new(auth::AuthState::default()),
         });
         let app = router(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
@@ -203,6 +254,17 @@ impl StandIn {
     /// Whether `/1/*` requires the bearer token (off = `IVCAP_BASE_URL` mode).
     pub fn require_auth(&self, on: bool) {
         *lock(&self.shared.require_auth) = on;
+    }
+
+    /// Whether `/1/*` requires a JWT of the stand-in's issuer for [`IVCAP_AUDIENCE`] (not
+    /// [`TOKEN`]), and keeps each user's (`sub`'s) data apart.
+    pub fn require_jwt(&self, on: bool) {
+        *lock(&self.shared.require_jwt) = on;
+    }
+
+    /// Runs `f` on one user's data (JWT mode), for seeding and inspection.
+    pub fn with_user_data<R>(&self, user: &str, f: impl FnOnce(&mut Data) -> R) -> R {
+        f(&mut self.shared.data_of(user))
     }
 
     /// Adds a fault.
@@ -227,7 +289,7 @@ impl StandIn {
 
     /// Runs `f` on the data, for seeding and inspection.
     pub fn with_data<R>(&self, f: impl FnOnce(&mut Data) -> R) -> R {
-        f(&mut lock(&self.shared.data))
+        f(&mut self.shared.data_of(""))
     }
 
     /// Adds a secret.
@@ -244,6 +306,7 @@ fn router(shared: AppState) -> Router {
         .merge(jobs::routes())
         .merge(search::routes())
         .merge(secrets::routes())
+        .merge(auth::routes())
         .fallback(|m: Method, u: Uri| async move {
             (StatusCode::NOT_IMPLEMENTED, Json(json!({"message": format!("stand-in has no route for {m} {u}")})))
         })
@@ -314,7 +377,15 @@ async fn gate(State(shared): State<AppState>, request: Request, next: Next) -> R
         None => {}
     }
 
-    if path.starts_with("/1/") && *lock(&shared.require_auth) {
+    // The auth provider's description is public, as on the platform.
+    let guarded = path.starts_with("/1/") && path != "/1/authinfo.yaml";
+    if guarded && *lock(&shared.require_jwt) {
+        let Some(user) = auth::ivcap_user(&shared, &parts.headers) else {
+            return StatusCode::UNAUTHORIZED.into_response();
+        };
+        return USER.scope(user, next.run(Request::from_parts(parts, body))).await;
+    }
+    if guarded && *lock(&shared.require_auth) {
         let ok = parts
             .headers
             .get("authorization")

@@ -12,7 +12,7 @@ use axum::routing::post;
 use serde_json::Value;
 
 use crate::paging::{envelope, list_params};
-use crate::{AppState, StandIn, error, lock, now, origin};
+use crate::{AppState, StandIn, error, now, origin};
 
 /// The media type IVCAP requires for a query.
 pub const MANGLE: &str = "application/datalog+mangle";
@@ -79,7 +79,7 @@ async fn search(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQ
         return crate::invalid_parameter("at-time", "cannot parse date", at);
     }
     let at_time = lp.get("at-time").map(str::to_string).unwrap_or_else(now);
-    let items = lock(&s.data).searches.iter().find(|(text, _)| text == query).map(|(_, items)| items.clone());
+    let items = s.data().searches.iter().find(|(text, _)| text == query).map(|(_, items)| items.clone());
     axum::Json(envelope(items.unwrap_or_default(), &lp, &origin(&headers), "/1/search", Some(at_time))).into_response()
 }
 

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::filter::like_match;
 use crate::paging::{envelope, list_params};
-use crate::{AppState, lock, origin};
+use crate::{AppState, origin};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/1/secrets/list", get(list))
@@ -22,7 +22,8 @@ async fn list(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQue
         Err(e) => return e,
     };
     let pattern = lp.get("filter").map(|f| f.replace(".*", "%"));
-    let items = lock(&s.data)
+    let items = s
+        .data()
         .secrets
         .iter()
         .filter(|(name, _)| pattern.as_deref().is_none_or(|p| like_match(p, name, false)))

@@ -11,7 +11,7 @@ use axum::routing::get;
 use serde_json::{Value, json};
 
 use crate::paging::{envelope, json_field, list_params, order_desc, select};
-use crate::{AppState, AspectRec, StandIn, lock, not_found, now, origin, self_link};
+use crate::{AppState, AspectRec, StandIn, not_found, now, origin, self_link};
 
 /// Schema of a service's tool definition aspect.
 pub const AI_TOOL_SCHEMA: &str = "urn:sd-core:schema.ai-tool.1";
@@ -109,7 +109,8 @@ async fn list(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQue
         Err(e) => return e,
     };
     let search = lp.get("search").map(str::to_lowercase);
-    let services: Vec<ServiceRec> = lock(&s.data)
+    let services: Vec<ServiceRec> = s
+        .data()
         .services
         .iter()
         .filter(|svc| search.as_deref().is_none_or(|t| svc.name.to_lowercase().contains(t)))
@@ -139,7 +140,7 @@ async fn list(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQue
 }
 
 async fn read(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let Some(svc) = lock(&s.data).services.iter().find(|svc| svc.id == id).cloned() else {
+    let Some(svc) = s.data().services.iter().find(|svc| svc.id == id).cloned() else {
         return not_found(&id);
     };
     let href = format!("{}/1/services2/{}", origin(&headers), svc.id);
