@@ -64,7 +64,10 @@ pub async fn start(http: &reqwest::Client, provider: &AuthProvider) -> Result<De
     let form = [("client_id", provider.client_id.as_str()), ("scope", SCOPES), ("audience", provider.audience())];
     let host =
         url::Url::parse(&provider.code_url).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
-    let resp = super::provider::post_form(http, &provider.code_url, &form)
+    let resp = http
+        .post(&provider.code_url)
+        .form(&form)
+        .send()
         .await
         .map_err(|e| Error::Transport(format!("the login provider at {host}: {}", e.without_url())))?;
     let status = resp.status();

@@ -137,17 +137,6 @@ fn pick_provider(text: &str) -> std::result::Result<AuthProvider, String> {
     Ok(provider)
 }
 
-/// `POST url` with an `application/x-www-form-urlencoded` body (reqwest's `form` feature
-/// is not built; `url` encodes the same).
-pub(crate) async fn post_form(
-    http: &reqwest::Client,
-    url: &str,
-    fields: &[(&str, &str)],
-) -> reqwest::Result<reqwest::Response> {
-    let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
-    http.post(url).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(body).send().await
-}
-
 /// What the token endpoint gave.
 #[derive(Debug, Clone)]
 pub struct Tokens {
@@ -218,7 +207,8 @@ pub async fn token_request(
     let host =
         url::Url::parse(&provider.token_url).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
     let failed = |why: String| Error::Transport(format!("the login provider at {host}: {why}"));
-    let resp = post_form(http, &provider.token_url, &fields).await.map_err(|e| failed(e.without_url().to_string()))?;
+    let resp =
+        http.post(&provider.token_url).form(&fields).send().await.map_err(|e| failed(e.without_url().to_string()))?;
     let status = resp.status();
     let bytes = resp.bytes().await.map_err(|e| failed(e.without_url().to_string()))?;
     let body: Option<TokenBody> = serde_json::from_slice(&bytes).ok();
