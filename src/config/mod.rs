@@ -67,8 +67,8 @@ pub struct Cli {
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
 
-    /// Use a login made with the Go `ivcap` CLI: URL and token from its config.yaml
-    /// (the active context, or the one named).
+    /// Use a login saved by `ivcap-mcp login` or the Go `ivcap` CLI in its config.yaml
+    /// (the active context, or the one named); its token is refreshed and written back.
     #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
     pub context: Option<String>,
 
@@ -397,7 +397,7 @@ impl Config {
                 return Err(Error::Config(format!(
                     "IVCAP_URL is {base_url} but no token is set: set IVCAP_JWT (or \
                      IVCAP_ACCESS_TOKEN) to a bearer token, e.g. from `ivcap context get \
-                     access-token --refresh-token`, or use --context to reuse an ivcap CLI login"
+                     access-token --refresh-token`, or log in with `ivcap-mcp login` and use --context (kept fresh)"
                 )));
             };
             Mode::Platform(PlatformConfig { base_url, token: Some(token), host_header: None, cli_login: None })
