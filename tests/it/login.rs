@@ -245,6 +245,28 @@ async fn a_token_near_its_expiry_is_refreshed_once_before_the_requests() {
     assert!(tokens[1..].iter().all(|t| *t != tokens[0] && *t == tokens[1]), "all four carried the refreshed token");
 }
 
+/// Two servers on one context (two clients, or a client and a stand-alone server) near
+/// expiry at the same moment: the file lock makes one refresh and the other take its tokens
+/// from the file; refreshing with the same refresh token twice would fail (rotation).
+#[tokio::test]
+async fn two_servers_on_one_context_refresh_once_between_them() {
+    let s = jwt_standin().await;
+    s.auth_control(|c| c.access_ttl = Duration::from_secs(76));
+    let dir = tempfile::tempdir().unwrap();
+    logged_in(&s, dir.path(), "shared").await;
+    let (a, b) = (server(dir.path(), "shared").await, server(dir.path(), "shared").await);
+    ok(&call(&a, "list_services", json!({})).await);
+    ok(&call(&b, "list_services", json!({})).await);
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let (ra, rb) = tokio::join!(call(&a, "list_services", json!({})), call(&b, "list_services", json!({})));
+    ok(&ra);
+    ok(&rb);
+    assert_eq!(refreshes(&s).len(), 1, "one refresh for both servers");
+    let tokens = services_tokens(&s);
+    assert_eq!(tokens.len(), 4, "no 401 and no second try");
+    assert!(tokens[2] == tokens[3] && tokens[2] != tokens[0], "both use the one refreshed token");
+}
+
 /// IVCAP refuses a token once (as after a revocation): the login is refreshed and the call
 /// succeeds with the new token, without the caller seeing the 401.
 #[tokio::test]
