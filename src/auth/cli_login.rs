@@ -74,7 +74,7 @@ impl CliLogin {
             return Err(Error::Unauthorised {
                 status: 401,
                 detail: format!(
-                    "the access token of context '{}' has expired and the context has no refresh token: {}",
+                    "the access token of context '{}' has expired or was refused, and the context has no refresh token: {}",
                     self.context,
                     self.relogin()
                 ),
