@@ -149,3 +149,59 @@ pub async fn poll_until_done(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::post;
+
+    /// A provider whose token endpoint answers `answer` to every poll.
+    async fn provider_answering(answer: &'static str) -> AuthProvider {
+        let app = axum::Router::new()
+            .route(
+                "/code",
+                post(|| async {
+                    axum::Json(serde_json::json!({"device_code": "dc", "user_code": "AB-CD",
+                        "verification_uri": "https://p/device", "expires_in": 2, "interval": 1}))
+                }),
+            )
+            .route(
+                "/token",
+                post(move || async move {
+                    (axum::http::StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({"error": answer})))
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        AuthProvider {
+            id: "p".into(),
+            login_url: String::new(),
+            token_url: format!("{base}/token"),
+            code_url: format!("{base}/code"),
+            jwks_url: String::new(),
+            client_id: "c".into(),
+            audience: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn polling_stops_when_the_code_expires_and_slow_down_adds_five_seconds() {
+        let http = super::super::provider::http_client().unwrap();
+        let pending = provider_answering("authorization_pending").await;
+        let mut device = start(&http, &pending).await.unwrap();
+        assert_eq!((device.url_to_open(), device.user_code.as_str()), ("https://p/device", "AB-CD"));
+        let started = std::time::Instant::now();
+        let e = poll_until_done(&http, &pending, &mut device).await.unwrap_err().to_string();
+        assert!(e.contains("expired") && e.contains("ivcap-mcp login"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(3), "gave up at the code's expiry: {:?}", started.elapsed());
+
+        let slow = provider_answering("slow_down").await;
+        let mut device = start(&http, &slow).await.unwrap();
+        assert!(matches!(poll_once(&http, &slow, &mut device).await.unwrap(), Poll::SlowDown));
+        assert_eq!(device.interval, Duration::from_secs(6));
+        let denied = provider_answering("access_denied").await;
+        let e = poll_once(&http, &denied, &mut device).await.unwrap_err().to_string();
+        assert!(e.contains("denied"), "{e}");
+    }
+}
