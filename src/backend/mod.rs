@@ -97,6 +97,12 @@ pub fn for_config(config: &Config) -> Result<Arc<dyn Backend>> {
             local.preload_aspects();
             Arc::new(local)
         }
-        Mode::Platform(cfg) => Arc::new(platform::PlatformBackend::new(cfg)?.with_chunk_size(config.chunk_size)),
+        Mode::Platform(cfg) => {
+            let mut backend = platform::PlatformBackend::new(cfg)?.with_chunk_size(config.chunk_size);
+            if let Some(login) = &cfg.cli_login {
+                backend = backend.with_credentials(Arc::new(crate::auth::CliLogin::new(login)?));
+            }
+            Arc::new(backend)
+        }
     })
 }

@@ -11,11 +11,12 @@ use clap::Parser;
 
 use crate::error::{Error, Result};
 
-mod cli_context;
+pub mod cli_context;
 mod confirm;
 mod http;
 mod secret;
 
+pub use cli_context::CliLoginRef;
 pub use confirm::{ConfirmConfig, ConfirmLevel, DEFAULT_STATE_TTL};
 pub use http::HttpConfig;
 pub use secret::Secret;
@@ -69,8 +70,8 @@ pub struct Cli {
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
 
-    /// Use a login made with the Go `ivcap` CLI: URL and token from its config.yaml
-    /// (the active context, or the one named).
+    /// Use a login saved by `ivcap-mcp login` or the Go `ivcap` CLI in its config.yaml
+    /// (the active context, or the one named); its token is refreshed and written back.
     #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
     pub context: Option<String>,
 
@@ -198,6 +199,30 @@ pub struct Cli {
     /// Seconds a person has to answer a 2026-07-28 confirmation or form (1 to 3600; default 300).
     #[arg(long, value_name = "SECONDS")]
     pub state_ttl: Option<u64>,
+
+    /// `ivcap-mcp login`; none: serve MCP.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What to do instead of serving MCP.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Log in to IVCAP as `ivcap context login` does (a URL and a code to approve in a
+    /// browser) and save the login in the Go CLI's config.yaml, where --context finds it.
+    Login(LoginArgs),
+}
+
+/// `ivcap-mcp login [--context NAME] [--url URL]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoginArgs {
+    /// The CLI context to log in (default: the active one); created when missing.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// The IVCAP deployment's base URL, to create the context with.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
 }
 
 /// `--log-format`.
@@ -329,6 +354,9 @@ pub struct PlatformConfig {
     pub token: Option<Secret>,
     /// `Host` header to send, when a CLI context names one.
     pub host_header: Option<String>,
+    /// With `--context`: the CLI login to refresh `token` from (then `token` is only where
+    /// it starts, and may be expired).
+    pub cli_login: Option<CliLoginRef>,
 }
 
 /// How MCP clients reach the server.
@@ -394,13 +422,13 @@ impl Config {
                 return Err(Error::Config(format!(
                     "IVCAP_URL is {base_url} but no token is set: set IVCAP_JWT (or \
                      IVCAP_ACCESS_TOKEN) to a bearer token, e.g. from `ivcap context get \
-                     access-token --refresh-token`, or use --context to reuse an ivcap CLI login"
+                     access-token --refresh-token`, or log in with `ivcap-mcp login` and use --context (kept fresh)"
                 )));
             };
-            Mode::Platform(PlatformConfig { base_url, token: Some(token), host_header: None })
+            Mode::Platform(PlatformConfig { base_url, token: Some(token), host_header: None, cli_login: None })
         } else if let Some(url) = var("IVCAP_BASE_URL") {
             let base_url = normalise_base_url(&url, "IVCAP_BASE_URL")?;
-            Mode::Platform(PlatformConfig { base_url, token: None, host_header: None })
+            Mode::Platform(PlatformConfig { base_url, token: None, host_header: None, cli_login: None })
         } else if token.is_some() {
             return Err(Error::Config(
                 "IVCAP_JWT (or IVCAP_ACCESS_TOKEN) is set but IVCAP_URL is not: set IVCAP_URL to \
@@ -688,7 +716,8 @@ mod tests {
         let yaml = "version: v1\nactive-context: dev\ncontexts:\n\
             - name: dev\n  url: https://dev.example/\n  host: api.dev.example\n  access-token: tok\n  access-token-expiry: 2999-01-01T00:00:00Z\n\
             - name: old\n  url: https://old.example\n  access-token: tok\n  access-token-expiry: 2000-01-01T00:00:00+10:00\n\
-            - name: none\n  url: https://none.example\n";
+            - name: none\n  url: https://none.example\n\
+            - name: renew\n  url: https://renew.example\n  access-token: tok\n  access-token-expiry: 2000-01-01T00:00:00Z\n  refresh-token: r\n";
         std::fs::write(dir.path().join("ivcap-cli/config.yaml"), yaml).unwrap();
         let run = |name: &str| {
             let cli = Cli {
@@ -702,7 +731,14 @@ mod tests {
         let p = platform(run("").unwrap());
         assert_eq!(p.base_url, "https://dev.example");
         assert_eq!(p.host_header.as_deref(), Some("api.dev.example"));
-        assert!(run("old").unwrap_err().to_string().contains("ivcap context login"));
+        assert_eq!(p.cli_login.map(|l| l.context).as_deref(), Some("dev"));
+        assert!(run("old").unwrap_err().to_string().contains("ivcap-mcp login --context old"));
+        let renew = platform(run("renew").unwrap());
+        assert_eq!(
+            renew.token,
+            Some(Secret::new("tok")),
+            "an expired token with a refresh token is refreshed, not refused"
+        );
         assert!(run("none").unwrap_err().to_string().contains("ivcap context login"));
         assert!(run("missing").unwrap_err().to_string().contains("ivcap context list"));
     }

@@ -121,6 +121,7 @@ pub async fn platform_fast_retries(standin: &StandIn) -> Client {
         base_url: standin.base_url().to_string(),
         token: Some(ivcap_mcp::config::Secret::new(TOKEN)),
         host_header: None,
+        cli_login: None,
     };
     let backend = PlatformBackend::new(&cfg).expect("platform backend").with_retry(RetryPolicy::fast());
     in_process(std::sync::Arc::new(backend), (), None).await

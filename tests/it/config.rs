@@ -55,7 +55,7 @@ async fn expired_cli_context_says_to_log_in() {
     )
     .unwrap();
     let stderr = run_failing(&["--context"], &[], dir.path()).await;
-    assert!(stderr.contains("run `ivcap context login`") && stderr.contains("expired"), "{stderr}");
+    assert!(stderr.contains("run `ivcap-mcp login --context dev`") && stderr.contains("expired"), "{stderr}");
     let stderr = run_failing(&["--context", "prod"], &[], dir.path()).await;
     assert!(stderr.contains("no context named 'prod'"), "{stderr}");
 }

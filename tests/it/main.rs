@@ -17,6 +17,7 @@ mod lambda_interop;
 mod lifecycle;
 mod load_balancer;
 mod local_url_services;
+mod login;
 mod packaging;
 mod python_mcp;
 mod python_sdk;
