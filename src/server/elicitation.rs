@@ -21,9 +21,10 @@ use std::time::{Duration, Instant};
 
 use rmcp::RoleServer;
 use rmcp::model::{
-    BooleanSchema, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ElicitRequest,
-    ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationSchema, InputRequest, InputRequests,
-    InputRequiredResult, JsonObject, PrimitiveSchemaDefinition, ProtocolVersion, RequestStateCodec, SealOptions,
+    BooleanSchema, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomNotification,
+    ElicitRequest, ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationSchema, InputRequest,
+    InputRequests, InputRequiredResult, JsonObject, PrimitiveSchemaDefinition, ProtocolVersion, RequestStateCodec,
+    SealOptions, ServerNotification,
 };
 use rmcp::service::ElicitationMode;
 use rmcp::service::RequestContext;
@@ -32,6 +33,7 @@ use serde_json::Value;
 
 use super::confirmations::{self, Change};
 use super::forms;
+use super::login::{ClientLogin, LoginTarget};
 use super::service_tools::ServiceTool;
 use crate::config::{ConfirmConfig, ConfirmLevel};
 use crate::error::{Error, Result};
@@ -41,10 +43,15 @@ use crate::tools::ToolContext;
 const CONFIRM_KEY: &str = "confirm";
 /// The key of a form for missing inputs.
 const FORM_KEY: &str = "inputs";
+/// The key of a login (URL mode).
+const LOGIN_KEY: &str = "login";
 /// Mixed into every sealed state's associated data, so a token made for anything else never opens here.
 const DOMAIN: &[u8] = b"ivcap-mcp/tools-call/v1";
 /// Most used states remembered per process (each is forgotten when it expires anyway).
 const MAX_SPENT: usize = 100_000;
+
+const LOGIN_DECLINED: &str = "not done: the login was declined by the user; nothing was changed. Log in with \
+                              `ivcap-mcp login --context <name>` (or accept the login when asked) and call again.";
 
 const DECLINED: &str = "not done: declined by the user; nothing was changed. Do not try again unless the user asks \
                         for it.";
@@ -58,6 +65,8 @@ enum Asked {
     Form {
         fields: Vec<String>,
     },
+    /// A device login, held in this process under the state's nonce.
+    Login,
 }
 
 impl Asked {
@@ -66,6 +75,7 @@ impl Asked {
         match self {
             Asked::Confirm => CONFIRM_KEY,
             Asked::Form { .. } => FORM_KEY,
+            Asked::Login => LOGIN_KEY,
         }
     }
 }
@@ -83,6 +93,14 @@ struct Sealed {
     nonce: String,
     #[serde(flatten)]
     asked: Asked,
+}
+
+/// What follows a call that failed for want of a login.
+pub(super) enum LoginStep {
+    /// The person logged in: run the call again.
+    Again,
+    /// Answer with this instead (a 2026-07-28 question, or why the login did not happen).
+    Answer(CallToolResponse),
 }
 
 /// What to do with a call.
@@ -121,10 +139,12 @@ pub(super) struct Elicitation {
     stateless: bool,
     /// Nonces of the states already accepted, with when each may be forgotten (it has expired).
     spent: Mutex<HashMap<String, Instant>>,
+    /// With `--context`: logging in from the client.
+    login: Option<ClientLogin>,
 }
 
 impl Elicitation {
-    pub(super) fn new(config: &ConfirmConfig, stateless: bool) -> Result<Self> {
+    pub(super) fn new(config: &ConfirmConfig, stateless: bool, login: Option<LoginTarget>) -> Result<Self> {
         let key: Vec<u8> = match &config.state_key {
             Some(key) => key.expose().as_bytes().to_vec(),
             None => rand::random::<[u8; 32]>().to_vec(),
@@ -137,7 +157,13 @@ impl Elicitation {
             ttl: config.state_ttl,
             stateless,
             spent: Mutex::new(HashMap::new()),
+            login: login.map(ClientLogin::new).transpose()?,
         })
+    }
+
+    /// A failed call may be a login a client can renew (`--context`).
+    pub(super) fn logs_in(&self) -> bool {
+        self.login.is_some()
     }
 
     /// Decides whether `request` runs: asks the person first where `--confirm` or a job's missing
@@ -160,7 +186,23 @@ impl Elicitation {
                      to be asked again",
                     request.name
                 )),
-                Ok(asked) => {
+                Ok(Sealed { nonce, asked: Asked::Login }) => {
+                    let accepted = answer(responses.get(LOGIN_KEY)).is_some();
+                    let started = self.login.as_ref().and_then(|l| l.take(&nonce).map(|s| (l, s)));
+                    match (accepted, started) {
+                        (false, _) => refuse(LOGIN_DECLINED),
+                        (true, None) => refuse(&format!(
+                            "not done: the login this answer is for is not under way here (it expired, or another \
+                             server process started it); call {} again to start a new one",
+                            request.name
+                        )),
+                        (true, Some((login, started))) => match login.finish(started).await {
+                            Ok(()) => Gate::Go(Box::new(request)),
+                            Err(e) => refuse(&format!("not done: the login did not complete: {}", e.for_model())),
+                        },
+                    }
+                }
+                Ok(Sealed { asked, .. }) => {
                     let content = answer(responses.get(asked.key()));
                     decide(asked, content, request, service_tool.is_some())
                 }
@@ -205,6 +247,78 @@ impl Elicitation {
         }
     }
 
+    /// After `request` failed: when the saved `--context` login is what failed and the client
+    /// can open a URL, a device login — at once in a 2025-11-25 session (then the call runs
+    /// again), or as a 2026-07-28 `input_required` answer. `None`: the failure stands (it names
+    /// `ivcap-mcp login`).
+    pub(super) async fn login_after_failure(
+        &self,
+        request: &CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Option<LoginStep> {
+        let login = self.login.as_ref()?;
+        let modern = context.protocol_version().is_some_and(|v| v >= ProtocolVersion::V_2026_07_28);
+        let url_mode = if modern {
+            context.client_capabilities().and_then(|c| c.elicitation).is_some_and(|e| e.url.is_some())
+        } else {
+            !self.stateless && context.peer.supported_elicitation_modes().contains(&ElicitationMode::Url)
+        };
+        if !url_mode || !login.needed().await {
+            return None;
+        }
+        let failed = |e: Error| {
+            Some(LoginStep::Answer(
+                CallToolResult::error(vec![ContentBlock::text(format!(
+                    "not done: the IVCAP login has expired and a new one could not be started: {}",
+                    e.for_model()
+                ))])
+                .into(),
+            ))
+        };
+        let started = match login.start().await {
+            Ok(started) => started,
+            Err(e) => return failed(e),
+        };
+        let message = started.message(login.context());
+        let url = started.device.url_to_open().to_string();
+        if modern {
+            let nonce = uuid::Uuid::new_v4().simple().to_string();
+            if let Err(e) = login.hold(&nonce, started) {
+                return failed(e);
+            }
+            let params =
+                ElicitRequestParams::UrlElicitationParams { meta: None, message, url, elicitation_id: String::new() };
+            let sealed = Sealed { nonce, asked: Asked::Login };
+            return match self.seal_question(context, request, &sealed, params) {
+                Gate::Answer(answer) => Some(LoginStep::Answer(answer)),
+                Gate::Go(_) => None,
+            };
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let Ok(parsed) = url::Url::parse(&url) else {
+            return failed(Error::UnexpectedAnswer(format!("the login provider's address '{url}' is not a URL")));
+        };
+        let lifetime = ClientLogin::lifetime(&started);
+        match context.peer.elicit_url_with_timeout(message, parsed, id.clone(), Some(lifetime)).await {
+            Ok(ElicitationAction::Accept) => {}
+            Ok(_) => {
+                return Some(LoginStep::Answer(CallToolResult::error(vec![ContentBlock::text(LOGIN_DECLINED)]).into()));
+            }
+            Err(e) => return failed(Error::Internal(format!("the person could not be asked to log in: {e}"))),
+        }
+        if let Err(e) = login.finish(started).await {
+            return failed(e);
+        }
+        let complete = CustomNotification::new(
+            "notifications/elicitation/complete",
+            Some(serde_json::json!({"elicitationId": id})),
+        );
+        if let Err(e) = context.peer.send_notification(ServerNotification::CustomNotification(complete)).await {
+            tracing::debug!(error = %e, "cannot send notifications/elicitation/complete");
+        }
+        Some(LoginStep::Again)
+    }
+
     /// Whether this client can be asked (form mode), and why not.
     fn can_ask(&self, modern: bool, context: &RequestContext<RoleServer>) -> std::result::Result<(), CannotAsk> {
         let form = if modern {
@@ -232,20 +346,10 @@ impl Elicitation {
         question: Question,
     ) -> Gate {
         let Question { message, schema, asked } = question;
-        let key = asked.key();
         let params = ElicitRequestParams::FormElicitationParams { meta: None, message, requested_schema: schema };
         if modern {
             let sealed = Sealed { nonce: uuid::Uuid::new_v4().simple().to_string(), asked };
-            let binding = binding(context, &request);
-            let options = SealOptions::new().associated_data(&binding).ttl(self.ttl);
-            return match self.codec.seal_json_with(&sealed, &options) {
-                Ok(state) => {
-                    let mut requests = InputRequests::new();
-                    requests.insert(key.to_string(), InputRequest::Elicitation(ElicitRequest::new(params)));
-                    Gate::Answer(InputRequiredResult::new(Some(requests), Some(state)).into())
-                }
-                Err(e) => refuse(&Error::Internal(format!("cannot seal the request state: {e}")).for_model()),
-            };
+            return self.seal_question(context, &request, &sealed, params);
         }
         let answer = match context.peer.create_elicitation_with_timeout(params, Some(self.ttl)).await {
             Ok(result) => result,
@@ -260,9 +364,30 @@ impl Elicitation {
         decide(asked, answer_of(&answer), request, service_tool)
     }
 
+    /// The 2026-07-28 answer asking `params`, with `sealed` as its state, bound to `request`.
+    fn seal_question(
+        &self,
+        context: &RequestContext<RoleServer>,
+        request: &CallToolRequestParams,
+        sealed: &Sealed,
+        params: ElicitRequestParams,
+    ) -> Gate {
+        let binding = binding(context, request);
+        let options = SealOptions::new().associated_data(&binding).ttl(self.ttl);
+        match self.codec.seal_json_with(sealed, &options) {
+            Ok(state) => {
+                let mut requests = InputRequests::new();
+                let key = sealed.asked.key().to_string();
+                requests.insert(key, InputRequest::Elicitation(ElicitRequest::new(params)));
+                Gate::Answer(InputRequiredResult::new(Some(requests), Some(state)).into())
+            }
+            Err(e) => refuse(&Error::Internal(format!("cannot seal the request state: {e}")).for_model()),
+        }
+    }
+
     /// The state's question, once: checks the seal (caller, tool, arguments), the expiry and
     /// that this process has not accepted it before.
-    fn open(&self, state: &str, binding: &[u8]) -> std::result::Result<Asked, &'static str> {
+    fn open(&self, state: &str, binding: &[u8]) -> std::result::Result<Sealed, &'static str> {
         let sealed: Sealed = self.codec.open_json_with(state, binding).map_err(|e| {
             tracing::info!(error = %e, "refused a requestState");
             match e {
@@ -279,8 +404,8 @@ impl Elicitation {
         if spent.len() >= MAX_SPENT {
             return Err("cannot be checked now (too many answers in flight)");
         }
-        spent.insert(sealed.nonce, now + self.ttl);
-        Ok(sealed.asked)
+        spent.insert(sealed.nonce.clone(), now + self.ttl);
+        Ok(sealed)
     }
 }
 
@@ -415,14 +540,14 @@ mod tests {
     #[test]
     fn a_state_opens_once_and_only_for_its_binding() {
         let config = ConfirmConfig { state_ttl: Duration::from_secs(60), ..ConfirmConfig::default() };
-        let e = Elicitation::new(&config, false).unwrap();
+        let e = Elicitation::new(&config, false, None).unwrap();
         let sealed = Sealed { nonce: "n1".into(), asked: Asked::Confirm };
         let state = e.codec.seal_json_with(&sealed, &SealOptions::new().associated_data(b"call A")).unwrap();
         assert_eq!(
             e.open(&state, b"call B").unwrap_err(),
             "is not valid for this call (changed, made for other arguments or by another server)"
         );
-        assert!(matches!(e.open(&state, b"call A"), Ok(Asked::Confirm)));
+        assert!(matches!(e.open(&state, b"call A"), Ok(Sealed { asked: Asked::Confirm, .. })));
         assert_eq!(e.open(&state, b"call A").unwrap_err(), "was used already");
         let mut tampered = state.clone();
         tampered.pop();

@@ -10,6 +10,7 @@ mod completions;
 mod confirmations;
 mod elicitation;
 mod forms;
+mod login;
 mod prompts;
 mod protocol_error;
 mod resources;
@@ -45,6 +46,7 @@ use prompts::Prompts;
 use service_tools::ServiceTools;
 use toolsets::{ToolRoutes, Toolsets};
 
+pub use login::LoginTarget;
 pub use prompts::{AnnotateArtifactArgs, ExploreDatafabricArgs, RunServiceArgs, TraceProvenanceArgs};
 pub use subscriptions::MAX_WATCHED_JOBS;
 
@@ -91,6 +93,8 @@ pub struct ServerOptions {
     pub stateless: bool,
     /// When to ask the person before a call (`--confirm` and the rest; `elicitation`).
     pub confirm: crate::config::ConfirmConfig,
+    /// With `--context`: the login a client may renew through URL elicitation (`login`).
+    pub login: Option<LoginTarget>,
 }
 
 impl Default for ServerOptions {
@@ -104,6 +108,7 @@ impl Default for ServerOptions {
             service_tools: None,
             stateless: false,
             confirm: crate::config::ConfirmConfig::default(),
+            login: None,
         }
     }
 }
@@ -161,7 +166,11 @@ impl IvcapMcp {
             service_tools,
             tasks,
             stateless: options.stateless,
-            elicitation: Arc::new(elicitation::Elicitation::new(&options.confirm, options.stateless)?),
+            elicitation: Arc::new(elicitation::Elicitation::new(
+                &options.confirm,
+                options.stateless,
+                options.login.clone(),
+            )?),
             _session: None,
         })
     }
@@ -198,7 +207,6 @@ impl IvcapMcp {
         mut request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> std::result::Result<CallToolResponse, McpError> {
-        let as_task = self.tasks && context.client_capabilities().is_some_and(|c| c.supports_tasks());
         let service_tool = self.service_tools.as_ref().and_then(|st| st.get(&request.name));
         // Ask the person first where that is called for (only about tools this server offers).
         if service_tool.is_some() || self.tools.get().has_route(&request.name) {
@@ -208,6 +216,29 @@ impl IvcapMcp {
                 elicitation::Gate::Answer(answer) => return Ok(answer),
             };
         }
+        if !self.elicitation.logs_in() {
+            return self.execute(request, service_tool, context).await;
+        }
+        let answer = self.execute(request.clone(), service_tool.clone(), context.clone()).await;
+        // A call that failed for want of a login: log in from the client, then run it again.
+        if matches!(&answer, Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true)) {
+            match Box::pin(self.elicitation.login_after_failure(&request, &context)).await {
+                Some(elicitation::LoginStep::Again) => return self.execute(request, service_tool, context).await,
+                Some(elicitation::LoginStep::Answer(instead)) => return Ok(instead),
+                None => {}
+            }
+        }
+        answer
+    }
+
+    /// Runs a call the person (if asked) agreed to.
+    async fn execute(
+        &self,
+        request: CallToolRequestParams,
+        service_tool: Option<service_tools::ServiceTool>,
+        context: RequestContext<RoleServer>,
+    ) -> std::result::Result<CallToolResponse, McpError> {
+        let as_task = self.tasks && context.client_capabilities().is_some_and(|c| c.supports_tasks());
         // The job paths are boxed: awaited inline, their state made every call's future (moved
         // into a task per request) several times larger.
         if let Some(tool) = service_tool {

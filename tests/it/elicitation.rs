@@ -42,11 +42,19 @@ fn yes() -> Answer {
 struct Person {
     answer: Answer,
     asked: Arc<Mutex<Vec<(String, Value)>>>,
+    /// Declares URL mode too (and records the notifications it gets).
+    url: bool,
+    notices: Arc<Mutex<Vec<Value>>>,
 }
 
 impl Person {
     fn new(answer: Answer) -> Self {
-        Person { answer, asked: Arc::default() }
+        Person { answer, asked: Arc::default(), url: false, notices: Arc::default() }
+    }
+
+    /// A person whose client can also open URLs.
+    fn with_urls(answer: Answer) -> Self {
+        Person { url: true, ..Person::new(answer) }
     }
 
     fn asked(&self) -> Vec<(String, Value)> {
@@ -56,8 +64,17 @@ impl Person {
 
 impl ClientHandler for Person {
     fn get_info(&self) -> ClientConfig {
-        let capabilities: ClientCapabilities = serde_json::from_value(json!({"elicitation": {"form": {}}})).unwrap();
+        let modes = if self.url { json!({"form": {}, "url": {}}) } else { json!({"form": {}}) };
+        let capabilities: ClientCapabilities = serde_json::from_value(json!({"elicitation": modes})).unwrap();
         ClientConfig::new(capabilities, Implementation::new("person", "1"))
+    }
+
+    async fn on_custom_notification(
+        &self,
+        notification: rmcp::model::CustomNotification,
+        _context: rmcp::service::NotificationContext<RoleClient>,
+    ) {
+        self.notices.lock().unwrap().push(json!({"method": notification.method, "params": notification.params}));
     }
 
     async fn create_elicitation(
@@ -65,11 +82,20 @@ impl ClientHandler for Person {
         request: ElicitRequestParams,
         _context: RequestContext<RoleClient>,
     ) -> Result<ElicitResult, ErrorData> {
-        let ElicitRequestParams::FormElicitationParams { message, requested_schema, .. } = request else {
-            panic!("only forms are asked");
+        let (message, shown) = match request {
+            ElicitRequestParams::FormElicitationParams { message, requested_schema, .. } => {
+                (message, serde_json::to_value(requested_schema).unwrap())
+            }
+            ElicitRequestParams::UrlElicitationParams { message, url, elicitation_id, .. } => {
+                (message, json!({"url": url, "elicitationId": elicitation_id}))
+            }
+            _ => panic!("only forms and URLs are asked"),
         };
-        self.asked.lock().unwrap().push((message, serde_json::to_value(requested_schema).unwrap()));
+        let url = shown.get("url").is_some();
+        self.asked.lock().unwrap().push((message, shown));
         Ok(match &self.answer {
+            // Opening a URL is consent only: an accept without content.
+            Answer::Accept(_) if url => ElicitResult::new(ElicitationAction::Accept),
             Answer::Accept(content) => ElicitResult::new(ElicitationAction::Accept).with_content(content.clone()),
             Answer::Decline => ElicitResult::new(ElicitationAction::Decline),
             Answer::Cancel => ElicitResult::new(ElicitationAction::Cancel),
@@ -594,4 +620,81 @@ async fn every_destructive_call_says_exactly_what_it_changes(on_platform: bool) 
     let asked = person.asked().len();
     ok(&call(&asker, "download_artifact", json!({"artifact": artifact, "path": "other.txt", "overwrite": true})).await);
     assert_eq!(person.asked().len(), asked, "no file there: nothing is overwritten");
+}
+
+/// `--context` with a login that expired and cannot be refreshed (the provider refuses its
+/// refresh token): a client that can open URLs is sent to the stand-in's device login, the
+/// login is saved in the CLI config, and the call completes — in both eras (2025-11-25 with an
+/// `elicitationId` and `notifications/elicitation/complete`). A client without URL mode gets
+/// the error naming `ivcap-mcp login`; a declined login changes nothing.
+#[tokio::test]
+async fn an_expired_login_is_renewed_through_the_client_in_both_eras() {
+    let s = ivcap_standin::StandIn::start().await;
+    s.require_jwt(true);
+    let dir = tempfile::tempdir().unwrap();
+    let xdg = dir.path().join("xdg");
+    let xdg_env = [("XDG_CONFIG_HOME", xdg.to_str().unwrap())];
+    let file = xdg.join("ivcap-cli/config.yaml");
+    for modern in ERAS {
+        // A login good for 2 s whose refresh token the provider will refuse.
+        s.auth_control(|c| {
+            c.access_ttl = Duration::from_secs(2);
+            c.refuse_refresh = false;
+        });
+        let login =
+            crate::common::command(&["login", "--context", "short", "--url", s.base_url()], &xdg_env, dir.path())
+                .stdin(std::process::Stdio::null())
+                .output()
+                .await
+                .unwrap();
+        assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
+        s.auth_control(|c| {
+            c.access_ttl = Duration::from_secs(3600);
+            c.refuse_refresh = true;
+        });
+        let before = std::fs::read_to_string(&file).unwrap();
+        let plain =
+            spawn_with(&["--context", "short"], &xdg_env, dir.path(), Person::new(yes()), modern.then(discover)).await;
+        let person = Person::with_urls(Answer::Decline);
+        let declining =
+            spawn_with(&["--context", "short"], &xdg_env, dir.path(), person.clone(), modern.then(discover)).await;
+        let person = Person::with_urls(yes());
+        let client =
+            spawn_with(&["--context", "short"], &xdg_env, dir.path(), person.clone(), modern.then(discover)).await;
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+
+        let failed = err(&call(&plain, "list_services", json!({})).await);
+        assert!(failed.contains("ivcap-mcp login"), "no URL mode: the error names the fix: {failed}");
+        let codes = s.requests_to(Method::POST, "/auth/device/code").len();
+        let declined = err(&call(&declining, "list_services", json!({})).await);
+        assert!(declined.starts_with("not done: the login was declined by the user"), "{declined}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), before, "a declined login writes nothing");
+
+        let listed = ok(&call(&client, "list_services", json!({})).await);
+        assert!(listed["items"].is_array(), "{listed}");
+        assert_eq!(
+            s.requests_to(Method::POST, "/auth/device/code").len(),
+            codes + 2,
+            "one login each, declined and done"
+        );
+        let asked = person.asked();
+        assert_eq!(asked.len(), 1, "{asked:?}");
+        assert!(asked[0].0.contains("context 'short'"), "{}", asked[0].0);
+        let url = asked[0].1["url"].as_str().unwrap();
+        assert!(url.starts_with(s.base_url()), "the stand-in's verification address: {url}");
+        assert_ne!(std::fs::read_to_string(&file).unwrap(), before, "the new login is saved in the CLI config");
+        if !modern {
+            let id = asked[0].1["elicitationId"].as_str().unwrap().to_string();
+            assert!(!id.is_empty());
+            let notices = person.notices.lock().unwrap().clone();
+            assert!(
+                notices
+                    .iter()
+                    .any(|n| n["method"] == "notifications/elicitation/complete" && n["params"]["elicitationId"] == id),
+                "{notices:?}"
+            );
+        }
+        // The other servers on the context pick the saved login up.
+        ok(&call(&plain, "list_services", json!({})).await);
+    }
 }
