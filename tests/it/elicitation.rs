@@ -626,7 +626,8 @@ async fn every_destructive_call_says_exactly_what_it_changes(on_platform: bool) 
 /// refresh token): a client that can open URLs is sent to the stand-in's device login, the
 /// login is saved in the CLI config, and the call completes — in both eras (2025-11-25 with an
 /// `elicitationId` and `notifications/elicitation/complete`). A client without URL mode gets
-/// the error naming `ivcap-mcp login`; a declined login changes nothing.
+/// the error naming `ivcap-mcp login`; a declined login changes nothing. The official Python
+/// client does the same over stdio.
 #[tokio::test]
 async fn an_expired_login_is_renewed_through_the_client_in_both_eras() {
     let s = ivcap_standin::StandIn::start().await;
@@ -696,5 +697,23 @@ async fn an_expired_login_is_renewed_through_the_client_in_both_eras() {
         }
         // The other servers on the context pick the saved login up.
         ok(&call(&plain, "list_services", json!({})).await);
+
+        // The official Python client, in the same era, over stdio.
+        s.auth_control(|c| c.access_ttl = Duration::from_secs(2));
+        let login = crate::common::command(&["login", "--context", "short"], &xdg_env, dir.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .unwrap();
+        assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
+        s.auth_control(|c| c.access_ttl = Duration::from_secs(3600));
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let stdio = json!([crate::common::BIN, "--context", "short"]).to_string();
+        let mode = if modern { "2026-07-28" } else { "legacy" };
+        let calls = json!([["list_services", {}]]);
+        let out = python(&stdio, mode, "accept", calls, dir.path(), &xdg_env).await;
+        assert_eq!(out["asked"].as_array().unwrap().len(), 1, "{out}");
+        assert!(out["asked"][0]["url"].as_str().unwrap().starts_with(s.base_url()), "{out}");
+        assert_eq!(out["results"][0]["is_error"], false, "{mode}: the call completes after the login: {out}");
     }
 }

@@ -4,10 +4,11 @@ elicitation_callback, making tool calls to ivcap-mcp and answering every questio
 Environment:
   SERVER  a URL (Streamable HTTP), or a JSON array: the command and its arguments (stdio; run in CWD)
   MODE    "legacy" (initialize, 2025-11-25) or "2026-07-28" (no handshake; input_required rounds)
-  ANSWER  "accept" (a yes to a confirmation), "decline", "cancel", or a JSON object: accept with it
+  ANSWER  "accept" (a yes to a confirmation, or a login address opened), "decline", "cancel", or a
+          JSON object: accept with it
   CALLS   a JSON array of [tool, arguments] pairs, called in turn
 
-Prints one JSON object: "asked" (each question: message and requested schema) and "results"
+Prints one JSON object: "asked" (each question: message and requested schema, or URL) and "results"
 (each call: is_error, text, structured).
 """
 
@@ -25,6 +26,10 @@ async def main() -> None:
     asked = []
 
     async def person(context, params):
+        if getattr(params, "mode", "form") == "url":
+            # Opening the address is the person's part (a test approves the login at the provider).
+            asked.append({"message": params.message, "url": params.url})
+            return types.ElicitResult(action="decline" if answer in ("decline", "cancel") else "accept")
         schema = params.requested_schema
         if hasattr(schema, "model_dump"):
             schema = schema.model_dump(by_alias=True, exclude_none=True)
