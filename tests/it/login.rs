@@ -207,7 +207,7 @@ async fn calls_keep_working_across_expiry_and_the_file_gets_the_rotated_tokens()
         ok(&call(&client, "list_services", json!({})).await);
     }
     let used = refreshes(&s);
-    assert_eq!(used.len(), 3, "one refresh before each call");
+    assert_eq!(used.len(), 4, "one refresh at start and one before each call");
     assert_eq!(used[0], first_refresh);
     assert_eq!(services_tokens(&s).len(), 3, "IVCAP never refused a token, so no call was sent twice");
 
@@ -220,6 +220,33 @@ async fn calls_keep_working_across_expiry_and_the_file_gets_the_rotated_tokens()
     assert_eq!(without_tokens(after, "short"), without_tokens(before, "short"), "nothing else changed");
     assert_eq!(refresh_by_hand(&s, &used[2]).await.0, 400, "a used refresh token is dead (rotation)");
     assert_eq!(refresh_by_hand(&s, &last).await.0, 200, "the stored one works");
+}
+
+/// A login that expired while no server ran is refreshed when the server starts, before
+/// any call, and the file gets the new tokens.
+#[tokio::test]
+async fn an_expired_login_is_refreshed_at_start() {
+    let s = jwt_standin().await;
+    let dir = tempfile::tempdir().unwrap();
+    logged_in(&s, dir.path(), "stale").await;
+    let mut yaml = read_config(dir.path());
+    for ctx in yaml["contexts"].as_sequence_mut().unwrap() {
+        if ctx["name"] == "stale" {
+            ctx["access-token-expiry"] = Yaml::from("2020-01-01T00:00:00Z");
+        }
+    }
+    write_config(dir.path(), &yaml);
+    let _client = server(dir.path(), "stale").await;
+    for _ in 0..50 {
+        if !refreshes(&s).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(refreshes(&s).len(), 1, "refreshed at start, with no call made");
+    assert!(services_tokens(&s).is_empty());
+    let expiry = text(&context(&read_config(dir.path()), "stale")["access-token-expiry"]);
+    assert!(expiry.as_str() > "2026", "the file holds the new expiry: {expiry}");
 }
 
 /// A token good for 66 s more is used as it is; 7 s later it is within the 60 s margin and
