@@ -11,6 +11,14 @@
 #     pending scenarios: `not_scored` in the suite's requirements file) on its own, against
 #     both servers, baseline tools/conformance/expected-failures.not-scored.yml — the
 #     requirements run would let any failure of theirs pass.
+#   - the suite's elicitation scenarios that need no fixture tool of theirs
+#     (input-required-result-unsupported-methods: no input_required outside tools/call,
+#     prompts/get, resources/read) against both servers started with `--confirm writes
+#     --confirm-required`, where the confirmation gate sits in front of every tool call;
+#     baseline tools/conformance/expected-failures.2026-07-28.yml. The other elicitation
+#     scenarios (tools-call-elicitation, elicitation-sep1034-defaults, elicitation-sep1330-enums,
+#     input-required-result-*) drive the suite's own test_* tools and stay in the baselines;
+#     tests/it/elicitation.rs covers this server's own questions in both eras.
 # The active suite is not run against --stateless: its server-sse-multiple-streams scenario
 # needs the session GET stream that stateless mode deliberately does not offer.
 # Takes about a minute on 2 cores once the binary is built.
@@ -56,6 +64,10 @@ start
 stateful=$url
 start --stateless
 stateless=$url
+start --confirm writes --confirm-required
+confirming=$url
+start --stateless --confirm writes --confirm-required --state-key "conformance-state-key-of-32-bytes-or-more"
+confirming_stateless=$url
 status=0
 run() {
   echo "== conformance $*"
@@ -64,6 +76,11 @@ run() {
 run --url "$stateful" --suite active --expected-failures "$dir/expected-failures.yml"
 run --url "$stateful" --requirements 2026-07-28 --expected-failures "$dir/expected-failures.2026-07-28.yml"
 run --url "$stateless" --requirements 2026-07-28 --expected-failures "$dir/expected-failures.2026-07-28.yml"
+for scenario in input-required-result-unsupported-methods; do
+  for server in "$confirming" "$confirming_stateless"; do
+    run --url "$server" --scenario "$scenario" --expected-failures "$dir/expected-failures.2026-07-28.yml"
+  done
+done
 not_scored=$(node -e '
   const yaml = require(require.resolve("yaml", {paths: [process.argv[1]]}));
   const file = process.argv[1] + "/requirements/2026-07-28.yaml";

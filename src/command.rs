@@ -4,6 +4,8 @@
 //! generic code it reaches (the runtime, rmcp's service loop, logging) is then compiled once,
 //! for the library, rather than a second time for the binary (measured: the commit that moved it has the numbers).
 
+mod login;
+
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -11,7 +13,7 @@ use clap::Parser;
 
 use tracing::Level;
 
-use crate::config::{Cli, Config, LogFormat, Transport};
+use crate::config::{Cli, Command, Config, LogFormat, Transport};
 use crate::telemetry::notice;
 
 /// How long an ending process waits for file writes still under way (see `files::Writing`).
@@ -28,6 +30,9 @@ pub fn run() -> ExitCode {
         return ExitCode::from(2);
     }
     init_logging(cli.log_format);
+    if let Some(Command::Login(args)) = &cli.command {
+        return login::run(args);
+    }
     let config = match Config::resolve(&cli, &|name| std::env::var(name).ok(), dirs::config_dir()) {
         Ok(config) => config,
         Err(e) => {

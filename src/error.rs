@@ -18,8 +18,9 @@ pub enum Error {
     #[error("'{name}' matches more than one {kind}: {candidates}; pass the full URN instead")]
     Ambiguous { kind: Missing, name: String, candidates: String },
 
-    /// IVCAP answered 401 or 403.
-    #[error("not authorised ({status}): check IVCAP_JWT / IVCAP_ACCESS_TOKEN, or log in again{detail}")]
+    /// IVCAP answered 401 or 403, or a login could not be had or renewed; `detail` says
+    /// why and names the fix (never the token).
+    #[error("not authorised ({status}): {detail}")]
     Unauthorised { status: u16, detail: String },
 
     /// The platform kept answering 429/502/503/504 (or could not be reached) after retries.

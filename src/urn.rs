@@ -15,6 +15,10 @@ pub const SERVICE_PREFIX: &str = "urn:ivcap:service:";
 pub const COLLECTION_PREFIX: &str = "urn:ivcap:collection:";
 /// Access policies: `urn:ivcap:policy:<name>`.
 pub const POLICY_PREFIX: &str = "urn:ivcap:policy:";
+/// Accounts, as a login's `account-id` records them: `urn:ivcap:account:<id>`.
+pub const ACCOUNT_PREFIX: &str = "urn:ivcap:account:";
+/// Account providers, as a login's `provider-id` records them: `urn:ivcap:provider:<id>`.
+pub const PROVIDER_PREFIX: &str = "urn:ivcap:provider:";
 
 /// What kind of IVCAP entity a URI names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,13 @@
 use std::fmt;
 
 use crate::config::Secret;
-use crate::error::Result;
+use crate::error::{Error, Result};
+
+pub mod cli_login;
+pub mod device;
+pub mod provider;
+
+pub use cli_login::CliLogin;
 
 /// Where the bearer token of IVCAP requests comes from.
 #[async_trait::async_trait]
@@ -31,6 +37,16 @@ pub struct FixedToken(pub Option<Secret>);
 impl Credentials for FixedToken {
     async fn bearer(&self) -> Result<Option<Secret>> {
         Ok(self.0.clone())
+    }
+
+    async fn refused(&self, _sent: &Secret) -> Result<bool> {
+        Err(Error::Unauthorised {
+            status: 401,
+            detail: "IVCAP refused the token of IVCAP_JWT (or IVCAP_ACCESS_TOKEN), which cannot be refreshed: \
+                     set a fresh one, or log in once with `ivcap-mcp login` and start the server with \
+                     `--context` instead, which keeps the login fresh"
+                .into(),
+        })
     }
 }
 

@@ -300,6 +300,41 @@ pub trait CollectionsBackend: AspectsBackend + Sync {
         Ok(changes)
     }
 
+    /// What `retract_collection(id)` would end, without changing anything: the live
+    /// definition (if any) and how many live memberships there are (asked before the call,
+    /// docs/guide.md "Confirmations").
+    async fn retract_preview(&self, id: &str) -> Result<(Option<Collection>, usize)> {
+        let id = collection_urn(id)?;
+        let definition = match self.collection(&id).await {
+            Ok(c) => Some(c),
+            Err(Error::NotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let q = query(&id, COLLECTION_ITEM_SCHEMA, None, false);
+        let mut page = PageRequest::first(*super::LIMIT_RANGE.end());
+        let mut memberships = 0;
+        loop {
+            let found = self.list_aspects(&q, &page).await?;
+            memberships += found.items.len();
+            match found.next_page {
+                Some(next) => page = PageRequest::new(Some(page.limit), Some(next))?,
+                None => return Ok((definition, memberships)),
+            }
+        }
+    }
+
+    /// Which of `items` are live members of `collection` (what a removal would end).
+    async fn live_members(&self, collection: &str, items: &[String]) -> Result<Vec<String>> {
+        let mut live = Vec::new();
+        for item in items {
+            let q = query(collection, COLLECTION_ITEM_SCHEMA, Some(item_path(item)), false);
+            if !self.list_aspects(&q, &PageRequest::first(1)).await?.items.is_empty() {
+                live.push(item.clone());
+            }
+        }
+        Ok(live)
+    }
+
     /// Retracts every membership of `id`, then its definition. Memberships without a
     /// definition (e.g. from an upload into a collection never defined) are retracted too;
     /// with neither, the collection does not exist.

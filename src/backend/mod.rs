@@ -97,6 +97,23 @@ pub fn for_config(config: &Config) -> Result<Arc<dyn Backend>> {
             local.preload_aspects();
             Arc::new(local)
         }
-        Mode::Platform(cfg) => Arc::new(platform::PlatformBackend::new(cfg)?.with_chunk_size(config.chunk_size)),
+        Mode::Platform(cfg) => {
+            let mut backend = platform::PlatformBackend::new(cfg)?.with_chunk_size(config.chunk_size);
+            if let Some(login) = &cfg.cli_login {
+                let login = Arc::new(crate::auth::CliLogin::new(login)?);
+                // Refresh a login near its expiry at start, not on the first call: a refused
+                // refresh is then in the log before any agent asks for anything.
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    let early = login.clone();
+                    runtime.spawn(async move {
+                        if let Err(e) = crate::auth::Credentials::bearer(early.as_ref()).await {
+                            tracing::warn!(error = %e, "the IVCAP login cannot be used yet");
+                        }
+                    });
+                }
+                backend = backend.with_credentials(login);
+            }
+            Arc::new(backend)
+        }
     })
 }

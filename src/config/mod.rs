@@ -11,11 +11,14 @@ use clap::Parser;
 
 use crate::error::{Error, Result};
 
-mod cli_context;
+pub mod cli_context;
+mod confirm;
 mod http;
 mod oauth;
 mod secret;
 
+pub use cli_context::CliLoginRef;
+pub use confirm::{ConfirmConfig, ConfirmLevel, DEFAULT_STATE_TTL};
 pub use http::HttpConfig;
 pub use oauth::{OAuthConfig, OAuthUpstream};
 pub use secret::Secret;
@@ -43,6 +46,7 @@ ENVIRONMENT (a .env file in the working directory is loaded first; --env-file na
   IVCAP_MCP_SERVICE_TOOLS  services to offer as tools (same as --service-tools)
   IVCAP_MCP_LOCAL_SERVICES local services NAME=URL,… (same as --local-service)
   IVCAP_MCP_LOG_FORMAT     log format on stderr, text or json (same as --log-format)
+  IVCAP_MCP_STATE_KEY      key sealing 2026-07-28 confirmation state, shared by replicas (same as --state-key)
   IVCAP_MCP_OAUTH_CLIENT_ID      with --oauth-upstream exchange: the server's client id at the issuer
   IVCAP_MCP_OAUTH_CLIENT_SECRET  with --oauth-upstream exchange: its client secret; never logged
   RUST_LOG            log filter for stderr, e.g. info or ivcap_mcp=debug (default warn)
@@ -70,8 +74,8 @@ pub struct Cli {
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
 
-    /// Use a login made with the Go `ivcap` CLI: URL and token from its config.yaml
-    /// (the active context, or the one named).
+    /// Use a login saved by `ivcap-mcp login` or the Go `ivcap` CLI in its config.yaml
+    /// (the active context, or the one named); its token is refreshed and written back.
     #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
     pub context: Option<String>,
 
@@ -204,6 +208,50 @@ pub struct Cli {
     /// baseline (benches/search_local.rs) uses it.
     #[arg(long, hide = true)]
     pub search_full_scan: bool,
+
+    // Confirmations and forms (docs/guide.md, "Confirmations").
+    /// Ask the person (MCP elicitation) before these calls: none, destructive (ends or
+    /// replaces something), or writes (also job submissions, uploads and adds).
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t)]
+    pub confirm: ConfirmLevel,
+
+    /// Refuse a call --confirm would ask about when the client cannot ask the person
+    /// (declared no elicitation), instead of running it unasked.
+    #[arg(long)]
+    pub confirm_required: bool,
+
+    /// Key (at least 32 bytes) that seals the requestState of 2026-07-28 confirmations; give
+    /// every replica the same one. Unset: a random key per process. Prefer IVCAP_MCP_STATE_KEY.
+    #[arg(long, value_name = "KEY", env = "IVCAP_MCP_STATE_KEY", hide_env_values = true, value_parser = parse_secret)]
+    pub state_key: Option<Secret>,
+
+    /// Seconds a person has to answer a 2026-07-28 confirmation or form (1 to 3600; default 300).
+    #[arg(long, value_name = "SECONDS")]
+    pub state_ttl: Option<u64>,
+
+    /// `ivcap-mcp login`; none: serve MCP.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What to do instead of serving MCP.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Log in to IVCAP as `ivcap context login` does (a URL and a code to approve in a
+    /// browser) and save the login in the Go CLI's config.yaml, where --context finds it.
+    Login(LoginArgs),
+}
+
+/// `ivcap-mcp login [--context NAME] [--url URL]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoginArgs {
+    /// The CLI context to log in (default: the active one); created when missing.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// The IVCAP deployment's base URL, to create the context with.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
 }
 
 /// `--log-format`.
@@ -335,6 +383,9 @@ pub struct PlatformConfig {
     pub token: Option<Secret>,
     /// `Host` header to send, when a CLI context names one.
     pub host_header: Option<String>,
+    /// With `--context`: the CLI login to refresh `token` from (then `token` is only where
+    /// it starts, and may be expired).
+    pub cli_login: Option<CliLoginRef>,
 }
 
 /// How MCP clients reach the server.
@@ -374,6 +425,8 @@ pub struct Config {
     pub search_memory: usize,
     /// `--search-full-scan` (the benchmarks' baseline).
     pub search_full_scan: bool,
+    /// `--confirm`, `--confirm-required`, `--state-key`, `--state-ttl`.
+    pub confirm: ConfirmConfig,
 }
 
 impl Config {
@@ -399,13 +452,13 @@ impl Config {
                 return Err(Error::Config(format!(
                     "IVCAP_URL is {base_url} but no token is set: set IVCAP_JWT (or \
                      IVCAP_ACCESS_TOKEN) to a bearer token, e.g. from `ivcap context get \
-                     access-token --refresh-token`, or use --context to reuse an ivcap CLI login"
+                     access-token --refresh-token`, or log in with `ivcap-mcp login` and use --context (kept fresh)"
                 )));
             };
-            Mode::Platform(PlatformConfig { base_url, token, host_header: None })
+            Mode::Platform(PlatformConfig { base_url, token, host_header: None, cli_login: None })
         } else if let Some(url) = var("IVCAP_BASE_URL") {
             let base_url = normalise_base_url(&url, "IVCAP_BASE_URL")?;
-            Mode::Platform(PlatformConfig { base_url, token: None, host_header: None })
+            Mode::Platform(PlatformConfig { base_url, token: None, host_header: None, cli_login: None })
         } else if token.is_some() {
             return Err(Error::Config(
                 "IVCAP_JWT (or IVCAP_ACCESS_TOKEN) is set but IVCAP_URL is not: set IVCAP_URL to \
@@ -431,6 +484,12 @@ impl Config {
         let local_services = local_services(cli, &mode)?;
         let search_memory =
             cli.search_memory.map_or(DEFAULT_SEARCH_MEMORY, |m| usize::try_from(m).unwrap_or(usize::MAX));
+        let confirm = ConfirmConfig::resolve(
+            cli.confirm,
+            cli.confirm_required,
+            cli.state_key.as_ref(),
+            cli.state_ttl.unwrap_or(DEFAULT_STATE_TTL),
+        )?;
         let transport = match &cli.http {
             None => Transport::Stdio,
             Some(addr) => Transport::Http(HttpConfig {
@@ -454,6 +513,7 @@ impl Config {
             local_services,
             search_memory,
             search_full_scan: cli.search_full_scan,
+            confirm,
         })
     }
 }
@@ -689,7 +749,8 @@ mod tests {
         let yaml = "version: v1\nactive-context: dev\ncontexts:\n\
             - name: dev\n  url: https://dev.example/\n  host: api.dev.example\n  access-token: tok\n  access-token-expiry: 2999-01-01T00:00:00Z\n\
             - name: old\n  url: https://old.example\n  access-token: tok\n  access-token-expiry: 2000-01-01T00:00:00+10:00\n\
-            - name: none\n  url: https://none.example\n";
+            - name: none\n  url: https://none.example\n\
+            - name: renew\n  url: https://renew.example\n  access-token: tok\n  access-token-expiry: 2000-01-01T00:00:00Z\n  refresh-token: r\n";
         std::fs::write(dir.path().join("ivcap-cli/config.yaml"), yaml).unwrap();
         let run = |name: &str| {
             let cli = Cli {
@@ -703,7 +764,14 @@ mod tests {
         let p = platform(run("").unwrap());
         assert_eq!(p.base_url, "https://dev.example");
         assert_eq!(p.host_header.as_deref(), Some("api.dev.example"));
-        assert!(run("old").unwrap_err().to_string().contains("ivcap context login"));
+        assert_eq!(p.cli_login.map(|l| l.context).as_deref(), Some("dev"));
+        assert!(run("old").unwrap_err().to_string().contains("ivcap-mcp login --context old"));
+        let renew = platform(run("renew").unwrap());
+        assert_eq!(
+            renew.token,
+            Some(Secret::new("tok")),
+            "an expired token with a refresh token is refreshed, not refused"
+        );
         assert!(run("none").unwrap_err().to_string().contains("ivcap context login"));
         assert!(run("missing").unwrap_err().to_string().contains("ivcap context list"));
     }

@@ -7,6 +7,10 @@
 mod apps;
 mod argument_checks;
 mod completions;
+mod confirmations;
+mod elicitation;
+mod forms;
+mod login;
 mod prompts;
 mod protocol_error;
 mod resources;
@@ -44,6 +48,7 @@ use prompts::Prompts;
 use service_tools::ServiceTools;
 use toolsets::{ToolRoutes, Toolsets};
 
+pub use login::LoginTarget;
 pub use prompts::{AnnotateArtifactArgs, ExploreDatafabricArgs, RunServiceArgs, TraceProvenanceArgs};
 pub use subscriptions::MAX_WATCHED_JOBS;
 pub use users::BuildBackend;
@@ -89,6 +94,10 @@ pub struct ServerOptions {
     /// The transport keeps no sessions (`--stateless` HTTP): there is no channel to send
     /// `resources/subscribe` updates on, so subscribing is refused with a clear error.
     pub stateless: bool,
+    /// When to ask the person before a call (`--confirm` and the rest; `elicitation`).
+    pub confirm: crate::config::ConfirmConfig,
+    /// With `--context`: the login a client may renew through URL elicitation (`login`).
+    pub login: Option<LoginTarget>,
 }
 
 impl Default for ServerOptions {
@@ -101,6 +110,8 @@ impl Default for ServerOptions {
             allow_paths: Vec::new(),
             service_tools: None,
             stateless: false,
+            confirm: crate::config::ConfirmConfig::default(),
+            login: None,
         }
     }
 }
@@ -121,6 +132,8 @@ pub struct IvcapMcp {
     tasks: bool,
     /// See [`ServerOptions::stateless`].
     stateless: bool,
+    /// Asks the person before calls; shared by every session (it remembers used request states).
+    elicitation: Arc<elicitation::Elicitation>,
     /// Held for its `Drop`: counts this handler's session as open while it lives (`for_session`).
     _session: Option<Arc<crate::telemetry::metrics::SessionOpen>>,
     /// `--oauth`: each request acts as its user, with the user's own backend and service tools.
@@ -165,6 +178,11 @@ impl IvcapMcp {
             service_tools,
             tasks,
             stateless: options.stateless,
+            elicitation: Arc::new(elicitation::Elicitation::new(
+                &options.confirm,
+                options.stateless,
+                options.login.clone(),
+            )?),
             _session: None,
             users: None,
         })
@@ -224,14 +242,48 @@ impl IvcapMcp {
     async fn dispatch_call(
         &self,
         scope: Scope<'_>,
+        mut request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> std::result::Result<CallToolResponse, McpError> {
+        let service_tool = scope.service_tools.as_ref().and_then(|st| st.get(&request.name));
+        // Ask the person first where that is called for (only about tools this server offers).
+        if service_tool.is_some() || self.tools.get().has_route(&request.name) {
+            let gate = self.elicitation.gate(&scope.context, service_tool.as_ref(), request, &context);
+            request = match Box::pin(gate).await {
+                elicitation::Gate::Go(request) => *request,
+                elicitation::Gate::Answer(answer) => return Ok(answer),
+            };
+        }
+        if !self.elicitation.logs_in() {
+            return self.execute(&scope, request, service_tool, context).await;
+        }
+        let answer = self.execute(&scope, request.clone(), service_tool.clone(), context.clone()).await;
+        // A call that failed for want of a login: log in from the client, then run it again.
+        if matches!(&answer, Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true)) {
+            match Box::pin(self.elicitation.login_after_failure(&request, &context)).await {
+                Some(elicitation::LoginStep::Again) => {
+                    return self.execute(&scope, request, service_tool, context).await;
+                }
+                Some(elicitation::LoginStep::Answer(instead)) => return Ok(instead),
+                None => {}
+            }
+        }
+        answer
+    }
+
+    /// Runs a call the person (if asked) agreed to.
+    async fn execute(
+        &self,
+        scope: &Scope<'_>,
         request: CallToolRequestParams,
+        service_tool: Option<service_tools::ServiceTool>,
         context: RequestContext<RoleServer>,
     ) -> std::result::Result<CallToolResponse, McpError> {
         let cx = &*scope.context;
         let as_task = self.tasks && context.client_capabilities().is_some_and(|c| c.supports_tasks());
         // The job paths are boxed: awaited inline, their state made every call's future (moved
         // into a task per request) several times larger.
-        if let Some(tool) = scope.service_tools.as_ref().and_then(|st| st.get(&request.name)) {
+        if let Some(tool) = service_tool {
             let input = tool.request(request.arguments.unwrap_or_default());
             if as_task {
                 return Ok(Box::pin(tasks::start_job_task(cx, &tool.service_id, input)).await);

@@ -317,6 +317,14 @@ pub(super) struct ServiceTool {
 }
 
 impl ServiceTool {
+    /// The service's name and URN, as a confirmation names them.
+    pub(super) fn service_name(&self) -> String {
+        match &self.tool.title {
+            Some(name) => format!("{name} ({})", self.service_id),
+            None => self.service_id.clone(),
+        }
+    }
+
     /// A call's arguments as the service's request: the published names mapped back.
     pub(super) fn request(&self, arguments: JsonObject) -> Value {
         self.keys.restore(Value::Object(arguments))

@@ -39,6 +39,15 @@ pub async fn serve(config: Config) -> Result<(), String> {
         allow_paths: config.allow_paths.clone(),
         service_tools: config.service_tools.clone(),
         stateless: matches!(&config.transport, Transport::Http(http) if http.stateless),
+        confirm: config.confirm.clone(),
+        login: match &config.mode {
+            Mode::Platform(p) => p.cli_login.clone().map(|login| crate::server::LoginTarget {
+                login,
+                url: p.base_url.clone(),
+                host: p.host_header.clone(),
+            }),
+            Mode::Local { .. } => None,
+        },
     };
     let mut server = IvcapMcp::new(backend, &options).map_err(|e| e.to_string())?;
     let oauth = match (&config.transport, &config.mode) {

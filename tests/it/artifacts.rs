@@ -513,6 +513,7 @@ async fn uploads_report_progress_per_chunk() {
         base_url: s.base_url().to_string(),
         token: Some(ivcap_mcp::config::Secret::new(TOKEN)),
         host_header: None,
+        cli_login: None,
     };
     let backend =
         Arc::new(ivcap_mcp::backend::platform::PlatformBackend::new(&cfg).unwrap().with_chunk_size(MIB as u64));

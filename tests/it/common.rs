@@ -29,6 +29,7 @@ const IVCAP_VARS: &[&str] = &[
     "IVCAP_LOCAL_DIR",
     "IVCAP_MCP_SERVICE_TOOLS",
     "IVCAP_MCP_LOCAL_SERVICES",
+    "IVCAP_MCP_STATE_KEY",
     "RUST_LOG",
 ];
 
@@ -120,6 +121,7 @@ pub async fn platform_fast_retries(standin: &StandIn) -> Client {
         base_url: standin.base_url().to_string(),
         token: Some(ivcap_mcp::config::Secret::new(TOKEN)),
         host_header: None,
+        cli_login: None,
     };
     let backend = PlatformBackend::new(&cfg).expect("platform backend").with_retry(RetryPolicy::fast());
     in_process(std::sync::Arc::new(backend), (), None).await

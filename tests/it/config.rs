@@ -33,6 +33,10 @@ async fn configuration_errors_exit_non_zero_with_a_clear_message() {
         (&["--env-file", "missing.env"], &[], "--env-file missing.env"),
         (&["--toolsets", "services,nope"], &[], "unknown toolset 'nope'"),
         (&["--no-such-flag"], &[], "--no-such-flag"),
+        (&["--local", "--state-key", "short"], &[], "use at least 32 random bytes"),
+        (&["--local"], &[("IVCAP_MCP_STATE_KEY", "short")], "is 5 bytes"),
+        (&["--local", "--state-ttl", "0"], &[], "--state-ttl 0 is out of range"),
+        (&["--confirm", "sometimes"], &[], "invalid value 'sometimes' for '--confirm <WHEN>'"),
     ];
     for (args, envs, expected) in cases {
         let stderr = run_failing(args, envs, cwd).await;
@@ -51,7 +55,7 @@ async fn expired_cli_context_says_to_log_in() {
     )
     .unwrap();
     let stderr = run_failing(&["--context"], &[], dir.path()).await;
-    assert!(stderr.contains("run `ivcap context login`") && stderr.contains("expired"), "{stderr}");
+    assert!(stderr.contains("run `ivcap-mcp login --context dev`") && stderr.contains("expired"), "{stderr}");
     let stderr = run_failing(&["--context", "prod"], &[], dir.path()).await;
     assert!(stderr.contains("no context named 'prod'"), "{stderr}");
 }

@@ -322,7 +322,12 @@ impl rmcp::ClientHandler for ProgressClient {
 }
 
 fn platform_backend(s: &StandIn) -> Arc<PlatformBackend> {
-    let cfg = PlatformConfig { base_url: s.base_url().to_string(), token: Some(Secret::new(TOKEN)), host_header: None };
+    let cfg = PlatformConfig {
+        base_url: s.base_url().to_string(),
+        token: Some(Secret::new(TOKEN)),
+        host_header: None,
+        cli_login: None,
+    };
     Arc::new(PlatformBackend::new(&cfg).unwrap())
 }
 

@@ -68,36 +68,6 @@ fn haproxy() -> PathBuf {
     }
 }
 
-/// The venv with the official Python `mcp` client (examples/requirements.txt), shared with
-/// .ci/examples.sh: target/python-venv, rebuilt when the requirements change.
-pub(crate) fn python_mcp() -> PathBuf {
-    let venv = Path::new(ROOT).join("target/python-venv");
-    let requirements = Path::new(ROOT).join("examples/requirements.txt");
-    let stamp = venv.join(".installed");
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    if modified(&stamp).is_some_and(|s| modified(&requirements).is_some_and(|r| s >= r)) {
-        return venv.join("bin/python");
-    }
-    let made = std::process::Command::new("python3").arg("-m").arg("venv").arg(&venv).status();
-    assert!(
-        made.is_ok_and(|s| s.success()),
-        "LOAD BALANCER TEST CANNOT RUN: python3 -m venv {} failed",
-        venv.display()
-    );
-    let pip = std::process::Command::new(venv.join("bin/pip"))
-        .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
-        .arg(&requirements)
-        .output()
-        .expect("the venv has pip");
-    assert!(
-        pip.status.success(),
-        "LOAD BALANCER TEST CANNOT RUN: installing the Python mcp client from PyPI failed:\n{}",
-        String::from_utf8_lossy(&pip.stderr)
-    );
-    std::fs::write(&stamp, "").unwrap();
-    venv.join("bin/python")
-}
-
 /// A free loopback address (bound, then released).
 fn free_addr() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -193,7 +163,7 @@ impl Load {
     async fn start(url: &str) -> Load {
         let dir = tempfile::tempdir().unwrap();
         let stop = dir.path().join("stop");
-        let mut child = tokio::process::Command::new(python_mcp())
+        let mut child = tokio::process::Command::new(crate::python_mcp::python())
             .arg(Path::new(ROOT).join("tests/python/lb_client.py"))
             .args([url, stop.to_str().unwrap(), &MIN_CALLS.to_string(), &WORKERS.to_string()])
             .stdout(Stdio::piped())

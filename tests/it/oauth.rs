@@ -462,7 +462,7 @@ asyncio.run(main())
 
 #[tokio::test]
 async fn the_python_sdk_logs_in_with_oauth_and_sees_its_users_jobs() {
-    let python = crate::load_balancer::python_mcp();
+    let python = crate::python_mcp::python();
     let s = standin(&["alice", "bob"]).await;
     let (server, _) = server(&s, "exchange", &[], None).await;
     // Alice's job, made through the server as alice, and bob's, which she must not see.

@@ -471,8 +471,18 @@ pub(crate) async fn error_from_response(resp: Response, target: Target<'_>) -> E
     let body = resp.bytes().await.unwrap_or_default();
     let message = error_message(status, &body);
     match status.as_u16() {
-        401 => Error::Unauthorised { status: 401, detail: String::new() },
-        403 => Error::Unauthorised { status: 403, detail: format!(" (IVCAP says: {message})") },
+        401 => Error::Unauthorised {
+            status: 401,
+            detail: "IVCAP refused the token: log in again with `ivcap-mcp login` and start the server with \
+                     `--context`, or set a fresh IVCAP_JWT"
+                .into(),
+        },
+        403 => Error::Unauthorised {
+            status: 403,
+            detail: format!(
+                "IVCAP says: {message}; this login may not do that: ask for access, or log in as another user with `ivcap-mcp login`"
+            ),
+        },
         404 => Error::NotFound { kind: target.kind, id: target.id.to_string() },
         code => Error::Platform { status: code, message },
     }

@@ -1,4 +1,4 @@
-//! The stand-in authorization server: IVCAP's auth provider as `docs/ivcap-wire.md` §16 and
+//! The stand-in authorization server: IVCAP's auth provider as `docs/ivcap-wire.md` §15 and
 //! the OAuth RFCs describe it, so logins, refreshes and per-user OAuth can be tested end to end.
 //!
 //! It serves `/1/authinfo.yaml`, RFC 8414 / OpenID metadata, a JWKS (with key rotation), the
