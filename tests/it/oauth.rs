@@ -162,6 +162,36 @@ async fn metadata_and_challenges_tell_clients_where_to_log_in() {
 }
 
 #[tokio::test]
+async fn an_issuer_that_cannot_be_found_is_a_clear_startup_error() {
+    let s = standin(&[]).await;
+    let nowhere = free_addr();
+    let cases = [
+        (s.base_url().to_string(), Some(format!("http://{nowhere}/auth")), "--oauth-issuer: cannot read the metadata"),
+        (format!("http://{nowhere}"), None, "cannot read IVCAP's login provider"),
+    ];
+    for (ivcap, issuer, says) in cases {
+        let mut args = vec!["--http", "127.0.0.1:0", "--oauth", "--oauth-resource", "http://127.0.0.1:9/mcp"];
+        if let Some(issuer) = &issuer {
+            args.extend(["--oauth-issuer", issuer]);
+        }
+        let envs = [
+            ("IVCAP_URL", ivcap.as_str()),
+            ("IVCAP_MCP_OAUTH_CLIENT_ID", CLIENT_ID),
+            ("IVCAP_MCP_OAUTH_CLIENT_SECRET", CLIENT_SECRET),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let out =
+            tokio::time::timeout(Duration::from_secs(60), crate::common::command(&args, &envs, dir.path()).output())
+                .await
+                .expect("exits at once")
+                .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(says), "{says}: {stderr}");
+        assert!(!stderr.contains("serving MCP") && !stderr.contains(CLIENT_SECRET), "{stderr}");
+    }
+}
+
+#[tokio::test]
 async fn bad_tokens_are_refused_with_invalid_token_while_good_ones_keep_working() {
     let s = standin(&["alice"]).await;
     let (server, resource) = server(&s, "exchange", &[], None).await;
