@@ -153,16 +153,24 @@ impl Credentials for UserCredentials {
     }
 
     async fn refused(&self, sent: &Secret) -> Result<bool> {
-        if self.exchange.is_none() {
-            return Ok(false);
-        }
         // IVCAP refused an exchanged token early (revoked, clocks apart): exchange afresh once.
-        let mut exchanged = self.exchanged.lock().await;
-        let was_cached = exchanged.as_ref().is_some_and(|(token, _)| token == sent);
-        if was_cached {
-            *exchanged = None;
+        if self.exchange.is_some() {
+            let mut exchanged = self.exchanged.lock().await;
+            if exchanged.as_ref().is_some_and(|(token, _)| token == sent) {
+                *exchanged = None;
+                return Ok(true);
+            }
         }
-        Ok(was_cached)
+        // The user's own sign-in is all there is: the fix is theirs or the operator's, never
+        // IVCAP_JWT or `ivcap-mcp login`, which do not apply to this server.
+        let via = if self.exchange.is_some() { "the token this server exchanged for you" } else { "your token" };
+        Err(Error::Unauthorised {
+            status: 401,
+            detail: format!(
+                "IVCAP refused {via}: sign in to this MCP server again from your client; if that does not help, \
+                 ask its operator to check the server's access to IVCAP (docs/deployment.md, \"Deploying for a team\")"
+            ),
+        })
     }
 }
 

@@ -416,6 +416,10 @@ async fn same_audience_passes_on_only_tokens_also_issued_for_ivcap() {
     assert_eq!(exchanges(&s), 0, "same-audience never exchanges");
     let sent = s.requests_to(Method::GET, "/1/services2");
     assert!(sent.iter().all(|r| r.header("authorization").as_deref() == Some(&format!("Bearer {both}"))));
+    // IVCAP refusing the user's own token: the fix is a new sign-in, not IVCAP_JWT.
+    s.fault(ivcap_standin::Fault::status(Some(Method::GET), "/1/services2", 401));
+    let text = err(&call(&alice, "list_services", json!({})).await);
+    assert!(text.contains("sign in to this MCP server again") && !text.contains("IVCAP_JWT"), "{text}");
     let only_mcp = s.mint_token("alice", &resource, Duration::from_secs(600));
     let (status, challenge) = initialize(&server, Some(&only_mcp)).await;
     assert_eq!(status, 401);
