@@ -432,18 +432,24 @@ fn job_change(service_tool: Option<&ServiceTool>, tool: &str, args: &JsonObject)
     }
 }
 
-/// What a sealed state is bound to: the caller's `Authorization` header (over HTTP), the tool
-/// and its exact arguments (keys sorted, so the same arguments always give the same bytes).
+/// What a sealed state is bound to: the caller — the `--oauth` user (issuer and subject, so
+/// a token the client refreshed meanwhile still answers), else the `Authorization` header —
+/// and the session where there is one (over HTTP), the tool and its exact arguments (keys
+/// sorted, so the same arguments always give the same bytes).
 fn binding(context: &RequestContext<RoleServer>, request: &CallToolRequestParams) -> Vec<u8> {
-    let caller = context
-        .extensions
-        .get::<axum::http::request::Parts>()
-        .and_then(|parts| parts.headers.get(axum::http::header::AUTHORIZATION))
-        .map(|v| v.as_bytes().to_vec())
-        .unwrap_or_default();
+    let parts = context.extensions.get::<axum::http::request::Parts>();
+    let caller = match parts.and_then(|p| p.extensions.get::<crate::auth::Caller>()) {
+        Some(caller) => format!("user {}\n{}", caller.user.issuer, caller.user.subject).into_bytes(),
+        None => parts
+            .and_then(|p| p.headers.get(axum::http::header::AUTHORIZATION))
+            .map(|v| v.as_bytes().to_vec())
+            .unwrap_or_default(),
+    };
+    let session =
+        parts.and_then(|p| p.headers.get("mcp-session-id")).map(|v| v.as_bytes().to_vec()).unwrap_or_default();
     let arguments = sorted(&Value::Object(request.arguments.clone().unwrap_or_default()));
     let mut bytes = DOMAIN.to_vec();
-    for part in [caller.as_slice(), request.name.as_bytes(), arguments.to_string().as_bytes()] {
+    for part in [caller.as_slice(), session.as_slice(), request.name.as_bytes(), arguments.to_string().as_bytes()] {
         bytes.extend_from_slice(&(part.len() as u64).to_be_bytes());
         bytes.extend_from_slice(part);
     }

@@ -252,7 +252,7 @@ fn legacy_call(tool: &str, arguments: Value) -> Value {
 
 /// A 2026-07-28 `tools/call` with elicitation declared, and `extra` params (`requestState`,
 /// `inputResponses`).
-fn modern_call(tool: &str, arguments: Value, extra: Value) -> Value {
+pub(crate) fn modern_call(tool: &str, arguments: Value, extra: Value) -> Value {
     let mut params = json!({"name": tool, "arguments": arguments, "_meta": {
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientCapabilities": {"elicitation": {"form": {}}},
@@ -269,7 +269,7 @@ async fn post(server: &Server, version: &str, body: &Value) -> Value {
 }
 
 /// [`post`] with an `Authorization` header (the caller a sealed state is bound to).
-async fn post_as(server: &Server, version: &str, body: &Value, caller: Option<&str>) -> Value {
+pub(crate) async fn post_as(server: &Server, version: &str, body: &Value, caller: Option<&str>) -> Value {
     let mut request = mcp_post(server, body).header("mcp-protocol-version", version);
     if let Some(caller) = caller {
         request = request.header("authorization", caller);

@@ -535,3 +535,33 @@ async fn the_python_sdk_logs_in_with_oauth_and_sees_its_users_jobs() {
         s.requests_to(Method::POST, "/auth/token").iter().filter(|r| body(r).contains("authorization_code")).count();
     assert_eq!(code_grants, 1);
 }
+
+/// A 2026-07-28 confirmation under `--oauth` is bound to the user, not to the token: the
+/// answer may come with a token the client refreshed meanwhile, but never from another user.
+#[tokio::test]
+async fn a_confirmation_state_belongs_to_the_user_across_token_refreshes() {
+    use crate::elicitation::{modern_call, post_as};
+    let s = standin(&["alice", "bob"]).await;
+    let key = "k".repeat(40);
+    let (server, resource) =
+        server(&s, "exchange", &["--stateless", "--confirm", "writes", "--state-key", &key], None).await;
+    let token = |user: &str| format!("Bearer {}", s.mint_token(user, &resource, Duration::from_secs(600)));
+    let args = json!({"entity": "urn:example:site:1", "schema": "urn:example:schema:note.1", "content": {"n": 1}});
+    let asked =
+        post_as(&server, "2026-07-28", &modern_call("add_aspect", args.clone(), json!({})), Some(&token("alice")))
+            .await;
+    assert_eq!(asked["result"]["resultType"], "input_required", "{asked}");
+    let state = asked["result"]["requestState"].as_str().unwrap();
+    let retry = modern_call(
+        "add_aspect",
+        args,
+        json!({"requestState": state, "inputResponses": {"confirm": {"action": "accept", "content": {"confirm": true}}}}),
+    );
+    let by_bob = post_as(&server, "2026-07-28", &retry, Some(&token("bob"))).await;
+    assert_eq!(by_bob["result"]["isError"], true, "{by_bob}");
+    assert!(by_bob["result"]["content"][0]["text"].as_str().unwrap().contains("not valid for this call"), "{by_bob}");
+    assert_eq!(s.with_user_data("bob", |d| d.aspects.len()), 0);
+    let refreshed = post_as(&server, "2026-07-28", &retry, Some(&token("alice"))).await;
+    assert_ne!(refreshed["result"]["isError"], true, "{refreshed}");
+    assert_eq!(s.with_user_data("alice", |d| d.aspects.len()), 1, "added for alice, once");
+}
