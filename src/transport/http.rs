@@ -262,7 +262,10 @@ async fn check_message(limit: usize, request: Request, next: Next) -> Response {
     }
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > limit) {
+    if let Some(len) = declared.filter(|len| *len > limit) {
+        if len <= DRAIN_LIMIT {
+            drain(request.into_body()).await;
+        }
         return too_large(limit);
     }
     let version = headers.get("mcp-protocol-version").and_then(|v| v.to_str().ok()).map(str::to_string);
@@ -286,6 +289,27 @@ async fn check_message(limit: usize, request: Request, next: Next) -> Response {
         Some(answer) => refuse(StatusCode::BAD_REQUEST, answer),
         None => next.run(Request::from_parts(parts, Body::from(bytes))).await,
     }
+}
+
+/// An over-limit body up to this size is read and dropped before the 413: a client still
+/// writing it would otherwise meet a closed connection ("broken pipe") instead of the answer.
+/// Larger ones are refused at once.
+const DRAIN_LIMIT: usize = 16 << 20;
+/// How long a drain may take (a client trickling its body gets the 413 then).
+const DRAIN_TIME: Duration = Duration::from_secs(10);
+
+async fn drain(body: Body) {
+    let mut stream = body.into_data_stream();
+    let discard = async {
+        let mut seen = 0usize;
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen += chunk.len();
+            if seen > DRAIN_LIMIT {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, discard).await;
 }
 
 fn too_large(limit: usize) -> Response {
