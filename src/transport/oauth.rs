@@ -8,11 +8,16 @@
 //!   resource_metadata="…", scope="…"`; a token that cannot be used → 401 with
 //!   `error="invalid_token"`; one lacking a scope → 403 `error="insufficient_scope"`;
 //! - an accepted request carries its [`Caller`] in its extensions, where the server layer
-//!   finds the user it acts for (rmcp hands it the request's `http::request::Parts`).
+//!   finds the user it acts for (rmcp hands it the request's `http::request::Parts`);
+//! - a session belongs to the user who opened it: another user's request naming its
+//!   `Mcp-Session-Id` is answered 404, as for an unknown session, so a leaked session id
+//!   gives no one else its notifications (MCP security best practices: bind sessions to users).
 //!
 //! The token is never logged; refusals are counted in the metrics like the guard's.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -21,7 +26,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::auth::{Refusal, ResourceServer};
+use crate::auth::{Refusal, ResourceServer, UserId};
 use crate::telemetry::metrics::{self, Refusal as Counted};
 
 /// Where RFC 9728 metadata is served.
@@ -34,7 +39,13 @@ pub(super) struct Gate {
     public_metrics: bool,
     /// `resource_metadata="…", scope="…"`: the part every challenge shares.
     challenge: String,
+    /// Who opened each session, and when it was last used.
+    sessions: Mutex<HashMap<String, (UserId, Instant)>>,
 }
+
+/// A session unused this long is forgotten here (rmcp has closed it long before).
+const SESSION_IDLE: Duration = Duration::from_secs(24 * 3600);
+const SESSION_HEADER: &str = "mcp-session-id";
 
 impl Gate {
     pub(super) fn new(server: Arc<ResourceServer>, public_metrics: bool) -> Self {
@@ -42,7 +53,32 @@ impl Gate {
         if !server.scopes.is_empty() {
             challenge.push_str(&format!(", scope=\"{}\"", server.scopes.join(" ")));
         }
-        Gate { server, public_metrics, challenge }
+        Gate { server, public_metrics, challenge, sessions: Mutex::new(HashMap::new()) }
+    }
+
+    /// Whether `user` may use session `id` (unknown sessions are rmcp's to refuse); a use
+    /// refreshes the session's idle time.
+    fn may_use(&self, id: &str, user: &UserId) -> bool {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        match sessions.get_mut(id) {
+            Some((owner, used)) if owner == user => {
+                *used = Instant::now();
+                true
+            }
+            Some(_) => false,
+            None => true,
+        }
+    }
+
+    fn opened(&self, id: &str, user: UserId) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        sessions.retain(|_, (_, used)| now.duration_since(*used) < SESSION_IDLE);
+        sessions.insert(id.to_string(), (user, now));
+    }
+
+    fn closed(&self, id: &str) {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
 
     fn refuse(&self, refusal: &Refusal) -> Response {
@@ -113,8 +149,27 @@ pub(super) async fn gate(State(gate): State<Arc<Gate>>, mut request: Request, ne
     match gate.server.authenticate(token).await {
         Ok(caller) => {
             tracing::debug!(user = %caller.user.subject, issuer = %caller.user.issuer, "OAuth request");
+            let user = caller.user.clone();
+            let session = request.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
+            if let Some(id) = &session
+                && !gate.may_use(id, &user)
+            {
+                tracing::info!(user = %user.subject, issuer = %user.issuer, "refused another user's session");
+                return (StatusCode::NOT_FOUND, "Not Found: no such session").into_response();
+            }
+            let deleting = request.method() == axum::http::Method::DELETE;
             request.extensions_mut().insert(caller);
-            next.run(request).await
+            let response = next.run(request).await;
+            match session {
+                Some(id) if deleting && response.status().is_success() => gate.closed(&id),
+                Some(_) => {}
+                None => {
+                    if let Some(id) = response.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()) {
+                        gate.opened(id, user);
+                    }
+                }
+            }
+            response
         }
         Err(refusal) => {
             metrics::auth_failure(Counted::WrongToken);

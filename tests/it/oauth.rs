@@ -565,3 +565,37 @@ async fn a_confirmation_state_belongs_to_the_user_across_token_refreshes() {
     assert_ne!(refreshed["result"]["isError"], true, "{refreshed}");
     assert_eq!(s.with_user_data("alice", |d| d.aspects.len()), 1, "added for alice, once");
 }
+
+/// A session belongs to the user who opened it: with its id, another user gets 404 (as for
+/// an unknown session), and its owner keeps using it.
+#[tokio::test]
+async fn a_session_is_used_only_by_the_user_who_opened_it() {
+    let s = standin(&["alice", "bob"]).await;
+    let (server, resource) = server(&s, "exchange", &[], None).await;
+    let token = |user: &str| s.mint_token(user, &resource, Duration::from_secs(600));
+    let opened = crate::http::mcp_post(
+        &server,
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "oauth-test", "version": "1"}}}),
+    )
+    .bearer_auth(token("alice"))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(opened.status(), 200);
+    let session = opened.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    let ping = |user: &str| {
+        crate::http::mcp_post(&server, &json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}))
+            .header("mcp-session-id", &session)
+            .header("mcp-protocol-version", "2025-11-25")
+            .bearer_auth(token(user))
+            .send()
+    };
+    assert_eq!(ping("bob").await.unwrap().status(), 404, "bob cannot use alice's session");
+    let (alice, status) = {
+        let response = ping("alice").await.unwrap();
+        (response.status(), response.text().await.unwrap())
+    };
+    assert!(alice.is_success(), "{alice} {status}");
+}
