@@ -17,10 +17,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "common/http_server.rs"]
+mod http_server;
+
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
 use rmcp::transport::StreamableHttpClientTransport;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::Barrier;
 
 const CALLS: usize = 4000;
@@ -56,32 +58,11 @@ async fn main() {
         r#"{"name": "echo", "description": "Returns its request", "command": ["cat"], "fn_schema": {"type": "object"}}"#,
     )
     .unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ivcap-mcp"))
-        .arg("--local")
-        .arg(&dir)
-        .args(["--http", "127.0.0.1:0"])
-        .env_remove("IVCAP_URL")
-        .env_remove("IVCAP_JWT")
-        .env_remove("IVCAP_BASE_URL")
-        .env_remove("IVCAP_MCP_TOKEN")
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn ivcap-mcp");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut url = String::new();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        if let Some(rest) = line.split("serving MCP on ").nth(1) {
-            url = rest.split_whitespace().next().unwrap().to_string();
-            break;
-        }
-    }
-    assert!(url.ends_with("/mcp"), "server did not start");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let store = dir.to_str().unwrap();
+    let mut server = http_server::start(&["--local", store, "--http", "127.0.0.1:0"], &[]).await;
+    let url = server.url.clone();
 
-    let pid = child.id().expect("server pid");
+    let pid = server.child.id().expect("server pid");
     for concurrency in [1usize, 16] {
         let per_session = CALLS / concurrency;
         let ready = Arc::new(Barrier::new(concurrency + 1));
@@ -109,7 +90,7 @@ async fn main() {
             n as f64 / wall
         );
     }
-    child.kill().await.ok();
+    server.child.kill().await.ok();
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -16,6 +16,10 @@
 
 use std::time::{Duration, Instant};
 
+#[path = "common/http_server.rs"]
+mod http_server;
+
+use http_server::start;
 use ivcap_standin::{StandIn, TOKEN};
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
@@ -23,7 +27,6 @@ use rmcp::service::RunningService;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 const WARMUP: usize = 100;
 const ROUNDS: usize = 10;
@@ -31,39 +34,6 @@ const CALLS: usize = 200;
 const SERVICE: &str = "urn:ivcap:service:00000000-0000-0000-0000-0000000000be";
 
 type Client = RunningService<rmcp::RoleClient, ()>;
-
-struct Server {
-    child: tokio::process::Child,
-    url: String,
-}
-
-async fn start(args: &[&str], envs: &[(&str, &str)]) -> Server {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ivcap-mcp"))
-        .args(args)
-        .env_remove("IVCAP_URL")
-        .env_remove("IVCAP_JWT")
-        .env_remove("IVCAP_BASE_URL")
-        .env_remove("IVCAP_MCP_TOKEN")
-        .env_remove("RUST_LOG")
-        .envs(envs.iter().copied())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn ivcap-mcp");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut url = String::new();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        if let Some(rest) = line.split("serving MCP on ").nth(1) {
-            url = rest.split_whitespace().next().unwrap().trim_end_matches(',').to_string();
-            break;
-        }
-        eprintln!("{line}");
-    }
-    assert!(url.ends_with("/mcp"), "server did not start");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Server { child, url }
-}
 
 async fn connect(url: &str, token: Option<&str>) -> Client {
     let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_string());
