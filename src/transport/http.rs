@@ -1,7 +1,8 @@
 //! The HTTP listener: Streamable HTTP at `/mcp` (rmcp's [`StreamableHttpService`]), the
 //! legacy HTTP+SSE transport at `/sse` + `/message` ([`super::sse`]), `GET /healthz` and
 //! `GET /metrics` (Prometheus), behind one [`Guard`] layer (Host/Origin allow-lists, bearer
-//! token), with every POSTed message checked as JSON-RPC first ([`check_message`]).
+//! token), with every POSTed message checked as JSON-RPC first ([`check_message`]; with `--oauth`,
+//! after the token).
 //!
 //! Shutdown on SIGTERM/SIGINT drains: new connections are refused at once (a load balancer
 //! sends the request to another replica, knowing nothing was done) and `/healthz` answers 503
@@ -185,7 +186,9 @@ fn router(
     let front = Arc::new(FrontDoor {
         guard: Guard::new(&config.allowed_hosts, &config.allowed_origins, config.auth_token.clone())
             .with_public_metrics(config.metrics_public),
-        max_message_size,
+        // With --oauth, messages are checked after the token: an anonymous request gets its
+        // 401 without the server reading (or draining) its body.
+        max_message_size: oauth.is_none().then_some(max_message_size),
     });
     let routes = mcp
         .route_layer(middleware::from_fn_with_state(calls.clone(), track_call))
@@ -196,7 +199,10 @@ fn router(
     let routes = match oauth {
         Some(resource) => {
             let gate = Arc::new(oauth::Gate::new(resource.clone(), config.metrics_public));
-            routes.layer(middleware::from_fn_with_state(gate, oauth::gate)).merge(oauth::router(resource))
+            routes
+                .layer(middleware::from_fn_with_state(max_message_size, checked_message))
+                .layer(middleware::from_fn_with_state(gate, oauth::gate))
+                .merge(oauth::router(resource))
         }
         None => routes.merge(sse::router(server, streams, calls)),
     };
@@ -217,7 +223,8 @@ async fn healthz(draining: Arc<AtomicBool>) -> Response {
 /// request clones and drops each layer of the route it takes.
 struct FrontDoor {
     guard: Guard,
-    max_message_size: usize,
+    /// `None`: messages are checked by a layer further in (`--oauth`, after the token).
+    max_message_size: Option<usize>,
 }
 
 async fn front_door(State(front): State<Arc<FrontDoor>>, request: Request, next: Next) -> Response {
@@ -225,13 +232,21 @@ async fn front_door(State(front): State<Arc<FrontDoor>>, request: Request, next:
         return refusal;
     }
     let ends_session = request.method() == Method::DELETE && request.uri().path() == "/mcp";
-    let mut response = check_message(front.max_message_size, request, next).await;
+    let mut response = match front.max_message_size {
+        Some(limit) => check_message(limit, request, next).await,
+        None => next.run(request).await,
+    };
     // rmcp answers a session's DELETE with 202, but the session is already gone then: say 200,
     // as clients expect (the Python SDK logs "Session termination failed: 202" otherwise).
     if ends_session && response.status() == StatusCode::ACCEPTED {
         *response.status_mut() = StatusCode::OK;
     }
     response
+}
+
+/// [`check_message`] as a layer of its own (inside the `--oauth` gate).
+async fn checked_message(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    check_message(limit, request, next).await
 }
 
 /// The JSON-RPC checks of [`jsonrpc`] for a message POSTed to `/mcp` or `/message`, answered

@@ -599,3 +599,19 @@ async fn a_session_is_used_only_by_the_user_who_opened_it() {
     };
     assert!(alice.is_success(), "{alice} {status}");
 }
+
+/// Under `--oauth` the token comes first: an over-limit message without one is answered 401
+/// (its body never read), with one the usual 413 and JSON-RPC error.
+#[tokio::test]
+async fn an_anonymous_message_is_refused_before_its_body_is_read() {
+    let s = standin(&["alice"]).await;
+    let (server, resource) = server(&s, "exchange", &["--max-message-size", "65536"], None).await;
+    let big = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"pad": "x".repeat(100_000)}});
+    let anonymous = crate::http::mcp_post(&server, &big).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let good = s.mint_token("alice", &resource, Duration::from_secs(600));
+    let signed_in = crate::http::mcp_post(&server, &big).bearer_auth(&good).send().await.unwrap();
+    assert_eq!(signed_in.status(), 413);
+    let answer: Value = signed_in.json().await.unwrap();
+    assert_eq!(answer["error"]["code"], json!(-32600), "{answer}");
+}
