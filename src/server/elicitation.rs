@@ -7,8 +7,9 @@
 //!   clients without elicitation.
 //! - 2026-07-28: the call answers `input_required` with the question and a sealed
 //!   `requestState`; the client asks the person and calls again with the answer. The state is
-//!   an HMAC-sealed token ([`RequestStateCodec`]) bound to the caller (its `Authorization`
-//!   header, where there is one), the tool name and the exact arguments, valid for
+//!   an HMAC-sealed token ([`RequestStateCodec`]) bound to the caller (the `--oauth` user,
+//!   else its `Authorization` header, where there is one), the session, the tool name and the
+//!   exact arguments, valid for
 //!   `--state-ttl`, and single-use within this process (replicas share the key, not the record
 //!   of used states).
 //!

@@ -4,8 +4,9 @@
 //! refusal is counted in the metrics by reason.
 //!
 //! Checked first by the HTTP front door (transport::http) in front of the whole router, so
-//! Streamable HTTP, the legacy SSE routes and `/healthz` share the same rules. The token is compared in constant time and never logged;
-//! the `Authorization` header is not passed anywhere else.
+//! Streamable HTTP, the legacy SSE routes and `/healthz` share the same rules. The token is
+//! compared in constant time and never logged or stored; past the guard the header is read
+//! only as private input to the seal of a confirmation's `requestState` (server::elicitation).
 
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
