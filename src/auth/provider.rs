@@ -202,13 +202,37 @@ pub async fn token_request(
     provider: &AuthProvider,
     form: &[(&str, &str)],
 ) -> Result<std::result::Result<Tokens, Refusal>> {
+    token_post(http, &provider.token_url, Client::Public(&provider.client_id), form).await
+}
+
+/// How a token request names its client.
+pub enum Client<'a> {
+    /// A public client: `client_id` in the form.
+    Public(&'a str),
+    /// A confidential client: `client_secret_basic` (RFC 6749 §2.3.1).
+    Basic { id: &'a str, secret: &'a Secret },
+}
+
+/// `POST token_url` with `form` as `client`: the tokens, or the provider's refusal (RFC 6749
+/// §5.1, §5.2). An error answer holds no token, so its text may be quoted.
+pub async fn token_post(
+    http: &reqwest::Client,
+    token_url: &str,
+    client: Client<'_>,
+    form: &[(&str, &str)],
+) -> Result<std::result::Result<Tokens, Refusal>> {
     let mut fields: Vec<(&str, &str)> = form.to_vec();
-    fields.push(("client_id", provider.client_id.as_str()));
-    let host =
-        url::Url::parse(&provider.token_url).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
+    let host = url::Url::parse(token_url).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
     let failed = |why: String| Error::Transport(format!("the login provider at {host}: {why}"));
-    let resp =
-        http.post(&provider.token_url).form(&fields).send().await.map_err(|e| failed(e.without_url().to_string()))?;
+    let mut request = http.post(token_url);
+    match client {
+        Client::Public(id) => fields.push(("client_id", id)),
+        // Id and secret are form-encoded before Basic encodes them (RFC 6749 §2.3.1).
+        Client::Basic { id, secret } => {
+            request = request.basic_auth(form_encoded(id), Some(form_encoded(secret.expose())))
+        }
+    }
+    let resp = request.form(&fields).send().await.map_err(|e| failed(e.without_url().to_string()))?;
     let status = resp.status();
     let bytes = resp.bytes().await.map_err(|e| failed(e.without_url().to_string()))?;
     let body: Option<TokenBody> = serde_json::from_slice(&bytes).ok();
@@ -232,6 +256,10 @@ pub async fn token_request(
             "the login provider at {host} answered {status} without tokens or an OAuth error"
         ))),
     }
+}
+
+fn form_encoded(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 /// `grant_type=refresh_token`: new tokens, or the provider's refusal (`invalid_grant` once

@@ -13,13 +13,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
-
-use super::Credentials;
 use super::access_token::{Refusal, UserId, Verified};
+use super::{Credentials, provider};
 use crate::config::{OAuthUpstream, Secret};
 use crate::error::{Error, Result};
-use crate::text::truncate;
 
 /// An exchanged token is used until this long before it expires.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
@@ -41,13 +38,6 @@ pub struct Exchanger {
     audience: String,
 }
 
-#[derive(Deserialize)]
-struct ExchangeAnswer {
-    access_token: String,
-    #[serde(default)]
-    expires_in: Option<u64>,
-}
-
 impl Exchanger {
     pub fn new(http: reqwest::Client, token_endpoint: String, client: (String, Secret), audience: String) -> Self {
         Exchanger { http, token_endpoint, client_id: client.0, client_secret: client.1, audience }
@@ -62,54 +52,32 @@ impl Exchanger {
             ("requested_token_type", ACCESS_TOKEN_TYPE),
             ("audience", self.audience.as_str()),
         ];
-        // Encoded here: reqwest's `form` feature is not built.
-        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
         let sent = Instant::now();
-        let resp = self
-            .http
-            .post(&self.token_endpoint)
-            // RFC 6749 §2.3.1: id and secret are form-encoded before Basic encodes them.
-            .basic_auth(form_encoded(&self.client_id), Some(form_encoded(self.client_secret.expose())))
-            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| Error::Transport(format!("token exchange at {}: {}", self.token_endpoint, e.without_url())))?;
-        let status = resp.status();
-        if !status.is_success() {
-            // The OAuth error object names the problem (RFC 6749 §5.2); it holds no token.
-            let body = resp.text().await.unwrap_or_default();
-            let error: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-            let code = error.get("error").and_then(|v| v.as_str()).unwrap_or("no error code");
-            let description = error.get("error_description").and_then(|v| v.as_str()).unwrap_or("");
-            // Say whose fix it is: a refused user token needs a new login, anything else the
-            // server's set-up (an `Unauthorised` error would tell the user to check IVCAP_JWT).
-            let fix = if code == "invalid_grant" {
-                "log in again in your MCP client".to_string()
-            } else {
-                format!(
-                    "the operator must let client '{}' exchange tokens for audience {} (docs/deployment.md, \
-                     \"Deploying for a team\")",
-                    self.client_id, self.audience
-                )
-            };
-            return Err(Error::Config(format!(
-                "the server could not exchange the user's token for one for IVCAP ({} answered {status}: {code} {}); \
-                 {fix}",
-                self.token_endpoint,
-                truncate(description, 200),
-            )));
+        let client = provider::Client::Basic { id: &self.client_id, secret: &self.client_secret };
+        match provider::token_post(&self.http, &self.token_endpoint, client, &form).await? {
+            Ok(tokens) => {
+                let lifetime = tokens.expires_in.map_or(ASSUMED_LIFETIME, Duration::from_secs);
+                Ok((tokens.access_token, sent + lifetime.saturating_sub(EXPIRY_MARGIN)))
+            }
+            Err(refusal) => {
+                // Say whose fix it is: a refused user token needs a new login, anything else the
+                // server's set-up (an `Unauthorised` error would tell the user to check IVCAP_JWT).
+                let fix = if refusal.error == "invalid_grant" {
+                    "log in again in your MCP client".to_string()
+                } else {
+                    format!(
+                        "the operator must let client '{}' exchange tokens for audience {} (docs/deployment.md, \
+                         \"Deploying for a team\")",
+                        self.client_id, self.audience
+                    )
+                };
+                Err(Error::Config(format!(
+                    "the server could not exchange the user's token for one for IVCAP ({} refused it: {refusal}); {fix}",
+                    self.token_endpoint,
+                )))
+            }
         }
-        let answer: ExchangeAnswer = resp.json().await.map_err(|e| {
-            Error::UnexpectedAnswer(format!("token exchange at {}: {}", self.token_endpoint, e.without_url()))
-        })?;
-        let lifetime = answer.expires_in.map_or(ASSUMED_LIFETIME, Duration::from_secs);
-        Ok((Secret::new(answer.access_token), sent + lifetime.saturating_sub(EXPIRY_MARGIN)))
     }
-}
-
-fn form_encoded(value: &str) -> String {
-    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 /// One user's way to IVCAP.
