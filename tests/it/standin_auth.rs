@@ -13,6 +13,17 @@ fn client() -> reqwest::Client {
     ivcap_mcp::http_client().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
+/// A request's answer as JSON.
+trait JsonValue {
+    async fn json_value(self) -> Value;
+}
+
+impl JsonValue for reqwest::RequestBuilder {
+    async fn json_value(self) -> Value {
+        self.send().await.unwrap().json().await.unwrap()
+    }
+}
+
 async fn post_form(url: &str, form: &[(&str, &str)]) -> (u16, Value) {
     let resp = client().post(url).form(form).send().await.unwrap();
     (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
@@ -96,24 +107,13 @@ async fn device_flow_issues_tokens_and_refresh_rotates() {
 async fn code_flow_with_pkce_registration_exchange_and_rotation() {
     let s = StandIn::start().await;
     let base = s.base_url();
-    let meta: Value = client()
-        .get(format!("{base}/.well-known/oauth-authorization-server/auth"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let meta: Value = client().get(format!("{base}/.well-known/oauth-authorization-server/auth")).json_value().await;
     assert_eq!(meta["issuer"], json!(s.issuer()));
     let registered: Value = client()
         .post(meta["registration_endpoint"].as_str().unwrap())
         .json(&json!({"redirect_uris": ["http://localhost/cb"], "token_endpoint_auth_method": "none"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_value()
+        .await;
     let client_id = registered["client_id"].as_str().unwrap();
     assert!(registered.get("client_secret").is_none());
 
@@ -131,39 +131,31 @@ async fn code_flow_with_pkce_registration_exchange_and_rotation() {
         .append_pair("code_challenge_method", "S256")
         .append_pair("resource", resource)
         .append_pair("login_hint", "bob");
-    let resp = client().get(authorize.as_str()).send().await.unwrap();
-    assert_eq!(resp.status().as_u16(), 302);
-    let location = url::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
-    let q: HashMap<_, _> = location.query_pairs().into_owned().collect();
-    assert_eq!(q["state"], "st");
-    let token_url = meta["token_endpoint"].as_str().unwrap();
-    let form = |v: &'static str| {
-        vec![
-            ("grant_type", "authorization_code".to_string()),
-            ("code", q["code"].clone()),
-            ("code_verifier", v.to_string()),
-            ("redirect_uri", "http://localhost/cb".to_string()),
-            ("client_id", client_id.to_string()),
-            ("resource", resource.to_string()),
-        ]
+    // The authorize redirect's query (auto-approved).
+    let authorized = || async {
+        let resp = client().get(authorize.as_str()).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 302);
+        let location = url::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
+        location.query_pairs().into_owned().collect::<HashMap<_, _>>()
     };
-    let refs = |f: &Vec<(&'static str, String)>| f.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>();
-    let wrong: Value =
-        client().post(token_url).form(&refs(&form("wrong-verifier"))).send().await.unwrap().json().await.unwrap();
+    let token_url = meta["token_endpoint"].as_str().unwrap();
+    let redeem = |code: String, verifier: &str| {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("code_verifier", verifier),
+            ("redirect_uri", "http://localhost/cb"),
+            ("client_id", client_id),
+            ("resource", resource),
+        ];
+        client().post(token_url).form(&form).json_value()
+    };
+    let q = authorized().await;
+    assert_eq!(q["state"], "st");
+    let wrong = redeem(q["code"].clone(), "wrong-verifier").await;
     assert_eq!(wrong["error"], json!("invalid_grant"), "a wrong verifier uses the code up too");
     // A fresh code, the right verifier.
-    let resp = client().get(authorize.as_str()).send().await.unwrap();
-    let location = url::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
-    let q: HashMap<_, _> = location.query_pairs().into_owned().collect();
-    let good = vec![
-        ("grant_type", "authorization_code".to_string()),
-        ("code", q["code"].clone()),
-        ("code_verifier", verifier.to_string()),
-        ("redirect_uri", "http://localhost/cb".to_string()),
-        ("client_id", client_id.to_string()),
-        ("resource", resource.to_string()),
-    ];
-    let tokens: Value = client().post(token_url).form(&good).send().await.unwrap().json().await.unwrap();
+    let tokens = redeem(authorized().await["code"].clone(), verifier).await;
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!((claims(access)["sub"].clone(), claims(access)["aud"].clone()), (json!("bob"), json!(resource)));
 
@@ -180,16 +172,8 @@ async fn code_flow_with_pkce_registration_exchange_and_rotation() {
     let refused =
         client().post(token_url).basic_auth("mcp-server", Some("wrong")).form(&exchange).send().await.unwrap();
     assert_eq!(refused.status().as_u16(), 401);
-    let exchanged: Value = client()
-        .post(token_url)
-        .basic_auth("mcp-server", Some("s3cret"))
-        .form(&exchange)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let exchanged: Value =
+        client().post(token_url).basic_auth("mcp-server", Some("s3cret")).form(&exchange).json_value().await;
     let ivcap = exchanged["access_token"].as_str().unwrap();
     assert_eq!(claims(ivcap)["sub"], json!("bob"));
     assert_eq!(status_of(&s, ivcap).await, 200);
@@ -198,7 +182,7 @@ async fn code_flow_with_pkce_registration_exchange_and_rotation() {
     let before = s.mint_token("carol", IVCAP_AUDIENCE, Duration::from_secs(60));
     s.rotate_signing_key();
     let after = s.mint_token("carol", IVCAP_AUDIENCE, Duration::from_secs(60));
-    let jwks: Value = client().get(format!("{base}/auth/jwks")).send().await.unwrap().json().await.unwrap();
+    let jwks: Value = client().get(format!("{base}/auth/jwks")).json_value().await;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     assert_eq!((status_of(&s, &before).await, status_of(&s, &after).await), (200, 200));
     let expired = s.mint_with(json!({}), json!({"iss": s.issuer(), "sub": "carol", "aud": IVCAP_AUDIENCE, "exp": 1}));
