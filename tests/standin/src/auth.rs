@@ -138,17 +138,31 @@ fn kid(index: usize) -> String {
     format!("standin-key-{}", index + 1)
 }
 
-fn encoding_key(index: usize) -> EncodingKey {
-    EncodingKey::from_ec_pem(KEYS[index % KEYS.len()].as_bytes()).expect("stand-in key")
+/// One test key, parsed once: how it signs, its public JWK, and how to check its signatures.
+struct TestKey {
+    signing: EncodingKey,
+    jwk: Value,
+    checking: DecodingKey,
 }
 
-fn jwk(index: usize) -> Value {
-    let jwk = Jwk::from_encoding_key(&encoding_key(index), Algorithm::ES256).expect("stand-in jwk");
-    let mut v = serde_json::to_value(jwk).expect("jwk json");
-    v["kid"] = json!(kid(index));
-    v["use"] = json!("sig");
-    v["alg"] = json!("ES256");
-    v
+static TEST_KEYS: std::sync::LazyLock<Vec<TestKey>> = std::sync::LazyLock::new(|| {
+    KEYS.iter()
+        .enumerate()
+        .map(|(index, pem)| {
+            let signing = EncodingKey::from_ec_pem(pem.as_bytes()).expect("stand-in key");
+            let public = Jwk::from_encoding_key(&signing, Algorithm::ES256).expect("stand-in jwk");
+            let checking = DecodingKey::from_jwk(&public).expect("decoding key");
+            let mut jwk = serde_json::to_value(public).expect("jwk json");
+            jwk["kid"] = json!(kid(index));
+            jwk["use"] = json!("sig");
+            jwk["alg"] = json!("ES256");
+            TestKey { signing, jwk, checking }
+        })
+        .collect()
+});
+
+fn test_key(index: usize) -> &'static TestKey {
+    &TEST_KEYS[index % KEYS.len()]
 }
 
 fn random() -> String {
@@ -204,9 +218,7 @@ impl StandIn {
     /// HS256 token "signed" with it.
     pub fn public_key_der(&self) -> Vec<u8> {
         let index = lock(&self.shared.auth).active_keys - 1;
-        let jwk: Jwk = serde_json::from_value(jwk(index)).expect("jwk");
-        let key = DecodingKey::from_jwk(&jwk).expect("decoding key");
-        key.try_get_as_bytes().map(<[u8]>::to_vec).unwrap_or_default()
+        test_key(index).checking.try_get_as_bytes().map(<[u8]>::to_vec).unwrap_or_default()
     }
 }
 
@@ -219,7 +231,7 @@ fn sign(index: usize, header: Value, claims: &Value) -> String {
     if let Some(t) = header.get("typ").and_then(Value::as_str) {
         h.typ = Some(t.to_string());
     }
-    jsonwebtoken::encode(&h, claims, &encoding_key(index)).expect("sign")
+    jsonwebtoken::encode(&h, claims, &test_key(index).signing).expect("sign")
 }
 
 /// The account URN of a stand-in user.
@@ -311,7 +323,7 @@ async fn metadata(headers: HeaderMap) -> Json<Value> {
 
 async fn jwks(State(s): State<AppState>) -> Json<Value> {
     let n = lock(&s.auth).active_keys;
-    Json(json!({"keys": (0..n).map(jwk).collect::<Vec<_>>()}))
+    Json(json!({"keys": (0..n).map(|i| test_key(i).jwk.clone()).collect::<Vec<_>>()}))
 }
 
 async fn device_code(
@@ -557,8 +569,7 @@ pub(crate) fn verify(s: &AppState, issuer: &str, token: &str, audience: Option<&
     let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
     let n = lock(&s.auth).active_keys;
     let index = (0..n).find(|i| header.kid.as_deref() == Some(kid(*i).as_str())).ok_or("unknown kid")?;
-    let jwk: Jwk = serde_json::from_value(jwk(index)).map_err(|e| e.to_string())?;
-    let key = DecodingKey::from_jwk(&jwk).map_err(|e| e.to_string())?;
+    let key = &test_key(index).checking;
     let mut validation = Validation::new(Algorithm::ES256);
     validation.set_issuer(&[issuer]);
     validation.leeway = 0;
@@ -567,7 +578,7 @@ pub(crate) fn verify(s: &AppState, issuer: &str, token: &str, audience: Option<&
         Some(aud) => validation.set_audience(&[aud]),
         None => validation.validate_aud = false,
     }
-    jsonwebtoken::decode::<Value>(token, &key, &validation).map(|d| d.claims).map_err(|e| e.to_string())
+    jsonwebtoken::decode::<Value>(token, key, &validation).map(|d| d.claims).map_err(|e| e.to_string())
 }
 
 /// The user a `/1/*` request acts for in JWT mode: the `sub` of a valid IVCAP token.
