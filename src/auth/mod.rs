@@ -52,6 +52,7 @@ impl Credentials for FixedToken {
 
 // OAuth 2.1 for HTTP deployments (`--oauth`): token checks and per-user upstream credentials.
 pub mod access_token;
+pub mod idle_map;
 pub mod jwks;
 pub mod resource_server;
 pub mod upstream;

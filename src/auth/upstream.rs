@@ -9,11 +9,11 @@
 //! Each user's [`UserCredentials`] is the [`Credentials`] of that user's platform backend; it
 //! always exchanges the newest token the user presented.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::access_token::{Refusal, UserId, Verified};
+use super::idle_map::IdleMap;
 use super::{Credentials, provider};
 use crate::config::{OAuthUpstream, Secret};
 use crate::error::{Error, Result};
@@ -148,18 +148,12 @@ pub struct Upstream {
     /// IVCAP's audience (the provider's, from `/1/authinfo.yaml`).
     ivcap_audience: String,
     exchange: Option<Arc<Exchanger>>,
-    users: Mutex<Users>,
-}
-
-#[derive(Default)]
-struct Users {
-    by_user: HashMap<UserId, (Arc<UserCredentials>, Instant)>,
-    swept: Option<Instant>,
+    users: IdleMap<UserId, Arc<UserCredentials>>,
 }
 
 impl Upstream {
     pub fn new(mode: OAuthUpstream, ivcap_audience: String, exchange: Option<Arc<Exchanger>>) -> Self {
-        Upstream { mode, ivcap_audience, exchange, users: Mutex::default() }
+        Upstream { mode, ivcap_audience, exchange, users: IdleMap::new(IDLE) }
     }
 
     /// The credentials of `verified`'s user, now holding `token` (the one just presented);
@@ -176,23 +170,16 @@ impl Upstream {
                 self.ivcap_audience
             )));
         }
-        let now = Instant::now();
-        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
-        if users.swept.is_none_or(|at| now.duration_since(at) >= IDLE / 10) {
-            users.by_user.retain(|_, (_, used)| now.duration_since(*used) < IDLE);
-            users.swept = Some(now);
-        }
-        let entry = users.by_user.entry(verified.user.clone()).or_insert_with(|| {
-            let credentials = UserCredentials {
+        let made = |_| {
+            Ok::<_, Refusal>(Arc::new(UserCredentials {
                 user: verified.user.clone(),
                 presented: Mutex::new(token.clone()),
                 exchange: self.exchange.clone(),
                 exchanged: tokio::sync::Mutex::new(None),
-            };
-            (Arc::new(credentials), now)
-        });
-        entry.1 = now;
-        *entry.0.presented.lock().unwrap_or_else(|p| p.into_inner()) = token;
-        Ok(entry.0.clone())
+            }))
+        };
+        let credentials = self.users.get_or_make(&verified.user, |_| true, made)?;
+        *credentials.presented.lock().unwrap_or_else(|p| p.into_inner()) = token;
+        Ok(credentials)
     }
 }

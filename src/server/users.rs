@@ -7,14 +7,14 @@
 //! The user comes from the HTTP request ([`Caller`], put there by the transport's OAuth gate),
 //! never from a session, so `--stateless` replicas serve any request of any user alike.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use rmcp::ErrorData as McpError;
 use rmcp::model::{Extensions, JsonObject};
 
 use super::service_tools::ServiceTools;
+use crate::auth::idle_map::IdleMap;
 use crate::auth::{Caller, Credentials, UserCredentials, UserId};
 use crate::backend::Backend;
 use crate::config::ServiceToolsConfig;
@@ -30,8 +30,7 @@ pub type BuildBackend = dyn Fn(Arc<dyn Credentials>) -> Result<Arc<dyn Backend>>
 pub(super) struct UserState {
     pub(super) backend: Arc<dyn Backend>,
     pub(super) service_tools: Option<Arc<ServiceTools>>,
-    /// The credentials the backend was built with: a new set (the user was idle and came
-    /// back) means a new backend.
+    /// The credentials the backend was built with.
     credentials: Arc<UserCredentials>,
 }
 
@@ -40,13 +39,7 @@ pub(super) struct Users {
     build: Box<BuildBackend>,
     /// `--service-tools` and the job view's output schema, when service tools are offered.
     service_tools: Option<(ServiceToolsConfig, Option<Arc<JsonObject>>)>,
-    entries: Mutex<Entries>,
-}
-
-#[derive(Default)]
-struct Entries {
-    by_user: HashMap<UserId, (Arc<UserState>, Instant)>,
-    swept: Option<Instant>,
+    entries: IdleMap<UserId, Arc<UserState>>,
 }
 
 impl Users {
@@ -54,7 +47,7 @@ impl Users {
         build: Box<BuildBackend>,
         service_tools: Option<(ServiceToolsConfig, Option<Arc<JsonObject>>)>,
     ) -> Self {
-        Users { build, service_tools, entries: Mutex::default() }
+        Users { build, service_tools, entries: IdleMap::new(IDLE) }
     }
 
     pub(super) fn offers_service_tools(&self) -> bool {
@@ -74,28 +67,19 @@ impl Users {
     }
 
     fn of(&self, caller: &Caller) -> Result<Arc<UserState>> {
-        let now = Instant::now();
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.swept.is_none_or(|at| now.duration_since(at) >= IDLE / 10) {
-            entries.by_user.retain(|_, (_, used)| now.duration_since(*used) < IDLE);
-            entries.swept = Some(now);
-        }
-        if let Some((state, used)) = entries.by_user.get_mut(&caller.user)
-            && Arc::ptr_eq(&state.credentials, &caller.credentials)
-        {
-            *used = now;
-            return Ok(state.clone());
-        }
-        let credentials: Arc<dyn Credentials> = caller.credentials.clone();
-        let backend = (self.build)(credentials)?;
-        let service_tools = self.service_tools.as_ref().map(|(config, schema)| {
-            let tools = Arc::new(ServiceTools::new(config.clone(), schema.clone()));
-            tools.start(backend.clone());
-            tools
-        });
-        let state = Arc::new(UserState { backend, service_tools, credentials: caller.credentials.clone() });
-        tracing::info!(user = %caller.user.subject, issuer = %caller.user.issuer, users = entries.by_user.len() + 1, "new OAuth user");
-        entries.by_user.insert(caller.user.clone(), (state.clone(), now));
-        Ok(state)
+        // Credentials other than the user's current ones (the user was idle and came back)
+        // mean a new backend.
+        let current = |state: &Arc<UserState>| Arc::ptr_eq(&state.credentials, &caller.credentials);
+        self.entries.get_or_make(&caller.user, current, |others| {
+            let credentials: Arc<dyn Credentials> = caller.credentials.clone();
+            let backend = (self.build)(credentials)?;
+            let service_tools = self.service_tools.as_ref().map(|(config, schema)| {
+                let tools = Arc::new(ServiceTools::new(config.clone(), schema.clone()));
+                tools.start(backend.clone());
+                tools
+            });
+            tracing::info!(user = %caller.user.subject, issuer = %caller.user.issuer, users = others + 1, "new OAuth user");
+            Ok(Arc::new(UserState { backend, service_tools, credentials: caller.credentials.clone() }))
+        })
     }
 }
